@@ -1,0 +1,109 @@
+//! The command-line contract (see PRODUCT.md): argument definitions and one handler module per
+//! command group. Handlers resolve arguments into real objects, call the rooms, and print either
+//! a human-readable table or exactly one JSON document on stdout.
+
+pub mod data;
+pub mod eval_explain;
+pub mod generate;
+pub mod rank;
+pub mod synth;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(name = "prism", version, about = "Explore decoupled, distilled recommendation explanations")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Dataset directory, or `demo` for the synthetic dataset in assets/demo [default: from config]
+    #[arg(long, global = true, value_name = "PATH|demo")]
+    pub dataset: Option<String>,
+    /// Configuration file layered over the defaults and the user's config
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print one JSON document on stdout and nothing else there
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Skip and count malformed dataset records instead of failing on the first
+    #[arg(long, global = true)]
+    pub lenient: bool,
+    /// Dataset format instead of auto-detection
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect and generate datasets
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Top-K recommendations for one user
+    Rank(rank::RankArgs),
+    /// Evaluate rankers or explanations
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Generate text with any seq2seq checkpoint directory
+    Generate(generate::GenerateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Full-ranking HR@K, NDCG@K and MRR of every ranker on the test split
+    Rank(rank::EvalRankArgs),
+    /// BLEU, ROUGE, USR/FMR/FCR/DIV, distinct-n and invented-feature rates of explanations
+    Explain(eval_explain::EvalExplainArgs),
+}
+
+/// What every handler receives: resolved settings and the output mode.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub settings: Settings,
+    pub json: bool,
+}
+
+impl Context {
+    pub fn new(global: &GlobalArgs) -> Result<Context> {
+        let mut settings = Settings::load(global.config.as_deref())?;
+        if let Some(dataset) = &global.dataset {
+            settings.dataset.path = dataset.clone();
+        }
+        if let Some(format) = &global.format {
+            settings.dataset.format = format.clone();
+        }
+        settings.dataset.lenient |= global.lenient;
+        Ok(Context { settings, json: global.json })
+    }
+}
+
+/// Prints `value` as the one JSON document of this command.
+pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let ctx = Context::new(&cli.global)?;
+    match cli.command {
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            Ok(())
+        }
+        Some(Command::Data(cmd)) => data::run(&ctx, cmd),
+        Some(Command::Rank(args)) => rank::rank(&ctx, args),
+        Some(Command::Eval(EvalCommand::Rank(args))) => rank::eval_rank(&ctx, args),
+        Some(Command::Eval(EvalCommand::Explain(args))) => eval_explain::run(&ctx, args),
+        Some(Command::Generate(args)) => generate::run(&ctx, args),
+    }
+}

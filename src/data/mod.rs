@@ -1,0 +1,11 @@
+//! Datasets: the in-memory model ([`Dataset`]), one loader per on-disk format with format
+//! auto-detection, k-core filtering, the per-user chronological [`Split`], and the synthetic
+//! demo generator. Knows nothing of models or the terminal.
+
+pub mod load;
+pub mod model;
+pub mod split;
+
+pub use load::open;
+pub use model::{Dataset, DatasetBuilder, Feature, Interaction, Item, ItemIdx, Reference, UserIdx};
+pub use split::{Part, Split, UserSplit};

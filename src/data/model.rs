@@ -1,0 +1,186 @@
+//! The in-memory dataset: users, items with features, timed interactions, and the per-user
+//! chronological split. Compact: ids are interned to dense `u32` indices, and interactions are
+//! stored sorted by (user, timestamp) so a user's history is one contiguous slice.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+/// Dense index of a user in [`Dataset::users`].
+pub type UserIdx = u32;
+/// Dense index of an item in [`Dataset::items`].
+pub type ItemIdx = u32;
+
+/// One attribute value of an item (`kind` = "genre", "director", "category", "tag", …).
+/// These are the *features* that explanations are grounded against.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Feature {
+    pub kind: String,
+    pub value: String,
+}
+
+impl Feature {
+    pub fn new(kind: impl Into<String>, value: impl Into<String>) -> Feature {
+        Feature { kind: kind.into(), value: value.into() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// The id as written in the source files.
+    pub id: String,
+    pub title: String,
+    pub year: Option<i32>,
+    pub features: Vec<Feature>,
+}
+
+/// A reference explanation attached to an interaction: why this item fits the history before it.
+/// For the demo dataset it is generated, and `noisy` marks the ones that deliberately cite a
+/// feature neither the item nor the history has (see docs/DEMO_DATA.md); for review datasets it
+/// is the review text and `noisy` is false.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    pub text: String,
+    pub noisy: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Interaction {
+    pub user: UserIdx,
+    pub item: ItemIdx,
+    pub rating: f32,
+    /// Seconds since the Unix epoch (or any monotone clock the source uses).
+    pub timestamp: i64,
+    pub reference: Option<Box<Reference>>,
+}
+
+/// A loaded dataset. Build one with [`DatasetBuilder`]; the invariants below hold afterwards.
+///
+/// Invariants: `interactions` is sorted by (user, timestamp, source order); `user_ranges[u]` is
+/// the slice of `interactions` that belongs to user `u`; every index is in bounds.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    /// Short name of the source format ("movielens-1m", "generic-jsonl", …).
+    pub format: String,
+    /// External user ids, indexed by [`UserIdx`].
+    pub users: Vec<String>,
+    pub items: Vec<Item>,
+    pub interactions: Vec<Interaction>,
+    pub user_ranges: Vec<Range<usize>>,
+    /// Malformed records skipped under `--lenient` (0 otherwise: strict loading fails instead).
+    pub skipped: usize,
+    pub user_index: HashMap<String, UserIdx>,
+    pub item_index: HashMap<String, ItemIdx>,
+}
+
+impl Dataset {
+    pub fn num_users(&self) -> usize {
+        self.users.len()
+    }
+
+    pub fn num_items(&self) -> usize {
+        self.items.len()
+    }
+
+    /// All of a user's interactions, oldest first.
+    pub fn user_interactions(&self, user: UserIdx) -> &[Interaction] {
+        &self.interactions[self.user_ranges[user as usize].clone()]
+    }
+
+    pub fn user_by_id(&self, id: &str) -> Option<UserIdx> {
+        self.user_index.get(id).copied()
+    }
+
+    pub fn item_by_id(&self, id: &str) -> Option<ItemIdx> {
+        self.item_index.get(id).copied()
+    }
+
+    pub fn item(&self, item: ItemIdx) -> &Item {
+        &self.items[item as usize]
+    }
+}
+
+/// Collects raw records from a loader and produces a [`Dataset`] satisfying its invariants.
+#[derive(Debug, Default)]
+pub struct DatasetBuilder {
+    format: String,
+    users: Vec<String>,
+    user_index: HashMap<String, UserIdx>,
+    items: Vec<Item>,
+    item_index: HashMap<String, ItemIdx>,
+    interactions: Vec<Interaction>,
+    skipped: usize,
+}
+
+impl DatasetBuilder {
+    pub fn new(format: impl Into<String>) -> DatasetBuilder {
+        DatasetBuilder { format: format.into(), ..DatasetBuilder::default() }
+    }
+
+    pub fn intern_user(&mut self, id: &str) -> UserIdx {
+        if let Some(&idx) = self.user_index.get(id) {
+            return idx;
+        }
+        let idx = self.users.len() as UserIdx;
+        self.users.push(id.to_owned());
+        self.user_index.insert(id.to_owned(), idx);
+        idx
+    }
+
+    /// Returns the item's index, creating a bare item (title = id, no features) if unseen.
+    pub fn intern_item(&mut self, id: &str) -> ItemIdx {
+        if let Some(&idx) = self.item_index.get(id) {
+            return idx;
+        }
+        let idx = self.items.len() as ItemIdx;
+        self.items.push(Item { id: id.to_owned(), title: id.to_owned(), year: None, features: Vec::new() });
+        self.item_index.insert(id.to_owned(), idx);
+        idx
+    }
+
+    /// Inserts or replaces the metadata of an item.
+    pub fn set_item(&mut self, item: Item) -> ItemIdx {
+        let idx = self.intern_item(&item.id);
+        self.items[idx as usize] = item;
+        idx
+    }
+
+    pub fn item_mut(&mut self, idx: ItemIdx) -> &mut Item {
+        &mut self.items[idx as usize]
+    }
+
+    pub fn push_interaction(&mut self, interaction: Interaction) {
+        self.interactions.push(interaction);
+    }
+
+    pub fn count_skipped(&mut self) {
+        self.skipped += 1;
+    }
+
+    pub fn build(mut self) -> Dataset {
+        // A stable sort keeps source order among equal timestamps.
+        self.interactions.sort_by_key(|i| (i.user, i.timestamp));
+        let mut user_ranges = vec![0..0; self.users.len()];
+        let mut start = 0;
+        while start < self.interactions.len() {
+            let user = self.interactions[start].user;
+            let mut end = start;
+            while end < self.interactions.len() && self.interactions[end].user == user {
+                end += 1;
+            }
+            user_ranges[user as usize] = start..end;
+            start = end;
+        }
+        Dataset {
+            format: self.format,
+            users: self.users,
+            items: self.items,
+            interactions: self.interactions,
+            user_ranges,
+            skipped: self.skipped,
+            user_index: self.user_index,
+            item_index: self.item_index,
+        }
+    }
+}

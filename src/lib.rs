@@ -1,0 +1,10 @@
+//! prism-explorer: a terminal explorer for decoupled, distilled recommendation explanations.
+//! See ARCHITECTURE.md for the map of the rooms and their invariants.
+
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod explain;
+pub mod metrics;
+pub mod model;
+pub mod rank;

@@ -1,0 +1,68 @@
+//! The seq2seq engine on candle: our own T5 (v1.0 and v1.1/FLAN) and BART implementations,
+//! checkpoint IO in Hugging Face layout, generation (greedy, beam, sampling, streaming) and its
+//! instrumentation ([`GenStats`]). Knows nothing of recommendation, datasets or the terminal.
+
+pub mod cache;
+
+pub use cache::{KvCache, LayerKv};
+
+use candle_core::{Result, Tensor};
+
+/// Which architecture family a checkpoint belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    T5,
+    Bart,
+}
+
+/// What generation and instrumentation need to know about a loaded model.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ModelInfo {
+    pub arch: Arch,
+    pub vocab_size: usize,
+    pub d_model: usize,
+    pub num_decoder_layers: usize,
+    pub param_count: usize,
+    pub param_bytes: usize,
+    pub decoder_start_token_id: u32,
+    pub pad_token_id: u32,
+    pub eos_token_id: u32,
+    pub bos_token_id: Option<u32>,
+    pub forced_bos_token_id: Option<u32>,
+    pub forced_eos_token_id: Option<u32>,
+}
+
+/// An encoder–decoder model. Shapes: ids and masks are `[batch, seq]` (`u32` ids, mask of 1/0 in
+/// the model's float dtype or `u8`), hidden states `[batch, seq, d_model]`, logits
+/// `[batch, seq, vocab]` in f32.
+pub trait Seq2Seq: Send + Sync {
+    fn info(&self) -> &ModelInfo;
+
+    /// Runs the encoder once per input batch.
+    fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor>;
+
+    /// Decodes `decoder_input_ids` (`[batch, new]`, the positions after those in `cache`) and
+    /// returns their logits, appending their keys/values to `cache`.
+    fn decode_step(
+        &self,
+        decoder_input_ids: &Tensor,
+        encoder_hidden: &Tensor,
+        encoder_mask: &Tensor,
+        cache: &mut KvCache,
+    ) -> Result<Tensor>;
+
+    /// Teacher-forced full pass for training: logits for every decoder position.
+    fn forward_train(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        decoder_input_ids: &Tensor,
+        decoder_attention_mask: Option<&Tensor>,
+    ) -> Result<Tensor>;
+
+    /// An empty cache sized for this model.
+    fn new_cache(&self) -> KvCache {
+        KvCache::new(self.info().num_decoder_layers)
+    }
+}
