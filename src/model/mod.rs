@@ -3,8 +3,13 @@
 //! instrumentation ([`GenStats`]). Knows nothing of recommendation, datasets or the terminal.
 
 pub mod cache;
+pub mod device;
+pub mod generate;
+pub mod stats;
 
 pub use cache::{KvCache, LayerKv};
+pub use generate::{EarlyStopping, GenerationConfig, GenerationOverrides};
+pub use stats::GenStats;
 
 use candle_core::{Result, Tensor};
 
