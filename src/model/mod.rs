@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod device;
+pub mod engine;
 pub mod generate;
 pub mod stats;
 

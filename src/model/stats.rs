@@ -23,6 +23,8 @@ pub struct GenStats {
     /// Number of inputs generated for at once.
     pub batch_size: usize,
     pub num_beams: usize,
+    /// Input tokens (special tokens included), summed over the batch.
+    pub input_tokens: usize,
     /// Encoder pass (tokenization excluded).
     pub encode_ms: f64,
     /// From the start of generation (encoder included) to the first new token.

@@ -100,6 +100,7 @@ pub fn generate(
         device: device_name(device),
         batch_size: inputs.len(),
         num_beams: cfg.num_beams,
+        input_tokens: inputs.iter().map(Vec::len).sum(),
         encode_ms: ms_since(start),
         param_bytes: model.info().param_bytes,
         ..GenStats::default()
