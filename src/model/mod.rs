@@ -2,9 +2,15 @@
 //! checkpoint IO in Hugging Face layout, generation (greedy, beam, sampling, streaming) and its
 //! instrumentation ([`GenStats`]). Knows nothing of recommendation, datasets or the terminal.
 
+pub mod bart;
 pub mod cache;
+pub mod checkpoint;
+pub mod layers;
+pub mod load;
+pub mod t5;
 
 pub use cache::{KvCache, LayerKv};
+pub use load::{load, load_model, LoadOptions, Model};
 
 use candle_core::{Result, Tensor};
 
