@@ -2,14 +2,20 @@
 //! checkpoint IO in Hugging Face layout, generation (greedy, beam, sampling, streaming) and its
 //! instrumentation ([`GenStats`]). Knows nothing of recommendation, datasets or the terminal.
 
+pub mod bart;
 pub mod cache;
+pub mod checkpoint;
 pub mod device;
 pub mod engine;
 pub mod generate;
+pub mod layers;
+pub mod load;
 pub mod stats;
+pub mod t5;
 
 pub use cache::{KvCache, LayerKv};
 pub use generate::{EarlyStopping, GenerationConfig, GenerationOverrides};
+pub use load::{load, load_model, LoadOptions, Model};
 pub use stats::GenStats;
 
 use candle_core::{Result, Tensor};

@@ -1,0 +1,363 @@
+//! Building blocks shared by the T5 and BART implementations: a weight loader that remembers
+//! every tensor it hands out (for saving and parameter counts), linear layers, explicit
+//! (differentiable) RMS and layer norms, activations, attention masks and multi-head attention
+//! with an explicit key/value cache slot.
+//!
+//! Everything here has a backward pass: softmax is `candle_nn::ops::softmax` and the norms are
+//! written out, because candle's fused `softmax_last_dim` and `LayerNorm` give no gradient.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use candle_core::{DType, Device, Module, Result, Shape, Tensor, D};
+use candle_nn::{Init, VarBuilder};
+
+/// The additive bias for a masked attention position. Finite (unlike `f32::MIN` sums, which can
+/// reach `-inf` and turn a fully masked row into NaN) and large enough that `exp` underflows to 0.
+pub const MASKED: f64 = -1e9;
+
+/// A `VarBuilder` that records each tensor it returns under its full checkpoint key, so a model
+/// knows its own parameters by their Hugging Face names (for saving and for counting).
+#[derive(Clone)]
+pub struct Weights<'a> {
+    vb: VarBuilder<'a>,
+    seen: Arc<Mutex<BTreeMap<String, Tensor>>>,
+}
+
+impl<'a> Weights<'a> {
+    pub fn new(vb: VarBuilder<'a>) -> Self {
+        Weights { vb, seen: Arc::new(Mutex::new(BTreeMap::new())) }
+    }
+
+    pub fn pp(&self, s: impl ToString) -> Self {
+        Weights { vb: self.vb.pp(s), seen: self.seen.clone() }
+    }
+
+    pub fn device(&self) -> &Device {
+        self.vb.device()
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.vb.dtype()
+    }
+
+    /// The full key of `name` under this prefix.
+    pub fn key(&self, name: &str) -> String {
+        let prefix = self.vb.prefix();
+        if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        }
+    }
+
+    /// Whether the checkpoint (or, for a `VarMap`, the map so far) holds `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.vb.contains_tensor(name)
+    }
+
+    /// A tensor of the given shape; `init` is used only when building on a fresh `VarMap`.
+    pub fn get(&self, shape: impl Into<Shape>, name: &str, init: Init) -> Result<Tensor> {
+        let tensor = self.vb.get_with_hints(shape, name, init)?;
+        self.seen
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("weight recorder poisoned".into()))?
+            .insert(self.key(name), tensor.clone());
+        Ok(tensor)
+    }
+
+    /// Every tensor handed out so far, keyed by its checkpoint name.
+    pub fn recorded(&self) -> Result<Vec<(String, Tensor)>> {
+        let seen =
+            self.seen.lock().map_err(|_| candle_core::Error::Msg("weight recorder poisoned".into()))?;
+        Ok(seen.iter().map(|(k, t)| (k.clone(), t.clone())).collect())
+    }
+}
+
+/// Sum of element counts and of bytes over a model's named tensors.
+pub fn param_totals(tensors: &[(String, Tensor)]) -> (usize, usize) {
+    tensors
+        .iter()
+        .fold((0, 0), |(n, b), (_, t)| (n + t.elem_count(), b + t.elem_count() * t.dtype().size_in_bytes()))
+}
+
+/// `y = x Wᵀ (+ b)` with the weight in the PyTorch `[out, in]` layout.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Linear { weight, bias }
+    }
+
+    pub fn load(w: &Weights, d_in: usize, d_out: usize, bias: bool, std: f64) -> Result<Self> {
+        let weight = w.get((d_out, d_in), "weight", Init::Randn { mean: 0.0, stdev: std })?;
+        let bias = if bias { Some(w.get(d_out, "bias", Init::Const(0.0))?) } else { None };
+        Ok(Linear { weight, bias })
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let w = match x.dims() {
+            [b, _, _] => self.weight.broadcast_left(*b)?.t()?,
+            [b1, b2, _, _] => self.weight.broadcast_left((*b1, *b2))?.t()?,
+            _ => self.weight.t()?,
+        };
+        let y = x.matmul(&w)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// T5's scale-only RMS norm, computed in f32 whatever the model dtype (as Hugging Face does).
+#[derive(Clone, Debug)]
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    pub fn load(w: &Weights, size: usize, eps: f64) -> Result<Self> {
+        Ok(RmsNorm { weight: w.get(size, "weight", Init::Const(1.0))?, eps })
+    }
+}
+
+impl Module for RmsNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let xf = x.to_dtype(DType::F32)?;
+        let variance = xf.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = xf.broadcast_div(&(variance + self.eps)?.sqrt()?)?;
+        normed.to_dtype(dtype)?.broadcast_mul(&self.weight)
+    }
+}
+
+/// Layer norm with bias, written out so it has a backward pass; statistics in f32.
+#[derive(Clone, Debug)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    pub fn load(w: &Weights, size: usize, eps: f64) -> Result<Self> {
+        Ok(LayerNorm {
+            weight: w.get(size, "weight", Init::Const(1.0))?,
+            bias: w.get(size, "bias", Init::Const(0.0))?,
+            eps,
+        })
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let xf = x.to_dtype(DType::F32)?;
+        let centered = xf.broadcast_sub(&xf.mean_keepdim(D::Minus1)?)?;
+        let variance = centered.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centered.broadcast_div(&(variance + self.eps)?.sqrt()?)?;
+        normed.to_dtype(dtype)?.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+    }
+}
+
+/// Feed-forward activations by their Hugging Face names (`ACT2FN`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Relu,
+    /// Exact, erf-based GELU (`"gelu"`).
+    Gelu,
+    /// The tanh approximation (`"gelu_new"`, `"gelu_pytorch_tanh"`), used by T5 v1.1 / FLAN.
+    GeluNew,
+    Silu,
+}
+
+impl Activation {
+    /// Parses a Hugging Face activation name; `None` when we do not implement it.
+    pub fn from_hf(name: &str) -> Option<Activation> {
+        Some(match name {
+            "relu" => Activation::Relu,
+            "gelu" => Activation::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluNew,
+            "silu" | "swish" => Activation::Silu,
+            _ => return None,
+        })
+    }
+
+    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::Relu => x.relu(),
+            Activation::Gelu => x.gelu_erf(),
+            Activation::GeluNew => x.gelu(),
+            Activation::Silu => x.silu(),
+        }
+    }
+}
+
+/// `[batch, seq]` 0/1 mask (any dtype) → additive f32 bias `[batch, 1, 1, seq]`.
+pub fn padding_bias(mask: &Tensor) -> Result<Tensor> {
+    let mask = mask.to_dtype(DType::F32)?;
+    let (b, s) = mask.dims2()?;
+    ((mask - 1.0)? * -MASKED)?.reshape((b, 1, 1, s))
+}
+
+/// Additive f32 bias `[1, 1, new, past + new]` that hides future positions from `new` queries
+/// that follow `past` cached ones.
+pub fn causal_bias(new: usize, past: usize, device: &Device) -> Result<Tensor> {
+    let total = past + new;
+    let data: Vec<f32> = (0..new)
+        .flat_map(|i| (0..total).map(move |j| if j > past + i { MASKED as f32 } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(data, (1, 1, new, total), device)
+}
+
+/// Hugging Face clamps f16 activations after each sublayer so they do not overflow to inf.
+pub fn clamp_f16(x: Tensor) -> Result<Tensor> {
+    if x.dtype() == DType::F16 {
+        let limit = 65504.0 - 1000.0;
+        x.clamp(-limit, limit)
+    } else {
+        Ok(x)
+    }
+}
+
+/// Multi-head attention with separate Q/K/V/O projections (T5: no biases and no score scaling;
+/// BART: biases and `head_dim^-0.5` scaling of the queries).
+#[derive(Clone, Debug)]
+pub struct Attention {
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    pub heads: usize,
+    pub head_dim: usize,
+    pub scale: Option<f64>,
+}
+
+impl Attention {
+    /// `[b, t, heads * head_dim]` → `[b, heads, t, head_dim]`.
+    fn split(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        x.reshape((b, t, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()
+    }
+
+    /// Keys and values of `source`, split into heads.
+    pub fn project_kv(&self, source: &Tensor) -> Result<(Tensor, Tensor)> {
+        Ok((self.split(&self.k.forward(source)?)?, self.split(&self.v.forward(source)?)?))
+    }
+
+    /// Self-attention of `x` over the cached positions plus its own; when `slot` is given, the new
+    /// keys/values are appended to it.
+    pub fn self_attend(
+        &self,
+        x: &Tensor,
+        bias: &Tensor,
+        slot: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let (k_new, v_new) = self.project_kv(x)?;
+        let (k, v) = match slot {
+            Some(slot) => {
+                let kv = match slot.take() {
+                    Some((k0, v0)) => (Tensor::cat(&[&k0, &k_new], 2)?, Tensor::cat(&[&v0, &v_new], 2)?),
+                    None => (k_new, v_new),
+                };
+                *slot = Some(kv.clone());
+                kv
+            }
+            None => (k_new, v_new),
+        };
+        self.attend(x, &k, &v, bias)
+    }
+
+    /// Cross-attention to the encoder output; the projected encoder keys/values are computed once
+    /// and kept in `slot` when one is given.
+    pub fn cross_attend(
+        &self,
+        x: &Tensor,
+        encoder: &Tensor,
+        bias: &Tensor,
+        slot: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let (k, v) = match slot {
+            Some(slot) => match slot {
+                Some(kv) => kv.clone(),
+                None => {
+                    let kv = self.project_kv(encoder)?;
+                    *slot = Some(kv.clone());
+                    kv
+                }
+            },
+            None => self.project_kv(encoder)?,
+        };
+        self.attend(x, &k, &v, bias)
+    }
+
+    /// Scores and softmax in f32 (as Hugging Face does for T5), with the additive `bias`
+    /// broadcast to `[b, heads, t, s]`.
+    fn attend(&self, x: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let mut q = self.q.forward(x)?;
+        if let Some(scale) = self.scale {
+            q = (q * scale)?;
+        }
+        let q = self.split(&q)?;
+        let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?.broadcast_add(bias)?;
+        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?.to_dtype(v.dtype())?;
+        let out = probs.matmul(v)?.transpose(1, 2)?.reshape((b, t, self.heads * self.head_dim))?;
+        self.o.forward(&out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causal_bias_hides_only_future_positions() {
+        let bias = causal_bias(2, 3, &Device::Cpu).unwrap().squeeze(0).unwrap().squeeze(0).unwrap();
+        let rows = bias.to_vec2::<f32>().unwrap();
+        assert_eq!(rows[0], vec![0.0, 0.0, 0.0, 0.0, MASKED as f32]);
+        assert_eq!(rows[1], vec![0.0; 5]);
+    }
+
+    #[test]
+    fn padding_bias_masks_zeros() {
+        let mask = Tensor::new(&[[1u8, 1, 0]], &Device::Cpu).unwrap();
+        let bias = padding_bias(&mask).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(bias, vec![0.0, 0.0, MASKED as f32]);
+    }
+
+    #[test]
+    fn norms_match_their_formulas() {
+        let dev = Device::Cpu;
+        let x = Tensor::new(&[[3f32, 4.0]], &dev).unwrap();
+        let rms = RmsNorm { weight: Tensor::new(&[1f32, 2.0], &dev).unwrap(), eps: 0.0 };
+        let y = rms.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+        let r = (12.5f32).sqrt();
+        assert!((y[0][0] - 3.0 / r).abs() < 1e-6 && (y[0][1] - 8.0 / r).abs() < 1e-6);
+        let ln = LayerNorm {
+            weight: Tensor::new(&[1f32, 1.0], &dev).unwrap(),
+            bias: Tensor::new(&[0.5f32, 0.5], &dev).unwrap(),
+            eps: 0.0,
+        };
+        let y = ln.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+        assert!((y[0][0] + 0.5).abs() < 1e-6 && (y[0][1] - 1.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn unknown_activation_is_rejected() {
+        assert_eq!(Activation::from_hf("gelu"), Some(Activation::Gelu));
+        assert_eq!(Activation::from_hf("gelu_new"), Some(Activation::GeluNew));
+        assert_eq!(Activation::from_hf("mish"), None);
+    }
+}

@@ -1,0 +1,218 @@
+//! Turns a checkpoint directory into a ready model: detects the architecture from `config.json`,
+//! builds T5 or BART on the requested device and dtype, applies `generation_config.json`, and
+//! saves models back in the same layout.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, Tensor};
+
+use super::bart::{Bart, BartConfig};
+use super::checkpoint::{self, Checkpoint, GenerationConfig, TokenIds};
+use super::t5::{T5Config, T5};
+use super::{Arch, KvCache, ModelInfo, Seq2Seq};
+
+/// Where and in which precision to load weights.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub device: Device,
+    pub dtype: DType,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { device: Device::Cpu, dtype: DType::F32 }
+    }
+}
+
+/// A loaded model of either family, kept concrete so it can be saved.
+pub enum Model {
+    T5(T5),
+    Bart(Bart),
+}
+
+/// Loads any supported checkpoint directory as a trait object (what generation needs).
+pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Box<dyn Seq2Seq>> {
+    Ok(Box::new(load_model(dir, opts)?))
+}
+
+/// Loads any supported checkpoint directory. Errors name the file and, for weights, the key
+/// and both shapes.
+pub fn load_model(dir: &Path, opts: &LoadOptions) -> Result<Model> {
+    let ckpt = Checkpoint::open(dir)?;
+    let vb = ckpt.var_builder(opts.dtype, &opts.device)?;
+    let context = || {
+        format!(
+            "cannot build the model from {} (with {}/config.json)",
+            ckpt.weights_label(),
+            ckpt.dir.display()
+        )
+    };
+    let mut model = match ckpt.arch {
+        Arch::T5 => Model::T5(T5::new(&ckpt.config::<T5Config>()?, vb).with_context(context)?),
+        Arch::Bart => Model::Bart(Bart::new(&ckpt.config::<BartConfig>()?, vb).with_context(context)?),
+    };
+    if let Some(gen) = &ckpt.generation {
+        model.apply_generation_config(gen);
+    }
+    Ok(model)
+}
+
+impl Model {
+    pub fn arch(&self) -> Arch {
+        match self {
+            Model::T5(_) => Arch::T5,
+            Model::Bart(_) => Arch::Bart,
+        }
+    }
+
+    /// Every tensor under its Hugging Face key.
+    pub fn named_tensors(&self) -> &[(String, Tensor)] {
+        match self {
+            Model::T5(m) => m.named_tensors(),
+            Model::Bart(m) => m.named_tensors(),
+        }
+    }
+
+    /// `config.json` as it will be saved.
+    pub fn config_json(&self) -> Result<serde_json::Value> {
+        Ok(match self {
+            Model::T5(m) => serde_json::to_value(m.config())?,
+            Model::Bart(m) => serde_json::to_value(m.config())?,
+        })
+    }
+
+    /// `generation_config.json` values take precedence over `config.json`, as in transformers.
+    pub fn apply_generation_config(&mut self, gen: &GenerationConfig) {
+        let info = match self {
+            Model::T5(m) => m.info_mut(),
+            Model::Bart(m) => m.info_mut(),
+        };
+        apply_generation(info, gen);
+    }
+
+    /// The decoding defaults this model carries, as `generation_config.json` holds them.
+    pub fn generation_config(&self) -> GenerationConfig {
+        let info = self.info();
+        GenerationConfig {
+            bos_token_id: info.bos_token_id,
+            decoder_start_token_id: Some(info.decoder_start_token_id),
+            eos_token_id: Some(TokenIds::One(info.eos_token_id)),
+            pad_token_id: Some(info.pad_token_id),
+            forced_bos_token_id: info.forced_bos_token_id,
+            forced_eos_token_id: info.forced_eos_token_id.map(TokenIds::One),
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    /// Saves in Hugging Face layout: `config.json`, `generation_config.json`, `model.safetensors`
+    /// (tied weights stored once, as transformers writes them) and optionally `tokenizer.json`.
+    pub fn save(&self, dir: &Path, tokenizer: Option<&tokenizers::Tokenizer>) -> Result<()> {
+        checkpoint::save_checkpoint(
+            dir,
+            &self.config_json()?,
+            &self.generation_config(),
+            self.named_tensors(),
+            tokenizer,
+        )
+    }
+}
+
+fn apply_generation(info: &mut ModelInfo, gen: &GenerationConfig) {
+    if let Some(id) = gen.decoder_start_token_id {
+        info.decoder_start_token_id = id;
+    }
+    if let Some(id) = gen.pad_token_id {
+        info.pad_token_id = id;
+    }
+    if let Some(id) = gen.eos_token_id.as_ref().and_then(TokenIds::first) {
+        info.eos_token_id = id;
+    }
+    if gen.bos_token_id.is_some() {
+        info.bos_token_id = gen.bos_token_id;
+    }
+    if gen.forced_bos_token_id.is_some() {
+        info.forced_bos_token_id = gen.forced_bos_token_id;
+    }
+    if let Some(id) = gen.forced_eos_token_id.as_ref().and_then(TokenIds::first) {
+        info.forced_eos_token_id = Some(id);
+    }
+}
+
+impl Seq2Seq for Model {
+    fn info(&self) -> &ModelInfo {
+        match self {
+            Model::T5(m) => m.info(),
+            Model::Bart(m) => m.info(),
+        }
+    }
+
+    fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Model::T5(m) => m.encode(input_ids, attention_mask),
+            Model::Bart(m) => m.encode(input_ids, attention_mask),
+        }
+    }
+
+    fn decode_step(
+        &self,
+        decoder_input_ids: &Tensor,
+        encoder_hidden: &Tensor,
+        encoder_mask: &Tensor,
+        cache: &mut KvCache,
+    ) -> candle_core::Result<Tensor> {
+        match self {
+            Model::T5(m) => m.decode_step(decoder_input_ids, encoder_hidden, encoder_mask, cache),
+            Model::Bart(m) => m.decode_step(decoder_input_ids, encoder_hidden, encoder_mask, cache),
+        }
+    }
+
+    fn forward_train(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        decoder_input_ids: &Tensor,
+        decoder_attention_mask: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        match self {
+            Model::T5(m) => {
+                m.forward_train(input_ids, attention_mask, decoder_input_ids, decoder_attention_mask)
+            }
+            Model::Bart(m) => {
+                m.forward_train(input_ids, attention_mask, decoder_input_ids, decoder_attention_mask)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_config_overrides_model_config() {
+        let mut info = ModelInfo {
+            arch: Arch::Bart,
+            vocab_size: 10,
+            d_model: 4,
+            num_decoder_layers: 1,
+            param_count: 0,
+            param_bytes: 0,
+            decoder_start_token_id: 2,
+            pad_token_id: 1,
+            eos_token_id: 2,
+            bos_token_id: Some(0),
+            forced_bos_token_id: None,
+            forced_eos_token_id: None,
+        };
+        let gen: GenerationConfig = serde_json::from_str(
+            r#"{"forced_bos_token_id": 0, "forced_eos_token_id": [2], "eos_token_id": 3}"#,
+        )
+        .unwrap();
+        apply_generation(&mut info, &gen);
+        assert_eq!(
+            (info.forced_bos_token_id, info.forced_eos_token_id, info.eos_token_id),
+            (Some(0), Some(2), 3)
+        );
+    }
+}

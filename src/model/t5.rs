@@ -1,0 +1,537 @@
+//! T5 v1.0 and v1.1 / FLAN-T5 (Raffel et al. 2020, <https://arxiv.org/abs/1910.10683>) on candle,
+//! matching Hugging Face `T5ForConditionalGeneration` numerically. Unlike
+//! `candle_transformers::models::t5` it uses the *causal* relative-position buckets in the decoder,
+//! takes attention masks for padded batches, returns logits for every decoder position, scales tied
+//! embeddings as Hugging Face does, and keeps its KV cache outside the model.
+//!
+//! Weight keys are exactly the checkpoint's (`shared.weight`, `encoder.block.0.layer.0.SelfAttention.q.weight`, …).
+
+use std::collections::BTreeMap;
+
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::{Embedding, Init};
+use serde::{Deserialize, Serialize};
+
+use super::layers::{self, Activation, Attention, Linear, RmsNorm, Weights};
+use super::{Arch, KvCache, ModelInfo, Seq2Seq};
+
+fn default_vocab_size() -> usize {
+    32128
+}
+fn default_d_model() -> usize {
+    512
+}
+fn default_d_kv() -> usize {
+    64
+}
+fn default_d_ff() -> usize {
+    2048
+}
+fn default_num_layers() -> usize {
+    6
+}
+fn default_num_heads() -> usize {
+    8
+}
+fn default_num_buckets() -> usize {
+    32
+}
+fn default_max_distance() -> usize {
+    128
+}
+fn default_eps() -> f64 {
+    1e-6
+}
+fn default_factor() -> f64 {
+    1.0
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_ff_proj() -> String {
+    "relu".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_pad() -> u32 {
+    0
+}
+fn default_eos() -> super::checkpoint::TokenIds {
+    super::checkpoint::TokenIds::One(1)
+}
+
+/// Mirrors a T5 `config.json` (t5-small … t5-11b, t5-v1_1-*, flan-t5-small … xxl). Keys we do
+/// not use are kept in `extra` so a saved checkpoint keeps them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct T5Config {
+    #[serde(default = "default_vocab_size")]
+    pub vocab_size: usize,
+    #[serde(default = "default_d_model")]
+    pub d_model: usize,
+    /// Size of one attention head.
+    #[serde(default = "default_d_kv")]
+    pub d_kv: usize,
+    #[serde(default = "default_d_ff")]
+    pub d_ff: usize,
+    /// Encoder layers.
+    #[serde(default = "default_num_layers")]
+    pub num_layers: usize,
+    /// Decoder layers; `num_layers` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_decoder_layers: Option<usize>,
+    #[serde(default = "default_num_heads")]
+    pub num_heads: usize,
+    #[serde(default = "default_num_buckets")]
+    pub relative_attention_num_buckets: usize,
+    #[serde(default = "default_max_distance")]
+    pub relative_attention_max_distance: usize,
+    #[serde(default = "default_dropout")]
+    pub dropout_rate: f64,
+    #[serde(default = "default_eps")]
+    pub layer_norm_epsilon: f64,
+    #[serde(default = "default_factor")]
+    pub initializer_factor: f64,
+    /// `"relu"` (v1.0), `"gated-gelu"` (v1.1, FLAN; uses gelu_new), `"gated-silu"`, …
+    #[serde(default = "default_ff_proj")]
+    pub feed_forward_proj: String,
+    /// v1.0 ties the LM head to the embeddings (and scales the decoder output); v1.1 does not.
+    #[serde(default = "default_true")]
+    pub tie_word_embeddings: bool,
+    #[serde(default = "default_pad")]
+    pub pad_token_id: u32,
+    #[serde(default = "default_eos")]
+    pub eos_token_id: super::checkpoint::TokenIds,
+    /// T5 starts decoding with the pad token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder_start_token_id: Option<u32>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl T5Config {
+    pub fn decoder_layers(&self) -> usize {
+        self.num_decoder_layers.unwrap_or(self.num_layers)
+    }
+
+    /// The feed-forward shape: gated or not, and its activation. Hugging Face maps
+    /// `gated-gelu` to `gelu_new` for backward compatibility; we do the same.
+    pub fn feed_forward(&self) -> std::result::Result<(bool, Activation), String> {
+        let parts: Vec<&str> = self.feed_forward_proj.split('-').collect();
+        let (gated, act) = match parts.as_slice() {
+            [act] => (false, *act),
+            ["gated", act] => (true, *act),
+            _ => {
+                return Err(format!(
+                    "feed_forward_proj = {:?} is not `ACT` or `gated-ACT`",
+                    self.feed_forward_proj
+                ))
+            }
+        };
+        let act = if gated && act == "gelu" { "gelu_new" } else { act };
+        Activation::from_hf(act).map(|a| (gated, a)).ok_or_else(|| {
+            format!("feed_forward_proj = {:?}: activation {act:?} is not supported", self.feed_forward_proj)
+        })
+    }
+
+    /// Checks the values a model build relies on; errors name the `config.json` key.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.feed_forward()?;
+        for (key, value) in [
+            ("vocab_size", self.vocab_size),
+            ("d_model", self.d_model),
+            ("d_kv", self.d_kv),
+            ("d_ff", self.d_ff),
+            ("num_heads", self.num_heads),
+            ("num_layers", self.num_layers),
+            ("relative_attention_num_buckets", self.relative_attention_num_buckets),
+        ] {
+            if value == 0 {
+                return Err(format!("{key} must be positive"));
+            }
+        }
+        if self.decoder_layers() == 0 {
+            return Err("num_decoder_layers must be positive".into());
+        }
+        if self.relative_attention_num_buckets < 4 {
+            return Err("relative_attention_num_buckets must be at least 4".into());
+        }
+        if self.relative_attention_max_distance <= self.relative_attention_num_buckets / 2 {
+            return Err(
+                "relative_attention_max_distance must exceed half of relative_attention_num_buckets".into()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Hugging Face's `_relative_position_bucket`, including its f32 arithmetic, so bucket edges
+/// agree exactly. `relative` is `key_position - query_position`.
+pub fn relative_position_bucket(
+    relative: i64,
+    bidirectional: bool,
+    num_buckets: usize,
+    max_distance: usize,
+) -> u32 {
+    let mut num_buckets = num_buckets as i64;
+    let mut bucket = 0i64;
+    let distance = if bidirectional {
+        num_buckets /= 2;
+        if relative > 0 {
+            bucket += num_buckets;
+        }
+        relative.abs()
+    } else {
+        (-relative).max(0)
+    };
+    let max_exact = num_buckets / 2;
+    if distance < max_exact {
+        bucket += distance;
+    } else {
+        let scale = ((max_distance as f64) / (max_exact as f64)).ln() as f32;
+        let large =
+            ((distance as f32 / max_exact as f32).ln() / scale * (num_buckets - max_exact) as f32) as i64;
+        bucket += (max_exact + large).min(num_buckets - 1);
+    }
+    bucket as u32
+}
+
+enum FeedForward {
+    Plain { wi: Linear, wo: Linear },
+    Gated { wi_0: Linear, wi_1: Linear, wo: Linear },
+}
+
+struct DenseFf {
+    ff: FeedForward,
+    act: Activation,
+    norm: RmsNorm,
+}
+
+impl DenseFf {
+    fn load(w: &Weights, cfg: &T5Config) -> Result<Self> {
+        let (gated, act) = cfg.feed_forward().map_err(candle_core::Error::Msg)?;
+        let f = cfg.initializer_factor;
+        let d = w.pp("DenseReluDense");
+        let wi_std = f * (cfg.d_model as f64).powf(-0.5);
+        let wo = Linear::load(&d.pp("wo"), cfg.d_ff, cfg.d_model, false, f * (cfg.d_ff as f64).powf(-0.5))?;
+        let ff = if gated {
+            FeedForward::Gated {
+                wi_0: Linear::load(&d.pp("wi_0"), cfg.d_model, cfg.d_ff, false, wi_std)?,
+                wi_1: Linear::load(&d.pp("wi_1"), cfg.d_model, cfg.d_ff, false, wi_std)?,
+                wo,
+            }
+        } else {
+            FeedForward::Plain { wi: Linear::load(&d.pp("wi"), cfg.d_model, cfg.d_ff, false, wi_std)?, wo }
+        };
+        Ok(DenseFf {
+            ff,
+            act,
+            norm: RmsNorm::load(&w.pp("layer_norm"), cfg.d_model, cfg.layer_norm_epsilon)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let h = self.norm.forward(x)?;
+        let y = match &self.ff {
+            FeedForward::Plain { wi, wo } => wo.forward(&self.act.apply(&wi.forward(&h)?)?)?,
+            FeedForward::Gated { wi_0, wi_1, wo } => {
+                wo.forward(&(self.act.apply(&wi_0.forward(&h)?)? * wi_1.forward(&h)?)?)?
+            }
+        };
+        layers::clamp_f16((x + y)?)
+    }
+}
+
+fn load_attention(w: &Weights, cfg: &T5Config) -> Result<Attention> {
+    let f = cfg.initializer_factor;
+    let inner = cfg.num_heads * cfg.d_kv;
+    let dm = cfg.d_model as f64;
+    Ok(Attention {
+        q: Linear::load(&w.pp("q"), cfg.d_model, inner, false, f * (dm * cfg.d_kv as f64).powf(-0.5))?,
+        k: Linear::load(&w.pp("k"), cfg.d_model, inner, false, f * dm.powf(-0.5))?,
+        v: Linear::load(&w.pp("v"), cfg.d_model, inner, false, f * dm.powf(-0.5))?,
+        o: Linear::load(&w.pp("o"), inner, cfg.d_model, false, f * (inner as f64).powf(-0.5))?,
+        heads: cfg.num_heads,
+        head_dim: cfg.d_kv,
+        scale: None,
+    })
+}
+
+struct Block {
+    self_attn: Attention,
+    self_norm: RmsNorm,
+    cross: Option<(Attention, RmsNorm)>,
+    ff: DenseFf,
+}
+
+impl Block {
+    fn load(w: &Weights, cfg: &T5Config, decoder: bool) -> Result<Self> {
+        let l0 = w.pp("layer").pp(0);
+        let self_attn = load_attention(&l0.pp("SelfAttention"), cfg)?;
+        let self_norm = RmsNorm::load(&l0.pp("layer_norm"), cfg.d_model, cfg.layer_norm_epsilon)?;
+        let (cross, ff_index) = if decoder {
+            let l1 = w.pp("layer").pp(1);
+            let attn = load_attention(&l1.pp("EncDecAttention"), cfg)?;
+            let norm = RmsNorm::load(&l1.pp("layer_norm"), cfg.d_model, cfg.layer_norm_epsilon)?;
+            (Some((attn, norm)), 2)
+        } else {
+            (None, 1)
+        };
+        let ff = DenseFf::load(&w.pp("layer").pp(ff_index), cfg)?;
+        Ok(Block { self_attn, self_norm, cross, ff })
+    }
+}
+
+/// One T5 stack (encoder or decoder); the relative-position bias lives in block 0 and is shared
+/// by all blocks.
+struct Stack {
+    blocks: Vec<Block>,
+    relative_bias: Embedding,
+    final_norm: RmsNorm,
+    decoder: bool,
+    num_buckets: usize,
+    max_distance: usize,
+}
+
+impl Stack {
+    fn load(w: &Weights, cfg: &T5Config, decoder: bool) -> Result<Self> {
+        let n = if decoder { cfg.decoder_layers() } else { cfg.num_layers };
+        let blocks =
+            (0..n).map(|i| Block::load(&w.pp("block").pp(i), cfg, decoder)).collect::<Result<Vec<_>>>()?;
+        let rb = w.pp("block.0.layer.0.SelfAttention.relative_attention_bias");
+        let std = cfg.initializer_factor * (cfg.d_model as f64).powf(-0.5);
+        let table = rb.get(
+            (cfg.relative_attention_num_buckets, cfg.num_heads),
+            "weight",
+            Init::Randn { mean: 0.0, stdev: std },
+        )?;
+        Ok(Stack {
+            blocks,
+            relative_bias: Embedding::new(table, cfg.num_heads),
+            final_norm: RmsNorm::load(&w.pp("final_layer_norm"), cfg.d_model, cfg.layer_norm_epsilon)?,
+            decoder,
+            num_buckets: cfg.relative_attention_num_buckets,
+            max_distance: cfg.relative_attention_max_distance,
+        })
+    }
+
+    /// Position bias `[1, heads, q_len, past + q_len]` (f32) for queries at `past..past + q_len`.
+    fn position_bias(&self, q_len: usize, past: usize, device: &Device) -> Result<Tensor> {
+        let k_len = past + q_len;
+        let buckets: Vec<u32> = (0..q_len)
+            .flat_map(|i| {
+                (0..k_len).map(move |j| {
+                    let rel = j as i64 - (past + i) as i64;
+                    relative_position_bucket(rel, !self.decoder, self.num_buckets, self.max_distance)
+                })
+            })
+            .collect();
+        let buckets = Tensor::from_vec(buckets, (q_len, k_len), device)?;
+        self.relative_bias.forward(&buckets)?.permute((2, 0, 1))?.unsqueeze(0)?.to_dtype(DType::F32)
+    }
+
+    fn forward(
+        &self,
+        mut h: Tensor,
+        self_bias: &Tensor,
+        encoder: Option<(&Tensor, &Tensor)>,
+        mut cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        for (i, block) in self.blocks.iter().enumerate() {
+            let mut slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            let normed = block.self_norm.forward(&h)?;
+            let attn = block.self_attn.self_attend(
+                &normed,
+                self_bias,
+                slot.as_deref_mut().map(|l| &mut l.self_kv),
+            )?;
+            h = layers::clamp_f16((h + attn)?)?;
+            if let (Some((cross, norm)), Some((enc, enc_bias))) = (&block.cross, encoder) {
+                let normed = norm.forward(&h)?;
+                let attn = cross.cross_attend(&normed, enc, enc_bias, slot.map(|l| &mut l.cross_kv))?;
+                h = layers::clamp_f16((h + attn)?)?;
+            }
+            h = block.ff.forward(&h)?;
+        }
+        self.final_norm.forward(&h)
+    }
+}
+
+/// T5 for conditional generation.
+pub struct T5 {
+    cfg: T5Config,
+    shared: Embedding,
+    encoder: Stack,
+    decoder: Stack,
+    lm_head: Linear,
+    info: ModelInfo,
+    tensors: Vec<(String, Tensor)>,
+}
+
+impl T5 {
+    /// Builds the model from checkpoint weights, or with fresh weights on a `VarMap`
+    /// (`VarBuilder::from_varmap`) for training. Errors name the missing key or both shapes.
+    pub fn new(cfg: &T5Config, vb: candle_nn::VarBuilder) -> Result<Self> {
+        cfg.validate().map_err(|e| candle_core::Error::Msg(format!("invalid T5 config: {e}")))?;
+        let w = Weights::new(vb);
+        let emb_name = if !w.contains("shared.weight") && w.contains("encoder.embed_tokens.weight") {
+            "encoder.embed_tokens"
+        } else {
+            "shared"
+        };
+        let table = w.pp(emb_name).get(
+            (cfg.vocab_size, cfg.d_model),
+            "weight",
+            Init::Randn { mean: 0.0, stdev: cfg.initializer_factor },
+        )?;
+        let shared = Embedding::new(table.clone(), cfg.d_model);
+        let encoder = Stack::load(&w.pp("encoder"), cfg, false)?;
+        let decoder = Stack::load(&w.pp("decoder"), cfg, true)?;
+        let lm_head = if cfg.tie_word_embeddings {
+            Linear::new(table, None)
+        } else {
+            Linear::load(&w.pp("lm_head"), cfg.d_model, cfg.vocab_size, false, cfg.initializer_factor)?
+        };
+        let tensors = w.recorded()?;
+        let (param_count, param_bytes) = layers::param_totals(&tensors);
+        let info = ModelInfo {
+            arch: Arch::T5,
+            vocab_size: cfg.vocab_size,
+            d_model: cfg.d_model,
+            num_decoder_layers: cfg.decoder_layers(),
+            param_count,
+            param_bytes,
+            decoder_start_token_id: cfg.decoder_start_token_id.unwrap_or(cfg.pad_token_id),
+            pad_token_id: cfg.pad_token_id,
+            eos_token_id: cfg.eos_token_id.first().unwrap_or(1),
+            bos_token_id: None,
+            forced_bos_token_id: None,
+            forced_eos_token_id: None,
+        };
+        Ok(T5 { cfg: cfg.clone(), shared, encoder, decoder, lm_head, info, tensors })
+    }
+
+    pub fn config(&self) -> &T5Config {
+        &self.cfg
+    }
+
+    /// Every parameter under its Hugging Face key (tied embeddings once, as `shared.weight`).
+    pub fn named_tensors(&self) -> &[(String, Tensor)] {
+        &self.tensors
+    }
+
+    pub(crate) fn info_mut(&mut self) -> &mut ModelInfo {
+        &mut self.info
+    }
+
+    fn decode(
+        &self,
+        ids: &Tensor,
+        encoder_hidden: &Tensor,
+        encoder_mask: &Tensor,
+        decoder_mask: Option<&Tensor>,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let (_, new) = ids.dims2()?;
+        let past = cache.as_ref().map_or(0, |c| c.seq_len());
+        if let Some(c) = &cache {
+            if c.layers.len() != self.decoder.blocks.len() {
+                candle_core::bail!(
+                    "KV cache has {} layers, the decoder {}",
+                    c.layers.len(),
+                    self.decoder.blocks.len()
+                );
+            }
+        }
+        let device = ids.device();
+        let mut self_bias = self
+            .decoder
+            .position_bias(new, past, device)?
+            .broadcast_add(&layers::causal_bias(new, past, device)?)?;
+        if let Some(mask) = decoder_mask {
+            self_bias = self_bias.broadcast_add(&layers::padding_bias(mask)?)?;
+        }
+        let enc_bias = layers::padding_bias(encoder_mask)?;
+        let h = self.shared.forward(ids)?;
+        let h = self.decoder.forward(h, &self_bias, Some((encoder_hidden, &enc_bias)), cache)?;
+        let h = if self.cfg.tie_word_embeddings { (h * (self.cfg.d_model as f64).powf(-0.5))? } else { h };
+        self.lm_head.forward(&h)?.to_dtype(DType::F32)
+    }
+}
+
+impl Seq2Seq for T5 {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+        let (_, seq) = input_ids.dims2()?;
+        let bias = self
+            .encoder
+            .position_bias(seq, 0, input_ids.device())?
+            .broadcast_add(&layers::padding_bias(attention_mask)?)?;
+        self.encoder.forward(self.shared.forward(input_ids)?, &bias, None, None)
+    }
+
+    fn decode_step(
+        &self,
+        decoder_input_ids: &Tensor,
+        encoder_hidden: &Tensor,
+        encoder_mask: &Tensor,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        self.decode(decoder_input_ids, encoder_hidden, encoder_mask, None, Some(cache))
+    }
+
+    fn forward_train(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        decoder_input_ids: &Tensor,
+        decoder_attention_mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let enc = self.encode(input_ids, attention_mask)?;
+        self.decode(decoder_input_ids, &enc, attention_mask, decoder_attention_mask, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values from Hugging Face `T5Attention._relative_position_bucket` (32 buckets, distance 128).
+    #[test]
+    fn buckets_match_hugging_face() {
+        let bi = |r| relative_position_bucket(r, true, 32, 128);
+        let causal = |r| relative_position_bucket(r, false, 32, 128);
+        assert_eq!(
+            [bi(0), bi(1), bi(-1), bi(7), bi(8), bi(-8), bi(12), bi(100), bi(-1000)],
+            [0, 17, 1, 23, 24, 8, 25, 31, 15]
+        );
+        assert_eq!(
+            [
+                causal(0),
+                causal(1),
+                causal(-1),
+                causal(-15),
+                causal(-16),
+                causal(-20),
+                causal(-40),
+                causal(-500)
+            ],
+            [0, 0, 1, 15, 16, 17, 23, 31]
+        );
+    }
+
+    #[test]
+    fn config_defaults_and_feed_forward() {
+        let cfg: T5Config =
+            serde_json::from_str(r#"{"feed_forward_proj": "gated-gelu", "tie_word_embeddings": false}"#)
+                .unwrap();
+        assert_eq!(cfg.d_model, 512);
+        assert_eq!(cfg.decoder_layers(), 6);
+        assert_eq!(cfg.feed_forward().unwrap(), (true, Activation::GeluNew));
+        let bad: T5Config = serde_json::from_str(r#"{"feed_forward_proj": "gated-mish"}"#).unwrap();
+        assert!(bad.validate().unwrap_err().contains("feed_forward_proj"));
+    }
+}
