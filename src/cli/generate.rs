@@ -1,13 +1,191 @@
-//! `prism generate`: text from any seq2seq checkpoint directory.
+//! `prism generate`: text from any seq2seq checkpoint directory, streamed to stdout with stats on
+//! stderr, or (`--json`) one document `{"text","token_ids","stats"}`. Needs no dataset.
 
-use anyhow::Result;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
 use clap::Args;
 
 use super::Context;
+use crate::model::device::{parse_device, parse_dtype};
+use crate::model::engine::{Engine, EngineOptions, TextEvent};
+use crate::model::{EarlyStopping, GenStats, GenerationOverrides};
 
 #[derive(Debug, Args)]
-pub struct GenerateArgs {}
+pub struct GenerateArgs {
+    /// Checkpoint directory in Hugging Face layout, or `oracle` / `prism` for the configured models
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Input text; `-` reads it from stdin
+    #[arg(long, allow_hyphen_values = true)]
+    pub prompt: String,
+    /// Beam width (1 = greedy or sampling) [default: from the checkpoint]
+    #[arg(long)]
+    pub beams: Option<usize>,
+    /// At most this many new tokens [default: from the checkpoint]
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
+    /// EOS is suppressed until this many new tokens
+    #[arg(long)]
+    pub min_new_tokens: Option<usize>,
+    /// No n-gram of this size is generated twice (0 = off)
+    #[arg(long)]
+    pub no_repeat_ngram_size: Option<usize>,
+    /// Beam score = sum of log-probabilities / length^PENALTY
+    #[arg(long)]
+    pub length_penalty: Option<f32>,
+    /// Beam search stopping rule: true, false or never
+    #[arg(long, value_parser = parse_early_stopping)]
+    pub early_stopping: Option<EarlyStopping>,
+    /// Penalty on tokens already generated (1.0 = off)
+    #[arg(long)]
+    pub repetition_penalty: Option<f32>,
+    /// Sample instead of taking the most likely token
+    #[arg(long)]
+    pub sample: bool,
+    /// Sampling temperature (implies --sample)
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Sample among the K most likely tokens (implies --sample; 0 = all)
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Sample among the most likely tokens holding this probability mass (implies --sample)
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Sampling seed (the same seed gives the same text)
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// `cpu` or `cuda:N` [default: models.device from the config]
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Weights dtype: f32, f16 or bf16 [default: the checkpoint's]
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Truncate the tokenized prompt to this many tokens
+    #[arg(long)]
+    pub max_input_tokens: Option<usize>,
+}
 
-pub fn run(_ctx: &Context, _args: GenerateArgs) -> Result<()> {
-    anyhow::bail!("not built yet")
+fn parse_early_stopping(text: &str) -> Result<EarlyStopping, String> {
+    EarlyStopping::parse(text).map_err(|e| e.to_string())
+}
+
+impl GenerateArgs {
+    fn overrides(&self) -> GenerationOverrides {
+        let implied_sampling = self.temperature.is_some() || self.top_k.is_some() || self.top_p.is_some();
+        GenerationOverrides {
+            max_new_tokens: self.max_new_tokens,
+            min_new_tokens: self.min_new_tokens,
+            num_beams: self.beams,
+            length_penalty: self.length_penalty,
+            early_stopping: self.early_stopping,
+            no_repeat_ngram_size: self.no_repeat_ngram_size,
+            repetition_penalty: self.repetition_penalty,
+            do_sample: (self.sample || implied_sampling).then_some(true),
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed,
+        }
+    }
+
+    /// `oracle` and `prism` name the configured checkpoints unless a directory of that name exists.
+    fn model_dir(&self, ctx: &Context) -> PathBuf {
+        let name = self.model.to_string_lossy();
+        match name.as_ref() {
+            "oracle" if !self.model.is_dir() => ctx.settings.models.oracle.clone(),
+            "prism" if !self.model.is_dir() => ctx.settings.models.prism.clone(),
+            _ => self.model.clone(),
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Output<'a> {
+    text: &'a str,
+    token_ids: &'a [u32],
+    stats: &'a GenStats,
+}
+
+pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
+    let prompt = if args.prompt == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("cannot read the prompt from stdin")?;
+        text.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        args.prompt.clone()
+    };
+    let device = parse_device(args.device.as_deref().unwrap_or(&ctx.settings.models.device))?;
+    let dtype = args.dtype.as_deref().map(parse_dtype).transpose()?;
+    let dir = args.model_dir(ctx);
+    let options = EngineOptions { device, dtype, max_input_tokens: args.max_input_tokens };
+    let engine = Engine::load(&dir, &options)?;
+    let cfg = engine.config_with(&args.overrides());
+
+    if ctx.json {
+        let out = engine.generate(&[&prompt], &cfg, None, None)?;
+        let generation = &out.generations[0];
+        return super::print_json(&Output {
+            text: &generation.text,
+            token_ids: &generation.token_ids,
+            stats: &out.stats,
+        });
+    }
+
+    let stdout = std::io::stdout();
+    let mut printed = String::new();
+    let mut write_error = None;
+    let mut on_text = |event: &TextEvent<'_>| {
+        let mut lock = stdout.lock();
+        if let Err(e) = lock.write_all(event.delta.as_bytes()).and_then(|_| lock.flush()) {
+            write_error.get_or_insert(e);
+        }
+        printed.push_str(event.delta);
+    };
+    let out = engine.generate(&[&prompt], &cfg, Some(&mut on_text), None)?;
+    let text = &out.generations[0].text;
+    let mut lock = stdout.lock();
+    // Streaming shows only text that is final; what the last steps settled comes now.
+    let rest = text.strip_prefix(printed.as_str()).unwrap_or(text);
+    match write_error {
+        Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        Some(e) => return Err(e).context("cannot write to stdout"),
+        None => {}
+    }
+    if !text.starts_with(printed.as_str()) {
+        writeln!(lock)?;
+    }
+    writeln!(lock, "{rest}")?;
+    drop(lock);
+    eprintln!("{}", describe_stats(&out.stats));
+    Ok(())
+}
+
+/// Two human-readable lines of [`GenStats`].
+fn describe_stats(s: &GenStats) -> String {
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let mut text = format!(
+        "{} new tokens in {:.1} ms ({:.1} tokens/s; decoding {:.1} tokens/s) on {}, {} beam(s); \
+         encode {:.1} ms, first token {:.1} ms",
+        s.new_tokens,
+        s.total_ms,
+        s.tokens_per_s,
+        s.decode_tokens_per_s,
+        s.device,
+        s.num_beams,
+        s.encode_ms,
+        s.ttft_ms
+    );
+    text.push_str(&format!(
+        "\nparameters {:.1} MiB, KV cache peak {:.2} MiB, peak RSS growth {:.1} MiB ({})",
+        mib(s.param_bytes as u64),
+        mib(s.kv_cache_bytes as u64),
+        mib(s.peak_rss_growth_bytes),
+        s.memory_method
+    ));
+    if let Some(bytes) = s.device_memory_bytes {
+        text.push_str(&format!(", device memory in use {:.1} MiB", mib(bytes)));
+    }
+    text
 }

@@ -54,7 +54,7 @@ pub enum Command {
     #[command(subcommand)]
     Eval(EvalCommand),
     /// Generate text with any seq2seq checkpoint directory
-    Generate(generate::GenerateArgs),
+    Generate(Box<generate::GenerateArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +104,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Rank(args)) => rank::rank(&ctx, args),
         Some(Command::Eval(EvalCommand::Rank(args))) => rank::eval_rank(&ctx, args),
         Some(Command::Eval(EvalCommand::Explain(args))) => eval_explain::run(&ctx, args),
-        Some(Command::Generate(args)) => generate::run(&ctx, args),
+        Some(Command::Generate(args)) => generate::run(&ctx, *args),
     }
 }

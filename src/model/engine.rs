@@ -4,20 +4,22 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
 use candle_core::{DType, Device};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use super::generate::{self, GenerationConfig, GenerationOverrides, Hooks, StepEvent};
-use super::stats::GenStats;
-use super::{ModelInfo, Seq2Seq};
+use super::stats::{ms_since, GenStats};
+use super::{LoadOptions, ModelInfo, Seq2Seq};
 
 /// How to load a checkpoint.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
     pub device: Device,
-    /// Weights dtype; `None` keeps the checkpoint's own (`config.json`'s `torch_dtype`, else f32).
+    /// Weights dtype; `None` is f32 (what transformers loads by default, whatever the checkpoint
+    /// was saved in).
     pub dtype: Option<DType>,
     /// Inputs longer than this are truncated (special tokens kept), as a tokenizer called with
     /// `truncation=True, max_length=N` does.
@@ -81,6 +83,28 @@ impl Engine {
     ) -> Result<Engine> {
         let tokenizer = prepare_tokenizer(tokenizer, max_input_tokens)?;
         Ok(Engine { model, tokenizer, defaults, device, dir: PathBuf::new(), load_ms: 0.0 })
+    }
+
+    /// Loads the checkpoint in `dir` (Hugging Face layout): weights, `tokenizer.json`, and the
+    /// decoding defaults of `generation_config.json` / `config.json`.
+    pub fn load(dir: &Path, options: &EngineOptions) -> Result<Engine> {
+        let start = Instant::now();
+        if !dir.is_dir() {
+            bail!("checkpoint directory {} does not exist", dir.display());
+        }
+        let load_options =
+            LoadOptions { device: options.device.clone(), dtype: options.dtype.unwrap_or(DType::F32) };
+        let model = super::load::load(dir, &load_options)?;
+        let tokenizer = prepare_tokenizer(Engine::load_tokenizer(dir)?, options.max_input_tokens)?;
+        let defaults = GenerationConfig::from_checkpoint(dir, model.info())?;
+        Ok(Engine {
+            model,
+            tokenizer,
+            defaults,
+            device: options.device.clone(),
+            dir: dir.to_path_buf(),
+            load_ms: ms_since(start),
+        })
     }
 
     /// Loads `tokenizer.json` of a checkpoint directory.

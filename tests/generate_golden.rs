@@ -1,0 +1,182 @@
+//! Generation on the Hugging Face fixture checkpoints (tests/fixtures/hf, made by
+//! tests/fixtures/make_hf_fixtures.py with transformers): greedy and beam-4 outputs must be the
+//! same token ids transformers produced, alone and batched; sampling, streaming and cancellation
+//! are checked on the real models too.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use prism_explorer::model::engine::{Engine, EngineOptions, TextEvent};
+use prism_explorer::model::{EarlyStopping, GenerationConfig, GenerationOverrides};
+use serde::Deserialize;
+
+const FIXTURES: &[&str] = &["t5-v1_0", "t5-v1_0-bin", "t5-v1_1", "bart", "bart-sharded"];
+
+#[derive(Deserialize)]
+struct Golden {
+    greedy_kwargs: Kwargs,
+    beam_kwargs: Kwargs,
+    generations: Vec<GoldenGeneration>,
+}
+
+#[derive(Deserialize)]
+struct Kwargs {
+    num_beams: usize,
+    max_new_tokens: usize,
+    min_new_tokens: usize,
+    no_repeat_ngram_size: usize,
+    length_penalty: f32,
+    early_stopping: EarlyStopping,
+}
+
+#[derive(Deserialize)]
+struct GoldenGeneration {
+    prompt: String,
+    input_ids: Vec<u32>,
+    /// With the decoder start token first, as transformers returns it.
+    greedy: Vec<u32>,
+    beam: Vec<u32>,
+    beam_score: f32,
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf").join(name)
+}
+
+fn load(name: &str) -> (Engine, Golden) {
+    let dir = fixture(name);
+    let engine = Engine::load(&dir, &EngineOptions::default()).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    let golden = serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
+    (engine, golden)
+}
+
+fn config(engine: &Engine, k: &Kwargs) -> GenerationConfig {
+    engine.config_with(&GenerationOverrides {
+        num_beams: Some(k.num_beams),
+        max_new_tokens: Some(k.max_new_tokens),
+        min_new_tokens: Some(k.min_new_tokens),
+        no_repeat_ngram_size: Some(k.no_repeat_ngram_size),
+        length_penalty: Some(k.length_penalty),
+        early_stopping: Some(k.early_stopping),
+        do_sample: Some(false),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn greedy_and_beam_4_match_transformers_token_for_token() {
+    for name in FIXTURES {
+        let (engine, golden) = load(name);
+        let greedy = config(&engine, &golden.greedy_kwargs);
+        let beam = config(&engine, &golden.beam_kwargs);
+        for (i, g) in golden.generations.iter().enumerate() {
+            assert_eq!(engine.tokenize(&g.prompt).unwrap(), g.input_ids, "{name} prompt {i}: tokenizer");
+            let input = std::slice::from_ref(&g.input_ids);
+            let out = engine.generate_ids(input, &greedy, None, None).unwrap();
+            assert_eq!(out.generations[0].token_ids, g.greedy[1..], "{name} prompt {i}: greedy");
+            let out = engine.generate_ids(input, &beam, None, None).unwrap();
+            assert_eq!(out.generations[0].token_ids, g.beam[1..], "{name} prompt {i}: beam-4");
+            let score = out.generations[0].score;
+            assert!(
+                (score - g.beam_score).abs() < 1e-3,
+                "{name} prompt {i}: beam score {score} vs {}",
+                g.beam_score
+            );
+        }
+    }
+}
+
+#[test]
+fn batched_prompts_give_the_same_tokens_as_one_at_a_time() {
+    for name in ["t5-v1_1", "bart"] {
+        let (engine, golden) = load(name);
+        let inputs: Vec<Vec<u32>> = golden.generations.iter().map(|g| g.input_ids.clone()).collect();
+        let greedy =
+            engine.generate_ids(&inputs, &config(&engine, &golden.greedy_kwargs), None, None).unwrap();
+        let beam = engine.generate_ids(&inputs, &config(&engine, &golden.beam_kwargs), None, None).unwrap();
+        assert_eq!(greedy.stats.batch_size, inputs.len());
+        for (i, g) in golden.generations.iter().enumerate() {
+            assert_eq!(greedy.generations[i].token_ids, g.greedy[1..], "{name} prompt {i}: batched greedy");
+            assert_eq!(beam.generations[i].token_ids, g.beam[1..], "{name} prompt {i}: batched beam-4");
+        }
+    }
+}
+
+#[test]
+fn sampling_with_a_seed_is_reproducible() {
+    let (engine, golden) = load("t5-v1_0");
+    let prompt = golden.generations[0].prompt.as_str();
+    let sampled = |seed| {
+        let cfg = engine.config_with(&GenerationOverrides {
+            do_sample: Some(true),
+            seed: Some(seed),
+            top_p: Some(0.95),
+            temperature: Some(1.5),
+            max_new_tokens: Some(20),
+            min_new_tokens: Some(20),
+            ..Default::default()
+        });
+        engine.generate(&[prompt], &cfg, None, None).unwrap().generations.remove(0).token_ids
+    };
+    let first = sampled(1);
+    assert_eq!(first.len(), 20);
+    assert_eq!(first, sampled(1));
+    assert!((2..6).any(|seed| sampled(seed) != first), "five seeds gave the same sample");
+}
+
+#[test]
+fn streaming_text_grows_into_the_final_text() {
+    for name in ["t5-v1_0", "bart"] {
+        let (engine, golden) = load(name);
+        for kwargs in [&golden.greedy_kwargs, &golden.beam_kwargs] {
+            let cfg = config(&engine, kwargs);
+            let mut seen: Vec<String> = Vec::new();
+            let mut joined = String::new();
+            let mut on_text = |e: &TextEvent<'_>| {
+                joined.push_str(e.delta);
+                seen.push(e.text.to_string());
+            };
+            let out =
+                engine.generate(&[&golden.generations[0].prompt], &cfg, Some(&mut on_text), None).unwrap();
+            let text = &out.generations[0].text;
+            assert!(!seen.is_empty(), "{name}: nothing streamed");
+            assert_eq!(&joined, seen.last().unwrap());
+            assert!(text.starts_with(&joined), "{name}: streamed {joined:?}, final {text:?}");
+        }
+    }
+}
+
+#[test]
+fn cancelling_returns_the_tokens_generated_so_far() {
+    let (engine, golden) = load("bart");
+    for kwargs in [&golden.greedy_kwargs, &golden.beam_kwargs] {
+        let cfg = config(&engine, kwargs);
+        let cancel = AtomicBool::new(false);
+        let mut on_text = |e: &TextEvent<'_>| {
+            if e.step >= 5 {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        };
+        let out = engine
+            .generate(&[&golden.generations[0].prompt], &cfg, Some(&mut on_text), Some(&cancel))
+            .unwrap();
+        assert!(out.cancelled);
+        assert!(out.stats.steps <= 6, "ran {} steps after the cancel", out.stats.steps);
+        assert!(!out.generations[0].finished);
+        assert!(!out.generations[0].token_ids.is_empty());
+    }
+}
+
+#[test]
+fn stats_describe_the_run() {
+    let (engine, golden) = load("t5-v1_1");
+    let cfg = config(&engine, &golden.beam_kwargs);
+    let out = engine.generate(&[&golden.generations[0].prompt], &cfg, None, None).unwrap();
+    let s = &out.stats;
+    assert_eq!(s.new_tokens, out.generations[0].token_ids.len());
+    assert_eq!(s.param_bytes, engine.info().param_bytes);
+    assert!(s.param_bytes > 0 && s.kv_cache_bytes > 0);
+    assert!(s.encode_ms <= s.ttft_ms && s.ttft_ms <= s.total_ms);
+    assert!(s.tokens_per_s > 0.0);
+    assert_eq!(s.input_tokens, golden.generations[0].input_ids.len());
+}
