@@ -132,7 +132,10 @@ fn streaming_text_grows_into_the_final_text() {
             let cfg = config(&engine, kwargs);
             let mut seen: Vec<String> = Vec::new();
             let mut joined = String::new();
+            let mut ids: Vec<u32> = Vec::new();
             let mut on_text = |e: &TextEvent<'_>| {
+                assert!(e.token_ids.starts_with(&ids), "streamed token ids were taken back");
+                ids = e.token_ids.to_vec();
                 joined.push_str(e.delta);
                 seen.push(e.text.to_string());
             };
@@ -142,6 +145,7 @@ fn streaming_text_grows_into_the_final_text() {
             assert!(!seen.is_empty(), "{name}: nothing streamed");
             assert_eq!(&joined, seen.last().unwrap());
             assert!(text.starts_with(&joined), "{name}: streamed {joined:?}, final {text:?}");
+            assert!(out.generations[0].token_ids.starts_with(&ids));
         }
     }
 }

@@ -63,10 +63,9 @@ pub fn parse_dtype(spec: &str) -> Result<DType> {
 /// Memory in use on a CUDA device (total minus free, all processes), `None` on other devices.
 #[cfg(feature = "cuda")]
 pub fn device_memory_in_use(device: &Device) -> Option<u64> {
-    if !device.is_cuda() {
-        return None;
-    }
-    let (free, total) = candle_core::cuda::cudarc::driver::result::mem_get_info().ok()?;
+    let cuda = device.as_cuda_device().ok()?;
+    // Binds this device's context first, so the numbers are this GPU's whatever thread asks.
+    let (free, total) = cuda.cuda_stream().context().mem_get_info().ok()?;
     Some((total - free) as u64)
 }
 

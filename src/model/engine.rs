@@ -48,6 +48,9 @@ pub struct TextGeneration {
 pub struct TextEvent<'a> {
     pub batch_index: usize,
     pub step: usize,
+    /// The new token ids certain to be in the output (they only grow; the text may lag them by
+    /// a token that ends mid-character).
+    pub token_ids: &'a [u32],
     /// The final text so far (it only grows).
     pub text: &'a str,
     /// What this step added to `text` (often empty: a token can end mid-character or
@@ -209,7 +212,13 @@ impl Engine {
             }
             let delta = text[shown.len()..].to_string();
             *shown = text;
-            sink(&TextEvent { batch_index: event.batch_index, step: event.step, text: shown, delta: &delta });
+            sink(&TextEvent {
+                batch_index: event.batch_index,
+                step: event.step,
+                token_ids: event.stable,
+                text: shown,
+                delta: &delta,
+            });
         };
         let hooks = Hooks { on_step: Some(&mut on_step), cancel };
         let out = generate::generate(self.model.as_ref(), &self.device, inputs, cfg, hooks)?;
@@ -235,5 +244,26 @@ fn prepare_tokenizer(mut tokenizer: Tokenizer, max_input_tokens: Option<usize>) 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").field("dir", &self.dir).field("info", self.info()).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Engine>();
+    }
+
+    #[test]
+    fn a_missing_tokenizer_is_named_with_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Engine::load_tokenizer(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("tokenizer.json") && err.contains("Consider"), "{err}");
+        let err =
+            Engine::load(&dir.path().join("absent"), &EngineOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("absent"), "{err}");
     }
 }
