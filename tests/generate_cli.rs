@@ -71,7 +71,7 @@ fn plain_output_streams_the_text_and_reports_stats_on_stderr() {
     assert!(json.status.success(), "{}", String::from_utf8_lossy(&json.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let plain = prism(&["generate", "--model", dir.to_str().unwrap(), "--prompt", "A quiet cafe."]);
-    assert!(plain.status.success());
+    assert!(plain.status.success(), "{}", String::from_utf8_lossy(&plain.stderr));
     assert_eq!(String::from_utf8(plain.stdout).unwrap(), format!("{}\n", doc["text"].as_str().unwrap()));
     let stderr = String::from_utf8(plain.stderr).unwrap();
     assert!(stderr.contains("tokens/s") && stderr.contains("KV cache"), "{stderr}");

@@ -189,3 +189,39 @@ fn describe_stats(s: &GenStats) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(extra: &[&str]) -> GenerateArgs {
+        let args = ["prism", "generate", "--model", "m", "--prompt", "p"].iter().chain(extra);
+        match Cli::try_parse_from(args).unwrap().command {
+            Some(Command::Generate(args)) => *args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sampling_knobs_imply_sampling_and_unset_options_stay_unset() {
+        assert_eq!(parse(&[]).overrides(), GenerationOverrides::default());
+        for knob in [["--top-p", "0.9"], ["--top-k", "5"], ["--temperature", "0.7"]] {
+            assert_eq!(parse(&knob).overrides().do_sample, Some(true), "{knob:?}");
+        }
+        let o = parse(&["--beams", "4", "--early-stopping", "never", "--max-new-tokens", "9"]).overrides();
+        assert_eq!(
+            (o.num_beams, o.early_stopping, o.max_new_tokens),
+            (Some(4), Some(EarlyStopping::Never), Some(9))
+        );
+        assert_eq!(o.do_sample, None);
+    }
+
+    #[test]
+    fn a_prompt_may_start_with_a_hyphen() {
+        let args = ["prism", "generate", "--model", "m", "--prompt", "-not a flag"];
+        assert!(Cli::try_parse_from(args).is_ok());
+    }
+}
