@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use prism_explorer::model::bart::{Bart, BartConfig};
 use prism_explorer::model::t5::{T5Config, T5};
-use prism_explorer::model::{load_model, LoadOptions, Model, Seq2Seq};
+use prism_explorer::model::{load_model, Kernels, LoadOptions, Model, Seq2Seq};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -55,16 +55,23 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
 /// Checks a checkpoint directory against its golden file: encoder states and teacher-forced
 /// logits of the padded batch, at every position.
 fn check_against_golden(dir_name: &str, golden_name: &str) {
-    let model = load(&fixture(dir_name));
+    for kernels in [Kernels::Differentiable, Kernels::Fused] {
+        check_with_kernels(dir_name, golden_name, kernels);
+    }
+}
+
+fn check_with_kernels(dir_name: &str, golden_name: &str, kernels: Kernels) {
+    let opts = LoadOptions { kernels, ..LoadOptions::default() };
+    let model = load_model(&fixture(dir_name), &opts).unwrap();
     let g = golden(golden_name);
     let enc = model.encode(&g.input_ids, &g.attention_mask).unwrap();
     let d = max_abs_diff(&enc, &g.encoder_hidden);
-    assert!(d < TOLERANCE, "{dir_name}: encoder states differ from transformers by {d}");
+    assert!(d < TOLERANCE, "{dir_name} ({kernels:?}): encoder states differ from transformers by {d}");
     let logits = model
         .forward_train(&g.input_ids, &g.attention_mask, &g.decoder_input_ids, Some(&g.decoder_attention_mask))
         .unwrap();
     let d = max_abs_diff(&logits, &g.logits);
-    assert!(d < TOLERANCE, "{dir_name}: logits differ from transformers by {d}");
+    assert!(d < TOLERANCE, "{dir_name} ({kernels:?}): logits differ from transformers by {d}");
 }
 
 #[test]
@@ -179,7 +186,7 @@ fn kv_cache_decoding_equals_full_recomputation() {
 #[test]
 fn half_precision_loads_close_to_f32() {
     for (name, dtype) in [("t5-v1_1", DType::BF16), ("bart", DType::F16)] {
-        let model = load_model(&fixture(name), &LoadOptions { device: Device::Cpu, dtype }).unwrap();
+        let model = load_model(&fixture(name), &LoadOptions::inference(Device::Cpu, dtype)).unwrap();
         assert!(model.named_tensors().iter().all(|(_, t)| t.dtype() == dtype));
         let g = golden(name);
         let logits = model
@@ -341,4 +348,35 @@ fn varmap_models_save_in_hf_layout() {
         ]);
         candle_core::safetensors::save(&ours, dir.join("ours.safetensors")).unwrap();
     }
+}
+
+/// facebook/bart-base ships as a bare `BartModel` (keys without `model.`, no
+/// `final_logits_bias`); it loads, and saves back under the `BartForConditionalGeneration` keys.
+#[test]
+fn bare_bart_model_layout_loads_and_saves_canonical_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights: HashMap<String, Tensor> =
+        candle_core::safetensors::load(fixture("bart").join("model.safetensors"), &Device::Cpu).unwrap();
+    let bare: HashMap<String, Tensor> = weights
+        .into_iter()
+        .filter(|(k, _)| k != "final_logits_bias")
+        .map(|(k, t)| (k.strip_prefix("model.").unwrap_or(&k).to_string(), t))
+        .collect();
+    candle_core::safetensors::save(&bare, dir.path().join("model.safetensors")).unwrap();
+    std::fs::copy(fixture("bart").join("config.json"), dir.path().join("config.json")).unwrap();
+    let model = load(dir.path());
+    let reference = load(&fixture("bart"));
+    let g = golden("bart");
+    let zero_bias = model.forward_train(&g.input_ids, &g.attention_mask, &g.decoder_input_ids, None).unwrap();
+    let with_bias =
+        reference.forward_train(&g.input_ids, &g.attention_mask, &g.decoder_input_ids, None).unwrap();
+    let bias: HashMap<String, Tensor> =
+        candle_core::safetensors::load(fixture("bart").join("model.safetensors"), &Device::Cpu).unwrap();
+    let expected = with_bias.broadcast_sub(&bias["final_logits_bias"]).unwrap();
+    assert!(max_abs_diff(&zero_bias, &expected) < 1e-5);
+    let mut keys: Vec<&str> = model.named_tensors().iter().map(|(k, _)| k.as_str()).collect();
+    let mut reference_keys: Vec<&str> = reference.named_tensors().iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort();
+    reference_keys.sort();
+    assert_eq!(keys, reference_keys);
 }

@@ -13,7 +13,7 @@ use candle_nn::{Embedding, Init};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::TokenIds;
-use super::layers::{self, Activation, Attention, LayerNorm, Linear, Weights};
+use super::layers::{self, Activation, Attention, Kernels, LayerNorm, Linear, Weights};
 use super::{Arch, KvCache, ModelInfo, Seq2Seq};
 
 /// Hugging Face's `BartLearnedPositionalEmbedding` reserves the first two rows.
@@ -160,6 +160,7 @@ fn load_attention(w: &Weights, d_model: usize, heads: usize, std: f64) -> Result
         heads,
         head_dim,
         scale: Some((head_dim as f64).powf(-0.5)),
+        kernels: w.kernels(),
     })
 }
 
@@ -280,14 +281,17 @@ impl Bart {
     /// `final_logits_bias` is a buffer in transformers, not a parameter: it is read when the
     /// checkpoint has it and is zeros (never trained) otherwise.
     pub fn new(cfg: &BartConfig, vb: candle_nn::VarBuilder) -> Result<Self> {
+        Bart::with_kernels(cfg, vb, Kernels::Differentiable)
+    }
+
+    /// Like [`Bart::new`], choosing the kernels ([`Kernels::Fused`] is for inference only).
+    pub fn with_kernels(cfg: &BartConfig, vb: candle_nn::VarBuilder, kernels: Kernels) -> Result<Self> {
         let activation =
             cfg.validate().map_err(|e| candle_core::Error::Msg(format!("invalid BART config: {e}")))?;
-        let root = Weights::new(vb);
-        let w = if root.contains("model.shared.weight") || !root.contains("shared.weight") {
-            root.pp("model")
-        } else {
-            root.clone()
-        };
+        let root = Weights::new(vb, kernels);
+        // A bare `BartModel` checkpoint (facebook/bart-base) has no `model.` prefix.
+        let bare = !root.contains("model.shared.weight") && root.contains("shared.weight");
+        let w = if bare { root.clone() } else { root.pp("model") };
         let emb = if !w.contains("shared.weight") && w.contains("encoder.embed_tokens.weight") {
             w.pp("encoder.embed_tokens")
         } else {
@@ -302,7 +306,21 @@ impl Bart {
         } else {
             Tensor::zeros((1, cfg.vocab_size), root.dtype(), root.device())?
         };
-        let mut tensors = root.recorded()?;
+        // Saved under the keys `BartForConditionalGeneration` writes, whatever layout we read.
+        let embedding_key = emb.key("weight");
+        let mut tensors: Vec<(String, Tensor)> = root
+            .recorded()?
+            .into_iter()
+            .map(|(k, t)| {
+                let k = if k == embedding_key {
+                    "shared.weight".to_string()
+                } else {
+                    k.strip_prefix("model.").unwrap_or(&k).to_string()
+                };
+                let k = if k == "final_logits_bias" { k } else { format!("model.{k}") };
+                (k, t)
+            })
+            .collect();
         if !tensors.iter().any(|(k, _)| k == "final_logits_bias") {
             tensors.push(("final_logits_bias".into(), final_logits_bias.clone()));
         }

@@ -3,8 +3,9 @@
 //! (differentiable) RMS and layer norms, activations, attention masks and multi-head attention
 //! with an explicit key/value cache slot.
 //!
-//! Everything here has a backward pass: softmax is `candle_nn::ops::softmax` and the norms are
-//! written out, because candle's fused `softmax_last_dim` and `LayerNorm` give no gradient.
+//! By default everything here has a backward pass: softmax is `candle_nn::ops::softmax` and the
+//! norms are written out, because candle's fused `softmax_last_dim` and norms give no gradient.
+//! [`Kernels::Fused`] selects those fused kernels explicitly, for inference only.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,21 +17,36 @@ use candle_nn::{Init, VarBuilder};
 /// reach `-inf` and turn a fully masked row into NaN) and large enough that `exp` underflows to 0.
 pub const MASKED: f64 = -1e9;
 
+/// Which kernels a model's forward pass uses, chosen when it is built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kernels {
+    /// Ops with a backward pass (explicit softmax and norms): required for training.
+    #[default]
+    Differentiable,
+    /// candle's fused softmax, RMS norm and layer norm: faster inference, but **no gradients**.
+    Fused,
+}
+
 /// A `VarBuilder` that records each tensor it returns under its full checkpoint key, so a model
 /// knows its own parameters by their Hugging Face names (for saving and for counting).
 #[derive(Clone)]
 pub struct Weights<'a> {
     vb: VarBuilder<'a>,
     seen: Arc<Mutex<BTreeMap<String, Tensor>>>,
+    kernels: Kernels,
 }
 
 impl<'a> Weights<'a> {
-    pub fn new(vb: VarBuilder<'a>) -> Self {
-        Weights { vb, seen: Arc::new(Mutex::new(BTreeMap::new())) }
+    pub fn new(vb: VarBuilder<'a>, kernels: Kernels) -> Self {
+        Weights { vb, seen: Arc::new(Mutex::new(BTreeMap::new())), kernels }
     }
 
     pub fn pp(&self, s: impl ToString) -> Self {
-        Weights { vb: self.vb.pp(s), seen: self.seen.clone() }
+        Weights { vb: self.vb.pp(s), seen: self.seen.clone(), kernels: self.kernels }
+    }
+
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     pub fn device(&self) -> &Device {
@@ -124,16 +140,20 @@ impl Module for Linear {
 pub struct RmsNorm {
     weight: Tensor,
     eps: f64,
+    kernels: Kernels,
 }
 
 impl RmsNorm {
     pub fn load(w: &Weights, size: usize, eps: f64) -> Result<Self> {
-        Ok(RmsNorm { weight: w.get(size, "weight", Init::Const(1.0))?, eps })
+        Ok(RmsNorm { weight: w.get(size, "weight", Init::Const(1.0))?, eps, kernels: w.kernels() })
     }
 }
 
 impl Module for RmsNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if self.kernels == Kernels::Fused {
+            return candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32);
+        }
         let dtype = x.dtype();
         let xf = x.to_dtype(DType::F32)?;
         let variance = xf.sqr()?.mean_keepdim(D::Minus1)?;
@@ -148,6 +168,7 @@ pub struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
     eps: f64,
+    kernels: Kernels,
 }
 
 impl LayerNorm {
@@ -156,12 +177,16 @@ impl LayerNorm {
             weight: w.get(size, "weight", Init::Const(1.0))?,
             bias: w.get(size, "bias", Init::Const(0.0))?,
             eps,
+            kernels: w.kernels(),
         })
     }
 }
 
 impl Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if self.kernels == Kernels::Fused {
+            return candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps as f32);
+        }
         let dtype = x.dtype();
         let xf = x.to_dtype(DType::F32)?;
         let centered = xf.broadcast_sub(&xf.mean_keepdim(D::Minus1)?)?;
@@ -242,6 +267,7 @@ pub struct Attention {
     pub heads: usize,
     pub head_dim: usize,
     pub scale: Option<f64>,
+    pub kernels: Kernels,
 }
 
 impl Attention {
@@ -312,7 +338,11 @@ impl Attention {
         }
         let q = self.split(&q)?;
         let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?.broadcast_add(bias)?;
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?.to_dtype(v.dtype())?;
+        let probs = match self.kernels {
+            Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,
+            Kernels::Fused => candle_nn::ops::softmax_last_dim(&scores)?,
+        };
+        let probs = probs.to_dtype(v.dtype())?;
         let out = probs.matmul(v)?.transpose(1, 2)?.reshape((b, t, self.heads * self.head_dim))?;
         self.o.forward(&out)
     }
@@ -341,17 +371,20 @@ mod tests {
     fn norms_match_their_formulas() {
         let dev = Device::Cpu;
         let x = Tensor::new(&[[3f32, 4.0]], &dev).unwrap();
-        let rms = RmsNorm { weight: Tensor::new(&[1f32, 2.0], &dev).unwrap(), eps: 0.0 };
-        let y = rms.forward(&x).unwrap().to_vec2::<f32>().unwrap();
-        let r = (12.5f32).sqrt();
-        assert!((y[0][0] - 3.0 / r).abs() < 1e-6 && (y[0][1] - 8.0 / r).abs() < 1e-6);
-        let ln = LayerNorm {
-            weight: Tensor::new(&[1f32, 1.0], &dev).unwrap(),
-            bias: Tensor::new(&[0.5f32, 0.5], &dev).unwrap(),
-            eps: 0.0,
-        };
-        let y = ln.forward(&x).unwrap().to_vec2::<f32>().unwrap();
-        assert!((y[0][0] + 0.5).abs() < 1e-6 && (y[0][1] - 1.5).abs() < 1e-6);
+        for kernels in [Kernels::Differentiable, Kernels::Fused] {
+            let rms = RmsNorm { weight: Tensor::new(&[1f32, 2.0], &dev).unwrap(), eps: 0.0, kernels };
+            let y = rms.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+            let r = (12.5f32).sqrt();
+            assert!((y[0][0] - 3.0 / r).abs() < 1e-6 && (y[0][1] - 8.0 / r).abs() < 1e-6, "{kernels:?}");
+            let ln = LayerNorm {
+                weight: Tensor::new(&[1f32, 1.0], &dev).unwrap(),
+                bias: Tensor::new(&[0.5f32, 0.5], &dev).unwrap(),
+                eps: 0.0,
+                kernels,
+            };
+            let y = ln.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+            assert!((y[0][0] + 0.5).abs() < 1e-6 && (y[0][1] - 1.5).abs() < 1e-6, "{kernels:?}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod load;
 pub mod t5;
 
 pub use cache::{KvCache, LayerKv};
+pub use layers::Kernels;
 pub use load::{load, load_model, LoadOptions, Model};
 
 use candle_core::{Result, Tensor};

@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, Init};
 use serde::{Deserialize, Serialize};
 
-use super::layers::{self, Activation, Attention, Linear, RmsNorm, Weights};
+use super::layers::{self, Activation, Attention, Kernels, Linear, RmsNorm, Weights};
 use super::{Arch, KvCache, ModelInfo, Seq2Seq};
 
 fn default_vocab_size() -> usize {
@@ -254,6 +254,7 @@ fn load_attention(w: &Weights, cfg: &T5Config) -> Result<Attention> {
         heads: cfg.num_heads,
         head_dim: cfg.d_kv,
         scale: None,
+        kernels: w.kernels(),
     })
 }
 
@@ -372,8 +373,13 @@ impl T5 {
     /// Builds the model from checkpoint weights, or with fresh weights on a `VarMap`
     /// (`VarBuilder::from_varmap`) for training. Errors name the missing key or both shapes.
     pub fn new(cfg: &T5Config, vb: candle_nn::VarBuilder) -> Result<Self> {
+        T5::with_kernels(cfg, vb, Kernels::Differentiable)
+    }
+
+    /// Like [`T5::new`], choosing the kernels ([`Kernels::Fused`] is for inference only).
+    pub fn with_kernels(cfg: &T5Config, vb: candle_nn::VarBuilder, kernels: Kernels) -> Result<Self> {
         cfg.validate().map_err(|e| candle_core::Error::Msg(format!("invalid T5 config: {e}")))?;
-        let w = Weights::new(vb);
+        let w = Weights::new(vb, kernels);
         let emb_name = if !w.contains("shared.weight") && w.contains("encoder.embed_tokens.weight") {
             "encoder.embed_tokens"
         } else {
@@ -392,7 +398,13 @@ impl T5 {
         } else {
             Linear::load(&w.pp("lm_head"), cfg.d_model, cfg.vocab_size, false, cfg.initializer_factor)?
         };
-        let tensors = w.recorded()?;
+        // Saved as `shared.weight` whichever embedding key the checkpoint used.
+        let embedding_key = format!("{emb_name}.weight");
+        let tensors: Vec<(String, Tensor)> = w
+            .recorded()?
+            .into_iter()
+            .map(|(k, t)| if k == embedding_key { ("shared.weight".to_string(), t) } else { (k, t) })
+            .collect();
         let (param_count, param_bytes) = layers::param_totals(&tensors);
         let info = ModelInfo {
             arch: Arch::T5,
