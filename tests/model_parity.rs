@@ -296,18 +296,44 @@ fn check_gradients(name: &str, varmap: &VarMap, model: &dyn Seq2Seq) {
     }
 }
 
+/// Gradients in evaluation mode and with dropout on, as training runs.
 #[test]
 fn every_parameter_gets_a_gradient() {
-    for gated in [false, true] {
+    for training in [false, true] {
+        for gated in [false, true] {
+            let varmap = VarMap::new();
+            let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+            let model = T5::new(&tiny_t5_config(gated), vb).unwrap();
+            model.set_training(training);
+            check_gradients(if gated { "t5 v1.1" } else { "t5 v1.0" }, &varmap, &model);
+        }
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let model = T5::new(&tiny_t5_config(gated), vb).unwrap();
-        check_gradients(if gated { "t5 v1.1" } else { "t5 v1.0" }, &varmap, &model);
+        let model = Bart::new(&tiny_bart_config(), vb).unwrap();
+        model.set_training(training);
+        check_gradients("bart", &varmap, &model);
     }
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let model = Bart::new(&tiny_bart_config(), vb).unwrap();
-    check_gradients("bart", &varmap, &model);
+}
+
+/// Dropout (0.1 by default in both configs) changes outputs only in training mode; evaluation
+/// stays exactly reproducible.
+#[test]
+fn dropout_only_in_training_mode() {
+    let (input_ids, attention_mask, decoder_input_ids, _, _) = tiny_batch();
+    for name in ["t5", "bart"] {
+        let vb = VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu);
+        let model = match name {
+            "t5" => Model::T5(T5::new(&tiny_t5_config(true), vb).unwrap()),
+            _ => Model::Bart(Bart::new(&tiny_bart_config(), vb).unwrap()),
+        };
+        let run = || model.forward_train(&input_ids, &attention_mask, &decoder_input_ids, None).unwrap();
+        let eval = run();
+        model.set_training(true);
+        let (a, b) = (run(), run());
+        model.set_training(false);
+        assert!(max_abs_diff(&a, &b) > 0.0, "{name}: training passes should differ by dropout");
+        assert_eq!(max_abs_diff(&eval, &run()), 0.0, "{name}: evaluation must be deterministic");
+    }
 }
 
 /// Models built on a `VarMap` (what training produces) save in Hugging Face layout and reload

@@ -13,7 +13,9 @@ use candle_nn::{Embedding, Init};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::TokenIds;
-use super::layers::{self, Activation, Attention, Kernels, LayerNorm, Linear, Weights};
+use super::layers::{
+    self, Activation, Attention, Dropout, Kernels, LayerNorm, Linear, TrainingSwitch, Weights,
+};
 use super::{Arch, KvCache, ModelInfo, Seq2Seq};
 
 /// Hugging Face's `BartLearnedPositionalEmbedding` reserves the first two rows.
@@ -44,6 +46,9 @@ fn default_activation() -> String {
 }
 fn default_init_std() -> f64 {
     0.02
+}
+fn default_dropout() -> f64 {
+    0.1
 }
 fn default_true() -> bool {
     true
@@ -87,6 +92,14 @@ pub struct BartConfig {
     pub d_model: usize,
     #[serde(default = "default_init_std")]
     pub init_std: f64,
+    /// Dropout on embeddings and sublayer outputs (training only).
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+    #[serde(default)]
+    pub attention_dropout: f64,
+    /// Dropout after the feed-forward activation.
+    #[serde(default)]
+    pub activation_dropout: f64,
     /// Multiply token embeddings by `sqrt(d_model)` (false in bart-base/large).
     #[serde(default)]
     pub scale_embedding: bool,
@@ -150,7 +163,8 @@ impl BartConfig {
     }
 }
 
-fn load_attention(w: &Weights, d_model: usize, heads: usize, std: f64) -> Result<Attention> {
+fn load_attention(w: &Weights, cfg: &BartConfig, heads: usize) -> Result<Attention> {
+    let (d_model, std) = (cfg.d_model, cfg.init_std);
     let head_dim = d_model / heads;
     Ok(Attention {
         q: Linear::load(&w.pp("q_proj"), d_model, d_model, true, std)?,
@@ -161,6 +175,7 @@ fn load_attention(w: &Weights, d_model: usize, heads: usize, std: f64) -> Result
         head_dim,
         scale: Some((head_dim as f64).powf(-0.5)),
         kernels: w.kernels(),
+        dropout: w.dropout(cfg.attention_dropout),
     })
 }
 
@@ -183,14 +198,14 @@ impl Layer {
         let (d, std) = (cfg.d_model, cfg.init_std);
         let cross = if decoder {
             Some((
-                load_attention(&w.pp("encoder_attn"), d, heads, std)?,
+                load_attention(&w.pp("encoder_attn"), cfg, heads)?,
                 LayerNorm::load(&w.pp("encoder_attn_layer_norm"), d, LAYER_NORM_EPS)?,
             ))
         } else {
             None
         };
         Ok(Layer {
-            self_attn: load_attention(&w.pp("self_attn"), d, heads, std)?,
+            self_attn: load_attention(&w.pp("self_attn"), cfg, heads)?,
             self_attn_layer_norm: LayerNorm::load(&w.pp("self_attn_layer_norm"), d, LAYER_NORM_EPS)?,
             cross,
             fc1: Linear::load(&w.pp("fc1"), d, ffn, true, std)?,
@@ -206,6 +221,8 @@ struct Stack {
     positions: Tensor,
     layernorm_embedding: LayerNorm,
     layers: Vec<Layer>,
+    dropout: Dropout,
+    activation_dropout: Dropout,
 }
 
 impl Stack {
@@ -222,6 +239,8 @@ impl Stack {
             layers: (0..n)
                 .map(|i| Layer::load(&w.pp("layers").pp(i), cfg, decoder))
                 .collect::<Result<_>>()?,
+            dropout: w.dropout(cfg.dropout),
+            activation_dropout: w.dropout(cfg.activation_dropout),
         })
     }
 
@@ -235,7 +254,7 @@ impl Stack {
             );
         }
         let pos = self.positions.narrow(0, past + POSITION_OFFSET, seq)?;
-        self.layernorm_embedding.forward(&tokens.broadcast_add(&pos)?)
+        self.dropout.forward(&self.layernorm_embedding.forward(&tokens.broadcast_add(&pos)?)?)
     }
 
     fn forward_with(
@@ -250,12 +269,13 @@ impl Stack {
             let mut slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             let attn =
                 layer.self_attn.self_attend(&h, self_bias, slot.as_deref_mut().map(|l| &mut l.self_kv))?;
-            h = layer.self_attn_layer_norm.forward(&(h + attn)?)?;
+            h = layer.self_attn_layer_norm.forward(&(h + self.dropout.forward(&attn)?)?)?;
             if let (Some((cross, norm)), Some((enc, enc_bias))) = (&layer.cross, encoder) {
                 let attn = cross.cross_attend(&h, enc, enc_bias, slot.map(|l| &mut l.cross_kv))?;
-                h = norm.forward(&(h + attn)?)?;
+                h = norm.forward(&(h + self.dropout.forward(&attn)?)?)?;
             }
-            let ff = layer.fc2.forward(&activation.apply(&layer.fc1.forward(&h)?)?)?;
+            let inner = self.activation_dropout.forward(&activation.apply(&layer.fc1.forward(&h)?)?)?;
+            let ff = self.dropout.forward(&layer.fc2.forward(&inner)?)?;
             h = layers::clamp_f16(layer.final_layer_norm.forward(&(h + ff)?)?)?;
         }
         Ok(h)
@@ -274,6 +294,7 @@ pub struct Bart {
     final_logits_bias: Tensor,
     info: ModelInfo,
     tensors: Vec<(String, Tensor)>,
+    training: TrainingSwitch,
 }
 
 impl Bart {
@@ -352,6 +373,7 @@ impl Bart {
             final_logits_bias,
             info,
             tensors,
+            training: root.training_switch(),
         })
     }
 
@@ -362,6 +384,12 @@ impl Bart {
     /// Every tensor under its Hugging Face key, `final_logits_bias` included.
     pub fn named_tensors(&self) -> &[(String, Tensor)] {
         &self.tensors
+    }
+
+    /// Dropout (`dropout`, `attention_dropout`, `activation_dropout`) on while training, off (the
+    /// default) for evaluation and generation.
+    pub fn set_training(&self, training: bool) {
+        self.training.set(training);
     }
 
     pub(crate) fn info_mut(&mut self) -> &mut ModelInfo {

@@ -8,6 +8,7 @@
 //! [`Kernels::Fused`] selects those fused kernels explicitly, for inference only.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Module, Result, Shape, Tensor, D};
@@ -34,15 +35,36 @@ pub struct Weights<'a> {
     vb: VarBuilder<'a>,
     seen: Arc<Mutex<BTreeMap<String, Tensor>>>,
     kernels: Kernels,
+    training: Arc<AtomicBool>,
 }
 
 impl<'a> Weights<'a> {
     pub fn new(vb: VarBuilder<'a>, kernels: Kernels) -> Self {
-        Weights { vb, seen: Arc::new(Mutex::new(BTreeMap::new())), kernels }
+        Weights {
+            vb,
+            seen: Arc::new(Mutex::new(BTreeMap::new())),
+            kernels,
+            training: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     pub fn pp(&self, s: impl ToString) -> Self {
-        Weights { vb: self.vb.pp(s), seen: self.seen.clone(), kernels: self.kernels }
+        Weights {
+            vb: self.vb.pp(s),
+            seen: self.seen.clone(),
+            kernels: self.kernels,
+            training: self.training.clone(),
+        }
+    }
+
+    /// The training switch shared by every [`Dropout`] this loader creates.
+    pub fn training_switch(&self) -> TrainingSwitch {
+        TrainingSwitch(self.training.clone())
+    }
+
+    /// A dropout layer tied to this model's training switch.
+    pub fn dropout(&self, p: f64) -> Dropout {
+        Dropout { p: p as f32, training: self.training.clone() }
     }
 
     pub fn kernels(&self) -> Kernels {
@@ -87,6 +109,38 @@ impl<'a> Weights<'a> {
         let seen =
             self.seen.lock().map_err(|_| candle_core::Error::Msg("weight recorder poisoned".into()))?;
         Ok(seen.iter().map(|(k, t)| (k.clone(), t.clone())).collect())
+    }
+}
+
+/// Turns a model's dropout on (training) or off (evaluation, the default). Shared through an
+/// atomic so the model stays `Sync` and `forward_train(&self)` needs no extra argument.
+#[derive(Clone, Debug)]
+pub struct TrainingSwitch(Arc<AtomicBool>);
+
+impl TrainingSwitch {
+    pub fn set(&self, training: bool) {
+        self.0.store(training, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Inverted dropout, active only while its model's [`TrainingSwitch`] is on.
+#[derive(Clone, Debug)]
+pub struct Dropout {
+    p: f32,
+    training: Arc<AtomicBool>,
+}
+
+impl Module for Dropout {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if self.p > 0.0 && self.training.load(Ordering::Relaxed) {
+            candle_nn::ops::dropout(x, self.p)
+        } else {
+            Ok(x.clone())
+        }
     }
 }
 
@@ -268,6 +322,8 @@ pub struct Attention {
     pub head_dim: usize,
     pub scale: Option<f64>,
     pub kernels: Kernels,
+    /// Dropout on the attention probabilities.
+    pub dropout: Dropout,
 }
 
 impl Attention {
@@ -342,7 +398,7 @@ impl Attention {
             Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,
             Kernels::Fused => candle_nn::ops::softmax_last_dim(&scores)?,
         };
-        let probs = probs.to_dtype(v.dtype())?;
+        let probs = self.dropout.forward(&probs.to_dtype(v.dtype())?)?;
         let out = probs.matmul(v)?.transpose(1, 2)?.reshape((b, t, self.heads * self.head_dim))?;
         self.o.forward(&out)
     }
@@ -385,6 +441,18 @@ mod tests {
             let y = ln.forward(&x).unwrap().to_vec2::<f32>().unwrap();
             assert!((y[0][0] + 0.5).abs() < 1e-6 && (y[0][1] - 1.5).abs() < 1e-6, "{kernels:?}");
         }
+    }
+
+    #[test]
+    fn dropout_acts_only_in_training() {
+        let w = Weights::new(VarBuilder::zeros(DType::F32, &Device::Cpu), Kernels::Differentiable);
+        let drop = w.dropout(0.5);
+        let x = Tensor::ones((4, 64), DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(drop.forward(&x).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap(), 256.0);
+        w.training_switch().set(true);
+        let y = drop.forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(y.iter().all(|v| *v == 0.0 || *v == 2.0), "kept values are scaled by 1 / (1 - p)");
+        assert!(y.contains(&0.0) && y.contains(&2.0));
     }
 
     #[test]

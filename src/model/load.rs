@@ -81,6 +81,14 @@ impl Model {
         }
     }
 
+    /// Dropout on while training, off (the default) for evaluation and generation.
+    pub fn set_training(&self, training: bool) {
+        match self {
+            Model::T5(m) => m.set_training(training),
+            Model::Bart(m) => m.set_training(training),
+        }
+    }
+
     /// Every tensor under its Hugging Face key.
     pub fn named_tensors(&self) -> &[(String, Tensor)] {
         match self {

@@ -12,7 +12,9 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, Init};
 use serde::{Deserialize, Serialize};
 
-use super::layers::{self, Activation, Attention, Kernels, Linear, RmsNorm, Weights};
+use super::layers::{
+    self, Activation, Attention, Dropout, Kernels, Linear, RmsNorm, TrainingSwitch, Weights,
+};
 use super::{Arch, KvCache, ModelInfo, Seq2Seq};
 
 fn default_vocab_size() -> usize {
@@ -205,6 +207,7 @@ struct DenseFf {
     ff: FeedForward,
     act: Activation,
     norm: RmsNorm,
+    dropout: Dropout,
 }
 
 impl DenseFf {
@@ -227,18 +230,20 @@ impl DenseFf {
             ff,
             act,
             norm: RmsNorm::load(&w.pp("layer_norm"), cfg.d_model, cfg.layer_norm_epsilon)?,
+            dropout: w.dropout(cfg.dropout_rate),
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.norm.forward(x)?;
-        let y = match &self.ff {
-            FeedForward::Plain { wi, wo } => wo.forward(&self.act.apply(&wi.forward(&h)?)?)?,
+        let (inner, wo) = match &self.ff {
+            FeedForward::Plain { wi, wo } => (self.act.apply(&wi.forward(&h)?)?, wo),
             FeedForward::Gated { wi_0, wi_1, wo } => {
-                wo.forward(&(self.act.apply(&wi_0.forward(&h)?)? * wi_1.forward(&h)?)?)?
+                ((self.act.apply(&wi_0.forward(&h)?)? * wi_1.forward(&h)?)?, wo)
             }
         };
-        layers::clamp_f16((x + y)?)
+        let y = wo.forward(&self.dropout.forward(&inner)?)?;
+        layers::clamp_f16((x + self.dropout.forward(&y)?)?)
     }
 }
 
@@ -255,6 +260,7 @@ fn load_attention(w: &Weights, cfg: &T5Config) -> Result<Attention> {
         head_dim: cfg.d_kv,
         scale: None,
         kernels: w.kernels(),
+        dropout: w.dropout(cfg.dropout_rate),
     })
 }
 
@@ -292,6 +298,7 @@ struct Stack {
     decoder: bool,
     num_buckets: usize,
     max_distance: usize,
+    dropout: Dropout,
 }
 
 impl Stack {
@@ -313,6 +320,7 @@ impl Stack {
             decoder,
             num_buckets: cfg.relative_attention_num_buckets,
             max_distance: cfg.relative_attention_max_distance,
+            dropout: w.dropout(cfg.dropout_rate),
         })
     }
 
@@ -333,11 +341,12 @@ impl Stack {
 
     fn forward(
         &self,
-        mut h: Tensor,
+        embedded: Tensor,
         self_bias: &Tensor,
         encoder: Option<(&Tensor, &Tensor)>,
         mut cache: Option<&mut KvCache>,
     ) -> Result<Tensor> {
+        let mut h = self.dropout.forward(&embedded)?;
         for (i, block) in self.blocks.iter().enumerate() {
             let mut slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             let normed = block.self_norm.forward(&h)?;
@@ -346,15 +355,15 @@ impl Stack {
                 self_bias,
                 slot.as_deref_mut().map(|l| &mut l.self_kv),
             )?;
-            h = layers::clamp_f16((h + attn)?)?;
+            h = layers::clamp_f16((h + self.dropout.forward(&attn)?)?)?;
             if let (Some((cross, norm)), Some((enc, enc_bias))) = (&block.cross, encoder) {
                 let normed = norm.forward(&h)?;
                 let attn = cross.cross_attend(&normed, enc, enc_bias, slot.map(|l| &mut l.cross_kv))?;
-                h = layers::clamp_f16((h + attn)?)?;
+                h = layers::clamp_f16((h + self.dropout.forward(&attn)?)?)?;
             }
             h = block.ff.forward(&h)?;
         }
-        self.final_norm.forward(&h)
+        self.dropout.forward(&self.final_norm.forward(&h)?)
     }
 }
 
@@ -367,6 +376,7 @@ pub struct T5 {
     lm_head: Linear,
     info: ModelInfo,
     tensors: Vec<(String, Tensor)>,
+    training: TrainingSwitch,
 }
 
 impl T5 {
@@ -420,7 +430,8 @@ impl T5 {
             forced_bos_token_id: None,
             forced_eos_token_id: None,
         };
-        Ok(T5 { cfg: cfg.clone(), shared, encoder, decoder, lm_head, info, tensors })
+        let training = w.training_switch();
+        Ok(T5 { cfg: cfg.clone(), shared, encoder, decoder, lm_head, info, tensors, training })
     }
 
     pub fn config(&self) -> &T5Config {
@@ -430,6 +441,11 @@ impl T5 {
     /// Every parameter under its Hugging Face key (tied embeddings once, as `shared.weight`).
     pub fn named_tensors(&self) -> &[(String, Tensor)] {
         &self.tensors
+    }
+
+    /// Dropout (`dropout_rate`) on while training, off (the default) for evaluation and generation.
+    pub fn set_training(&self, training: bool) {
+        self.training.set(training);
     }
 
     pub(crate) fn info_mut(&mut self) -> &mut ModelInfo {
