@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use prism_explorer::model::bart::{Bart, BartConfig};
 use prism_explorer::model::t5::{T5Config, T5};
-use prism_explorer::model::{load_model, Kernels, LoadOptions, Model, Seq2Seq};
+use prism_explorer::model::{load_model, load_with_tokenizer, Kernels, LoadOptions, Model, Seq2Seq};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -205,17 +205,45 @@ fn half_precision_loads_close_to_f32() {
     }
 }
 
+/// Where a test saves a checkpoint: `PRISM_EXPORT_DIR/NAME` when that is set (for
+/// `make_hf_fixtures.py check`), else a temporary directory (held by the returned guard).
+fn save_dir(name: &str) -> (Option<tempfile::TempDir>, PathBuf) {
+    match std::env::var_os("PRISM_EXPORT_DIR") {
+        Some(root) => (None, PathBuf::from(root).join(name)),
+        None => {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = tmp.path().to_path_buf();
+            (Some(tmp), path)
+        }
+    }
+}
+
+/// Writes the inputs and our logits next to a saved checkpoint, for the transformers check.
+fn write_ours(dir: &Path, ids: &Tensor, mask: &Tensor, dec: &Tensor, dec_mask: &Tensor, logits: Tensor) {
+    let i64 = |t: &Tensor| t.to_dtype(DType::I64).unwrap();
+    let ours: HashMap<String, Tensor> = HashMap::from([
+        ("input_ids".into(), i64(ids)),
+        ("attention_mask".into(), i64(mask)),
+        ("decoder_input_ids".into(), i64(dec)),
+        ("decoder_attention_mask".into(), i64(dec_mask)),
+        ("logits".into(), logits),
+    ]);
+    candle_core::safetensors::save(&ours, dir.join("ours.safetensors")).unwrap();
+}
+
+/// Fixture checkpoints saved by our code reload with identical logits (and, via
+/// `PRISM_EXPORT_DIR`, load in transformers).
 #[test]
 fn save_and_reload_round_trip() {
     for name in ["t5-v1_0", "t5-v1_1", "bart"] {
         let model = load(&fixture(name));
         let tokenizer = prism_explorer::model::checkpoint::load_tokenizer(&fixture(name)).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        model.save(dir.path(), Some(&tokenizer)).unwrap();
+        let (_guard, dir) = save_dir(&format!("fixture-{name}"));
+        model.save(&dir, Some(&tokenizer)).unwrap();
         for file in ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json"] {
-            assert!(dir.path().join(file).is_file(), "{name}: {file} not written");
+            assert!(dir.join(file).is_file(), "{name}: {file} not written");
         }
-        let reloaded = load(dir.path());
+        let reloaded = load(&dir);
         assert_eq!(reloaded.info(), model.info(), "{name}: model info changed on reload");
         let g = golden(name);
         let a = model.forward_train(&g.input_ids, &g.attention_mask, &g.decoder_input_ids, None).unwrap();
@@ -224,6 +252,10 @@ fn save_and_reload_round_trip() {
         let keys: Vec<&String> = model.named_tensors().iter().map(|(k, _)| k).collect();
         let tied_head_saved = keys.iter().any(|k| k.as_str() == "lm_head.weight");
         assert_eq!(tied_head_saved, name == "t5-v1_1", "{name}: lm_head.weight is saved only when untied");
+        let dm = &g.decoder_attention_mask;
+        let logits =
+            model.forward_train(&g.input_ids, &g.attention_mask, &g.decoder_input_ids, Some(dm)).unwrap();
+        write_ours(&dir, &g.input_ids, &g.attention_mask, &g.decoder_input_ids, dm, logits);
     }
 }
 
@@ -342,7 +374,6 @@ fn dropout_only_in_training_mode() {
 /// them with transformers and compares.
 #[test]
 fn varmap_models_save_in_hf_layout() {
-    let export = std::env::var_os("PRISM_EXPORT_DIR").map(PathBuf::from);
     let (input_ids, attention_mask, decoder_input_ids, decoder_mask, _) = tiny_batch();
     for name in ["t5-v1_0", "t5-v1_1", "bart"] {
         let varmap = VarMap::new();
@@ -354,25 +385,14 @@ fn varmap_models_save_in_hf_layout() {
         let logits = model
             .forward_train(&input_ids, &attention_mask, &decoder_input_ids, Some(&decoder_mask))
             .unwrap();
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = match &export {
-            Some(root) => root.join(name),
-            None => tmp.path().to_path_buf(),
-        };
+        let (_guard, dir) = save_dir(name);
         model.save(&dir, None).unwrap();
         let reloaded = load(&dir);
         let again = reloaded
             .forward_train(&input_ids, &attention_mask, &decoder_input_ids, Some(&decoder_mask))
             .unwrap();
         assert_eq!(max_abs_diff(&logits, &again), 0.0, "{name}: logits changed on save → reload");
-        let ours: HashMap<String, Tensor> = HashMap::from([
-            ("input_ids".into(), input_ids.to_dtype(DType::I64).unwrap()),
-            ("attention_mask".into(), attention_mask.to_dtype(DType::I64).unwrap()),
-            ("decoder_input_ids".into(), decoder_input_ids.to_dtype(DType::I64).unwrap()),
-            ("decoder_attention_mask".into(), decoder_mask.to_dtype(DType::I64).unwrap()),
-            ("logits".into(), logits),
-        ]);
-        candle_core::safetensors::save(&ours, dir.join("ours.safetensors")).unwrap();
+        write_ours(&dir, &input_ids, &attention_mask, &decoder_input_ids, &decoder_mask, logits);
     }
 }
 
@@ -405,4 +425,20 @@ fn bare_bart_model_layout_loads_and_saves_canonical_keys() {
     keys.sort();
     reference_keys.sort();
     assert_eq!(keys, reference_keys);
+}
+
+/// The committed tokenizers fit their models, and one that does not is refused with both sizes.
+#[test]
+fn tokenizer_must_fit_the_vocabulary() {
+    for name in ["t5-v1_0", "t5-v1_1", "bart"] {
+        let (model, tokenizer) = load_with_tokenizer(&fixture(name), &LoadOptions::default()).unwrap();
+        assert_eq!(tokenizer.get_vocab_size(true), model.info().vocab_size, "{name}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture("t5-v1_0").join(file), dir.path().join(file)).unwrap();
+    }
+    std::fs::copy(fixture("bart").join("tokenizer.json"), dir.path().join("tokenizer.json")).unwrap();
+    let err = format!("{:#}", load_with_tokenizer(dir.path(), &LoadOptions::default()).err().unwrap());
+    assert!(err.contains("tokenizer.json has 700 tokens") && err.contains("vocab_size is 472"), "{err}");
 }

@@ -73,6 +73,23 @@ pub fn load_model(dir: &Path, opts: &LoadOptions) -> Result<Model> {
     Ok(model)
 }
 
+/// Loads a checkpoint and its `tokenizer.json`, checking that every token id the tokenizer can
+/// produce has an embedding row (T5 pads its vocabulary, so the model may have more rows).
+pub fn load_with_tokenizer(dir: &Path, opts: &LoadOptions) -> Result<(Model, tokenizers::Tokenizer)> {
+    let model = load_model(dir, opts)?;
+    let tokenizer = checkpoint::load_tokenizer(dir)?;
+    let tok_vocab = tokenizer.get_vocab_size(true);
+    let model_vocab = model.info().vocab_size;
+    if tok_vocab > model_vocab {
+        anyhow::bail!(
+            "{}/tokenizer.json has {tok_vocab} tokens but config.json's vocab_size is {model_vocab}; \
+             the tokenizer does not belong to this model",
+            dir.display()
+        );
+    }
+    Ok((model, tokenizer))
+}
+
 impl Model {
     pub fn arch(&self) -> Arch {
         match self {

@@ -11,7 +11,7 @@ pub mod t5;
 
 pub use cache::{KvCache, LayerKv};
 pub use layers::Kernels;
-pub use load::{load, load_model, LoadOptions, Model};
+pub use load::{load, load_model, load_with_tokenizer, LoadOptions, Model};
 
 use candle_core::{Result, Tensor};
 
