@@ -108,6 +108,9 @@ pub struct BartConfig {
     /// mBART-style pre-norm; plain BART is post-norm and this must be false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub normalize_before: bool,
+    /// mBART's extra final layer norms; must be false for BART.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub add_final_layer_norm: bool,
     #[serde(default = "default_bos")]
     pub bos_token_id: u32,
     #[serde(default = "default_pad")]
@@ -131,6 +134,9 @@ impl BartConfig {
             return Err(
                 "normalize_before = true (mBART-style pre-norm) is not supported; BART is post-norm".into()
             );
+        }
+        if self.add_final_layer_norm {
+            return Err("add_final_layer_norm = true (mBART) is not supported".into());
         }
         if !self.tie_word_embeddings {
             return Err(
@@ -492,6 +498,14 @@ mod tests {
         assert_eq!(cfg.validate().unwrap(), Activation::Gelu);
         assert_eq!((cfg.vocab_size, cfg.max_position_embeddings, cfg.pad_token_id), (50265, 1024, 1));
         assert!(cfg.extra.contains_key("add_bias_logits"));
+    }
+
+    #[test]
+    fn mbart_variants_are_refused_by_name() {
+        for key in ["normalize_before", "add_final_layer_norm"] {
+            let cfg: BartConfig = serde_json::from_str(&format!(r#"{{"{key}": true}}"#)).unwrap();
+            assert!(cfg.validate().unwrap_err().contains(key));
+        }
     }
 
     #[test]
