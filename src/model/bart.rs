@@ -135,6 +135,12 @@ impl BartConfig {
                 "normalize_before = true (mBART-style pre-norm) is not supported; BART is post-norm".into()
             );
         }
+        // Old fairseq-era flags that change the architecture; refuse them rather than misread.
+        for (key, unsupported) in [("static_position_embeddings", true), ("normalize_embedding", false)] {
+            if self.extra.get(key) == Some(&serde_json::Value::Bool(unsupported)) {
+                return Err(format!("{key} = {unsupported} is not supported"));
+            }
+        }
         if self.add_final_layer_norm {
             return Err("add_final_layer_norm = true (mBART) is not supported".into());
         }
@@ -500,11 +506,33 @@ mod tests {
         assert!(cfg.extra.contains_key("add_bias_logits"));
     }
 
+    /// The shape of sshleifer/distilbart-cnn-12-6: 12 encoder layers, 6 decoder layers.
+    #[test]
+    fn distilbart_config_parses() {
+        let cfg: BartConfig = serde_json::from_str(
+            r#"{"activation_dropout": 0.0, "activation_function": "gelu", "add_bias_logits": false,
+                "add_final_layer_norm": false, "attention_dropout": 0.0, "d_model": 1024, "decoder_attention_heads": 16,
+                "decoder_ffn_dim": 4096, "decoder_layers": 6, "dropout": 0.1, "encoder_attention_heads": 16,
+                "encoder_ffn_dim": 4096, "encoder_layers": 12, "eos_token_id": 2, "extra_pos_embeddings": 2,
+                "max_position_embeddings": 1024, "model_type": "bart", "normalize_before": false,
+                "normalize_embedding": true, "scale_embedding": false, "static_position_embeddings": false,
+                "vocab_size": 50264}"#,
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        assert_eq!((cfg.encoder_layers, cfg.decoder_layers, cfg.vocab_size), (12, 6, 50264));
+    }
+
     #[test]
     fn mbart_variants_are_refused_by_name() {
-        for key in ["normalize_before", "add_final_layer_norm"] {
-            let cfg: BartConfig = serde_json::from_str(&format!(r#"{{"{key}": true}}"#)).unwrap();
-            assert!(cfg.validate().unwrap_err().contains(key));
+        for (key, value) in [
+            ("normalize_before", true),
+            ("add_final_layer_norm", true),
+            ("static_position_embeddings", true),
+            ("normalize_embedding", false),
+        ] {
+            let cfg: BartConfig = serde_json::from_str(&format!(r#"{{"{key}": {value}}}"#)).unwrap();
+            assert!(cfg.validate().unwrap_err().contains(key), "{key}");
         }
     }
 

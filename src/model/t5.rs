@@ -551,6 +551,24 @@ mod tests {
         );
     }
 
+    /// The shape of google/flan-t5-xxl's config.json (trimmed of its task prompts).
+    #[test]
+    fn flan_t5_xxl_config_parses() {
+        let cfg: T5Config = serde_json::from_str(
+            r#"{"architectures": ["T5ForConditionalGeneration"], "d_ff": 10240, "d_kv": 64, "d_model": 4096,
+                "decoder_start_token_id": 0, "dense_act_fn": "gelu_new", "dropout_rate": 0.1, "eos_token_id": 1,
+                "feed_forward_proj": "gated-gelu", "initializer_factor": 1.0, "is_encoder_decoder": true,
+                "is_gated_act": true, "layer_norm_epsilon": 1e-06, "model_type": "t5", "num_decoder_layers": 24,
+                "num_heads": 64, "num_layers": 24, "output_past": true, "pad_token_id": 0,
+                "relative_attention_max_distance": 128, "relative_attention_num_buckets": 32,
+                "tie_word_embeddings": false, "torch_dtype": "float32", "use_cache": true, "vocab_size": 32128}"#,
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        assert_eq!((cfg.num_heads * cfg.d_kv, cfg.decoder_layers()), (4096, 24));
+        assert!(!cfg.tie_word_embeddings && cfg.extra.contains_key("output_past"));
+    }
+
     #[test]
     fn config_defaults_and_feed_forward() {
         let cfg: T5Config =
