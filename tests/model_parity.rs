@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use prism_explorer::model::bart::{Bart, BartConfig};
 use prism_explorer::model::t5::{T5Config, T5};
-use prism_explorer::model::{load_model, LoadOptions, Model, Seq2Seq};
+use prism_explorer::model::{load_model, load_with_tokenizer, Kernels, LoadOptions, Model, Seq2Seq};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -55,16 +55,23 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
 /// Checks a checkpoint directory against its golden file: encoder states and teacher-forced
 /// logits of the padded batch, at every position.
 fn check_against_golden(dir_name: &str, golden_name: &str) {
-    let model = load(&fixture(dir_name));
+    for kernels in [Kernels::Differentiable, Kernels::Fused] {
+        check_with_kernels(dir_name, golden_name, kernels);
+    }
+}
+
+fn check_with_kernels(dir_name: &str, golden_name: &str, kernels: Kernels) {
+    let opts = LoadOptions { kernels, ..LoadOptions::default() };
+    let model = load_model(&fixture(dir_name), &opts).unwrap();
     let g = golden(golden_name);
     let enc = model.encode(&g.input_ids, &g.attention_mask).unwrap();
     let d = max_abs_diff(&enc, &g.encoder_hidden);
-    assert!(d < TOLERANCE, "{dir_name}: encoder states differ from transformers by {d}");
+    assert!(d < TOLERANCE, "{dir_name} ({kernels:?}): encoder states differ from transformers by {d}");
     let logits = model
         .forward_train(&g.input_ids, &g.attention_mask, &g.decoder_input_ids, Some(&g.decoder_attention_mask))
         .unwrap();
     let d = max_abs_diff(&logits, &g.logits);
-    assert!(d < TOLERANCE, "{dir_name}: logits differ from transformers by {d}");
+    assert!(d < TOLERANCE, "{dir_name} ({kernels:?}): logits differ from transformers by {d}");
 }
 
 #[test]
@@ -179,7 +186,7 @@ fn kv_cache_decoding_equals_full_recomputation() {
 #[test]
 fn half_precision_loads_close_to_f32() {
     for (name, dtype) in [("t5-v1_1", DType::BF16), ("bart", DType::F16)] {
-        let model = load_model(&fixture(name), &LoadOptions { device: Device::Cpu, dtype }).unwrap();
+        let model = load_model(&fixture(name), &LoadOptions::inference(Device::Cpu, dtype)).unwrap();
         assert!(model.named_tensors().iter().all(|(_, t)| t.dtype() == dtype));
         let g = golden(name);
         let logits = model
@@ -198,17 +205,45 @@ fn half_precision_loads_close_to_f32() {
     }
 }
 
+/// Where a test saves a checkpoint: `PRISM_EXPORT_DIR/NAME` when that is set (for
+/// `make_hf_fixtures.py check`), else a temporary directory (held by the returned guard).
+fn save_dir(name: &str) -> (Option<tempfile::TempDir>, PathBuf) {
+    match std::env::var_os("PRISM_EXPORT_DIR") {
+        Some(root) => (None, PathBuf::from(root).join(name)),
+        None => {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = tmp.path().to_path_buf();
+            (Some(tmp), path)
+        }
+    }
+}
+
+/// Writes the inputs and our logits next to a saved checkpoint, for the transformers check.
+fn write_ours(dir: &Path, ids: &Tensor, mask: &Tensor, dec: &Tensor, dec_mask: &Tensor, logits: Tensor) {
+    let i64 = |t: &Tensor| t.to_dtype(DType::I64).unwrap();
+    let ours: HashMap<String, Tensor> = HashMap::from([
+        ("input_ids".into(), i64(ids)),
+        ("attention_mask".into(), i64(mask)),
+        ("decoder_input_ids".into(), i64(dec)),
+        ("decoder_attention_mask".into(), i64(dec_mask)),
+        ("logits".into(), logits),
+    ]);
+    candle_core::safetensors::save(&ours, dir.join("ours.safetensors")).unwrap();
+}
+
+/// Fixture checkpoints saved by our code reload with identical logits (and, via
+/// `PRISM_EXPORT_DIR`, load in transformers).
 #[test]
 fn save_and_reload_round_trip() {
     for name in ["t5-v1_0", "t5-v1_1", "bart"] {
         let model = load(&fixture(name));
         let tokenizer = prism_explorer::model::checkpoint::load_tokenizer(&fixture(name)).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        model.save(dir.path(), Some(&tokenizer)).unwrap();
+        let (_guard, dir) = save_dir(&format!("fixture-{name}"));
+        model.save(&dir, Some(&tokenizer)).unwrap();
         for file in ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json"] {
-            assert!(dir.path().join(file).is_file(), "{name}: {file} not written");
+            assert!(dir.join(file).is_file(), "{name}: {file} not written");
         }
-        let reloaded = load(dir.path());
+        let reloaded = load(&dir);
         assert_eq!(reloaded.info(), model.info(), "{name}: model info changed on reload");
         let g = golden(name);
         let a = model.forward_train(&g.input_ids, &g.attention_mask, &g.decoder_input_ids, None).unwrap();
@@ -217,6 +252,10 @@ fn save_and_reload_round_trip() {
         let keys: Vec<&String> = model.named_tensors().iter().map(|(k, _)| k).collect();
         let tied_head_saved = keys.iter().any(|k| k.as_str() == "lm_head.weight");
         assert_eq!(tied_head_saved, name == "t5-v1_1", "{name}: lm_head.weight is saved only when untied");
+        let dm = &g.decoder_attention_mask;
+        let logits =
+            model.forward_train(&g.input_ids, &g.attention_mask, &g.decoder_input_ids, Some(dm)).unwrap();
+        write_ours(&dir, &g.input_ids, &g.attention_mask, &g.decoder_input_ids, dm, logits);
     }
 }
 
@@ -289,18 +328,44 @@ fn check_gradients(name: &str, varmap: &VarMap, model: &dyn Seq2Seq) {
     }
 }
 
+/// Gradients in evaluation mode and with dropout on, as training runs.
 #[test]
 fn every_parameter_gets_a_gradient() {
-    for gated in [false, true] {
+    for training in [false, true] {
+        for gated in [false, true] {
+            let varmap = VarMap::new();
+            let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+            let model = T5::new(&tiny_t5_config(gated), vb).unwrap();
+            model.set_training(training);
+            check_gradients(if gated { "t5 v1.1" } else { "t5 v1.0" }, &varmap, &model);
+        }
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let model = T5::new(&tiny_t5_config(gated), vb).unwrap();
-        check_gradients(if gated { "t5 v1.1" } else { "t5 v1.0" }, &varmap, &model);
+        let model = Bart::new(&tiny_bart_config(), vb).unwrap();
+        model.set_training(training);
+        check_gradients("bart", &varmap, &model);
     }
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let model = Bart::new(&tiny_bart_config(), vb).unwrap();
-    check_gradients("bart", &varmap, &model);
+}
+
+/// Dropout (0.1 by default in both configs) changes outputs only in training mode; evaluation
+/// stays exactly reproducible.
+#[test]
+fn dropout_only_in_training_mode() {
+    let (input_ids, attention_mask, decoder_input_ids, _, _) = tiny_batch();
+    for name in ["t5", "bart"] {
+        let vb = VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu);
+        let model = match name {
+            "t5" => Model::T5(T5::new(&tiny_t5_config(true), vb).unwrap()),
+            _ => Model::Bart(Bart::new(&tiny_bart_config(), vb).unwrap()),
+        };
+        let run = || model.forward_train(&input_ids, &attention_mask, &decoder_input_ids, None).unwrap();
+        let eval = run();
+        model.set_training(true);
+        let (a, b) = (run(), run());
+        model.set_training(false);
+        assert!(max_abs_diff(&a, &b) > 0.0, "{name}: training passes should differ by dropout");
+        assert_eq!(max_abs_diff(&eval, &run()), 0.0, "{name}: evaluation must be deterministic");
+    }
 }
 
 /// Models built on a `VarMap` (what training produces) save in Hugging Face layout and reload
@@ -309,7 +374,6 @@ fn every_parameter_gets_a_gradient() {
 /// them with transformers and compares.
 #[test]
 fn varmap_models_save_in_hf_layout() {
-    let export = std::env::var_os("PRISM_EXPORT_DIR").map(PathBuf::from);
     let (input_ids, attention_mask, decoder_input_ids, decoder_mask, _) = tiny_batch();
     for name in ["t5-v1_0", "t5-v1_1", "bart"] {
         let varmap = VarMap::new();
@@ -321,24 +385,60 @@ fn varmap_models_save_in_hf_layout() {
         let logits = model
             .forward_train(&input_ids, &attention_mask, &decoder_input_ids, Some(&decoder_mask))
             .unwrap();
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = match &export {
-            Some(root) => root.join(name),
-            None => tmp.path().to_path_buf(),
-        };
+        let (_guard, dir) = save_dir(name);
         model.save(&dir, None).unwrap();
         let reloaded = load(&dir);
         let again = reloaded
             .forward_train(&input_ids, &attention_mask, &decoder_input_ids, Some(&decoder_mask))
             .unwrap();
         assert_eq!(max_abs_diff(&logits, &again), 0.0, "{name}: logits changed on save → reload");
-        let ours: HashMap<String, Tensor> = HashMap::from([
-            ("input_ids".into(), input_ids.to_dtype(DType::I64).unwrap()),
-            ("attention_mask".into(), attention_mask.to_dtype(DType::I64).unwrap()),
-            ("decoder_input_ids".into(), decoder_input_ids.to_dtype(DType::I64).unwrap()),
-            ("decoder_attention_mask".into(), decoder_mask.to_dtype(DType::I64).unwrap()),
-            ("logits".into(), logits),
-        ]);
-        candle_core::safetensors::save(&ours, dir.join("ours.safetensors")).unwrap();
+        write_ours(&dir, &input_ids, &attention_mask, &decoder_input_ids, &decoder_mask, logits);
     }
+}
+
+/// facebook/bart-base ships as a bare `BartModel` (keys without `model.`, no
+/// `final_logits_bias`); it loads, and saves back under the `BartForConditionalGeneration` keys.
+#[test]
+fn bare_bart_model_layout_loads_and_saves_canonical_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights: HashMap<String, Tensor> =
+        candle_core::safetensors::load(fixture("bart").join("model.safetensors"), &Device::Cpu).unwrap();
+    let bare: HashMap<String, Tensor> = weights
+        .into_iter()
+        .filter(|(k, _)| k != "final_logits_bias")
+        .map(|(k, t)| (k.strip_prefix("model.").unwrap_or(&k).to_string(), t))
+        .collect();
+    candle_core::safetensors::save(&bare, dir.path().join("model.safetensors")).unwrap();
+    std::fs::copy(fixture("bart").join("config.json"), dir.path().join("config.json")).unwrap();
+    let model = load(dir.path());
+    let reference = load(&fixture("bart"));
+    let g = golden("bart");
+    let zero_bias = model.forward_train(&g.input_ids, &g.attention_mask, &g.decoder_input_ids, None).unwrap();
+    let with_bias =
+        reference.forward_train(&g.input_ids, &g.attention_mask, &g.decoder_input_ids, None).unwrap();
+    let bias: HashMap<String, Tensor> =
+        candle_core::safetensors::load(fixture("bart").join("model.safetensors"), &Device::Cpu).unwrap();
+    let expected = with_bias.broadcast_sub(&bias["final_logits_bias"]).unwrap();
+    assert!(max_abs_diff(&zero_bias, &expected) < 1e-5);
+    let mut keys: Vec<&str> = model.named_tensors().iter().map(|(k, _)| k.as_str()).collect();
+    let mut reference_keys: Vec<&str> = reference.named_tensors().iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort();
+    reference_keys.sort();
+    assert_eq!(keys, reference_keys);
+}
+
+/// The committed tokenizers fit their models, and one that does not is refused with both sizes.
+#[test]
+fn tokenizer_must_fit_the_vocabulary() {
+    for name in ["t5-v1_0", "t5-v1_1", "bart"] {
+        let (model, tokenizer) = load_with_tokenizer(&fixture(name), &LoadOptions::default()).unwrap();
+        assert_eq!(tokenizer.get_vocab_size(true), model.info().vocab_size, "{name}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture("t5-v1_0").join(file), dir.path().join(file)).unwrap();
+    }
+    std::fs::copy(fixture("bart").join("tokenizer.json"), dir.path().join("tokenizer.json")).unwrap();
+    let err = format!("{:#}", load_with_tokenizer(dir.path(), &LoadOptions::default()).err().unwrap());
+    assert!(err.contains("tokenizer.json has 700 tokens") && err.contains("vocab_size is 472"), "{err}");
 }

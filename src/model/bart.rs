@@ -13,7 +13,9 @@ use candle_nn::{Embedding, Init};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::TokenIds;
-use super::layers::{self, Activation, Attention, LayerNorm, Linear, Weights};
+use super::layers::{
+    self, Activation, Attention, Dropout, Kernels, LayerNorm, Linear, TrainingSwitch, Weights,
+};
 use super::{Arch, KvCache, ModelInfo, Seq2Seq};
 
 /// Hugging Face's `BartLearnedPositionalEmbedding` reserves the first two rows.
@@ -44,6 +46,9 @@ fn default_activation() -> String {
 }
 fn default_init_std() -> f64 {
     0.02
+}
+fn default_dropout() -> f64 {
+    0.1
 }
 fn default_true() -> bool {
     true
@@ -87,6 +92,14 @@ pub struct BartConfig {
     pub d_model: usize,
     #[serde(default = "default_init_std")]
     pub init_std: f64,
+    /// Dropout on embeddings and sublayer outputs (training only).
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+    #[serde(default)]
+    pub attention_dropout: f64,
+    /// Dropout after the feed-forward activation.
+    #[serde(default)]
+    pub activation_dropout: f64,
     /// Multiply token embeddings by `sqrt(d_model)` (false in bart-base/large).
     #[serde(default)]
     pub scale_embedding: bool,
@@ -95,6 +108,9 @@ pub struct BartConfig {
     /// mBART-style pre-norm; plain BART is post-norm and this must be false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub normalize_before: bool,
+    /// mBART's extra final layer norms; must be false for BART.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub add_final_layer_norm: bool,
     #[serde(default = "default_bos")]
     pub bos_token_id: u32,
     #[serde(default = "default_pad")]
@@ -118,6 +134,15 @@ impl BartConfig {
             return Err(
                 "normalize_before = true (mBART-style pre-norm) is not supported; BART is post-norm".into()
             );
+        }
+        // Old fairseq-era flags that change the architecture; refuse them rather than misread.
+        for (key, unsupported) in [("static_position_embeddings", true), ("normalize_embedding", false)] {
+            if self.extra.get(key) == Some(&serde_json::Value::Bool(unsupported)) {
+                return Err(format!("{key} = {unsupported} is not supported"));
+            }
+        }
+        if self.add_final_layer_norm {
+            return Err("add_final_layer_norm = true (mBART) is not supported".into());
         }
         if !self.tie_word_embeddings {
             return Err(
@@ -150,7 +175,8 @@ impl BartConfig {
     }
 }
 
-fn load_attention(w: &Weights, d_model: usize, heads: usize, std: f64) -> Result<Attention> {
+fn load_attention(w: &Weights, cfg: &BartConfig, heads: usize) -> Result<Attention> {
+    let (d_model, std) = (cfg.d_model, cfg.init_std);
     let head_dim = d_model / heads;
     Ok(Attention {
         q: Linear::load(&w.pp("q_proj"), d_model, d_model, true, std)?,
@@ -160,6 +186,8 @@ fn load_attention(w: &Weights, d_model: usize, heads: usize, std: f64) -> Result
         heads,
         head_dim,
         scale: Some((head_dim as f64).powf(-0.5)),
+        kernels: w.kernels(),
+        dropout: w.dropout(cfg.attention_dropout),
     })
 }
 
@@ -182,14 +210,14 @@ impl Layer {
         let (d, std) = (cfg.d_model, cfg.init_std);
         let cross = if decoder {
             Some((
-                load_attention(&w.pp("encoder_attn"), d, heads, std)?,
+                load_attention(&w.pp("encoder_attn"), cfg, heads)?,
                 LayerNorm::load(&w.pp("encoder_attn_layer_norm"), d, LAYER_NORM_EPS)?,
             ))
         } else {
             None
         };
         Ok(Layer {
-            self_attn: load_attention(&w.pp("self_attn"), d, heads, std)?,
+            self_attn: load_attention(&w.pp("self_attn"), cfg, heads)?,
             self_attn_layer_norm: LayerNorm::load(&w.pp("self_attn_layer_norm"), d, LAYER_NORM_EPS)?,
             cross,
             fc1: Linear::load(&w.pp("fc1"), d, ffn, true, std)?,
@@ -205,6 +233,8 @@ struct Stack {
     positions: Tensor,
     layernorm_embedding: LayerNorm,
     layers: Vec<Layer>,
+    dropout: Dropout,
+    activation_dropout: Dropout,
 }
 
 impl Stack {
@@ -221,6 +251,8 @@ impl Stack {
             layers: (0..n)
                 .map(|i| Layer::load(&w.pp("layers").pp(i), cfg, decoder))
                 .collect::<Result<_>>()?,
+            dropout: w.dropout(cfg.dropout),
+            activation_dropout: w.dropout(cfg.activation_dropout),
         })
     }
 
@@ -234,7 +266,7 @@ impl Stack {
             );
         }
         let pos = self.positions.narrow(0, past + POSITION_OFFSET, seq)?;
-        self.layernorm_embedding.forward(&tokens.broadcast_add(&pos)?)
+        self.dropout.forward(&self.layernorm_embedding.forward(&tokens.broadcast_add(&pos)?)?)
     }
 
     fn forward_with(
@@ -249,12 +281,13 @@ impl Stack {
             let mut slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             let attn =
                 layer.self_attn.self_attend(&h, self_bias, slot.as_deref_mut().map(|l| &mut l.self_kv))?;
-            h = layer.self_attn_layer_norm.forward(&(h + attn)?)?;
+            h = layer.self_attn_layer_norm.forward(&(h + self.dropout.forward(&attn)?)?)?;
             if let (Some((cross, norm)), Some((enc, enc_bias))) = (&layer.cross, encoder) {
                 let attn = cross.cross_attend(&h, enc, enc_bias, slot.map(|l| &mut l.cross_kv))?;
-                h = norm.forward(&(h + attn)?)?;
+                h = norm.forward(&(h + self.dropout.forward(&attn)?)?)?;
             }
-            let ff = layer.fc2.forward(&activation.apply(&layer.fc1.forward(&h)?)?)?;
+            let inner = self.activation_dropout.forward(&activation.apply(&layer.fc1.forward(&h)?)?)?;
+            let ff = self.dropout.forward(&layer.fc2.forward(&inner)?)?;
             h = layers::clamp_f16(layer.final_layer_norm.forward(&(h + ff)?)?)?;
         }
         Ok(h)
@@ -273,6 +306,7 @@ pub struct Bart {
     final_logits_bias: Tensor,
     info: ModelInfo,
     tensors: Vec<(String, Tensor)>,
+    training: TrainingSwitch,
 }
 
 impl Bart {
@@ -280,14 +314,17 @@ impl Bart {
     /// `final_logits_bias` is a buffer in transformers, not a parameter: it is read when the
     /// checkpoint has it and is zeros (never trained) otherwise.
     pub fn new(cfg: &BartConfig, vb: candle_nn::VarBuilder) -> Result<Self> {
+        Bart::with_kernels(cfg, vb, Kernels::Differentiable)
+    }
+
+    /// Like [`Bart::new`], choosing the kernels ([`Kernels::Fused`] is for inference only).
+    pub fn with_kernels(cfg: &BartConfig, vb: candle_nn::VarBuilder, kernels: Kernels) -> Result<Self> {
         let activation =
             cfg.validate().map_err(|e| candle_core::Error::Msg(format!("invalid BART config: {e}")))?;
-        let root = Weights::new(vb);
-        let w = if root.contains("model.shared.weight") || !root.contains("shared.weight") {
-            root.pp("model")
-        } else {
-            root.clone()
-        };
+        let root = Weights::new(vb, kernels);
+        // A bare `BartModel` checkpoint (facebook/bart-base) has no `model.` prefix.
+        let bare = !root.contains("model.shared.weight") && root.contains("shared.weight");
+        let w = if bare { root.clone() } else { root.pp("model") };
         let emb = if !w.contains("shared.weight") && w.contains("encoder.embed_tokens.weight") {
             w.pp("encoder.embed_tokens")
         } else {
@@ -302,7 +339,21 @@ impl Bart {
         } else {
             Tensor::zeros((1, cfg.vocab_size), root.dtype(), root.device())?
         };
-        let mut tensors = root.recorded()?;
+        // Saved under the keys `BartForConditionalGeneration` writes, whatever layout we read.
+        let embedding_key = emb.key("weight");
+        let mut tensors: Vec<(String, Tensor)> = root
+            .recorded()?
+            .into_iter()
+            .map(|(k, t)| {
+                let k = if k == embedding_key {
+                    "shared.weight".to_string()
+                } else {
+                    k.strip_prefix("model.").unwrap_or(&k).to_string()
+                };
+                let k = if k == "final_logits_bias" { k } else { format!("model.{k}") };
+                (k, t)
+            })
+            .collect();
         if !tensors.iter().any(|(k, _)| k == "final_logits_bias") {
             tensors.push(("final_logits_bias".into(), final_logits_bias.clone()));
         }
@@ -334,6 +385,7 @@ impl Bart {
             final_logits_bias,
             info,
             tensors,
+            training: root.training_switch(),
         })
     }
 
@@ -344,6 +396,12 @@ impl Bart {
     /// Every tensor under its Hugging Face key, `final_logits_bias` included.
     pub fn named_tensors(&self) -> &[(String, Tensor)] {
         &self.tensors
+    }
+
+    /// Dropout (`dropout`, `attention_dropout`, `activation_dropout`) on while training, off (the
+    /// default) for evaluation and generation.
+    pub fn set_training(&self, training: bool) {
+        self.training.set(training);
     }
 
     pub(crate) fn info_mut(&mut self) -> &mut ModelInfo {
@@ -446,6 +504,36 @@ mod tests {
         assert_eq!(cfg.validate().unwrap(), Activation::Gelu);
         assert_eq!((cfg.vocab_size, cfg.max_position_embeddings, cfg.pad_token_id), (50265, 1024, 1));
         assert!(cfg.extra.contains_key("add_bias_logits"));
+    }
+
+    /// The shape of sshleifer/distilbart-cnn-12-6: 12 encoder layers, 6 decoder layers.
+    #[test]
+    fn distilbart_config_parses() {
+        let cfg: BartConfig = serde_json::from_str(
+            r#"{"activation_dropout": 0.0, "activation_function": "gelu", "add_bias_logits": false,
+                "add_final_layer_norm": false, "attention_dropout": 0.0, "d_model": 1024, "decoder_attention_heads": 16,
+                "decoder_ffn_dim": 4096, "decoder_layers": 6, "dropout": 0.1, "encoder_attention_heads": 16,
+                "encoder_ffn_dim": 4096, "encoder_layers": 12, "eos_token_id": 2, "extra_pos_embeddings": 2,
+                "max_position_embeddings": 1024, "model_type": "bart", "normalize_before": false,
+                "normalize_embedding": true, "scale_embedding": false, "static_position_embeddings": false,
+                "vocab_size": 50264}"#,
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        assert_eq!((cfg.encoder_layers, cfg.decoder_layers, cfg.vocab_size), (12, 6, 50264));
+    }
+
+    #[test]
+    fn mbart_variants_are_refused_by_name() {
+        for (key, value) in [
+            ("normalize_before", true),
+            ("add_final_layer_norm", true),
+            ("static_position_embeddings", true),
+            ("normalize_embedding", false),
+        ] {
+            let cfg: BartConfig = serde_json::from_str(&format!(r#"{{"{key}": {value}}}"#)).unwrap();
+            assert!(cfg.validate().unwrap_err().contains(key), "{key}");
+        }
     }
 
     #[test]

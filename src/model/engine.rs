@@ -12,7 +12,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 
 use super::generate::{self, GenerationConfig, GenerationOverrides, Hooks, StepEvent};
 use super::stats::{ms_since, GenStats};
-use super::{LoadOptions, ModelInfo, Seq2Seq};
+use super::{Kernels, LoadOptions, ModelInfo, Seq2Seq};
 
 /// How to load a checkpoint.
 #[derive(Clone, Debug)]
@@ -95,10 +95,15 @@ impl Engine {
         if !dir.is_dir() {
             bail!("checkpoint directory {} does not exist", dir.display());
         }
-        let load_options =
-            LoadOptions { device: options.device.clone(), dtype: options.dtype.unwrap_or(DType::F32) };
-        let model = super::load::load(dir, &load_options)?;
-        let tokenizer = prepare_tokenizer(Engine::load_tokenizer(dir)?, options.max_input_tokens)?;
+        // Generation never needs gradients, so it gets candle's fused kernels.
+        let load_options = LoadOptions {
+            device: options.device.clone(),
+            dtype: options.dtype.unwrap_or(DType::F32),
+            kernels: Kernels::Fused,
+        };
+        let (model, tokenizer) = super::load::load_with_tokenizer(dir, &load_options)?;
+        let model: Box<dyn Seq2Seq> = Box::new(model);
+        let tokenizer = prepare_tokenizer(tokenizer, options.max_input_tokens)?;
         let defaults = GenerationConfig::from_checkpoint(dir, model.info())?;
         Ok(Engine {
             model,
@@ -108,19 +113,6 @@ impl Engine {
             dir: dir.to_path_buf(),
             load_ms: ms_since(start),
         })
-    }
-
-    /// Loads `tokenizer.json` of a checkpoint directory.
-    pub fn load_tokenizer(dir: &Path) -> Result<Tokenizer> {
-        let path = dir.join("tokenizer.json");
-        if !path.is_file() {
-            bail!(
-                "{}: no tokenizer.json. Consider saving the tokenizer with the checkpoint \
-                 (transformers: `tokenizer.save_pretrained(DIR)` writes it for fast tokenizers)",
-                dir.display()
-            );
-        }
-        Tokenizer::from_file(&path).map_err(|e| anyhow!("{}: {e}", path.display()))
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -258,12 +250,12 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_tokenizer_is_named_with_a_hint() {
+    fn a_missing_or_empty_checkpoint_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Engine::load_tokenizer(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("tokenizer.json") && err.contains("Consider"), "{err}");
         let err =
             Engine::load(&dir.path().join("absent"), &EngineOptions::default()).unwrap_err().to_string();
         assert!(err.contains("absent"), "{err}");
+        let err = format!("{:#}", Engine::load(dir.path(), &EngineOptions::default()).unwrap_err());
+        assert!(err.contains(&dir.path().display().to_string()), "{err}");
     }
 }

@@ -3,10 +3,12 @@
 //! (differentiable) RMS and layer norms, activations, attention masks and multi-head attention
 //! with an explicit key/value cache slot.
 //!
-//! Everything here has a backward pass: softmax is `candle_nn::ops::softmax` and the norms are
-//! written out, because candle's fused `softmax_last_dim` and `LayerNorm` give no gradient.
+//! By default everything here has a backward pass: softmax is `candle_nn::ops::softmax` and the
+//! norms are written out, because candle's fused `softmax_last_dim` and norms give no gradient.
+//! [`Kernels::Fused`] selects those fused kernels explicitly, for inference only.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Module, Result, Shape, Tensor, D};
@@ -16,21 +18,57 @@ use candle_nn::{Init, VarBuilder};
 /// reach `-inf` and turn a fully masked row into NaN) and large enough that `exp` underflows to 0.
 pub const MASKED: f64 = -1e9;
 
+/// Which kernels a model's forward pass uses, chosen when it is built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kernels {
+    /// Ops with a backward pass (explicit softmax and norms): required for training.
+    #[default]
+    Differentiable,
+    /// candle's fused softmax, RMS norm and layer norm: faster inference, but **no gradients**.
+    Fused,
+}
+
 /// A `VarBuilder` that records each tensor it returns under its full checkpoint key, so a model
 /// knows its own parameters by their Hugging Face names (for saving and for counting).
 #[derive(Clone)]
 pub struct Weights<'a> {
     vb: VarBuilder<'a>,
     seen: Arc<Mutex<BTreeMap<String, Tensor>>>,
+    kernels: Kernels,
+    training: Arc<AtomicBool>,
 }
 
 impl<'a> Weights<'a> {
-    pub fn new(vb: VarBuilder<'a>) -> Self {
-        Weights { vb, seen: Arc::new(Mutex::new(BTreeMap::new())) }
+    pub fn new(vb: VarBuilder<'a>, kernels: Kernels) -> Self {
+        Weights {
+            vb,
+            seen: Arc::new(Mutex::new(BTreeMap::new())),
+            kernels,
+            training: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     pub fn pp(&self, s: impl ToString) -> Self {
-        Weights { vb: self.vb.pp(s), seen: self.seen.clone() }
+        Weights {
+            vb: self.vb.pp(s),
+            seen: self.seen.clone(),
+            kernels: self.kernels,
+            training: self.training.clone(),
+        }
+    }
+
+    /// The training switch shared by every [`Dropout`] this loader creates.
+    pub fn training_switch(&self) -> TrainingSwitch {
+        TrainingSwitch(self.training.clone())
+    }
+
+    /// A dropout layer tied to this model's training switch.
+    pub fn dropout(&self, p: f64) -> Dropout {
+        Dropout { p: p as f32, training: self.training.clone() }
+    }
+
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     pub fn device(&self) -> &Device {
@@ -71,6 +109,38 @@ impl<'a> Weights<'a> {
         let seen =
             self.seen.lock().map_err(|_| candle_core::Error::Msg("weight recorder poisoned".into()))?;
         Ok(seen.iter().map(|(k, t)| (k.clone(), t.clone())).collect())
+    }
+}
+
+/// Turns a model's dropout on (training) or off (evaluation, the default). Shared through an
+/// atomic so the model stays `Sync` and `forward_train(&self)` needs no extra argument.
+#[derive(Clone, Debug)]
+pub struct TrainingSwitch(Arc<AtomicBool>);
+
+impl TrainingSwitch {
+    pub fn set(&self, training: bool) {
+        self.0.store(training, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Inverted dropout, active only while its model's [`TrainingSwitch`] is on.
+#[derive(Clone, Debug)]
+pub struct Dropout {
+    p: f32,
+    training: Arc<AtomicBool>,
+}
+
+impl Module for Dropout {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if self.p > 0.0 && self.training.load(Ordering::Relaxed) {
+            candle_nn::ops::dropout(x, self.p)
+        } else {
+            Ok(x.clone())
+        }
     }
 }
 
@@ -124,16 +194,20 @@ impl Module for Linear {
 pub struct RmsNorm {
     weight: Tensor,
     eps: f64,
+    kernels: Kernels,
 }
 
 impl RmsNorm {
     pub fn load(w: &Weights, size: usize, eps: f64) -> Result<Self> {
-        Ok(RmsNorm { weight: w.get(size, "weight", Init::Const(1.0))?, eps })
+        Ok(RmsNorm { weight: w.get(size, "weight", Init::Const(1.0))?, eps, kernels: w.kernels() })
     }
 }
 
 impl Module for RmsNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if self.kernels == Kernels::Fused {
+            return candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32);
+        }
         let dtype = x.dtype();
         let xf = x.to_dtype(DType::F32)?;
         let variance = xf.sqr()?.mean_keepdim(D::Minus1)?;
@@ -148,6 +222,7 @@ pub struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
     eps: f64,
+    kernels: Kernels,
 }
 
 impl LayerNorm {
@@ -156,12 +231,16 @@ impl LayerNorm {
             weight: w.get(size, "weight", Init::Const(1.0))?,
             bias: w.get(size, "bias", Init::Const(0.0))?,
             eps,
+            kernels: w.kernels(),
         })
     }
 }
 
 impl Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if self.kernels == Kernels::Fused {
+            return candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps as f32);
+        }
         let dtype = x.dtype();
         let xf = x.to_dtype(DType::F32)?;
         let centered = xf.broadcast_sub(&xf.mean_keepdim(D::Minus1)?)?;
@@ -242,6 +321,9 @@ pub struct Attention {
     pub heads: usize,
     pub head_dim: usize,
     pub scale: Option<f64>,
+    pub kernels: Kernels,
+    /// Dropout on the attention probabilities.
+    pub dropout: Dropout,
 }
 
 impl Attention {
@@ -312,7 +394,11 @@ impl Attention {
         }
         let q = self.split(&q)?;
         let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?.broadcast_add(bias)?;
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?.to_dtype(v.dtype())?;
+        let probs = match self.kernels {
+            Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,
+            Kernels::Fused => candle_nn::ops::softmax_last_dim(&scores)?,
+        };
+        let probs = self.dropout.forward(&probs.to_dtype(v.dtype())?)?;
         let out = probs.matmul(v)?.transpose(1, 2)?.reshape((b, t, self.heads * self.head_dim))?;
         self.o.forward(&out)
     }
@@ -341,17 +427,32 @@ mod tests {
     fn norms_match_their_formulas() {
         let dev = Device::Cpu;
         let x = Tensor::new(&[[3f32, 4.0]], &dev).unwrap();
-        let rms = RmsNorm { weight: Tensor::new(&[1f32, 2.0], &dev).unwrap(), eps: 0.0 };
-        let y = rms.forward(&x).unwrap().to_vec2::<f32>().unwrap();
-        let r = (12.5f32).sqrt();
-        assert!((y[0][0] - 3.0 / r).abs() < 1e-6 && (y[0][1] - 8.0 / r).abs() < 1e-6);
-        let ln = LayerNorm {
-            weight: Tensor::new(&[1f32, 1.0], &dev).unwrap(),
-            bias: Tensor::new(&[0.5f32, 0.5], &dev).unwrap(),
-            eps: 0.0,
-        };
-        let y = ln.forward(&x).unwrap().to_vec2::<f32>().unwrap();
-        assert!((y[0][0] + 0.5).abs() < 1e-6 && (y[0][1] - 1.5).abs() < 1e-6);
+        for kernels in [Kernels::Differentiable, Kernels::Fused] {
+            let rms = RmsNorm { weight: Tensor::new(&[1f32, 2.0], &dev).unwrap(), eps: 0.0, kernels };
+            let y = rms.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+            let r = (12.5f32).sqrt();
+            assert!((y[0][0] - 3.0 / r).abs() < 1e-6 && (y[0][1] - 8.0 / r).abs() < 1e-6, "{kernels:?}");
+            let ln = LayerNorm {
+                weight: Tensor::new(&[1f32, 1.0], &dev).unwrap(),
+                bias: Tensor::new(&[0.5f32, 0.5], &dev).unwrap(),
+                eps: 0.0,
+                kernels,
+            };
+            let y = ln.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+            assert!((y[0][0] + 0.5).abs() < 1e-6 && (y[0][1] - 1.5).abs() < 1e-6, "{kernels:?}");
+        }
+    }
+
+    #[test]
+    fn dropout_acts_only_in_training() {
+        let w = Weights::new(VarBuilder::zeros(DType::F32, &Device::Cpu), Kernels::Differentiable);
+        let drop = w.dropout(0.5);
+        let x = Tensor::ones((4, 64), DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(drop.forward(&x).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap(), 256.0);
+        w.training_switch().set(true);
+        let y = drop.forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(y.iter().all(|v| *v == 0.0 || *v == 2.0), "kept values are scaled by 1 / (1 - p)");
+        assert!(y.contains(&0.0) && y.contains(&2.0));
     }
 
     #[test]

@@ -9,19 +9,30 @@ use candle_core::{DType, Device, Tensor};
 
 use super::bart::{Bart, BartConfig};
 use super::checkpoint::{self, Checkpoint, GenerationConfig, TokenIds};
+use super::layers::Kernels;
 use super::t5::{T5Config, T5};
 use super::{Arch, KvCache, ModelInfo, Seq2Seq};
 
-/// Where and in which precision to load weights.
+/// Where and in which precision to load weights, and which kernels to run.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
     pub device: Device,
     pub dtype: DType,
+    /// [`Kernels::Differentiable`] (the default) for anything that may train;
+    /// [`Kernels::Fused`] for generation-only use (faster, no gradients).
+    pub kernels: Kernels,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { device: Device::Cpu, dtype: DType::F32 }
+        LoadOptions { device: Device::Cpu, dtype: DType::F32, kernels: Kernels::Differentiable }
+    }
+}
+
+impl LoadOptions {
+    /// Inference on `device` in `dtype` with fused kernels.
+    pub fn inference(device: Device, dtype: DType) -> Self {
+        LoadOptions { device, dtype, kernels: Kernels::Fused }
     }
 }
 
@@ -49,8 +60,12 @@ pub fn load_model(dir: &Path, opts: &LoadOptions) -> Result<Model> {
         )
     };
     let mut model = match ckpt.arch {
-        Arch::T5 => Model::T5(T5::new(&ckpt.config::<T5Config>()?, vb).with_context(context)?),
-        Arch::Bart => Model::Bart(Bart::new(&ckpt.config::<BartConfig>()?, vb).with_context(context)?),
+        Arch::T5 => {
+            Model::T5(T5::with_kernels(&ckpt.config::<T5Config>()?, vb, opts.kernels).with_context(context)?)
+        }
+        Arch::Bart => Model::Bart(
+            Bart::with_kernels(&ckpt.config::<BartConfig>()?, vb, opts.kernels).with_context(context)?,
+        ),
     };
     if let Some(gen) = &ckpt.generation {
         model.apply_generation_config(gen);
@@ -58,11 +73,36 @@ pub fn load_model(dir: &Path, opts: &LoadOptions) -> Result<Model> {
     Ok(model)
 }
 
+/// Loads a checkpoint and its `tokenizer.json`, checking that every token id the tokenizer can
+/// produce has an embedding row (T5 pads its vocabulary, so the model may have more rows).
+pub fn load_with_tokenizer(dir: &Path, opts: &LoadOptions) -> Result<(Model, tokenizers::Tokenizer)> {
+    let model = load_model(dir, opts)?;
+    let tokenizer = checkpoint::load_tokenizer(dir)?;
+    let tok_vocab = tokenizer.get_vocab_size(true);
+    let model_vocab = model.info().vocab_size;
+    if tok_vocab > model_vocab {
+        anyhow::bail!(
+            "{}/tokenizer.json has {tok_vocab} tokens but config.json's vocab_size is {model_vocab}; \
+             the tokenizer does not belong to this model",
+            dir.display()
+        );
+    }
+    Ok((model, tokenizer))
+}
+
 impl Model {
     pub fn arch(&self) -> Arch {
         match self {
             Model::T5(_) => Arch::T5,
             Model::Bart(_) => Arch::Bart,
+        }
+    }
+
+    /// Dropout on while training, off (the default) for evaluation and generation.
+    pub fn set_training(&self, training: bool) {
+        match self {
+            Model::T5(m) => m.set_training(training),
+            Model::Bart(m) => m.set_training(training),
         }
     }
 
@@ -74,12 +114,18 @@ impl Model {
         }
     }
 
-    /// `config.json` as it will be saved.
+    /// `config.json` as it will be saved: the typed config plus `model_type` and `architectures`
+    /// naming the class whose key layout we write.
     pub fn config_json(&self) -> Result<serde_json::Value> {
-        Ok(match self {
-            Model::T5(m) => serde_json::to_value(m.config())?,
-            Model::Bart(m) => serde_json::to_value(m.config())?,
-        })
+        let (mut value, model_type, class) = match self {
+            Model::T5(m) => (serde_json::to_value(m.config())?, "t5", "T5ForConditionalGeneration"),
+            Model::Bart(m) => (serde_json::to_value(m.config())?, "bart", "BartForConditionalGeneration"),
+        };
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("model_type".into(), model_type.into());
+            obj.insert("architectures".into(), serde_json::json!([class]));
+        }
+        Ok(value)
     }
 
     /// `generation_config.json` values take precedence over `config.json`, as in transformers.

@@ -15,7 +15,8 @@ pub mod t5;
 
 pub use cache::{KvCache, LayerKv};
 pub use generate::{EarlyStopping, GenerationConfig, GenerationOverrides};
-pub use load::{load, load_model, LoadOptions, Model};
+pub use layers::Kernels;
+pub use load::{load, load_model, load_with_tokenizer, LoadOptions, Model};
 pub use stats::GenStats;
 
 use candle_core::{Result, Tensor};

@@ -12,7 +12,9 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, Init};
 use serde::{Deserialize, Serialize};
 
-use super::layers::{self, Activation, Attention, Linear, RmsNorm, Weights};
+use super::layers::{
+    self, Activation, Attention, Dropout, Kernels, Linear, RmsNorm, TrainingSwitch, Weights,
+};
 use super::{Arch, KvCache, ModelInfo, Seq2Seq};
 
 fn default_vocab_size() -> usize {
@@ -205,6 +207,7 @@ struct DenseFf {
     ff: FeedForward,
     act: Activation,
     norm: RmsNorm,
+    dropout: Dropout,
 }
 
 impl DenseFf {
@@ -227,18 +230,20 @@ impl DenseFf {
             ff,
             act,
             norm: RmsNorm::load(&w.pp("layer_norm"), cfg.d_model, cfg.layer_norm_epsilon)?,
+            dropout: w.dropout(cfg.dropout_rate),
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.norm.forward(x)?;
-        let y = match &self.ff {
-            FeedForward::Plain { wi, wo } => wo.forward(&self.act.apply(&wi.forward(&h)?)?)?,
+        let (inner, wo) = match &self.ff {
+            FeedForward::Plain { wi, wo } => (self.act.apply(&wi.forward(&h)?)?, wo),
             FeedForward::Gated { wi_0, wi_1, wo } => {
-                wo.forward(&(self.act.apply(&wi_0.forward(&h)?)? * wi_1.forward(&h)?)?)?
+                ((self.act.apply(&wi_0.forward(&h)?)? * wi_1.forward(&h)?)?, wo)
             }
         };
-        layers::clamp_f16((x + y)?)
+        let y = wo.forward(&self.dropout.forward(&inner)?)?;
+        layers::clamp_f16((x + self.dropout.forward(&y)?)?)
     }
 }
 
@@ -254,6 +259,8 @@ fn load_attention(w: &Weights, cfg: &T5Config) -> Result<Attention> {
         heads: cfg.num_heads,
         head_dim: cfg.d_kv,
         scale: None,
+        kernels: w.kernels(),
+        dropout: w.dropout(cfg.dropout_rate),
     })
 }
 
@@ -291,6 +298,7 @@ struct Stack {
     decoder: bool,
     num_buckets: usize,
     max_distance: usize,
+    dropout: Dropout,
 }
 
 impl Stack {
@@ -312,6 +320,7 @@ impl Stack {
             decoder,
             num_buckets: cfg.relative_attention_num_buckets,
             max_distance: cfg.relative_attention_max_distance,
+            dropout: w.dropout(cfg.dropout_rate),
         })
     }
 
@@ -332,11 +341,12 @@ impl Stack {
 
     fn forward(
         &self,
-        mut h: Tensor,
+        embedded: Tensor,
         self_bias: &Tensor,
         encoder: Option<(&Tensor, &Tensor)>,
         mut cache: Option<&mut KvCache>,
     ) -> Result<Tensor> {
+        let mut h = self.dropout.forward(&embedded)?;
         for (i, block) in self.blocks.iter().enumerate() {
             let mut slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             let normed = block.self_norm.forward(&h)?;
@@ -345,15 +355,15 @@ impl Stack {
                 self_bias,
                 slot.as_deref_mut().map(|l| &mut l.self_kv),
             )?;
-            h = layers::clamp_f16((h + attn)?)?;
+            h = layers::clamp_f16((h + self.dropout.forward(&attn)?)?)?;
             if let (Some((cross, norm)), Some((enc, enc_bias))) = (&block.cross, encoder) {
                 let normed = norm.forward(&h)?;
                 let attn = cross.cross_attend(&normed, enc, enc_bias, slot.map(|l| &mut l.cross_kv))?;
-                h = layers::clamp_f16((h + attn)?)?;
+                h = layers::clamp_f16((h + self.dropout.forward(&attn)?)?)?;
             }
             h = block.ff.forward(&h)?;
         }
-        self.final_norm.forward(&h)
+        self.dropout.forward(&self.final_norm.forward(&h)?)
     }
 }
 
@@ -366,14 +376,20 @@ pub struct T5 {
     lm_head: Linear,
     info: ModelInfo,
     tensors: Vec<(String, Tensor)>,
+    training: TrainingSwitch,
 }
 
 impl T5 {
     /// Builds the model from checkpoint weights, or with fresh weights on a `VarMap`
     /// (`VarBuilder::from_varmap`) for training. Errors name the missing key or both shapes.
     pub fn new(cfg: &T5Config, vb: candle_nn::VarBuilder) -> Result<Self> {
+        T5::with_kernels(cfg, vb, Kernels::Differentiable)
+    }
+
+    /// Like [`T5::new`], choosing the kernels ([`Kernels::Fused`] is for inference only).
+    pub fn with_kernels(cfg: &T5Config, vb: candle_nn::VarBuilder, kernels: Kernels) -> Result<Self> {
         cfg.validate().map_err(|e| candle_core::Error::Msg(format!("invalid T5 config: {e}")))?;
-        let w = Weights::new(vb);
+        let w = Weights::new(vb, kernels);
         let emb_name = if !w.contains("shared.weight") && w.contains("encoder.embed_tokens.weight") {
             "encoder.embed_tokens"
         } else {
@@ -392,7 +408,13 @@ impl T5 {
         } else {
             Linear::load(&w.pp("lm_head"), cfg.d_model, cfg.vocab_size, false, cfg.initializer_factor)?
         };
-        let tensors = w.recorded()?;
+        // Saved as `shared.weight` whichever embedding key the checkpoint used.
+        let embedding_key = format!("{emb_name}.weight");
+        let tensors: Vec<(String, Tensor)> = w
+            .recorded()?
+            .into_iter()
+            .map(|(k, t)| if k == embedding_key { ("shared.weight".to_string(), t) } else { (k, t) })
+            .collect();
         let (param_count, param_bytes) = layers::param_totals(&tensors);
         let info = ModelInfo {
             arch: Arch::T5,
@@ -408,7 +430,8 @@ impl T5 {
             forced_bos_token_id: None,
             forced_eos_token_id: None,
         };
-        Ok(T5 { cfg: cfg.clone(), shared, encoder, decoder, lm_head, info, tensors })
+        let training = w.training_switch();
+        Ok(T5 { cfg: cfg.clone(), shared, encoder, decoder, lm_head, info, tensors, training })
     }
 
     pub fn config(&self) -> &T5Config {
@@ -418,6 +441,11 @@ impl T5 {
     /// Every parameter under its Hugging Face key (tied embeddings once, as `shared.weight`).
     pub fn named_tensors(&self) -> &[(String, Tensor)] {
         &self.tensors
+    }
+
+    /// Dropout (`dropout_rate`) on while training, off (the default) for evaluation and generation.
+    pub fn set_training(&self, training: bool) {
+        self.training.set(training);
     }
 
     pub(crate) fn info_mut(&mut self) -> &mut ModelInfo {
@@ -521,6 +549,24 @@ mod tests {
             ],
             [0, 0, 1, 15, 16, 17, 23, 31]
         );
+    }
+
+    /// The shape of google/flan-t5-xxl's config.json (trimmed of its task prompts).
+    #[test]
+    fn flan_t5_xxl_config_parses() {
+        let cfg: T5Config = serde_json::from_str(
+            r#"{"architectures": ["T5ForConditionalGeneration"], "d_ff": 10240, "d_kv": 64, "d_model": 4096,
+                "decoder_start_token_id": 0, "dense_act_fn": "gelu_new", "dropout_rate": 0.1, "eos_token_id": 1,
+                "feed_forward_proj": "gated-gelu", "initializer_factor": 1.0, "is_encoder_decoder": true,
+                "is_gated_act": true, "layer_norm_epsilon": 1e-06, "model_type": "t5", "num_decoder_layers": 24,
+                "num_heads": 64, "num_layers": 24, "output_past": true, "pad_token_id": 0,
+                "relative_attention_max_distance": 128, "relative_attention_num_buckets": 32,
+                "tie_word_embeddings": false, "torch_dtype": "float32", "use_cache": true, "vocab_size": 32128}"#,
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        assert_eq!((cfg.num_heads * cfg.d_kv, cfg.decoder_layers()), (4096, 24));
+        assert!(!cfg.tie_word_embeddings && cfg.extra.contains_key("output_past"));
     }
 
     #[test]
