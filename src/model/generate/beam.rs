@@ -228,16 +228,23 @@ fn stable_prefix(search: &Search) -> usize {
 }
 
 /// The `k` best `(score, index)` pairs of `scores`, best first; ties go to the lower index.
+/// One pass with a small sorted buffer: `k` is a few beams, `scores` beams x vocabulary.
 fn top_k(scores: &[f32], k: usize) -> Vec<(f32, usize)> {
-    let mut all: Vec<(f32, usize)> = scores.iter().copied().zip(0..).collect();
-    let cmp = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-    let k = k.min(all.len());
-    if k < all.len() {
-        all.select_nth_unstable_by(k, cmp);
-        all.truncate(k);
+    let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
+    if k == 0 {
+        return best;
     }
-    all.sort_by(cmp);
-    all
+    for (i, &s) in scores.iter().enumerate() {
+        // NaN never enters; a full buffer only takes a strictly better score (earlier index
+        // wins ties).
+        if s.is_nan() || (best.len() == k && s <= best[k - 1].0) {
+            continue;
+        }
+        let at = best.partition_point(|&(b, _)| b >= s);
+        best.insert(at, (s, i));
+        best.truncate(k);
+    }
+    best
 }
 
 /// Follows the kept beams in the self-attention cache. Cross-attention keys/values are left alone:
@@ -264,6 +271,9 @@ mod tests {
         let got = top_k(&[0.1, 0.5, 0.5, -1.0, 0.9], 3);
         assert_eq!(got, vec![(0.9, 4), (0.5, 1), (0.5, 2)]);
         assert_eq!(top_k(&[1.0, 2.0], 5), vec![(2.0, 1), (1.0, 0)]);
+        let ninf = f32::NEG_INFINITY;
+        assert_eq!(top_k(&[ninf, f32::NAN, ninf, -1e9], 3), vec![(-1e9, 3), (ninf, 0), (ninf, 2)]);
+        assert!(top_k(&[1.0], 0).is_empty());
     }
 
     #[test]
