@@ -139,6 +139,11 @@ impl DatasetBuilder {
         idx
     }
 
+    /// The index of an item already interned or set.
+    pub fn item_by_id(&self, id: &str) -> Option<ItemIdx> {
+        self.item_index.get(id).copied()
+    }
+
     /// Inserts or replaces the metadata of an item.
     pub fn set_item(&mut self, item: Item) -> ItemIdx {
         let idx = self.intern_item(&item.id);
@@ -156,6 +161,27 @@ impl DatasetBuilder {
 
     pub fn count_skipped(&mut self) {
         self.skipped += 1;
+    }
+
+    /// Counts `n` skipped records at once (loaders keep their own tally while reading).
+    pub fn add_skipped(&mut self, n: usize) {
+        self.skipped += n;
+    }
+
+    /// Keeps only the latest interaction of each (user, item) pair — by timestamp, then source
+    /// order — and returns how many were dropped. Re-ratings in MovieLens and repeated reviews in
+    /// review dumps would otherwise leak an item between train and test.
+    pub fn dedup_keep_latest(&mut self) -> usize {
+        self.interactions.sort_by_key(|i| (i.user, i.timestamp));
+        let before = self.interactions.len();
+        let mut seen = std::collections::HashSet::with_capacity(before);
+        let mut keep = vec![false; before];
+        for (k, i) in self.interactions.iter().enumerate().rev() {
+            keep[k] = seen.insert((u64::from(i.user) << 32) | u64::from(i.item));
+        }
+        let mut flags = keep.into_iter();
+        self.interactions.retain(|_| flags.next().unwrap_or(false));
+        before - self.interactions.len()
     }
 
     pub fn build(mut self) -> Dataset {
@@ -182,5 +208,31 @@ impl DatasetBuilder {
             user_index: self.user_index,
             item_index: self.item_index,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(b: &mut DatasetBuilder, user: &str, item: &str, rating: f32, timestamp: i64) {
+        let (user, item) = (b.intern_user(user), b.intern_item(item));
+        b.push_interaction(Interaction { user, item, rating, timestamp, reference: None });
+    }
+
+    #[test]
+    fn dedup_keeps_the_latest_rating_and_source_order_breaks_ties() {
+        let mut b = DatasetBuilder::new("test");
+        push(&mut b, "u", "a", 1.0, 30);
+        push(&mut b, "u", "b", 2.0, 10);
+        push(&mut b, "u", "a", 5.0, 20);
+        push(&mut b, "v", "a", 3.0, 5);
+        push(&mut b, "v", "a", 4.0, 5);
+        assert_eq!(b.dedup_keep_latest(), 2);
+        let d = b.build();
+        let u: Vec<_> = d.user_interactions(0).iter().map(|i| (i.item, i.rating)).collect();
+        assert_eq!(u, [(1, 2.0), (0, 1.0)]);
+        let v: Vec<_> = d.user_interactions(1).iter().map(|i| i.rating).collect();
+        assert_eq!(v, [4.0]);
     }
 }
