@@ -4,15 +4,19 @@
 //! supplies `title`, `brand` and categories (`categories`, a list of category paths, in 2014;
 //! `category`, one path, in 2018), in strict JSON (2018) or Python-literal style (2014).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use serde::Deserialize;
 use serde_json::Value;
 
+use super::ids::Ids;
+use super::lines::json::Review;
 use super::lines::{for_each_line, json, FieldError, Policy, Text};
 use super::text::{push_feature, unescape_html};
 use super::{file_names, finish, pylit, Format, LoadOptions};
-use crate::data::{Dataset, DatasetBuilder, Interaction, Reference};
+use crate::data::{Dataset, DatasetBuilder, Interaction};
 
 fn is_json(name: &str) -> bool {
     name.ends_with(".json") || name.ends_with(".json.gz")
@@ -70,16 +74,11 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     };
     let mut builder = DatasetBuilder::new(Format::Amazon.name());
     let mut policy = Policy::new(options.lenient);
+    let mut ids = Ids::default();
     for_each_line(&dir.join(&reviews), Text::Utf8, &mut policy, |line| {
-        let obj = json::parse_object(line)?;
-        let user = json::id(&obj, "reviewerID")?;
-        let item = json::id(&obj, "asin")?;
-        let rating = json::f64(&obj, "overall")? as f32;
-        let timestamp = json::i64(&obj, "unixReviewTime")?;
-        let reference = json::opt_str(&obj, "reviewText")?
-            .filter(|t| !t.trim().is_empty())
-            .map(|text| Box::new(Reference { text: text.to_owned(), noisy: false }));
-        let (user, item) = (builder.intern_user(&user), builder.intern_item(&item));
+        let review = parse_review(line)?;
+        let (user, item) = (ids.user(&mut builder, &review.user), ids.item(&mut builder, &review.item));
+        let (rating, timestamp, reference) = (review.rating, review.timestamp, review.reference());
         builder.push_interaction(Interaction { user, item, rating, timestamp, reference });
         Ok(())
     })?;
@@ -87,6 +86,40 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
         for_each_line(&meta, Text::Utf8, &mut policy, |line| apply_metadata(&mut builder, line))?;
     }
     Ok(finish(builder, policy.skipped))
+}
+
+/// The usual shape of a review line, deserialized straight from the text (other fields are
+/// skipped): building a `Value` tree per line costs several times more in debug builds.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Usual<'a> {
+    #[serde(rename = "reviewerID", borrow)]
+    reviewer_id: Cow<'a, str>,
+    #[serde(borrow)]
+    asin: Cow<'a, str>,
+    overall: f64,
+    unix_review_time: i64,
+    #[serde(borrow, default)]
+    review_text: Option<Cow<'a, str>>,
+}
+
+/// Reads a review through the fast [`Usual`] shape; anything else (quoted numbers, blank ids,
+/// errors) takes the checked path, which names the key at fault.
+fn parse_review(line: &str) -> Result<Review<'_>, FieldError> {
+    if let Ok(u) = serde_json::from_str::<Usual>(line) {
+        if json::clean_id(&u.reviewer_id) && json::clean_id(&u.asin) {
+            let (rating, timestamp) = (u.overall as f32, u.unix_review_time);
+            return Ok(Review { user: u.reviewer_id, item: u.asin, rating, timestamp, text: u.review_text });
+        }
+    }
+    let obj = json::parse_object(line)?;
+    Ok(Review {
+        user: Cow::Owned(json::id(&obj, "reviewerID")?.into_owned()),
+        item: Cow::Owned(json::id(&obj, "asin")?.into_owned()),
+        rating: json::f64(&obj, "overall")? as f32,
+        timestamp: json::i64(&obj, "unixReviewTime")?,
+        text: json::opt_str(&obj, "reviewText")?.map(|t| Cow::Owned(t.to_owned())),
+    })
 }
 
 /// Parses one metadata line and, when its product was reviewed, sets title and features.
@@ -139,6 +172,16 @@ mod tests {
         assert_eq!(meta_file(dir, &names, "Books_5.json.gz").unwrap(), Some(dir.join("meta_Books.json.gz")));
         assert_eq!(meta_file(dir, &names, "reviews_Toys_5.json").unwrap(), Some(dir.join("meta_Toys.json")));
         assert!(meta_file(dir, &names, "Music_5.json").unwrap_err().to_string().contains("meta_Music"));
+    }
+
+    #[test]
+    fn fast_and_checked_review_paths_agree() {
+        let line = r#"{"reviewerID":"A1","asin":"B1","overall":5.0,"unixReviewTime":1390000000,"reviewText":"Nice","vote":"1,234","style":{"Size:":" 2"}}"#;
+        let quoted = r#"{"reviewerID":"A1","asin":"B1","overall":"5","unixReviewTime":"1390000000","reviewText":"Nice"}"#;
+        assert_eq!(parse_review(line).unwrap(), parse_review(quoted).unwrap());
+        let err = parse_review(r#"{"reviewerID":"A1","asin":"B1","overall":"five","unixReviewTime":1}"#)
+            .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("overall"));
     }
 
     #[test]

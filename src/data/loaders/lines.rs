@@ -170,7 +170,7 @@ pub fn for_each_line(
 ) -> Result<()> {
     let mut lines = Lines::open(path, text)?;
     while let Some((line_no, line)) = lines.next_line()? {
-        let result = line.and_then(|l| if l.trim().is_empty() { Ok(()) } else { each(l) });
+        let result = line.and_then(|l| if l.trim_ascii().is_empty() { Ok(()) } else { each(l) });
         policy.check(path, line_no, result)?;
     }
     Ok(())
@@ -178,7 +178,7 @@ pub fn for_each_line(
 
 /// Parses a required number in column `name`.
 pub fn parse_f32(value: &str, name: &str) -> Result<f32, FieldError> {
-    match value.trim().parse::<f32>() {
+    match value.trim_ascii().parse::<f32>() {
         Ok(v) if v.is_finite() => Ok(v),
         _ => Err(FieldError::field(name, format!("expected a number, found {value:?}"))),
     }
@@ -186,7 +186,7 @@ pub fn parse_f32(value: &str, name: &str) -> Result<f32, FieldError> {
 
 /// Parses an integer timestamp in column `name`; `881250949.0` style floats are accepted.
 pub fn parse_timestamp(value: &str, name: &str) -> Result<i64, FieldError> {
-    let value = value.trim();
+    let value = value.trim_ascii();
     if let Ok(v) = value.parse::<i64>() {
         return Ok(v);
     }
@@ -208,7 +208,7 @@ pub fn column<'a>(fields: &[&'a str], index: usize, name: &str) -> Result<&'a st
 
 /// Returns a required, non-empty identifier column.
 pub fn id_column<'a>(fields: &[&'a str], index: usize, name: &str) -> Result<&'a str, FieldError> {
-    let value = column(fields, index, name)?.trim();
+    let value = column(fields, index, name)?.trim_ascii();
     if value.is_empty() {
         return Err(FieldError::field(name, "empty"));
     }
@@ -217,14 +217,41 @@ pub fn id_column<'a>(fields: &[&'a str], index: usize, name: &str) -> Result<&'a
 
 /// Helpers for one JSON object per line, naming the key at fault.
 pub mod json {
+    use std::borrow::Cow;
+
     use serde_json::{Map, Value};
 
     use super::FieldError;
 
     pub type Object = Map<String, Value>;
 
+    /// One review line, whatever the dump calls its fields.
+    #[derive(Debug, PartialEq)]
+    pub struct Review<'a> {
+        pub user: Cow<'a, str>,
+        pub item: Cow<'a, str>,
+        pub rating: f32,
+        pub timestamp: i64,
+        pub text: Option<Cow<'a, str>>,
+    }
+
+    impl Review<'_> {
+        /// The review text as a reference explanation (blank text is none).
+        pub fn reference(&self) -> Option<Box<crate::data::Reference>> {
+            let text = self.text.as_deref().filter(|t| !t.trim().is_empty())?;
+            Some(Box::new(crate::data::Reference { text: text.to_owned(), noisy: false }))
+        }
+    }
+
+    /// Whether an id read by a typed fast path is one that [`id`] would accept unchanged.
+    pub fn clean_id(id: &str) -> bool {
+        !id.is_empty() && id.trim_ascii().len() == id.len()
+    }
+
     pub fn parse_object(line: &str) -> Result<Object, FieldError> {
-        match serde_json::from_str::<Value>(line) {
+        // `FromStr for Value` is compiled (optimised) inside serde_json; a generic `from_str`
+        // would be instantiated here, at this crate's debug opt-level, and run several times slower.
+        match line.parse::<Value>() {
             Ok(Value::Object(map)) => Ok(map),
             Ok(other) => Err(FieldError::record(format!("expected a JSON object, found {}", kind(&other)))),
             Err(err) => Err(FieldError::record(format!("not valid JSON: {err}"))),
@@ -254,8 +281,8 @@ pub mod json {
     pub fn id<'a>(obj: &'a Object, key: &str) -> Result<std::borrow::Cow<'a, str>, FieldError> {
         match obj.get(key) {
             None | Some(Value::Null) => Err(missing(key)),
-            Some(Value::String(s)) if s.trim().is_empty() => Err(FieldError::field(key, "empty")),
-            Some(Value::String(s)) => Ok(std::borrow::Cow::Borrowed(s.trim())),
+            Some(Value::String(s)) if s.trim_ascii().is_empty() => Err(FieldError::field(key, "empty")),
+            Some(Value::String(s)) => Ok(std::borrow::Cow::Borrowed(s.trim_ascii())),
             Some(Value::Number(n)) => Ok(std::borrow::Cow::Owned(n.to_string())),
             Some(other) => Err(wrong(key, "a string", other)),
         }
@@ -274,7 +301,7 @@ pub mod json {
         match obj.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(Value::String(s)) => match s.trim().parse::<f64>() {
+            Some(Value::String(s)) => match s.trim_ascii().parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(Some(v)),
                 _ => Err(FieldError::field(key, format!("expected a number, found {s:?}"))),
             },

@@ -4,6 +4,7 @@
 
 pub mod amazon;
 pub mod generic_jsonl;
+pub mod ids;
 pub mod lines;
 pub mod movielens_100k;
 pub mod movielens_1m;

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use super::ids::Ids;
 use super::lines::{column, for_each_line, id_column, parse_f32, parse_timestamp, FieldError, Policy, Text};
 use super::text::{title_and_year, year_of_date};
 use super::{finish, require_file, Format, LoadOptions};
@@ -42,6 +43,7 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
         builder.set_item(parse_item(line)?);
         Ok(())
     })?;
+    let mut ids = Ids::default();
     let ratings = require_file(dir, &["u.data"], Format::MovieLens100K)?;
     for_each_line(&ratings, Text::Latin1OrUtf8, &mut policy, |line| {
         let fields: Vec<&str> = line.split('\t').collect();
@@ -49,10 +51,10 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
         let item_id = id_column(&fields, 1, "item id")?;
         let rating = parse_f32(column(&fields, 2, "rating")?, "rating")?;
         let timestamp = parse_timestamp(column(&fields, 3, "timestamp")?, "timestamp")?;
-        let item = builder
-            .item_by_id(item_id)
+        let item = ids
+            .known_item(&builder, item_id)
             .ok_or_else(|| FieldError::field("item id", format!("{item_id:?} is not in u.item")))?;
-        let user = builder.intern_user(user);
+        let user = ids.user(&mut builder, user);
         builder.push_interaction(Interaction { user, item, rating, timestamp, reference: None });
         Ok(())
     })?;

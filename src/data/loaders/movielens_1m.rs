@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use super::ids::Ids;
 use super::lines::{column, for_each_line, id_column, parse_f32, parse_timestamp, FieldError, Policy, Text};
 use super::text::{push_feature, title_and_year};
 use super::{finish, require_file, Format, LoadOptions};
@@ -19,21 +20,40 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
         builder.set_item(parse_movie(line)?);
         Ok(())
     })?;
+    let mut ids = Ids::default();
     let ratings = require_file(dir, &["ratings.dat"], Format::MovieLens1M)?;
     for_each_line(&ratings, Text::Latin1OrUtf8, &mut policy, |line| {
-        let fields: Vec<&str> = line.split("::").collect();
+        let fields = split_double_colon(line);
         let user = id_column(&fields, 0, "UserID")?;
         let item_id = id_column(&fields, 1, "MovieID")?;
         let rating = parse_f32(column(&fields, 2, "Rating")?, "Rating")?;
         let timestamp = parse_timestamp(column(&fields, 3, "Timestamp")?, "Timestamp")?;
-        let item = builder
-            .item_by_id(item_id)
+        let item = ids
+            .known_item(&builder, item_id)
             .ok_or_else(|| FieldError::field("MovieID", format!("{item_id:?} is not in movies.dat")))?;
-        let user = builder.intern_user(user);
+        let user = ids.user(&mut builder, user);
         builder.push_interaction(Interaction { user, item, rating, timestamp, reference: None });
         Ok(())
     })?;
     Ok(finish(builder, policy.skipped))
+}
+
+/// Splits on `::`. Searching for the single byte `:` uses `memchr`, which stays fast in debug
+/// builds where the generic substring searcher does not.
+fn split_double_colon(line: &str) -> Vec<&str> {
+    let mut fields = Vec::with_capacity(4);
+    let (mut start, mut from) = (0, 0);
+    while let Some(pos) = line[from..].find(':').map(|p| p + from) {
+        if line.as_bytes().get(pos + 1) == Some(&b':') {
+            fields.push(&line[start..pos]);
+            start = pos + 2;
+            from = start;
+        } else {
+            from = pos + 1;
+        }
+    }
+    fields.push(&line[start..]);
+    fields
 }
 
 /// The title sits between the first and the last `::`, so a title holding `::` survives.
@@ -58,6 +78,13 @@ fn parse_movie(line: &str) -> Result<Item, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splits_on_double_colons_only() {
+        assert_eq!(split_double_colon("1::1193::5::978300760"), ["1", "1193", "5", "978300760"]);
+        assert_eq!(split_double_colon("a:b::c:::d"), ["a:b", "c", ":d"]);
+        assert_eq!(split_double_colon(""), [""]);
+    }
 
     #[test]
     fn movie_line() {

@@ -7,10 +7,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use super::ids::Ids;
 use super::lines::{self, parse_f32, parse_timestamp, FieldError, Policy};
 use super::text::{push_feature, title_and_year};
 use super::{find_file, finish, require_file, Format, LoadOptions};
-use crate::data::{Dataset, DatasetBuilder, Interaction, Item};
+use crate::data::{Dataset, DatasetBuilder, Interaction, Item, ItemIdx};
 
 pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     let mut builder = DatasetBuilder::new(Format::MovieLensLatest.name());
@@ -29,9 +30,10 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
         builder.set_item(Item { id: id.to_owned(), title, year, features });
         Ok(())
     })?;
+    let mut ids = Ids::default();
     if let Some(tags) = find_file(dir, &["tags.csv"]) {
         for_each_record(&tags, &["movieId", "tag"], &mut policy, |f| {
-            let item = known_item(&builder, f.id(0)?)?;
+            let item = known_item(&mut ids, &builder, f.id(0)?)?;
             push_feature(&mut builder.item_mut(item).features, "tag", f.get(1)?);
             Ok(())
         })?;
@@ -39,18 +41,19 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     let ratings = require_file(dir, &["ratings.csv"], Format::MovieLensLatest)?;
     for_each_record(&ratings, &["userId", "movieId", "rating", "timestamp"], &mut policy, |f| {
         let user = f.id(0)?;
-        let item = known_item(&builder, f.id(1)?)?;
+        let item = known_item(&mut ids, &builder, f.id(1)?)?;
         let rating = parse_f32(f.get(2)?, "rating")?;
         let timestamp = parse_timestamp(f.get(3)?, "timestamp")?;
-        let user = builder.intern_user(user);
+        let user = ids.user(&mut builder, user);
         builder.push_interaction(Interaction { user, item, rating, timestamp, reference: None });
         Ok(())
     })?;
     Ok(finish(builder, policy.skipped))
 }
 
-fn known_item(builder: &DatasetBuilder, id: &str) -> Result<u32, FieldError> {
-    builder.item_by_id(id).ok_or_else(|| FieldError::field("movieId", format!("{id:?} is not in movies.csv")))
+fn known_item(ids: &mut Ids, builder: &DatasetBuilder, id: &str) -> Result<ItemIdx, FieldError> {
+    ids.known_item(builder, id)
+        .ok_or_else(|| FieldError::field("movieId", format!("{id:?} is not in movies.csv")))
 }
 
 /// One CSV record seen through the columns a loader asked for, by position in that request.
@@ -71,7 +74,7 @@ impl Fields<'_> {
     }
 
     fn id(&self, k: usize) -> Result<&str, FieldError> {
-        let value = self.get(k)?.trim();
+        let value = self.get(k)?.trim_ascii();
         if value.is_empty() {
             return Err(FieldError::field(self.columns[k].1, "empty"));
         }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
+use super::ids::Ids;
 use super::lines::{parse_f32, parse_timestamp, FieldError, Lines, Policy, Text};
 use super::text::push_feature;
 use super::{file_names, finish, Format, LoadOptions};
@@ -121,14 +122,15 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     let item_field = columns[item_col].name.clone();
     let rating_col = position(&columns, &["rating", "stars"]);
     let time_col = position(&columns, &["timestamp", "date"]);
+    let mut ids = Ids::default();
     while let Some((line_no, line)) = lines.next_line()? {
         let result = line.and_then(|line| {
-            if line.trim().is_empty() {
+            if line.trim_ascii().is_empty() {
                 return Ok(());
             }
             let fields: Vec<&str> = line.split('\t').collect();
             let id = |index| {
-                let value = cell(&fields, index, &columns)?.trim();
+                let value = cell(&fields, index, &columns)?.trim_ascii();
                 if value.is_empty() {
                     return Err(FieldError::field(&columns[index].name, "empty"));
                 }
@@ -143,7 +145,7 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
                 Some(c) => parse_timestamp(cell(&fields, c, &columns)?, &columns[c].name)?,
                 None => 0,
             };
-            let (user, item) = (builder.intern_user(user), builder.intern_item(item));
+            let (user, item) = (ids.user(&mut builder, user), ids.item(&mut builder, item));
             builder.push_interaction(Interaction { user, item, rating, timestamp, reference: None });
             Ok(())
         });
@@ -181,11 +183,11 @@ fn read_items(
         .collect();
     while let Some((line_no, line)) = lines.next_line()? {
         let result = line.and_then(|line| {
-            if line.trim().is_empty() {
+            if line.trim_ascii().is_empty() {
                 return Ok(());
             }
             let fields: Vec<&str> = line.split('\t').collect();
-            let Some(idx) = builder.item_by_id(cell(&fields, id_col, &columns)?.trim()) else {
+            let Some(idx) = builder.item_by_id(cell(&fields, id_col, &columns)?.trim_ascii()) else {
                 return Ok(());
             };
             let title = title_col.map(|c| cell(&fields, c, &columns)).transpose()?.map(str::trim);

@@ -3,14 +3,18 @@
 //! comma-separated string, `city`), also under their `yelp_academic_dataset_*` names and gzipped.
 //! Reviews below `min_stars` are dropped (not counted as skipped: they are well formed).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use serde::Deserialize;
 
+use super::ids::Ids;
+use super::lines::json::Review;
 use super::lines::{for_each_line, json, FieldError, Policy, Text};
 use super::text::{parse_datetime, push_feature};
 use super::{find_file, finish, Format, LoadOptions};
-use crate::data::{Dataset, DatasetBuilder, Interaction, Reference};
+use crate::data::{Dataset, DatasetBuilder, Interaction};
 
 const REVIEW_FILES: &[&str] = &[
     "review.json",
@@ -33,29 +37,61 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     let reviews = super::require_file(dir, REVIEW_FILES, Format::Yelp)?;
     let mut builder = DatasetBuilder::new(Format::Yelp.name());
     let mut policy = Policy::new(options.lenient);
+    let mut ids = Ids::default();
     for_each_line(&reviews, Text::Utf8, &mut policy, |line| {
-        let obj = json::parse_object(line)?;
-        let user = json::id(&obj, "user_id")?;
-        let item = json::id(&obj, "business_id")?;
-        let stars = json::f64(&obj, "stars")? as f32;
-        let date = json::opt_str(&obj, "date")?.ok_or_else(|| FieldError::field("date", "missing"))?;
-        let timestamp = parse_datetime(date).ok_or_else(|| {
-            FieldError::field("date", format!("expected \"YYYY-MM-DD HH:MM:SS\", found {date:?}"))
-        })?;
-        if stars < options.min_stars {
+        let review = parse_review(line)?;
+        if review.rating < options.min_stars {
             return Ok(());
         }
-        let reference = json::opt_str(&obj, "text")?
-            .filter(|t| !t.trim().is_empty())
-            .map(|text| Box::new(Reference { text: text.to_owned(), noisy: false }));
-        let (user, item) = (builder.intern_user(&user), builder.intern_item(&item));
-        builder.push_interaction(Interaction { user, item, rating: stars, timestamp, reference });
+        let (user, item) = (ids.user(&mut builder, &review.user), ids.item(&mut builder, &review.item));
+        let (rating, timestamp, reference) = (review.rating, review.timestamp, review.reference());
+        builder.push_interaction(Interaction { user, item, rating, timestamp, reference });
         Ok(())
     })?;
     if let Some(business) = find_file(dir, BUSINESS_FILES) {
         for_each_line(&business, Text::Utf8, &mut policy, |line| apply_business(&mut builder, line))?;
     }
     Ok(finish(builder, policy.skipped))
+}
+
+/// The usual shape of a review line, deserialized straight from the text (other fields are
+/// skipped): building a `Value` tree per line costs several times more in debug builds.
+#[derive(Deserialize)]
+struct Usual<'a> {
+    #[serde(borrow)]
+    user_id: Cow<'a, str>,
+    #[serde(borrow)]
+    business_id: Cow<'a, str>,
+    stars: f64,
+    #[serde(borrow)]
+    date: Cow<'a, str>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+}
+
+fn timestamp(date: &str) -> Result<i64, FieldError> {
+    parse_datetime(date)
+        .ok_or_else(|| FieldError::field("date", format!("expected \"YYYY-MM-DD HH:MM:SS\", found {date:?}")))
+}
+
+/// Reads a review through the fast [`Usual`] shape; anything else (quoted numbers, blank ids,
+/// errors) takes the checked path, which names the key at fault.
+fn parse_review(line: &str) -> Result<Review<'_>, FieldError> {
+    if let Ok(u) = serde_json::from_str::<Usual>(line) {
+        if json::clean_id(&u.user_id) && json::clean_id(&u.business_id) {
+            let (rating, timestamp) = (u.stars as f32, timestamp(&u.date)?);
+            return Ok(Review { user: u.user_id, item: u.business_id, rating, timestamp, text: u.text });
+        }
+    }
+    let obj = json::parse_object(line)?;
+    let date = json::opt_str(&obj, "date")?.ok_or_else(|| FieldError::field("date", "missing"))?;
+    Ok(Review {
+        user: Cow::Owned(json::id(&obj, "user_id")?.into_owned()),
+        item: Cow::Owned(json::id(&obj, "business_id")?.into_owned()),
+        rating: json::f64(&obj, "stars")? as f32,
+        timestamp: timestamp(date)?,
+        text: json::opt_str(&obj, "text")?.map(|t| Cow::Owned(t.to_owned())),
+    })
 }
 
 /// Sets the title and features of a reviewed business; businesses without kept reviews are ignored.
@@ -83,6 +119,19 @@ fn apply_business(builder: &mut DatasetBuilder, line: &str) -> Result<(), FieldE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_and_checked_review_paths_agree() {
+        let fast = parse_review(
+            r#"{"user_id":"u","business_id":"b","stars":4,"date":"2016-03-09 00:44:42","text":"t"}"#,
+        );
+        let checked = parse_review(
+            r#"{"user_id":"u","business_id":"b","stars":"4","date":"2016-03-09 00:44:42","text":"t"}"#,
+        );
+        assert_eq!(fast.unwrap(), checked.unwrap());
+        let err = parse_review(r#"{"user_id":"u","business_id":"b","stars":4}"#).unwrap_err();
+        assert_eq!((err.field.as_deref(), err.message.as_str()), (Some("date"), "missing"));
+    }
 
     #[test]
     fn business_line_sets_name_categories_and_city() {
