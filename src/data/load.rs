@@ -39,9 +39,12 @@ pub fn open(settings: &DatasetSettings) -> Result<Dataset> {
     }
     let options = LoadOptions { lenient: settings.lenient, min_stars: settings.min_stars };
     let raw = loaders::load(&dir, format(settings)?, &options)?;
+    if raw.interactions.is_empty() {
+        bail!("{}: the {} files hold no interactions", dir.display(), raw.format);
+    }
     let loaded = (raw.num_users(), raw.interactions.len());
     let dataset = k_core(raw, settings.min_user_interactions, settings.min_item_interactions);
-    if dataset.interactions.is_empty() && loaded.1 > 0 {
+    if dataset.interactions.is_empty() {
         bail!(
             "{}: no interactions left after k-core filtering ({} users and {} interactions loaded; \
              min_user_interactions = {}, min_item_interactions = {}). Consider lowering them in the config.",
@@ -53,4 +56,29 @@ pub fn open(settings: &DatasetSettings) -> Result<Dataset> {
         );
     }
     Ok(dataset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    fn settings(path: &str) -> DatasetSettings {
+        DatasetSettings { path: path.to_owned(), ..Settings::load_layers(None, None).unwrap().dataset }
+    }
+
+    #[test]
+    fn demo_resolves_to_the_assets_directory() {
+        assert_eq!(dataset_dir(&settings("demo")), crate::config::assets_dir().join("demo"));
+        assert_eq!(dataset_dir(&settings("/data/ml-1m")), PathBuf::from("/data/ml-1m"));
+    }
+
+    #[test]
+    fn files_without_interactions_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("u.item"), "").unwrap();
+        std::fs::write(dir.path().join("u.data"), "\n").unwrap();
+        let err = open(&settings(&dir.path().to_string_lossy())).unwrap_err().to_string();
+        assert!(err.contains("hold no interactions") && err.contains("movielens-100k"), "{err}");
+    }
 }

@@ -15,8 +15,8 @@ use super::{finish, require_file, Format, LoadOptions};
 use crate::data::{Dataset, DatasetBuilder, Interaction, Item, Reference};
 
 /// The optional `dataset.json`: what the explorer's About panel says about the dataset.
+/// Keys other than these are ignored, so generators may record more (seeds, versions).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DatasetInfo {
     #[serde(default)]
     pub name: Option<String>,
