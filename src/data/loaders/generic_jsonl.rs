@@ -33,8 +33,9 @@ pub fn read_info(dir: &Path) -> Result<Option<DatasetInfo>> {
         return Ok(None);
     }
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let info =
-        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}:{}: {}", path.display(), e.line(), e))?;
+    let info = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!("{}:{}: column {}: {}", path.display(), e.line(), e.column(), json::reason(&e))
+    })?;
     Ok(Some(info))
 }
 
@@ -185,6 +186,17 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("timestamp"));
         let err = parse_interaction(r#"{"user":"","item":"m1","timestamp":1}"#).unwrap_err();
         assert_eq!((err.field.as_deref(), err.message.as_str()), (Some("user"), "empty"));
+    }
+
+    #[test]
+    fn dataset_info_is_optional_tolerant_and_located() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_info(dir.path()).unwrap(), None);
+        std::fs::write(dir.path().join("dataset.json"), r#"{"name": "x", "seed": 7}"#).unwrap();
+        assert_eq!(read_info(dir.path()).unwrap().unwrap().name.as_deref(), Some("x"));
+        std::fs::write(dir.path().join("dataset.json"), "{\n  \"synthetic\": \"yes\"\n}").unwrap();
+        let err = read_info(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("dataset.json:2: column") && err.contains("invalid type"), "{err}");
     }
 
     #[test]

@@ -254,7 +254,21 @@ pub mod json {
         match line.parse::<Value>() {
             Ok(Value::Object(map)) => Ok(map),
             Ok(other) => Err(FieldError::record(format!("expected a JSON object, found {}", kind(&other)))),
-            Err(err) => Err(FieldError::record(format!("not valid JSON: {err}"))),
+            Err(err) => Err(FieldError::record(format!(
+                "not valid JSON at column {}: {}",
+                err.column(),
+                reason(&err)
+            ))),
+        }
+    }
+
+    /// serde_json's message without its " at line L column C" suffix: within a JSON-lines file
+    /// its line is always 1, which would contradict the file line the error is reported at.
+    pub fn reason(err: &serde_json::Error) -> String {
+        let text = err.to_string();
+        match text.rfind(" at line ") {
+            Some(cut) => text[..cut].to_owned(),
+            None => text,
         }
     }
 
@@ -450,6 +464,7 @@ mod tests {
         assert_eq!(json::f64(&obj, "a").unwrap_err().field.as_deref(), Some("a"));
         assert_eq!(json::opt_str(&obj, "b").unwrap_err().message, "expected a string, found an array");
         assert!(json::parse_object("[1,2]").unwrap_err().message.contains("an array"));
-        assert!(json::parse_object("{\"a\": ").unwrap_err().message.contains("not valid JSON"));
+        let err = json::parse_object("{\"a\": ").unwrap_err().message;
+        assert_eq!(err, "not valid JSON at column 6: EOF while parsing a value");
     }
 }
