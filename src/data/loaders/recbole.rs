@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use super::ids::Ids;
-use super::lines::{parse_f32, parse_timestamp, FieldError, Lines, Policy, Text};
+use super::lines::{parse_f32, parse_timestamp, FieldError, Lines, Policy, RecordError, Text};
 use super::text::push_feature;
 use super::{file_names, finish, Format, LoadOptions};
 use crate::data::{Dataset, DatasetBuilder, Interaction};
@@ -73,9 +73,7 @@ fn open_atomic(path: &Path) -> Result<(Lines, Vec<Column>)> {
         Some((_, Err(err))) => Err(err),
         None => bail!("{}: empty file (expected a `name:type` header)", path.display()),
     };
-    let header = header.map_err(|e| {
-        anyhow::anyhow!("{}:1: field `{}`: {}", path.display(), e.field.unwrap_or_default(), e.message)
-    })?;
+    let header = header.map_err(|error| RecordError { path: path.to_owned(), line: 1, error })?;
     Ok((lines, header))
 }
 
@@ -245,5 +243,14 @@ mod tests {
             parse_header("user_id:token\titem_id:blob").unwrap_err().field.as_deref(),
             Some("item_id")
         );
+    }
+
+    #[test]
+    fn bad_header_is_located_at_line_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.inter");
+        std::fs::write(&path, "user_id:token\titem_id\n1\t2\n").unwrap();
+        let err = open_atomic(&path).err().unwrap().to_string();
+        assert!(err.ends_with("x.inter:1: field `item_id`: header cell is not `name:type`"), "{err}");
     }
 }
