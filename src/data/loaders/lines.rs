@@ -122,9 +122,9 @@ impl Lines {
         })
     }
 
-    /// The next line (with its 1-based number) without its terminator, or `None` at the end. I/O errors
-    /// (including a truncated or corrupt gzip stream) are fatal even under `--lenient`, since
-    /// nothing after them can be trusted. Invalid UTF-8 is a record error at this line.
+    /// The next line (with its 1-based number) without its terminator, or `None` at the end.
+    /// I/O errors (including a truncated or corrupt gzip stream) are fatal even under
+    /// `--lenient`, since nothing after them can be trusted. Invalid UTF-8 is a record error.
     pub fn next_line(&mut self) -> Result<Option<(u64, Result<&str, FieldError>)>> {
         self.bytes.clear();
         let n = self.reader.read_until(b'\n', &mut self.bytes).with_context(|| {
@@ -160,8 +160,8 @@ impl Lines {
     }
 }
 
-/// Reads a whole file as one sequence of records: calls `each(policy, line_no, text)` for every
-/// non-blank line, applying `policy` to undecodable lines, and to errors `each` returns.
+/// Reads a whole file as one record per line: calls `each` with every non-blank line and applies
+/// `policy` to the lines that cannot be decoded and to the errors `each` returns.
 pub fn for_each_line(
     path: &Path,
     text: Text,
