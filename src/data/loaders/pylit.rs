@@ -87,6 +87,12 @@ impl Parser<'_> {
                 Ok(Value::Array(items))
             }
             Some(&quote @ (b'\'' | b'"')) => self.string(quote).map(Value::String),
+            // Python 2 writes unicode strings as u'…'.
+            Some(b'u') if matches!(self.s.get(self.pos + 1), Some(b'\'' | b'"')) => {
+                self.pos += 1;
+                let quote = self.s[self.pos];
+                self.string(quote).map(Value::String)
+            }
             Some(b) if b.is_ascii_digit() || *b == b'-' || *b == b'+' || *b == b'.' => self.number(),
             _ => {
                 for (word, value) in
@@ -192,6 +198,14 @@ mod tests {
                    "salesRank": {"Toys & Games": 211836}, "brand": "Coxlists",
                    "categories": [["Sports & Outdoors", "Other Sports", "Dance"]],
                    "related": {"also_bought": ["B00JHONN1S"]}, "gift": true, "x": null, "q": "Rock 'n' Roll é\n"})
+        );
+    }
+
+    #[test]
+    fn python2_unicode_prefix() {
+        assert_eq!(
+            parse("{u'title': u'Caf\\xe9', 'n': [u\"x\"]}").unwrap(),
+            json!({"title": "Café", "n": ["x"]})
         );
     }
 
