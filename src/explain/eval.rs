@@ -1,0 +1,1 @@
+//! Scoring explanation files (rows of `user`, `item`, `model`, `text`) against a dataset.
