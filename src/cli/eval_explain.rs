@@ -1,13 +1,100 @@
-//! `prism eval explain`: text, feature and faithfulness metrics of explanations.
+//! `prism eval explain`: text, feature and faithfulness metrics of explanations, per model.
 
-use anyhow::Result;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
 use clap::Args;
 
 use super::Context;
+use crate::data::{self, Part};
+use crate::explain::eval::{self, ModelReport, Options, Report};
+use crate::explain::Matcher;
+use crate::metrics::Prf;
 
 #[derive(Debug, Args)]
-pub struct EvalExplainArgs {}
+pub struct EvalExplainArgs {
+    /// Models to score (comma-separated); default: every model in the file
+    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    pub model: Vec<String>,
+    /// Which held-out split the rows explain
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: Part,
+    /// Score at most N rows per model, in file order
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// JSONL rows of {"user","item","model","text"} written by any generator
+    #[arg(long, value_name = "F.jsonl")]
+    pub from_file: Option<PathBuf>,
+}
 
-pub fn run(_ctx: &Context, _args: EvalExplainArgs) -> Result<()> {
-    anyhow::bail!("not built yet")
+pub fn run(ctx: &Context, args: EvalExplainArgs) -> Result<()> {
+    let Some(path) = args.from_file else {
+        bail!(
+            "prism eval explain needs --from-file F.jsonl for now: the embedded Oracle and Prism models \
+             are not shipped yet. Consider writing rows of {{\"user\",\"item\",\"model\",\"text\"}} with \
+             any generator and scoring them with --from-file"
+        );
+    };
+    let rows = eval::read_rows(&path)?;
+    let dataset = data::open(&ctx.settings.dataset)?;
+    let matcher = Matcher::new(&dataset);
+    let options = Options {
+        part: args.split,
+        history_len: ctx.settings.dataset.history_len,
+        models: args.model,
+        limit: args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    };
+    let report = eval::evaluate(&dataset, &matcher, &rows, &path.display().to_string(), &options)?;
+    if ctx.json {
+        super::print_json(&report)
+    } else {
+        print!("{}", table(&report));
+        Ok(())
+    }
+}
+
+/// The report as a table: one column per model, one line per metric.
+fn table(report: &Report) -> String {
+    let names: Vec<&String> = report.models.keys().collect();
+    let reports: Vec<&ModelReport> = report.models.values().collect();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0).max(8);
+    let mut out = format!(
+        "{} split, {} (|F| = {} features)\n{:<22}",
+        eval::part_label(report.split),
+        report.source,
+        report.features,
+        "metric"
+    );
+    for name in &names {
+        out.push_str(&format!(" {name:>width$}"));
+    }
+    out.push('\n');
+    let mut line = |label: &str, value: &dyn Fn(&ModelReport) -> Option<f64>| {
+        out.push_str(&format!("{label:<22}"));
+        for r in &reports {
+            match value(r) {
+                Some(v) => out.push_str(&format!(" {v:>width$.4}")),
+                None => out.push_str(&format!(" {:>width$}", "-")),
+            }
+        }
+        out.push('\n');
+    };
+    let f = |p: Option<Prf>| p.map(|p| p.f);
+    line("n", &|r| Some(r.n as f64));
+    line("n with reference", &|r| Some(r.n_with_reference as f64));
+    line("BLEU-1", &|r| r.bleu1);
+    line("BLEU-4", &|r| r.bleu4);
+    line("ROUGE-1 F", &|r| f(r.rouge1));
+    line("ROUGE-2 F", &|r| f(r.rouge2));
+    line("ROUGE-L F", &|r| f(r.rouge_l));
+    line("USR", &|r| Some(r.usr));
+    line("distinct-1", &|r| Some(r.distinct1));
+    line("distinct-2", &|r| Some(r.distinct2));
+    line("FMR", &|r| r.fmr);
+    line("FCR", &|r| r.fcr);
+    line("DIV", &|r| r.div);
+    line("invented rate", &|r| Some(r.invented_rate));
+    line("grounded precision", &|r| Some(r.grounded_precision));
+    line("invented titles", &|r| Some(r.invented_titles as f64));
+    out
 }

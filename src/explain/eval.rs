@@ -1,1 +1,292 @@
-//! Scoring explanation files (rows of `user`, `item`, `model`, `text`) against a dataset.
+//! Scoring explanation files against a dataset: rows of `{"user","item","model","text"}` written by
+//! any generator are matched to the held-out interaction of the chosen split, grounded against the
+//! user's train history and the item, and scored per model with the metrics of [`crate::metrics`].
+//!
+//! Rules: a row's (user, item) must be the user's held-out interaction of the split (anything else
+//! is an error naming the line, since scoring it against another reference would be silently
+//! wrong); a model may explain a (user, item) pair only once; reference-based metrics (BLEU,
+//! ROUGE, FMR) use the rows whose interaction has a reference text and are `null` when none has.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::BufRead;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::grounding::{Counts, Matcher};
+use crate::data::{Dataset, ItemIdx, Part, Split};
+use crate::metrics::{
+    distinct_n, feature_coverage_ratio, feature_diversity, feature_matching_ratio, unique_sentence_ratio,
+    GroundingCounts, GroundingRates, Prf, TextScores, Vocab,
+};
+
+/// One explanation to score, with the line it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub line: usize,
+    pub user: String,
+    pub item: String,
+    pub model: String,
+    pub text: String,
+}
+
+/// Reads rows from a JSONL file; see [`parse_rows`].
+pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot open explanation file {}", path.display()))?;
+    parse_rows(std::io::BufReader::new(file), &path.display().to_string())
+}
+
+/// Parses JSONL rows; `origin` names the source in errors, which also give the line and field.
+/// Blank lines are skipped. `user` and `item` may be strings or integers (MovieLens ids are
+/// numbers, and generators write them either way); `model` and `text` must be strings.
+pub fn parse_rows(reader: impl BufRead, origin: &str) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for (index, line) in reader.lines().enumerate() {
+        let line_no = index + 1;
+        let line = line.with_context(|| format!("{origin}, line {line_no}: cannot read"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(&line)
+            .map_err(|e| anyhow!("{origin}, line {line_no}: not valid JSON: {e}"))?;
+        let Some(object) = value.as_object() else {
+            bail!("{origin}, line {line_no}: expected a JSON object with fields user, item, model, text");
+        };
+        let field = |name: &str, id_like: bool| -> Result<String> {
+            match object.get(name) {
+                Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                Some(serde_json::Value::Number(n)) if id_like && n.is_u64() => Ok(n.to_string()),
+                Some(other) => {
+                    let expected = if id_like { "a string or an integer" } else { "a string" };
+                    bail!("{origin}, line {line_no}: field `{name}` must be {expected}, found {other}")
+                }
+                None => bail!("{origin}, line {line_no}: field `{name}` is missing"),
+            }
+        };
+        rows.push(Row {
+            line: line_no,
+            user: field("user", true)?,
+            item: field("item", true)?,
+            model: field("model", false)?,
+            text: field("text", false)?,
+        });
+    }
+    Ok(rows)
+}
+
+/// What to score.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub part: Part,
+    /// How many of the user's most recent train items form the history.
+    pub history_len: usize,
+    /// Models to keep; empty keeps every model in the file.
+    pub models: Vec<String>,
+    /// At most this many rows per model, in file order.
+    pub limit: Option<usize>,
+}
+
+/// The scores of every model in a file.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub split: Part,
+    pub source: String,
+    /// |F|: distinct feature phrases of the dataset (FCR's denominator).
+    pub features: usize,
+    pub models: BTreeMap<String, ModelReport>,
+}
+
+/// One model's scores. Text metrics follow PETER's conventions (BLEU and ROUGE ×100; USR,
+/// distinct-n, FMR, FCR as fractions); a metric that cannot be computed on these rows is `null`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelReport {
+    pub n: usize,
+    /// Rows whose held-out interaction has a reference explanation.
+    pub n_with_reference: usize,
+    pub bleu1: Option<f64>,
+    pub bleu4: Option<f64>,
+    pub rouge1: Option<Prf>,
+    pub rouge2: Option<Prf>,
+    #[serde(rename = "rougeL")]
+    pub rouge_l: Option<Prf>,
+    pub usr: f64,
+    pub distinct1: f64,
+    pub distinct2: f64,
+    /// Share of explanations mentioning a feature their reference mentions.
+    pub fmr: Option<f64>,
+    pub fcr: Option<f64>,
+    /// Needs at least two explanations.
+    pub div: Option<f64>,
+    /// Invented feature mentions / feature mentions about the item (grounded, item-only, invented).
+    pub invented_rate: f64,
+    /// Feature mentions grounded in both the item and the history / the same denominator.
+    pub grounded_precision: f64,
+    /// All grounding rates over feature mentions (history-only mentions excluded: they describe
+    /// the user, not the item).
+    pub grounding: GroundingRates,
+    /// Mentions per class, features and titles together.
+    pub mentions: Counts,
+    /// Titles mentioned that are neither the item's nor in the history.
+    pub invented_titles: usize,
+}
+
+/// A row resolved against the dataset.
+struct Resolved<'r> {
+    row: &'r Row,
+    item: ItemIdx,
+    history: Vec<ItemIdx>,
+    reference: Option<&'r str>,
+}
+
+/// Scores `rows` (from `origin`) against `dataset`.
+pub fn evaluate<'d>(
+    dataset: &'d Dataset,
+    matcher: &Matcher,
+    rows: &'d [Row],
+    origin: &str,
+    options: &Options,
+) -> Result<Report> {
+    let split = Split::leave_last_out(dataset);
+    let part_name = part_label(options.part);
+    let mut by_model: BTreeMap<&str, Vec<Resolved<'d>>> = BTreeMap::new();
+    let mut seen: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for row in rows {
+        let at = |msg: String| anyhow!("{origin}, line {}: {msg}", row.line);
+        let user = dataset
+            .user_by_id(&row.user)
+            .ok_or_else(|| at(format!("field `user`: unknown user {:?}", row.user)))?;
+        let item = dataset
+            .item_by_id(&row.item)
+            .ok_or_else(|| at(format!("field `item`: unknown item {:?}", row.item)))?;
+        let Some(held_out) = split.held_out(dataset, user, options.part) else {
+            return Err(at(format!(
+                "user {:?} has no {part_name} interaction (fewer than 3 interactions)",
+                row.user
+            )));
+        };
+        if held_out.item != item {
+            let other = match options.part {
+                Part::Dev => Part::Test,
+                Part::Test => Part::Dev,
+            };
+            let hint = match split.held_out(dataset, user, other) {
+                Some(i) if i.item == item => {
+                    let other = part_label(other);
+                    format!("; it is the {other} item: consider --split {other}")
+                }
+                _ => String::new(),
+            };
+            return Err(at(format!(
+                "(user {:?}, item {:?}) is not in the {part_name} split: that user's {part_name} item is {:?}{hint}",
+                row.user,
+                row.item,
+                dataset.item(held_out.item).id
+            )));
+        }
+        if let Some(first) = seen.insert((&row.model, &row.user, &row.item), row.line) {
+            return Err(at(format!(
+                "model {:?} already explained (user {:?}, item {:?}) on line {first}",
+                row.model, row.user, row.item
+            )));
+        }
+        if !options.models.is_empty() && !options.models.contains(&row.model) {
+            continue;
+        }
+        let resolved = by_model.entry(&row.model).or_default();
+        if options.limit.is_some_and(|limit| resolved.len() >= limit) {
+            continue;
+        }
+        resolved.push(Resolved {
+            row,
+            item,
+            history: split.history(dataset, user, options.history_len).iter().map(|i| i.item).collect(),
+            reference: held_out.reference.as_deref().map(|r| r.text.as_str()),
+        });
+    }
+    for wanted in &options.models {
+        if !by_model.contains_key(wanted.as_str()) {
+            bail!("{origin} has no rows of model {wanted:?}");
+        }
+    }
+    if by_model.is_empty() {
+        bail!("{origin} has no rows to score");
+    }
+    let models = by_model
+        .into_iter()
+        .map(|(model, resolved)| Ok((model.to_owned(), score_model(matcher, &resolved)?)))
+        .collect::<Result<_>>()?;
+    Ok(Report { split: options.part, source: origin.to_owned(), features: matcher.num_concepts(), models })
+}
+
+/// The split's name as the command line spells it.
+pub fn part_label(part: Part) -> &'static str {
+    match part {
+        Part::Dev => "dev",
+        Part::Test => "test",
+    }
+}
+
+fn score_model(matcher: &Matcher, rows: &[Resolved<'_>]) -> Result<ModelReport> {
+    let groundings: Vec<(Vec<u32>, Counts, Counts)> = rows
+        .par_iter()
+        .map(|r| {
+            let g = matcher.ground(&r.row.text, &r.history, r.item);
+            (g.concepts(), g.counts, g.feature_counts)
+        })
+        .collect();
+    let concepts: Vec<&[u32]> = groundings.iter().map(|g| g.0.as_slice()).collect();
+    let mut mentions = Counts::default();
+    let mut feature_counts = Vec::with_capacity(rows.len());
+    for (_, all, features) in &groundings {
+        mentions.grounded += all.grounded;
+        mentions.item_only += all.item_only;
+        mentions.history_only += all.history_only;
+        mentions.invented += all.invented;
+        feature_counts.push(GroundingCounts {
+            grounded: features.grounded,
+            item_only: features.item_only,
+            invented: features.invented,
+        });
+    }
+    let invented_features: usize = groundings.iter().map(|g| g.2.invented).sum();
+    let grounding = GroundingRates::compute(&feature_counts)?;
+
+    let mut vocab = Vocab::new();
+    let tokens: Vec<Vec<u32>> = rows.iter().map(|r| vocab.encode(&r.row.text)).collect();
+    let referenced: Vec<(usize, &str)> =
+        rows.iter().enumerate().filter_map(|(i, r)| r.reference.map(|text| (i, text))).collect();
+    let (text, fmr) = if referenced.is_empty() {
+        (None, None)
+    } else {
+        let hyps: Vec<&str> = referenced.iter().map(|&(i, _)| rows[i].row.text.as_str()).collect();
+        let refs: Vec<&str> = referenced.iter().map(|&(_, text)| text).collect();
+        let truth: Vec<Vec<u32>> = refs.iter().map(|text| matcher.concepts_in(text)).collect();
+        let mentioned: Vec<&[u32]> = referenced.iter().map(|&(i, _)| concepts[i]).collect();
+        (Some(TextScores::compute(&hyps, &refs)?), Some(feature_matching_ratio(&mentioned, &truth)?))
+    };
+    Ok(ModelReport {
+        n: rows.len(),
+        n_with_reference: referenced.len(),
+        bleu1: text.as_ref().map(|t| t.bleu1),
+        bleu4: text.as_ref().map(|t| t.bleu4),
+        rouge1: text.as_ref().map(|t| t.rouge.rouge1),
+        rouge2: text.as_ref().map(|t| t.rouge.rouge2),
+        rouge_l: text.as_ref().map(|t| t.rouge.rouge_l),
+        usr: unique_sentence_ratio(&tokens)?,
+        distinct1: distinct_n(&tokens, 1)?,
+        distinct2: distinct_n(&tokens, 2)?,
+        fmr,
+        fcr: (matcher.num_concepts() > 0)
+            .then(|| feature_coverage_ratio(&concepts, matcher.num_concepts()))
+            .transpose()?,
+        div: (rows.len() >= 2).then(|| feature_diversity(&concepts)).transpose()?,
+        invented_rate: grounding.invented_rate,
+        grounded_precision: grounding.grounded_precision,
+        grounding,
+        invented_titles: mentions.invented - invented_features,
+        mentions,
+    })
+}

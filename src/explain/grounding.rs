@@ -231,7 +231,11 @@ impl Matcher {
         }
         for (idx, item) in dataset.items.iter().enumerate() {
             let title = clean_title(&item.title);
-            if let Some((phrase, len)) = m.insert(&title) {
+            // Prose drops or changes the article ("loved Matrix", "a Matrix sequel"), so the
+            // phrase starts after it; the span then leaves the article out.
+            let phrase_text =
+                ["The ", "A ", "An "].iter().find_map(|a| title.strip_prefix(a)).unwrap_or(&title);
+            if let Some((phrase, len)) = m.insert(phrase_text) {
                 let p = &mut m.phrases[phrase as usize];
                 p.titles.push(idx as ItemIdx);
                 p.single_word = len == 1;
