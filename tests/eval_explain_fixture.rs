@@ -96,6 +96,15 @@ fn scores_both_models_on_the_test_split() {
     assert!(close(oracle.div.unwrap(), 1.0 / 3.0));
     assert_eq!(oracle.usr, 1.0);
     assert!(oracle.bleu1.unwrap() > 0.0 && oracle.rouge_l.unwrap().f > 0.0);
+    // Intervals are around the reported means: ROUGE is a mean of sentence scores, and only u1's
+    // explanation invents a feature (u3's invention is a title).
+    let rouge_l = oracle.ci95.rouge_l_f.unwrap();
+    assert!(close(rouge_l.estimate, oracle.rouge_l.unwrap().f));
+    assert!(rouge_l.lower <= rouge_l.estimate && rouge_l.estimate <= rouge_l.upper);
+    let fmr = oracle.ci95.fmr.unwrap();
+    assert_eq!((fmr.estimate, fmr.lower, fmr.upper), (1.0, 1.0, 1.0));
+    let invented = oracle.ci95.explanations_with_invented.unwrap();
+    assert!(close(invented.estimate, 1.0 / 3.0) && invented.lower == 0.0 && invented.upper >= 2.0 / 3.0);
 
     let prism = &report.models["prism"];
     // u1: Mara Lind (grounded), crime + thriller. u2: Ines Valdar + drama (item only). u3: war,
@@ -199,6 +208,7 @@ fn without_references_text_metrics_are_null() {
     assert_eq!(oracle.n_with_reference, 0);
     assert_eq!((oracle.bleu1, oracle.rouge_l, oracle.fmr), (None, None, None));
     assert!(close(oracle.invented_rate, 1.0 / 7.0));
+    assert!(oracle.ci95.rouge_l_f.is_none() && oracle.ci95.explanations_with_invented.is_some());
     let json = serde_json::to_value(&report).unwrap();
     assert!(json["models"]["oracle"]["bleu4"].is_null());
     assert_eq!(json["split"], "test");

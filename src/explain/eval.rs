@@ -17,9 +17,10 @@ use serde::Serialize;
 
 use super::grounding::{Counts, Matcher};
 use crate::data::{Dataset, ItemIdx, Part, Split};
+use crate::metrics::stats::{bootstrap_mean_ci, BootstrapConfig, Interval};
 use crate::metrics::{
-    distinct_n, feature_coverage_ratio, feature_diversity, feature_matching_ratio, unique_sentence_ratio,
-    GroundingCounts, GroundingRates, Prf, TextScores, Vocab,
+    distinct_n, feature_coverage_ratio, feature_diversity, feature_matching_ratio, sentence_rouge,
+    unique_sentence_ratio, GroundingCounts, GroundingRates, Prf, TextScores, Vocab,
 };
 
 /// One explanation to score, with the line it came from.
@@ -131,6 +132,21 @@ pub struct ModelReport {
     pub mentions: Counts,
     /// Titles mentioned that are neither the item's nor in the history.
     pub invented_titles: usize,
+    /// Bootstrap 95% intervals of the metrics that are means over explanations.
+    pub ci95: Intervals,
+}
+
+/// Percentile-bootstrap 95% intervals (1000 resamples, seed 42) of the per-explanation means.
+/// Corpus-level metrics (BLEU, USR, distinct-n, FCR, DIV) and the micro-averaged grounding rates
+/// are not means over explanations and get none.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Intervals {
+    pub rouge1_f: Option<Interval>,
+    pub rouge2_f: Option<Interval>,
+    #[serde(rename = "rougeL_f")]
+    pub rouge_l_f: Option<Interval>,
+    pub fmr: Option<Interval>,
+    pub explanations_with_invented: Option<Interval>,
 }
 
 /// A row resolved against the dataset.
@@ -258,6 +274,13 @@ fn score_model(matcher: &Matcher, rows: &[Resolved<'_>]) -> Result<ModelReport> 
     let tokens: Vec<Vec<u32>> = rows.iter().map(|r| vocab.encode(&r.row.text)).collect();
     let referenced: Vec<(usize, &str)> =
         rows.iter().enumerate().filter_map(|(i, r)| r.reference.map(|text| (i, text))).collect();
+    let bootstrap = BootstrapConfig::default();
+    let with_invented: Vec<f64> =
+        feature_counts.iter().map(|c| f64::from(u8::from(c.invented > 0))).collect();
+    let mut ci95 = Intervals {
+        explanations_with_invented: Some(bootstrap_mean_ci(&with_invented, &bootstrap)?),
+        ..Intervals::default()
+    };
     let (text, fmr) = if referenced.is_empty() {
         (None, None)
     } else {
@@ -265,6 +288,23 @@ fn score_model(matcher: &Matcher, rows: &[Resolved<'_>]) -> Result<ModelReport> 
         let refs: Vec<&str> = referenced.iter().map(|&(_, text)| text).collect();
         let truth: Vec<Vec<u32>> = refs.iter().map(|text| matcher.concepts_in(text)).collect();
         let mentioned: Vec<&[u32]> = referenced.iter().map(|&(i, _)| concepts[i]).collect();
+        let hits = mentioned
+            .iter()
+            .zip(&truth)
+            .map(|(m, t)| feature_matching_ratio(&[m], &[t]))
+            .collect::<Result<Vec<f64>, _>>()?;
+        let sentence: Vec<_> = referenced
+            .iter()
+            .zip(&refs)
+            .map(|(&(i, _), reference)| sentence_rouge(&tokens[i], &vocab.encode(reference)))
+            .collect();
+        let ci = |f: &dyn Fn(&crate::metrics::RougeScores) -> f64| {
+            bootstrap_mean_ci(&sentence.iter().map(f).collect::<Vec<_>>(), &bootstrap)
+        };
+        ci95.rouge1_f = Some(ci(&|s| s.rouge1.f)?);
+        ci95.rouge2_f = Some(ci(&|s| s.rouge2.f)?);
+        ci95.rouge_l_f = Some(ci(&|s| s.rouge_l.f)?);
+        ci95.fmr = Some(bootstrap_mean_ci(&hits, &bootstrap)?);
         (Some(TextScores::compute(&hyps, &refs)?), Some(feature_matching_ratio(&mentioned, &truth)?))
     };
     Ok(ModelReport {
@@ -288,5 +328,6 @@ fn score_model(matcher: &Matcher, rows: &[Resolved<'_>]) -> Result<ModelReport> 
         grounding,
         invented_titles: mentions.invented - invented_features,
         mentions,
+        ci95,
     })
 }
