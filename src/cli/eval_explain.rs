@@ -69,19 +69,20 @@ fn table(report: &Report) -> String {
         out.push_str(&format!(" {name:>width$}"));
     }
     out.push('\n');
-    let mut line = |label: &str, value: &dyn Fn(&ModelReport) -> Option<f64>| {
+    let mut cells = |label: &str, value: &dyn Fn(&ModelReport) -> String| {
         out.push_str(&format!("{label:<22}"));
         for r in &reports {
-            match value(r) {
-                Some(v) => out.push_str(&format!(" {v:>width$.4}")),
-                None => out.push_str(&format!(" {:>width$}", "-")),
-            }
+            out.push_str(&format!(" {:>width$}", value(r)));
         }
         out.push('\n');
     };
+    cells("n", &|r| r.n.to_string());
+    cells("n with reference", &|r| r.n_with_reference.to_string());
+    cells("invented titles", &|r| r.invented_titles.to_string());
+    let mut line = |label: &str, value: &dyn Fn(&ModelReport) -> Option<f64>| {
+        cells(label, &|r| value(r).map_or_else(|| "-".to_owned(), |v| format!("{v:.4}")));
+    };
     let f = |p: Option<Prf>| p.map(|p| p.f);
-    line("n", &|r| Some(r.n as f64));
-    line("n with reference", &|r| Some(r.n_with_reference as f64));
     line("BLEU-1", &|r| r.bleu1);
     line("BLEU-4", &|r| r.bleu4);
     line("ROUGE-1 F", &|r| f(r.rouge1));
@@ -95,6 +96,50 @@ fn table(report: &Report) -> String {
     line("DIV", &|r| r.div);
     line("invented rate", &|r| Some(r.invented_rate));
     line("grounded precision", &|r| Some(r.grounded_precision));
-    line("invented titles", &|r| Some(r.invented_titles as f64));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{DatasetBuilder, Feature, Interaction, Item};
+
+    #[test]
+    fn table_has_a_column_per_model_and_dashes_for_missing_metrics() {
+        let mut b = DatasetBuilder::new("test");
+        for (id, genre) in [("a", "Drama"), ("b", "War"), ("c", "Drama")] {
+            b.set_item(Item {
+                id: id.into(),
+                title: format!("Film {id}"),
+                year: None,
+                features: vec![Feature::new("genre", genre)],
+            });
+        }
+        let user = b.intern_user("u");
+        for (t, id) in ["a", "b", "c"].iter().enumerate() {
+            let item = b.intern_item(id);
+            b.push_interaction(Interaction { user, item, rating: 1.0, timestamp: t as i64, reference: None });
+        }
+        let dataset = b.build();
+        let rows = eval::parse_rows(
+            "{\"user\":\"u\",\"item\":\"c\",\"model\":\"long-model-name\",\"text\":\"Another drama.\"}\n"
+                .as_bytes(),
+            "rows.jsonl",
+        )
+        .unwrap();
+        let options = Options { part: Part::Test, history_len: 50, models: vec![], limit: None };
+        let report =
+            eval::evaluate(&dataset, &Matcher::new(&dataset), &rows, "rows.jsonl", &options).unwrap();
+        let table = table(&report);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "test split, rows.jsonl (|F| = 2 features)");
+        assert!(lines[1].ends_with(" long-model-name"), "{table}");
+        assert!(lines.iter().any(|l| l.starts_with("BLEU-4") && l.ends_with(" -")), "{table}");
+        // "drama" is the item's genre and in the history (item a): grounded.
+        assert!(
+            lines.iter().any(|l| l.starts_with("grounded precision") && l.ends_with(" 1.0000")),
+            "{table}"
+        );
+        assert!(lines.iter().all(|l| l.len() == lines[1].len() || l == &lines[0]), "{table}");
+    }
 }

@@ -23,6 +23,10 @@ use crate::metrics::{
     unique_sentence_ratio, GroundingCounts, GroundingRates, Prf, TextScores, Vocab,
 };
 
+/// Why an id in a row may be missing although the raw files have it.
+const NOT_IN_DATASET: &str = " (not in the dataset after its k-core filter; consider lowering \
+                               dataset.min_user_interactions or min_item_interactions)";
+
 /// One explanation to score, with the line it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
@@ -173,10 +177,10 @@ pub fn evaluate<'d>(
         let at = |msg: String| anyhow!("{origin}, line {}: {msg}", row.line);
         let user = dataset
             .user_by_id(&row.user)
-            .ok_or_else(|| at(format!("field `user`: unknown user {:?}", row.user)))?;
+            .ok_or_else(|| at(format!("field `user`: unknown user {:?}{NOT_IN_DATASET}", row.user)))?;
         let item = dataset
             .item_by_id(&row.item)
-            .ok_or_else(|| at(format!("field `item`: unknown item {:?}", row.item)))?;
+            .ok_or_else(|| at(format!("field `item`: unknown item {:?}{NOT_IN_DATASET}", row.item)))?;
         let Some(held_out) = split.held_out(dataset, user, options.part) else {
             return Err(at(format!(
                 "user {:?} has no {part_name} interaction (fewer than 3 interactions)",
