@@ -2,7 +2,9 @@
 //! auto-detection, k-core filtering, the per-user chronological [`Split`], and the synthetic
 //! demo generator. Knows nothing of models or the terminal.
 
+pub mod filter;
 pub mod load;
+pub mod loaders;
 pub mod model;
 pub mod split;
 

@@ -139,6 +139,11 @@ impl DatasetBuilder {
         idx
     }
 
+    /// The index of an item already interned or set.
+    pub fn item_by_id(&self, id: &str) -> Option<ItemIdx> {
+        self.item_index.get(id).copied()
+    }
+
     /// Inserts or replaces the metadata of an item.
     pub fn set_item(&mut self, item: Item) -> ItemIdx {
         let idx = self.intern_item(&item.id);
@@ -156,6 +161,68 @@ impl DatasetBuilder {
 
     pub fn count_skipped(&mut self) {
         self.skipped += 1;
+    }
+
+    /// Counts `n` skipped records at once (loaders keep their own tally while reading).
+    pub fn add_skipped(&mut self, n: usize) {
+        self.skipped += n;
+    }
+
+    /// Keeps only the latest interaction of each (user, item) pair — by timestamp, then source
+    /// order — and returns how many were dropped. Re-ratings in MovieLens and repeated reviews in
+    /// review dumps would otherwise leak an item between train and test.
+    pub fn dedup_keep_latest(&mut self) -> usize {
+        self.sort_by_user_and_time();
+        let before = self.interactions.len();
+        // `seen[item]` holds 1 + the user who last kept the item: one pass, no hashing, which
+        // keeps loading a million interactions fast even in debug builds.
+        let mut seen = vec![0u64; self.items.len()];
+        let mut keep = vec![true; before];
+        let mut end = before;
+        while end > 0 {
+            let user = self.interactions[end - 1].user;
+            let mark = u64::from(user) + 1;
+            let mut k = end;
+            while k > 0 && self.interactions[k - 1].user == user {
+                k -= 1;
+                let item = self.interactions[k].item as usize;
+                keep[k] = seen[item] != mark;
+                seen[item] = mark;
+            }
+            end = k;
+        }
+        let mut flags = keep.into_iter();
+        self.interactions.retain(|_| flags.next().unwrap_or(true));
+        before - self.interactions.len()
+    }
+
+    /// Orders interactions by (user, timestamp, source order) with a counting sort on users and a
+    /// stable sort within each user, which is linear for the usual already-sorted user slices.
+    fn sort_by_user_and_time(&mut self) {
+        let mut starts = vec![0usize; self.users.len() + 1];
+        for i in &self.interactions {
+            starts[i.user as usize + 1] += 1;
+        }
+        for u in 1..starts.len() {
+            starts[u] += starts[u - 1];
+        }
+        // Files grouped by user (most dumps) intern users in order: nothing to move.
+        if !self.interactions.is_sorted_by_key(|i| i.user) {
+            let mut next = starts.clone();
+            let mut order = vec![0usize; self.interactions.len()];
+            for (k, i) in self.interactions.iter().enumerate() {
+                order[next[i.user as usize]] = k;
+                next[i.user as usize] += 1;
+            }
+            let mut old: Vec<Option<Interaction>> = self.interactions.drain(..).map(Some).collect();
+            self.interactions = order.iter().filter_map(|&k| old[k].take()).collect();
+        }
+        for w in starts.windows(2) {
+            let slice = &mut self.interactions[w[0]..w[1]];
+            if !slice.is_sorted_by_key(|i| i.timestamp) {
+                slice.sort_by_key(|i| i.timestamp);
+            }
+        }
     }
 
     pub fn build(mut self) -> Dataset {
@@ -182,5 +249,31 @@ impl DatasetBuilder {
             user_index: self.user_index,
             item_index: self.item_index,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(b: &mut DatasetBuilder, user: &str, item: &str, rating: f32, timestamp: i64) {
+        let (user, item) = (b.intern_user(user), b.intern_item(item));
+        b.push_interaction(Interaction { user, item, rating, timestamp, reference: None });
+    }
+
+    #[test]
+    fn dedup_keeps_the_latest_rating_and_source_order_breaks_ties() {
+        let mut b = DatasetBuilder::new("test");
+        push(&mut b, "u", "a", 1.0, 30);
+        push(&mut b, "u", "b", 2.0, 10);
+        push(&mut b, "u", "a", 5.0, 20);
+        push(&mut b, "v", "a", 3.0, 5);
+        push(&mut b, "v", "a", 4.0, 5);
+        assert_eq!(b.dedup_keep_latest(), 2);
+        let d = b.build();
+        let u: Vec<_> = d.user_interactions(0).iter().map(|i| (i.item, i.rating)).collect();
+        assert_eq!(u, [(1, 2.0), (0, 1.0)]);
+        let v: Vec<_> = d.user_interactions(1).iter().map(|i| i.rating).collect();
+        assert_eq!(v, [4.0]);
     }
 }

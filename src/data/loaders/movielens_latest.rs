@@ -1,0 +1,129 @@
+//! MovieLens latest and latest-small (also 20M/25M/32M, which share the layout): `ratings.csv`
+//! (`userId,movieId,rating,timestamp`), `movies.csv` (`movieId,title,genres`, titles quoted when
+//! they hold commas) and optional `tags.csv` (`userId,movieId,tag,timestamp`), UTF-8 with headers.
+//! Columns are found by header name, so their order does not matter.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::ids::Ids;
+use super::lines::{self, parse_f32, parse_timestamp, FieldError, Policy};
+use super::text::{push_feature, title_and_year};
+use super::{find_file, finish, require_file, Format, LoadOptions};
+use crate::data::{Dataset, DatasetBuilder, Interaction, Item, ItemIdx};
+
+pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
+    let mut builder = DatasetBuilder::new(Format::MovieLensLatest.name());
+    let mut policy = Policy::new(options.lenient);
+    let movies = require_file(dir, &["movies.csv"], Format::MovieLensLatest)?;
+    for_each_record(&movies, &["movieId", "title", "genres"], &mut policy, |f| {
+        let id = f.id(0)?;
+        let (title, year) = title_and_year(f.get(1)?);
+        if title.is_empty() {
+            return Err(FieldError::field("title", "empty"));
+        }
+        let mut features = Vec::new();
+        for genre in f.get(2)?.split('|').filter(|g| *g != "(no genres listed)") {
+            push_feature(&mut features, "genre", genre);
+        }
+        builder.set_item(Item { id: id.to_owned(), title, year, features });
+        Ok(())
+    })?;
+    let mut ids = Ids::default();
+    if let Some(tags) = find_file(dir, &["tags.csv"]) {
+        for_each_record(&tags, &["movieId", "tag"], &mut policy, |f| {
+            let item = known_item(&mut ids, &builder, f.id(0)?)?;
+            push_feature(&mut builder.item_mut(item).features, "tag", f.get(1)?);
+            Ok(())
+        })?;
+    }
+    let ratings = require_file(dir, &["ratings.csv"], Format::MovieLensLatest)?;
+    for_each_record(&ratings, &["userId", "movieId", "rating", "timestamp"], &mut policy, |f| {
+        let user = f.id(0)?;
+        let item = known_item(&mut ids, &builder, f.id(1)?)?;
+        let rating = parse_f32(f.get(2)?, "rating")?;
+        let timestamp = parse_timestamp(f.get(3)?, "timestamp")?;
+        let user = ids.user(&mut builder, user);
+        builder.push_interaction(Interaction { user, item, rating, timestamp, reference: None });
+        Ok(())
+    })?;
+    Ok(finish(builder, policy.skipped))
+}
+
+fn known_item(ids: &mut Ids, builder: &DatasetBuilder, id: &str) -> Result<ItemIdx, FieldError> {
+    ids.known_item(builder, id)
+        .ok_or_else(|| FieldError::field("movieId", format!("{id:?} is not in movies.csv")))
+}
+
+/// One CSV record seen through the columns a loader asked for, by position in that request.
+struct Fields<'r> {
+    record: &'r csv::ByteRecord,
+    columns: &'r [(usize, &'r str)],
+}
+
+impl Fields<'_> {
+    fn get(&self, k: usize) -> Result<&str, FieldError> {
+        let (index, name) = self.columns[k];
+        let bytes = self.record.get(index).ok_or_else(|| {
+            FieldError::field(name, format!("missing (the line has {} columns)", self.record.len()))
+        })?;
+        std::str::from_utf8(bytes).map_err(|e| {
+            FieldError::field(name, format!("not valid UTF-8 (bad byte at column {})", e.valid_up_to() + 1))
+        })
+    }
+
+    fn id(&self, k: usize) -> Result<&str, FieldError> {
+        let value = self.get(k)?.trim_ascii();
+        if value.is_empty() {
+            return Err(FieldError::field(self.columns[k].1, "empty"));
+        }
+        Ok(value)
+    }
+}
+
+/// Reads a CSV file with a header row, locating `wanted` columns by name, and hands each record
+/// to `each` under `policy`. Line numbers count physical lines, so a quoted multi-line field
+/// still points at the line the record starts on.
+fn for_each_record(
+    path: &Path,
+    wanted: &[&str],
+    policy: &mut Policy,
+    mut each: impl FnMut(&Fields) -> Result<(), FieldError>,
+) -> Result<()> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(lines::open(path)?);
+    let header =
+        reader.byte_headers().with_context(|| format!("{}: cannot read the header", path.display()))?.clone();
+    let mut columns = Vec::with_capacity(wanted.len());
+    for name in wanted {
+        let index =
+            header.iter().position(|h| h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h) == name.as_bytes());
+        let Some(index) = index else {
+            let found: Vec<_> = header.iter().map(String::from_utf8_lossy).collect();
+            anyhow::bail!(
+                "{}:1: field `{name}`: missing from the header ({})",
+                path.display(),
+                found.join(",")
+            );
+        };
+        columns.push((index, *name));
+    }
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let more = reader.read_byte_record(&mut record).with_context(|| {
+            format!(
+                "{}: cannot read after line {} (truncated or corrupt file?)",
+                path.display(),
+                reader.position().line()
+            )
+        })?;
+        if !more {
+            return Ok(());
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
+            continue;
+        }
+        policy.check(path, line, each(&Fields { record: &record, columns: &columns }))?;
+    }
+}
