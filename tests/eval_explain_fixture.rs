@@ -151,7 +151,7 @@ fn malformed_rows_name_line_and_field() {
         ),
         (
             "{\"user\": [1], \"item\": \"m05\", \"model\": \"a\", \"text\": \"x\"}",
-            "field `user` must be a string or an integer",
+            "field `user` must be a string or a non-negative integer",
         ),
         ("[1, 2]", "expected a JSON object"),
         ("{\"user\": ", "not valid JSON"),

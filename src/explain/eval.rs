@@ -65,7 +65,7 @@ pub fn parse_rows(reader: impl BufRead, origin: &str) -> Result<Vec<Row>> {
                 Some(serde_json::Value::String(s)) => Ok(s.clone()),
                 Some(serde_json::Value::Number(n)) if id_like && n.is_u64() => Ok(n.to_string()),
                 Some(other) => {
-                    let expected = if id_like { "a string or an integer" } else { "a string" };
+                    let expected = if id_like { "a string or a non-negative integer" } else { "a string" };
                     bail!("{origin}, line {line_no}: field `{name}` must be {expected}, found {other}")
                 }
                 None => bail!("{origin}, line {line_no}: field `{name}` is missing"),
@@ -334,4 +334,29 @@ fn score_model(matcher: &Matcher, rows: &[Resolved<'_>]) -> Result<ModelReport> 
         mentions,
         ci95,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_keep_their_line_numbers_and_accept_integer_ids() {
+        let text = "\n{\"user\": 7, \"item\": \"m1\", \"model\": \"prism\", \"text\": \"A drama.\", \"extra\": 1}\n  \n\
+                    {\"user\": \"u2\", \"item\": 42, \"model\": \"oracle\", \"text\": \"\"}\n";
+        let rows = parse_rows(text.as_bytes(), "f.jsonl").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].line, rows[0].user.as_str(), rows[0].item.as_str()), (2, "7", "m1"));
+        assert_eq!((rows[1].line, rows[1].user.as_str(), rows[1].item.as_str()), (4, "u2", "42"));
+        assert_eq!(rows[1].text, "");
+    }
+
+    #[test]
+    fn negative_or_fractional_ids_are_refused() {
+        for id in ["-3", "1.5"] {
+            let text = format!("{{\"user\": {id}, \"item\": \"m1\", \"model\": \"p\", \"text\": \"t\"}}");
+            let err = parse_rows(text.as_bytes(), "f.jsonl").unwrap_err().to_string();
+            assert!(err.contains("line 1: field `user` must be a string or a non-negative integer"), "{err}");
+        }
+    }
 }
