@@ -115,6 +115,15 @@ fn scores_both_models_on_the_test_split() {
     // u2's reference mentions {mystery, thriller}; the prism says {Ines Valdar, drama}: a miss.
     assert!(close(prism.fmr.unwrap(), 2.0 / 3.0));
     assert!(close(prism.fcr.unwrap(), 8.0 / 25.0));
+
+    // The two models explain the same three pairs: paired differences oracle − prism.
+    assert_eq!(report.comparisons.len(), 1);
+    let c = &report.comparisons[0];
+    assert_eq!((c.a.as_str(), c.b.as_str(), c.n), ("oracle", "prism", 3));
+    assert!(close(c.explanations_with_invented.difference.estimate, 1.0 / 3.0));
+    let rouge = c.rouge_l_f.unwrap().difference;
+    assert!(close(rouge.estimate, oracle.rouge_l.unwrap().f - prism.rouge_l.unwrap().f));
+    assert!(rouge.lower <= rouge.estimate && rouge.estimate <= rouge.upper);
 }
 
 #[test]
@@ -125,6 +134,7 @@ fn model_filter_and_limit() {
     let report = run("test.jsonl", &opts).unwrap();
     assert_eq!(report.models.len(), 1);
     assert_eq!(report.models["prism"].n, 2);
+    assert!(report.comparisons.is_empty());
     opts.models = vec!["teacher".to_owned()];
     let err = run("test.jsonl", &opts).unwrap_err().to_string();
     assert!(err.contains("no rows of model \"teacher\""), "{err}");

@@ -9,6 +9,7 @@ use super::Context;
 use crate::data::{self, Part};
 use crate::explain::eval::{self, ModelReport, Options, Report};
 use crate::explain::Matcher;
+use crate::metrics::stats::PairedBootstrap;
 use crate::metrics::Prf;
 
 #[derive(Debug, Args)]
@@ -96,7 +97,19 @@ fn table(report: &Report) -> String {
     line("DIV", &|r| r.div);
     line("invented rate", &|r| Some(r.invented_rate));
     line("grounded precision", &|r| Some(r.grounded_precision));
+    for c in &report.comparisons {
+        out.push_str(&format!("\n{} − {} on {} shared pairs (paired bootstrap 95% CI, p):\n", c.a, c.b, c.n));
+        if let Some(rouge) = &c.rouge_l_f {
+            out.push_str(&format!("  ROUGE-L F            {}\n", paired(rouge)));
+        }
+        out.push_str(&format!("  invents a feature    {}\n", paired(&c.explanations_with_invented)));
+    }
     out
+}
+
+fn paired(p: &PairedBootstrap) -> String {
+    let d = &p.difference;
+    format!("{:+.4} [{:+.4}, {:+.4}], p = {:.3}", d.estimate, d.lower, d.upper, p.p_value)
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@ use serde::Serialize;
 
 use super::grounding::{Counts, Matcher};
 use crate::data::{Dataset, ItemIdx, Part, Split};
-use crate::metrics::stats::{bootstrap_mean_ci, BootstrapConfig, Interval};
+use crate::metrics::stats::{
+    bootstrap_mean_ci, paired_bootstrap, BootstrapConfig, Interval, PairedBootstrap,
+};
 use crate::metrics::{
     distinct_n, feature_coverage_ratio, feature_diversity, feature_matching_ratio, sentence_rouge,
     unique_sentence_ratio, GroundingCounts, GroundingRates, Prf, TextScores, Vocab,
@@ -102,7 +104,31 @@ pub struct Report {
     /// |F|: distinct feature phrases of the dataset (FCR's denominator).
     pub features: usize,
     pub models: BTreeMap<String, ModelReport>,
+    /// Every pair of models, on the (user, item) pairs both explain.
+    pub comparisons: Vec<Comparison>,
 }
+
+/// Model `a` against model `b` on the same (user, item) pairs: paired bootstrap (1000
+/// resamples, seed 42) of the per-explanation differences a − b.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub a: String,
+    pub b: String,
+    /// (user, item) pairs both models explain.
+    pub n: usize,
+    /// Sentence ROUGE-L F, on the shared pairs that have a reference.
+    #[serde(rename = "rougeL_f")]
+    pub rouge_l_f: Option<PairedBootstrap>,
+    /// Whether an explanation invents a feature (1) or not (0): a negative difference means `a`
+    /// invents less often.
+    pub explanations_with_invented: PairedBootstrap,
+}
+
+/// Per-explanation values kept for paired comparisons: (ROUGE-L F when there is a reference,
+/// 1 if it invents a feature else 0).
+type RowValues = (Option<f64>, f64);
+/// [`RowValues`] of one model by (user, item).
+type PerRow<'r> = HashMap<(&'r str, &'r str), RowValues>;
 
 /// One model's scores. Text metrics follow PETER's conventions (BLEU and ROUGE ×100; USR,
 /// distinct-n, FMR, FCR as fractions); a metric that cannot be computed on these rows is `null`.
@@ -234,11 +260,28 @@ pub fn evaluate<'d>(
     if by_model.is_empty() {
         bail!("{origin} has no rows to score");
     }
-    let models = by_model
-        .into_iter()
-        .map(|(model, resolved)| Ok((model.to_owned(), score_model(matcher, &resolved)?)))
-        .collect::<Result<_>>()?;
-    Ok(Report { split: options.part, source: origin.to_owned(), features: matcher.num_concepts(), models })
+    let mut models = BTreeMap::new();
+    let mut per_row = Vec::new();
+    for (model, resolved) in by_model {
+        let (report, values) = score_model(matcher, &resolved)?;
+        models.insert(model.to_owned(), report);
+        per_row.push((model, values));
+    }
+    let mut comparisons = Vec::new();
+    for (i, (a, a_rows)) in per_row.iter().enumerate() {
+        for (b, b_rows) in &per_row[i + 1..] {
+            if let Some(c) = compare(a, a_rows, b, b_rows)? {
+                comparisons.push(c);
+            }
+        }
+    }
+    Ok(Report {
+        split: options.part,
+        source: origin.to_owned(),
+        features: matcher.num_concepts(),
+        models,
+        comparisons,
+    })
 }
 
 /// The split's name as the command line spells it.
@@ -249,7 +292,34 @@ pub fn part_label(part: Part) -> &'static str {
     }
 }
 
-fn score_model(matcher: &Matcher, rows: &[Resolved<'_>]) -> Result<ModelReport> {
+/// Pairs the explanations two models give for the same (user, item); `None` when they share none.
+fn compare(a: &str, a_rows: &PerRow<'_>, b: &str, b_rows: &PerRow<'_>) -> Result<Option<Comparison>> {
+    let mut keys: Vec<_> = a_rows.keys().filter(|k| b_rows.contains_key(*k)).collect();
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    // Sorted, so the resampling (seeded) sees the same order on every run.
+    keys.sort_unstable();
+    let pairs: Vec<(RowValues, RowValues)> = keys.iter().map(|k| (a_rows[*k], b_rows[*k])).collect();
+    let (rouge_a, rouge_b): (Vec<f64>, Vec<f64>) =
+        pairs.iter().filter_map(|((ra, _), (rb, _))| Some(((*ra)?, (*rb)?))).unzip();
+    let invented_a: Vec<f64> = pairs.iter().map(|(a, _)| a.1).collect();
+    let invented_b: Vec<f64> = pairs.iter().map(|(_, b)| b.1).collect();
+    let config = BootstrapConfig::default();
+    Ok(Some(Comparison {
+        a: a.to_owned(),
+        b: b.to_owned(),
+        n: keys.len(),
+        rouge_l_f: if rouge_a.is_empty() {
+            None
+        } else {
+            Some(paired_bootstrap(&rouge_a, &rouge_b, &config)?)
+        },
+        explanations_with_invented: paired_bootstrap(&invented_a, &invented_b, &config)?,
+    }))
+}
+
+fn score_model<'r>(matcher: &Matcher, rows: &[Resolved<'r>]) -> Result<(ModelReport, PerRow<'r>)> {
     let groundings: Vec<(Vec<u32>, Counts, Counts)> = rows
         .par_iter()
         .map(|r| {
@@ -285,6 +355,7 @@ fn score_model(matcher: &Matcher, rows: &[Resolved<'_>]) -> Result<ModelReport> 
         explanations_with_invented: Some(bootstrap_mean_ci(&with_invented, &bootstrap)?),
         ..Intervals::default()
     };
+    let mut rouge_l_by_row = vec![None; rows.len()];
     let (text, fmr) = if referenced.is_empty() {
         (None, None)
     } else {
@@ -309,9 +380,17 @@ fn score_model(matcher: &Matcher, rows: &[Resolved<'_>]) -> Result<ModelReport> 
         ci95.rouge2_f = Some(ci(&|s| s.rouge2.f)?);
         ci95.rouge_l_f = Some(ci(&|s| s.rouge_l.f)?);
         ci95.fmr = Some(bootstrap_mean_ci(&hits, &bootstrap)?);
+        for (&(i, _), scores) in referenced.iter().zip(&sentence) {
+            rouge_l_by_row[i] = Some(scores.rouge_l.f);
+        }
         (Some(TextScores::compute(&hyps, &refs)?), Some(feature_matching_ratio(&mentioned, &truth)?))
     };
-    Ok(ModelReport {
+    let per_row = rows
+        .iter()
+        .zip(rouge_l_by_row.into_iter().zip(with_invented))
+        .map(|(r, values)| ((r.row.user.as_str(), r.row.item.as_str()), values))
+        .collect();
+    let report = ModelReport {
         n: rows.len(),
         n_with_reference: referenced.len(),
         bleu1: text.as_ref().map(|t| t.bleu1),
@@ -333,7 +412,8 @@ fn score_model(matcher: &Matcher, rows: &[Resolved<'_>]) -> Result<ModelReport> 
         invented_titles: mentions.invented - invented_features,
         mentions,
         ci95,
-    })
+    };
+    Ok((report, per_row))
 }
 
 #[cfg(test)]
