@@ -51,6 +51,8 @@ fn scores_a_file_as_one_json_document() {
     }
     assert!(oracle["ci95"]["rougeL_f"]["lower"].is_number(), "{oracle}");
     assert_eq!(json["models"]["prism"]["invented_rate"], 0.0);
+    assert_eq!(json["comparisons"][0]["a"], "oracle");
+    assert_eq!(json["comparisons"][0]["n"], 3);
 }
 
 #[test]
