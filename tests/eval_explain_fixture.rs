@@ -223,3 +223,52 @@ fn without_references_text_metrics_are_null() {
     assert!(json["models"]["oracle"]["bleu4"].is_null());
     assert_eq!(json["split"], "test");
 }
+
+#[test]
+#[ignore = "timing, run by hand: cargo test --release --test eval_explain_fixture -- --ignored --nocapture"]
+fn evaluates_100k_rows() {
+    const USERS: usize = 100_000;
+    const ITEMS: usize = 2_000;
+    let genres = ["Drama", "War", "Science Fiction", "Thriller", "Comedy", "Crime", "Romance", "Mystery"];
+    let mut b = DatasetBuilder::new("generated");
+    for i in 0..ITEMS {
+        b.set_item(Item {
+            id: format!("m{i}"),
+            title: format!("Film Number {i}"),
+            year: None,
+            features: vec![
+                Feature::new("genre", genres[i % genres.len()]),
+                Feature::new("genre", genres[(i / 8) % genres.len()]),
+                Feature::new("director", format!("Director {}", i % 300)),
+            ],
+        });
+    }
+    let mut rows = String::new();
+    for u in 0..USERS {
+        let user = b.intern_user(&format!("u{u}"));
+        for t in 0..4 {
+            let i = (u * 7 + t * 13) % ITEMS;
+            let item = b.intern_item(&format!("m{i}"));
+            let text = format!("A {} film by Director {}.", genres[i % 8], i % 300);
+            let reference = Some(Box::new(Reference { text: text.clone(), noisy: false }));
+            b.push_interaction(Interaction { user, item, rating: 1.0, timestamp: t as i64, reference });
+            if t == 3 {
+                let row = serde_json::json!({"user": format!("u{u}"), "item": format!("m{i}"), "model": "m",
+                    "text": format!("Since you like {} films, this {} by Director {} fits.", genres[u % 8], genres[i % 8], u % 300)});
+                rows.push_str(&format!("{row}\n"));
+            }
+        }
+    }
+    let dataset = b.build();
+    let start = std::time::Instant::now();
+    let matcher = Matcher::new(&dataset);
+    let rows = parse_rows(rows.as_bytes(), "generated.jsonl").unwrap();
+    let parsed = start.elapsed();
+    let report = evaluate(&dataset, &matcher, &rows, "generated.jsonl", &options(Part::Test)).unwrap();
+    println!(
+        "{USERS} rows: matcher + parsing {parsed:?}, total {:?} ({} mentions)",
+        start.elapsed(),
+        report.models["m"].grounding.mentions
+    );
+    assert_eq!(report.models["m"].n, USERS);
+}
