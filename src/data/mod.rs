@@ -5,6 +5,7 @@
 pub mod load;
 pub mod model;
 pub mod split;
+pub mod synth;
 
 pub use load::open;
 pub use model::{Dataset, DatasetBuilder, Feature, Interaction, Item, ItemIdx, Reference, UserIdx};
