@@ -275,7 +275,6 @@ pub fn generate(config: &SynthConfig) -> Result<Dataset> {
     }
     let counts = interactions_per_user(config, &mut rng);
     let user_width = digits(config.users);
-    let utility_scale = 1.0 / (1.0 + (config.items as f64 / 1500.0).ln().max(0.0));
     let mut utilities = vec![0.0; config.items];
     for (u, &count) in counts.iter().enumerate() {
         let user = builder.intern_user(&format!("u{:0w$}", u + 1, w = user_width));
@@ -283,7 +282,7 @@ pub fn generate(config: &SynthConfig) -> Result<Dataset> {
         for (film, slot) in catalogue.films.iter().zip(utilities.iter_mut()) {
             *slot = affinity(&taste, film) + taste.popularity * film.log_popularity;
         }
-        let chosen = sample_without_replacement(&utilities, count, utility_scale, &mut rng);
+        let chosen = sample_without_replacement(&utilities, count, &mut rng);
         let ratings = ratings_for(&catalogue, &taste, &chosen, &mut rng);
         let mut timestamp = 1_420_070_400 + rng.random_range(0..6 * 365 * 86_400_i64);
         for (pos, &film) in chosen.iter().enumerate() {
@@ -634,11 +633,11 @@ fn affinity(taste: &Taste, film: &Film) -> f64 {
 
 /// Plackett–Luce sampling of `n` distinct films via the Gumbel-top-n trick, returned in a random
 /// watching order (the order carries no signal, so every held-out item is as predictable).
-fn sample_without_replacement(utilities: &[f64], n: usize, scale: f64, rng: &mut ChaCha8Rng) -> Vec<usize> {
+fn sample_without_replacement(utilities: &[f64], n: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     let mut keyed: Vec<(f64, usize)> = utilities
         .iter()
         .enumerate()
-        .map(|(i, &u)| (u * scale - (-rng.random::<f64>().max(1e-300).ln()).ln(), i))
+        .map(|(i, &u)| (u - (-rng.random::<f64>().max(1e-300).ln()).ln(), i))
         .collect();
     keyed.select_nth_unstable_by(n - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut chosen: Vec<usize> = keyed[..n].iter().map(|&(_, i)| i).collect();
@@ -703,7 +702,7 @@ fn links(catalogue: &Catalogue, history: &[usize], film: &Film) -> Vec<Link> {
     }
     for &t in &film.themes {
         let titles = titles_where(&|f| f.themes.contains(&t));
-        if titles.len() >= 2 {
+        if !titles.is_empty() {
             out.push(Link::Theme {
                 theme: THEMES[t].to_owned(),
                 count: titles.len(),
@@ -713,7 +712,7 @@ fn links(catalogue: &Catalogue, history: &[usize], film: &Film) -> Vec<Link> {
     }
     for &g in &film.genres {
         let titles = titles_where(&|f| f.genres.contains(&g));
-        if titles.len() >= 2 {
+        if !titles.is_empty() {
             out.push(Link::Genre {
                 genre: GENRES[g].to_owned(),
                 count: titles.len(),
@@ -734,6 +733,32 @@ fn fill(template: &str, slots: &[(&str, &str)]) -> String {
     let mut out = template.to_owned();
     for (key, value) in slots {
         out = out.replace(key, value);
+    }
+    out
+}
+
+/// Fixes what filling templates breaks: "a" before a vowel ("a adventure film", "a Oskar Morith
+/// film") becomes "an", and a sentence starting with a lower-case genre gets its capital.
+fn tidy(text: &str) -> String {
+    let words: Vec<&str> = text.split(' ').collect();
+    let mut out = String::with_capacity(text.len() + 4);
+    for (n, word) in words.iter().enumerate() {
+        if n > 0 {
+            out.push(' ');
+        }
+        let next_vowel =
+            words.get(n + 1).and_then(|w| w.chars().next()).is_some_and(|c| "aeiouAEIOU".contains(c));
+        let word = match *word {
+            "a" | "A" if next_vowel => format!("{word}n"),
+            w => w.to_owned(),
+        };
+        if n == 0 || words[n - 1].ends_with('.') {
+            let mut chars = word.chars();
+            out.extend(chars.next().map(|c| c.to_ascii_uppercase()));
+            out.push_str(chars.as_str());
+        } else {
+            out.push_str(&word);
+        }
     }
     out
 }
@@ -781,11 +806,11 @@ fn sentence(link: &Link, title: &str, rng: &mut ChaCha8Rng) -> String {
             ),
             &[("{t}", title), ("{n}", name), ("{h}", &titles[0])],
         ),
-        Link::Genre { genre, count, example } => fill(
+        Link::Genre { genre, count, example } if *count >= 2 => fill(
             pick(
                 rng,
                 &[
-                    "Your history leans toward {g}, with {c} titles such as {h}, and {t} is {g} as well.",
+                    "Your history leans toward {g}, with {c} titles such as {h}, and {t} is another {g} film.",
                     "{g} keeps coming up in what you watch, {h} among them, and {t} fits that pattern.",
                     "After {c} {g} films, including {h}, {t} continues in the same genre.",
                     "{t} is a {g} film, a genre you return to often, most recently with {h}.",
@@ -793,7 +818,17 @@ fn sentence(link: &Link, title: &str, rng: &mut ChaCha8Rng) -> String {
             ),
             &[("{t}", title), ("{g}", &genre_word(genre)), ("{c}", &count_word(*count)), ("{h}", example)],
         ),
-        Link::Theme { theme, count, example } => fill(
+        Link::Genre { genre, example, .. } => fill(
+            pick(
+                rng,
+                &[
+                    "Like {h}, which you watched, {t} is a {g} film.",
+                    "You gave {g} a try with {h}, and {t} is another one.",
+                ],
+            ),
+            &[("{t}", title), ("{g}", &genre_word(genre)), ("{h}", example)],
+        ),
+        Link::Theme { theme, count, example } if *count >= 2 => fill(
             pick(
                 rng,
                 &[
@@ -803,6 +838,13 @@ fn sentence(link: &Link, title: &str, rng: &mut ChaCha8Rng) -> String {
                 ],
             ),
             &[("{t}", title), ("{m}", theme), ("{c}", &count_word(*count)), ("{h}", example)],
+        ),
+        Link::Theme { theme, example, .. } => fill(
+            pick(
+                rng,
+                &["{t} shares its theme of {m} with {h}, from your history.", "As in {h}, {m} is at the heart of {t}."],
+            ),
+            &[("{t}", title), ("{m}", theme), ("{h}", example)],
         ),
     }
 }
@@ -838,17 +880,24 @@ fn follow_up(link: &Link, rng: &mut ChaCha8Rng) -> String {
     }
 }
 
-/// What an explanation says when the history has nothing to link to: only the item's own features.
-fn cold_start(catalogue: &Catalogue, film: &Film, rng: &mut ChaCha8Rng) -> String {
+/// What an explanation says when the history has nothing to link to: only the item's own features,
+/// and no claim about the history beyond its being short or elsewhere.
+fn cold_start(catalogue: &Catalogue, film: &Film, history_len: usize, rng: &mut ChaCha8Rng) -> String {
+    let templates: &[&str] = if history_len == 0 {
+        &[
+            "{t} is a {g} film by {n} about {m}, a good place to start.",
+            "With no history to go on yet, {t}, a {g} film about {m}, is a well-liked first pick.",
+            "{t}, directed by {n}, opens your viewing with {g} and a story of {m}.",
+        ]
+    } else {
+        &[
+            "{t} takes you somewhere new: a {g} film by {n} about {m}.",
+            "Nothing you have watched resembles {t} yet, so this {g} film about {m} broadens your mix.",
+            "As a change from your usual picks, {t} offers {g} and a story of {m}, directed by {n}.",
+        ]
+    };
     fill(
-        pick(
-            rng,
-            &[
-                "{t} is a {g} film by {n} about {m}, a good place to start.",
-                "With little history to go on, {t}, a {g} film about {m}, is a well-liked first pick.",
-                "{t}, directed by {n}, opens your viewing with {g} and a story of {m}.",
-            ],
-        ),
+        pick(rng, templates),
         &[
             ("{t}", &film.title),
             ("{g}", &genre_word(GENRES[film.genres[0]])),
@@ -960,7 +1009,7 @@ fn reference_for(
         chosen.push(found.swap_remove(weighted_index(&weights, rng)));
     }
     let faithful = match chosen.as_slice() {
-        [] => cold_start(catalogue, film, rng),
+        [] => cold_start(catalogue, film, history.len(), rng),
         [one] => sentence(one, &film.title, rng),
         [first, second, ..] => format!("{} {}", sentence(first, &film.title, rng), follow_up(second, rng)),
     };
@@ -973,10 +1022,10 @@ fn reference_for(
                 }
                 _ => invented,
             };
-            return Reference { text, noisy: true };
+            return Reference { text: tidy(&text), noisy: true };
         }
     }
-    Reference { text: faithful, noisy: false }
+    Reference { text: tidy(&faithful), noisy: false }
 }
 
 /// Counts per feature kind of a generated dataset; used by tests and the `synth` summary.
@@ -1094,6 +1143,14 @@ mod tests {
         }
         let share = noisy as f64 / (clean + noisy) as f64;
         assert!((0.22..0.38).contains(&share), "noisy share {share}");
+    }
+
+    #[test]
+    fn articles_agree_and_sentences_start_with_a_capital() {
+        assert_eq!(
+            tidy("a adventure film, a Oskar film. a epic and a drama. drama keeps"),
+            "An adventure film, an Oskar film. An epic and a drama. Drama keeps"
+        );
     }
 
     #[test]
