@@ -33,6 +33,15 @@ struct Args {
     /// Skip item-kNN (its fit is quadratic in history length)
     #[arg(long)]
     no_itemknn: bool,
+    /// Override ranker.bpr.factors
+    #[arg(long)]
+    factors: Option<usize>,
+    /// Override ranker.bpr.learning_rate
+    #[arg(long)]
+    learning_rate: Option<f32>,
+    /// Override ranker.bpr.regularization
+    #[arg(long)]
+    regularization: Option<f32>,
     /// `cargo bench` passes `--bench`; accepted and ignored
     #[arg(long, hide = true)]
     bench: bool,
@@ -51,7 +60,10 @@ fn main() -> Result<()> {
         Preset::Demo => SynthConfig { references: false, ..Default::default() },
     };
     let settings = Settings::load_layers(None, None)?;
-    let config = BprConfig::from_settings(&settings.ranker);
+    let mut config = BprConfig::from_settings(&settings.ranker);
+    config.factors = args.factors.unwrap_or(config.factors);
+    config.learning_rate = args.learning_rate.unwrap_or(config.learning_rate);
+    config.regularization = args.regularization.unwrap_or(config.regularization);
 
     let t = Instant::now();
     let dataset = generate(&synth)?;
@@ -103,6 +115,7 @@ fn main() -> Result<()> {
         "train_s": train_s,
         "epochs_run": bpr.report().epochs_run,
         "best_epoch": bpr.report().best_epoch,
+        "best_dev_ndcg@10": bpr.report().best_dev_ndcg,
         "top10_latency_us": {"mean": latencies_us.iter().sum::<f64>() / latencies_us.len() as f64,
                              "p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0)},
         "test": metrics,

@@ -286,7 +286,7 @@ pub fn generate(config: &SynthConfig) -> Result<Dataset> {
         let ratings = ratings_for(&catalogue, &taste, &chosen, &mut rng);
         let mut timestamp = 1_420_070_400 + rng.random_range(0..6 * 365 * 86_400_i64);
         for (pos, &film) in chosen.iter().enumerate() {
-            // Sessions of a few films a day apart from gaps of weeks: exponential gaps of mean ~4 days.
+            // A 10-minute floor keeps timestamps strictly increasing; the gaps are exponential.
             let gap = (-rng.random::<f64>().max(1e-12).ln() * 4.0 * 86_400.0) as i64;
             timestamp += 600 + gap;
             let reference = config.references.then(|| {
