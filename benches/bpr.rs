@@ -19,7 +19,7 @@ enum Preset {
     /// 20,000 users, 5,000 films, 1,000,000 interactions
     #[value(name = "1m")]
     OneMillion,
-    /// The demo dataset's size: 1,000 users, 1,500 films, 50,000 interactions
+    /// The committed demo dataset's interactions (default seed; references are not generated)
     Demo,
 }
 

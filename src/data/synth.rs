@@ -267,6 +267,10 @@ struct Taste {
 pub fn generate(config: &SynthConfig) -> Result<Dataset> {
     config.validate()?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    // References draw from their own stream, so the interactions of a seed stay the same whatever
+    // `noise` is and whether references are written at all.
+    let mut text_rng = ChaCha8Rng::seed_from_u64(config.seed);
+    text_rng.set_stream(1);
     let catalogue = build_catalogue(config.items, &mut rng);
     let mut builder = DatasetBuilder::new("generic-jsonl");
     let item_width = digits(config.items);
@@ -291,7 +295,7 @@ pub fn generate(config: &SynthConfig) -> Result<Dataset> {
             timestamp += 600 + gap;
             let reference = config.references.then(|| {
                 let start = pos.saturating_sub(HISTORY_WINDOW);
-                Box::new(reference_for(&catalogue, &chosen[start..pos], film, config.noise, &mut rng))
+                Box::new(reference_for(&catalogue, &chosen[start..pos], film, config.noise, &mut text_rng))
             });
             builder.push_interaction(Interaction {
                 user,
@@ -771,12 +775,13 @@ fn count_word(n: usize) -> String {
 /// One sentence stating `link` as the reason `title` fits the history.
 fn sentence(link: &Link, title: &str, rng: &mut ChaCha8Rng) -> String {
     match link {
+        // "{h} as well as {h2}", never "{h} and {h2}": titles like "Crown and Station" would run together.
         Link::Director { name, titles } if titles.len() >= 2 => fill(
             pick(
                 rng,
                 &[
-                    "You have already watched {h} and {h2} by {n}, and {t} is another film from the same director.",
-                    "{n} directed {h} and {h2}, both in your history, and also made {t}.",
+                    "You have already watched {h} as well as {h2} by {n}, and {t} is another film from the same director.",
+                    "{n} directed {h} as well as {h2}, both in your history, and also made {t}.",
                     "Since you keep returning to {n}'s work, from {h} to {h2}, {t} is a natural next step.",
                 ],
             ),
@@ -1064,6 +1069,16 @@ mod tests {
         assert_eq!(a.items, b.items);
         assert_eq!(a.interactions, b.interactions);
         assert_ne!(a.items, c.items);
+    }
+
+    #[test]
+    fn interactions_do_not_depend_on_references_or_noise() {
+        let strip = |d: Dataset| -> Vec<(u32, u32, f32, i64)> {
+            d.interactions.iter().map(|i| (i.user, i.item, i.rating, i.timestamp)).collect()
+        };
+        let base = strip(generate(&small(2)).unwrap());
+        assert_eq!(base, strip(generate(&SynthConfig { references: false, ..small(2) }).unwrap()));
+        assert_eq!(base, strip(generate(&SynthConfig { noise: 0.0, ..small(2) }).unwrap()));
     }
 
     #[test]
