@@ -7,12 +7,16 @@ use serde::Serialize;
 use super::{Ranker, TrainMatrix};
 use crate::data::{Dataset, ItemIdx, Part, Split, UserIdx};
 
-/// Mean metrics over the evaluated users.
+/// Mean metrics over the evaluated users. A held-out item the ranker cannot recommend (unscored,
+/// or already in the user's train history) counts as a miss with reciprocal rank 0.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct RankMetrics {
     pub k: usize,
+    /// HR@K: share of users whose held-out item is in their top K.
     pub hr: f64,
+    /// NDCG@K with one relevant item: 1 / log2(rank + 1) inside the top K, else 0.
     pub ndcg: f64,
+    /// Mean reciprocal rank over the full ranking (not cut at K).
     pub mrr: f64,
     pub users: usize,
 }
