@@ -7,6 +7,7 @@ pub mod load;
 pub mod loaders;
 pub mod model;
 pub mod split;
+pub mod synth;
 
 pub use load::open;
 pub use model::{Dataset, DatasetBuilder, Feature, Interaction, Item, ItemIdx, Reference, UserIdx};
