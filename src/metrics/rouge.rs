@@ -15,10 +15,12 @@
 //!   word has no bigram), and an empty text against a non-empty one scores 0 everywhere. No
 //!   division by zero can happen.
 
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
+use super::hash::FxBuild;
 use super::{check_at_least, check_same_len, MetricsError};
 
 /// Precision, recall and F-measure, ×100.
@@ -54,31 +56,37 @@ pub fn sentence_rouge<T: Eq + Hash>(hypothesis: &[T], reference: &[T]) -> RougeS
     }
 }
 
-/// Mean sentence ROUGE over a corpus of (hypothesis, reference) pairs.
+/// Mean sentence ROUGE over a corpus of (hypothesis, reference) pairs, scored in parallel.
 pub fn corpus_rouge<T, S>(hypotheses: &[S], references: &[S]) -> Result<RougeScores, MetricsError>
 where
-    T: Eq + Hash,
-    S: AsRef<[T]>,
+    T: Eq + Hash + Sync,
+    S: AsRef<[T]> + Sync,
 {
     check_same_len("ROUGE", "hypotheses", hypotheses.len(), "references", references.len())?;
     check_at_least("ROUGE", 1, hypotheses.len())?;
-    let mut sum = [0.0f64; 9];
-    let mut lcs_row = Vec::new();
-    for (hyp, reference) in hypotheses.iter().zip(references) {
-        let (hyp, reference) = (hyp.as_ref(), reference.as_ref());
-        let scores = if hyp.is_empty() || reference.is_empty() {
-            sentence_rouge(hyp, reference)
-        } else {
-            RougeScores {
-                rouge1: rouge_n(hyp, reference, 1),
-                rouge2: rouge_n(hyp, reference, 2),
-                rouge_l: lcs_prf(lcs_len_with(hyp, reference, &mut lcs_row), reference.len(), hyp.len()),
-            }
-        };
-        for (slot, value) in sum.iter_mut().zip(flatten(&scores)) {
-            *slot += value;
-        }
-    }
+    let sum = hypotheses
+        .par_iter()
+        .zip(references.par_iter())
+        .map_init(Vec::new, |lcs_row, (hyp, reference)| {
+            let (hyp, reference) = (hyp.as_ref(), reference.as_ref());
+            let scores = if hyp.is_empty() || reference.is_empty() {
+                sentence_rouge(hyp, reference)
+            } else {
+                RougeScores {
+                    rouge1: rouge_n(hyp, reference, 1),
+                    rouge2: rouge_n(hyp, reference, 2),
+                    rouge_l: lcs_prf(lcs_len_with(hyp, reference, lcs_row), reference.len(), hyp.len()),
+                }
+            };
+            flatten(&scores)
+        })
+        .reduce(
+            || [0.0; 9],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
     let n = hypotheses.len() as f64;
     let mean = |i: usize| Prf { precision: sum[i] / n, recall: sum[i + 1] / n, f: sum[i + 2] / n };
     Ok(RougeScores { rouge1: mean(0), rouge2: mean(3), rouge_l: mean(6) })
@@ -120,11 +128,11 @@ fn count_common_sorted(a: &[u64], b: &[u64]) -> usize {
     common
 }
 
-/// A 64-bit fingerprint of an n-gram. Collisions would merge two n-grams of one sentence pair;
-/// with at most a few hundred n-grams per sentence the chance is below 1e-14 per pair.
+/// A 64-bit fingerprint of an n-gram. For unigrams and bigrams of `u32` ids (what
+/// [`super::TextScores`] passes) it is injective; for other token types a collision would merge
+/// two n-grams of one sentence pair, with a chance of order 1e-15 per pair.
 fn hash_gram<T: Hash>(gram: &[T]) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(gram)
+    FxBuild::default().hash_one(gram)
 }
 
 fn rouge_n_prf(overlap: usize, hyp_count: usize, ref_count: usize) -> Prf {

@@ -24,20 +24,21 @@ pub struct TextScores {
 
 impl TextScores {
     /// Scores `hypotheses[i]` against `references[i]` (one reference each).
-    pub fn compute<S: AsRef<str>, R: AsRef<str>>(
+    pub fn compute<S: AsRef<str> + Sync, R: AsRef<str> + Sync>(
         hypotheses: &[S],
         references: &[R],
     ) -> Result<TextScores, MetricsError> {
         check_same_len("text metrics", "hypotheses", hypotheses.len(), "references", references.len())?;
         check_at_least("text metrics", 1, hypotheses.len())?;
         let mut vocab = Vocab::new();
-        let hyps: Vec<Vec<u32>> = hypotheses.iter().map(|h| vocab.encode(h.as_ref())).collect();
-        let refs: Vec<Vec<u32>> = references.iter().map(|r| vocab.encode(r.as_ref())).collect();
+        let hyps = vocab.encode_all(hypotheses);
+        let refs = vocab.encode_all(references);
         let ref_sets: Vec<[&[u32]; 1]> = refs.iter().map(|r| [r.as_slice()]).collect();
+        let bleu = corpus_bleu(&hyps, &ref_sets, 4)?;
         Ok(TextScores {
             n: hyps.len(),
-            bleu1: corpus_bleu(&hyps, &ref_sets, 1)?.score,
-            bleu4: corpus_bleu(&hyps, &ref_sets, 4)?.score,
+            bleu1: bleu.cumulative(1).unwrap_or(0.0),
+            bleu4: bleu.score,
             rouge: corpus_rouge(&hyps, &refs)?,
             distinct1: distinct_n(&hyps, 1)?,
             distinct2: distinct_n(&hyps, 2)?,
