@@ -149,12 +149,17 @@ impl Counts {
         let max_order = self.matches.len();
         self.reference_len += refs.iter().map(|r| r.as_ref().len()).min().unwrap_or(0);
         self.hypothesis_len += hyp.len();
-        scratch.ref_max.clear();
-        for reference in refs {
-            count_ngrams(reference.as_ref(), max_order, &mut scratch.one_ref);
-            for (gram, &count) in &scratch.one_ref {
-                let slot = scratch.ref_max.entry(gram).or_insert(0);
-                *slot = (*slot).max(count);
+        if let [only] = refs {
+            // One reference (the usual case): its counts are the clipping counts.
+            count_ngrams(only.as_ref(), max_order, &mut scratch.ref_max);
+        } else {
+            scratch.ref_max.clear();
+            for reference in refs {
+                count_ngrams(reference.as_ref(), max_order, &mut scratch.one_ref);
+                for (gram, &count) in &scratch.one_ref {
+                    let slot = scratch.ref_max.entry(gram).or_insert(0);
+                    *slot = (*slot).max(count);
+                }
             }
         }
         count_ngrams(hyp, max_order, &mut scratch.hyp);

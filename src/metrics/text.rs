@@ -35,14 +35,19 @@ impl TextScores {
         let refs = vocab.encode_all(references);
         let ref_sets: Vec<[&[u32]; 1]> = refs.iter().map(|r| [r.as_slice()]).collect();
         let bleu = corpus_bleu(&hyps, &ref_sets, 4)?;
+        // The corpus-wide sets of distinct-n and USR are sequential; build them side by side.
+        let ((distinct1, distinct2), usr) = rayon::join(
+            || rayon::join(|| distinct_n(&hyps, 1), || distinct_n(&hyps, 2)),
+            || unique_sentence_ratio(&hyps),
+        );
         Ok(TextScores {
             n: hyps.len(),
             bleu1: bleu.cumulative(1).unwrap_or(0.0),
             bleu4: bleu.score,
             rouge: corpus_rouge(&hyps, &refs)?,
-            distinct1: distinct_n(&hyps, 1)?,
-            distinct2: distinct_n(&hyps, 2)?,
-            usr: unique_sentence_ratio(&hyps)?,
+            distinct1: distinct1?,
+            distinct2: distinct2?,
+            usr: usr?,
             mean_len: hyps.iter().map(Vec::len).sum::<usize>() as f64 / hyps.len() as f64,
         })
     }
