@@ -9,7 +9,8 @@
 //!   β = P / (R + 1e-12), i.e. F = (1 + β²)RP / (R + β²P + 1e-12), which equals
 //!   LCS·(m² + n²)/(m³ + n³) for m = |ref|, n = |hyp|; not the harmonic mean.
 //! - Ties: only the LCS *length* enters, so when several different subsequences are longest
-//!   (e.g. "a b" and "b a" against "b a b") the score is the same whichever one is picked.
+//!   (hypothesis "a b" against reference "b a": "a" and "b" both are) the score is the same
+//!   whichever one a tie-breaking rule would pick.
 //! - Empty text: the reference splits `""` into one empty word, so an empty hypothesis and an
 //!   empty reference share that word (ROUGE-1 and ROUGE-L P = R = 1, ROUGE-2 0, since a single
 //!   word has no bigram), and an empty text against a non-empty one scores 0 everywhere. No
@@ -42,6 +43,15 @@ pub struct RougeScores {
 
 /// ROUGE of one tokenised hypothesis against one tokenised reference.
 pub fn sentence_rouge<T: Eq + Hash>(hypothesis: &[T], reference: &[T]) -> RougeScores {
+    sentence_rouge_with(hypothesis, reference, &mut Vec::new())
+}
+
+/// [`sentence_rouge`] reusing `lcs_row` as the LCS table.
+fn sentence_rouge_with<T: Eq + Hash>(
+    hypothesis: &[T],
+    reference: &[T],
+    lcs_row: &mut Vec<usize>,
+) -> RougeScores {
     match (hypothesis.is_empty(), reference.is_empty()) {
         // The reference's single empty word is shared (see the module documentation).
         (true, true) => {
@@ -51,7 +61,7 @@ pub fn sentence_rouge<T: Eq + Hash>(hypothesis: &[T], reference: &[T]) -> RougeS
         (false, false) => RougeScores {
             rouge1: rouge_n(hypothesis, reference, 1),
             rouge2: rouge_n(hypothesis, reference, 2),
-            rouge_l: lcs_prf(lcs_len(hypothesis, reference), reference.len(), hypothesis.len()),
+            rouge_l: lcs_prf(lcs_len_with(hypothesis, reference, lcs_row), reference.len(), hypothesis.len()),
         },
     }
 }
@@ -68,17 +78,7 @@ where
         .par_iter()
         .zip(references.par_iter())
         .map_init(Vec::new, |lcs_row, (hyp, reference)| {
-            let (hyp, reference) = (hyp.as_ref(), reference.as_ref());
-            let scores = if hyp.is_empty() || reference.is_empty() {
-                sentence_rouge(hyp, reference)
-            } else {
-                RougeScores {
-                    rouge1: rouge_n(hyp, reference, 1),
-                    rouge2: rouge_n(hyp, reference, 2),
-                    rouge_l: lcs_prf(lcs_len_with(hyp, reference, lcs_row), reference.len(), hyp.len()),
-                }
-            };
-            flatten(&scores)
+            flatten(&sentence_rouge_with(hyp.as_ref(), reference.as_ref(), lcs_row))
         })
         .reduce(
             || [0.0; 9],
@@ -153,12 +153,8 @@ fn lcs_prf(lcs: usize, m: usize, n: usize) -> Prf {
     Prf { precision: precision * 100.0, recall: recall * 100.0, f: f * 100.0 }
 }
 
-/// Length of the longest common subsequence.
-pub fn lcs_len<T: Eq>(a: &[T], b: &[T]) -> usize {
-    lcs_len_with(a, b, &mut Vec::new())
-}
-
-/// [`lcs_len`] reusing `row` as the one-row dynamic-programming table, O(|a|·|b|) time.
+/// Length of the longest common subsequence of `a` and `b`, with `row` as the one-row
+/// dynamic-programming table: O(|a|·|b|) time, O(|b|) space.
 fn lcs_len_with<T: Eq>(a: &[T], b: &[T], row: &mut Vec<usize>) -> usize {
     row.clear();
     row.resize(b.len() + 1, 0);
@@ -246,8 +242,10 @@ mod tests {
     }
 
     #[test]
-    fn lcs_matches_a_brute_force_count() {
-        assert_eq!(lcs_len(&w("a b c b d a b"), &w("b d c a b a")), 4);
-        assert_eq!(lcs_len::<&str>(&[], &w("a")), 0);
+    fn lcs_length_by_hand() {
+        // Cormen et al., Introduction to Algorithms, §15.4: LCS(ABCBDAB, BDCABA) = 4 (BCBA).
+        let mut row = Vec::new();
+        assert_eq!(lcs_len_with(&w("a b c b d a b"), &w("b d c a b a"), &mut row), 4);
+        assert_eq!(lcs_len_with(&[], &w("a"), &mut row), 0);
     }
 }
