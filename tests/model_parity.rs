@@ -90,10 +90,11 @@ fn bart_matches_transformers() {
 }
 
 #[test]
-fn pytorch_bin_and_sharded_safetensors_load_the_same_weights() {
+fn pytorch_bin_and_sharded_files_load_the_same_weights() {
     check_against_golden("t5-v1_0-bin", "t5-v1_0");
+    check_against_golden("t5-v1_0-bin-sharded", "t5-v1_0");
     check_against_golden("bart-sharded", "bart");
-    for (a, b) in [("t5-v1_0", "t5-v1_0-bin"), ("bart", "bart-sharded")] {
+    for (a, b) in [("t5-v1_0", "t5-v1_0-bin"), ("t5-v1_0", "t5-v1_0-bin-sharded"), ("bart", "bart-sharded")] {
         let (ma, mb) = (load(&fixture(a)), load(&fixture(b)));
         let g = golden(a);
         let la = ma.forward_train(&g.input_ids, &g.attention_mask, &g.decoder_input_ids, None).unwrap();

@@ -8,11 +8,12 @@
 //! `r` the sum over hypotheses of the length of their *shortest* reference (tensorflow/nmt's
 //! choice; Papineni et al. use the closest). Reported ×100.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
+use super::hash::FxMap;
 use super::{check_at_least, check_same_len, MetricsError};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,8 +29,24 @@ pub struct Bleu {
     pub reference_len: usize,
 }
 
+impl Bleu {
+    /// BLEU up to `order`-grams (×100) from the same counts: the per-order counts and the brevity
+    /// penalty do not depend on the maximum order, so BLEU-1 of a BLEU-4 run equals a BLEU-1 run.
+    /// `None` when `order` is 0 or above the order this was computed with.
+    pub fn cumulative(&self, order: usize) -> Option<f64> {
+        let precisions = self.precisions.get(..order).filter(|p| !p.is_empty())?;
+        let geo_mean = if precisions.iter().all(|&p| p > 0.0) {
+            (precisions.iter().map(|p| p.ln()).sum::<f64>() / order as f64).exp()
+        } else {
+            0.0
+        };
+        Some(geo_mean * self.brevity_penalty * 100.0)
+    }
+}
+
 /// Corpus BLEU up to `max_order`-grams of `hypotheses[i]` against `references[i]` (one or more
-/// token sequences each). Tokens can be anything comparable: interned ids or strings.
+/// token sequences each). Tokens can be anything comparable: interned ids or strings. Sentences
+/// are counted in parallel.
 ///
 /// Edge cases the reference leaves to a division by zero: when every hypothesis is empty the score
 /// is 0 and `BP` is reported as 0; when every reference is empty `BP` is 1.
@@ -39,9 +56,9 @@ pub fn corpus_bleu<T, H, R, S>(
     max_order: usize,
 ) -> Result<Bleu, MetricsError>
 where
-    T: Eq + Hash,
-    H: AsRef<[T]>,
-    R: AsRef<[S]>,
+    T: Eq + Hash + Sync,
+    H: AsRef<[T]> + Sync,
+    R: AsRef<[S]> + Sync,
     S: AsRef<[T]>,
 {
     const METRIC: &str = "BLEU";
@@ -50,52 +67,33 @@ where
     if max_order == 0 {
         return Err(MetricsError::Invalid { metric: METRIC, detail: "max_order must be at least 1".into() });
     }
-    let mut matches = vec![0u64; max_order];
-    let mut possible = vec![0u64; max_order];
-    let mut reference_len = 0usize;
-    let mut hypothesis_len = 0usize;
-    let mut hyp_counts: HashMap<&[T], u32> = HashMap::new();
-    let mut ref_max: HashMap<&[T], u32> = HashMap::new();
-    let mut one_ref: HashMap<&[T], u32> = HashMap::new();
-    for (index, (hyp, refs)) in hypotheses.iter().zip(references).enumerate() {
-        let hyp = hyp.as_ref();
-        let refs = refs.as_ref();
-        let Some(shortest) = refs.iter().map(|r| r.as_ref().len()).min() else {
-            return Err(MetricsError::BadItem {
-                metric: METRIC,
-                index,
-                detail: "no reference to compare the hypothesis with".into(),
-            });
-        };
-        reference_len += shortest;
-        hypothesis_len += hyp.len();
-
-        ref_max.clear();
-        for reference in refs {
-            count_ngrams(reference.as_ref(), max_order, &mut one_ref);
-            for (gram, &count) in &one_ref {
-                let slot = ref_max.entry(gram).or_insert(0);
-                *slot = (*slot).max(count);
-            }
-        }
-        count_ngrams(hyp, max_order, &mut hyp_counts);
-        for (gram, &count) in &hyp_counts {
-            if let Some(&in_ref) = ref_max.get(gram) {
-                matches[gram.len() - 1] += u64::from(count.min(in_ref));
-            }
-        }
-        for order in 1..=max_order.min(hyp.len()) {
-            possible[order - 1] += (hyp.len() - order + 1) as u64;
-        }
+    if let Some(index) = references.iter().position(|r| r.as_ref().is_empty()) {
+        return Err(MetricsError::BadItem {
+            metric: METRIC,
+            index,
+            detail: "no reference to compare the hypothesis with".into(),
+        });
     }
+    let counts = hypotheses
+        .par_iter()
+        .zip(references.par_iter())
+        .fold(
+            || (Counts::new(max_order), Scratch::default()),
+            |(mut counts, mut scratch), (hyp, refs)| {
+                counts.add(hyp.as_ref(), refs.as_ref(), &mut scratch);
+                (counts, scratch)
+            },
+        )
+        .map(|(counts, _)| counts)
+        .reduce(|| Counts::new(max_order), Counts::merge);
 
-    let precisions: Vec<f64> =
-        matches.iter().zip(&possible).map(|(&m, &p)| if p > 0 { m as f64 / p as f64 } else { 0.0 }).collect();
-    let geo_mean = if precisions.iter().all(|&p| p > 0.0) {
-        (precisions.iter().map(|p| p.ln()).sum::<f64>() / max_order as f64).exp()
-    } else {
-        0.0
-    };
+    let precisions: Vec<f64> = counts
+        .matches
+        .iter()
+        .zip(&counts.possible)
+        .map(|(&m, &p)| if p > 0 { m as f64 / p as f64 } else { 0.0 })
+        .collect();
+    let (hypothesis_len, reference_len) = (counts.hypothesis_len, counts.reference_len);
     let length_ratio =
         if reference_len == 0 { f64::INFINITY } else { hypothesis_len as f64 / reference_len as f64 };
     let brevity_penalty = if length_ratio > 1.0 {
@@ -105,18 +103,91 @@ where
     } else {
         (1.0 - 1.0 / length_ratio).exp()
     };
-    Ok(Bleu {
-        score: geo_mean * brevity_penalty * 100.0,
-        precisions,
-        brevity_penalty,
-        length_ratio,
-        hypothesis_len,
-        reference_len,
-    })
+    let mut bleu =
+        Bleu { score: 0.0, precisions, brevity_penalty, length_ratio, hypothesis_len, reference_len };
+    bleu.score = bleu.cumulative(max_order).unwrap_or(0.0);
+    Ok(bleu)
+}
+
+/// Corpus sums of clipped matches and hypothesis n-grams per order, and of lengths.
+struct Counts {
+    matches: Vec<u64>,
+    possible: Vec<u64>,
+    hypothesis_len: usize,
+    reference_len: usize,
+}
+
+/// Per-thread n-gram tables, reused from sentence to sentence.
+struct Scratch<'a, T> {
+    hyp: FxMap<&'a [T], u32>,
+    ref_max: FxMap<&'a [T], u32>,
+    one_ref: FxMap<&'a [T], u32>,
+}
+
+impl<T> Default for Scratch<'_, T> {
+    fn default() -> Self {
+        Scratch { hyp: FxMap::default(), ref_max: FxMap::default(), one_ref: FxMap::default() }
+    }
+}
+
+impl Counts {
+    fn new(max_order: usize) -> Counts {
+        Counts {
+            matches: vec![0; max_order],
+            possible: vec![0; max_order],
+            hypothesis_len: 0,
+            reference_len: 0,
+        }
+    }
+
+    fn add<'a, T: Eq + Hash, S: AsRef<[T]>>(
+        &mut self,
+        hyp: &'a [T],
+        refs: &'a [S],
+        scratch: &mut Scratch<'a, T>,
+    ) {
+        let max_order = self.matches.len();
+        self.reference_len += refs.iter().map(|r| r.as_ref().len()).min().unwrap_or(0);
+        self.hypothesis_len += hyp.len();
+        if let [only] = refs {
+            // One reference (the usual case): its counts are the clipping counts.
+            count_ngrams(only.as_ref(), max_order, &mut scratch.ref_max);
+        } else {
+            scratch.ref_max.clear();
+            for reference in refs {
+                count_ngrams(reference.as_ref(), max_order, &mut scratch.one_ref);
+                for (gram, &count) in &scratch.one_ref {
+                    let slot = scratch.ref_max.entry(gram).or_insert(0);
+                    *slot = (*slot).max(count);
+                }
+            }
+        }
+        count_ngrams(hyp, max_order, &mut scratch.hyp);
+        for (gram, &count) in &scratch.hyp {
+            if let Some(&in_ref) = scratch.ref_max.get(gram) {
+                self.matches[gram.len() - 1] += u64::from(count.min(in_ref));
+            }
+        }
+        for order in 1..=max_order.min(hyp.len()) {
+            self.possible[order - 1] += (hyp.len() - order + 1) as u64;
+        }
+    }
+
+    fn merge(mut self, other: Counts) -> Counts {
+        for (a, b) in self.matches.iter_mut().zip(&other.matches) {
+            *a += b;
+        }
+        for (a, b) in self.possible.iter_mut().zip(&other.possible) {
+            *a += b;
+        }
+        self.hypothesis_len += other.hypothesis_len;
+        self.reference_len += other.reference_len;
+        self
+    }
 }
 
 /// Counts every n-gram of `tokens` of order 1 to `max_order` into `counts` (cleared first).
-fn count_ngrams<'a, T: Eq + Hash>(tokens: &'a [T], max_order: usize, counts: &mut HashMap<&'a [T], u32>) {
+fn count_ngrams<'a, T: Eq + Hash>(tokens: &'a [T], max_order: usize, counts: &mut FxMap<&'a [T], u32>) {
     counts.clear();
     for order in 1..=max_order.min(tokens.len()) {
         for gram in tokens.windows(order) {
@@ -166,6 +237,19 @@ mod tests {
         assert!((bleu.score - 22.473328748774733).abs() < 1e-12, "{}", bleu.score);
         // BLEU-4: no 3-gram matches, so the unsmoothed geometric mean is 0.
         assert_eq!(corpus_bleu(&hyps, &single(&refs), 4).unwrap().score, 0.0);
+    }
+
+    #[test]
+    fn cumulative_scores_equal_separate_runs() {
+        let hyps = [words("the the the the the the the"), words("a b c x"), words("a b y c d")];
+        let refs = [words("the cat is on the mat"), words("a b y c"), words("a b y c e f")];
+        let four = corpus_bleu(&hyps, &single(&refs), 4).unwrap();
+        for order in 1..=4 {
+            let separate = corpus_bleu(&hyps, &single(&refs), order).unwrap().score;
+            assert_eq!(four.cumulative(order), Some(separate), "order {order}");
+        }
+        assert_eq!(four.cumulative(0), None);
+        assert_eq!(four.cumulative(5), None);
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //!   explanations are the same sentence when their tokens are equal, so case and punctuation
 //!   spacing do not make a sentence unique.
 
-use std::collections::HashSet;
 use std::hash::Hash;
 
+use super::hash::FxSet;
 use super::{check_at_least, MetricsError};
 
 /// distinct-n over all `sentences` (tokenised), as a fraction.
@@ -21,7 +21,7 @@ where
     if n == 0 {
         return Err(MetricsError::Invalid { metric: "distinct-n", detail: "n must be at least 1".into() });
     }
-    let mut seen: HashSet<&[T]> = HashSet::new();
+    let mut seen: FxSet<&[T]> = FxSet::default();
     let mut total = 0usize;
     for sentence in sentences {
         for gram in sentence.as_ref().windows(n) {
@@ -39,7 +39,7 @@ where
     S: AsRef<[T]>,
 {
     check_at_least("USR", 1, sentences.len())?;
-    let unique: HashSet<&[T]> = sentences.iter().map(AsRef::as_ref).collect();
+    let unique: FxSet<&[T]> = sentences.iter().map(AsRef::as_ref).collect();
     Ok(unique.len() as f64 / sentences.len() as f64)
 }
 

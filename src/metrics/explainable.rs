@@ -15,10 +15,9 @@
 //! [`GroundingRates`] turns per-explanation grounding counts (grounded in item and history,
 //! in the item only, invented) into corpus rates.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
+use super::hash::FxMap;
 use super::{check_at_least, check_same_len, MetricsError};
 
 /// FMR: share of explanations whose mentioned features include one of its ground-truth features.
@@ -69,7 +68,7 @@ pub fn feature_coverage_ratio<M: AsRef<[u32]>>(
 /// module documentation). Repeated ids within one explanation count once. Needs N ≥ 2.
 pub fn feature_diversity<M: AsRef<[u32]>>(mentioned: &[M]) -> Result<f64, MetricsError> {
     check_at_least("DIV", 2, mentioned.len())?;
-    let mut counts: HashMap<u32, u64> = HashMap::new();
+    let mut counts: FxMap<u32, u64> = FxMap::default();
     let mut set = Vec::new();
     for features in mentioned {
         set.clear();

@@ -11,6 +11,7 @@
 pub mod bleu;
 pub mod distinct;
 pub mod explainable;
+mod hash;
 pub mod rouge;
 pub mod stats;
 pub mod text;

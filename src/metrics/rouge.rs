@@ -9,16 +9,19 @@
 //!   β = P / (R + 1e-12), i.e. F = (1 + β²)RP / (R + β²P + 1e-12), which equals
 //!   LCS·(m² + n²)/(m³ + n³) for m = |ref|, n = |hyp|; not the harmonic mean.
 //! - Ties: only the LCS *length* enters, so when several different subsequences are longest
-//!   (e.g. "a b" and "b a" against "b a b") the score is the same whichever one is picked.
+//!   (hypothesis "a b" against reference "b a": "a" and "b" both are) the score is the same
+//!   whichever one a tie-breaking rule would pick.
 //! - Empty text: the reference splits `""` into one empty word, so an empty hypothesis and an
 //!   empty reference share that word (ROUGE-1 and ROUGE-L P = R = 1, ROUGE-2 0, since a single
 //!   word has no bigram), and an empty text against a non-empty one scores 0 everywhere. No
 //!   division by zero can happen.
 
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
+use super::hash::FxBuild;
 use super::{check_at_least, check_same_len, MetricsError};
 
 /// Precision, recall and F-measure, ×100.
@@ -40,6 +43,15 @@ pub struct RougeScores {
 
 /// ROUGE of one tokenised hypothesis against one tokenised reference.
 pub fn sentence_rouge<T: Eq + Hash>(hypothesis: &[T], reference: &[T]) -> RougeScores {
+    sentence_rouge_with(hypothesis, reference, &mut Vec::new())
+}
+
+/// [`sentence_rouge`] reusing `lcs_row` as the LCS table.
+fn sentence_rouge_with<T: Eq + Hash>(
+    hypothesis: &[T],
+    reference: &[T],
+    lcs_row: &mut Vec<usize>,
+) -> RougeScores {
     match (hypothesis.is_empty(), reference.is_empty()) {
         // The reference's single empty word is shared (see the module documentation).
         (true, true) => {
@@ -49,36 +61,32 @@ pub fn sentence_rouge<T: Eq + Hash>(hypothesis: &[T], reference: &[T]) -> RougeS
         (false, false) => RougeScores {
             rouge1: rouge_n(hypothesis, reference, 1),
             rouge2: rouge_n(hypothesis, reference, 2),
-            rouge_l: lcs_prf(lcs_len(hypothesis, reference), reference.len(), hypothesis.len()),
+            rouge_l: lcs_prf(lcs_len_with(hypothesis, reference, lcs_row), reference.len(), hypothesis.len()),
         },
     }
 }
 
-/// Mean sentence ROUGE over a corpus of (hypothesis, reference) pairs.
+/// Mean sentence ROUGE over a corpus of (hypothesis, reference) pairs, scored in parallel.
 pub fn corpus_rouge<T, S>(hypotheses: &[S], references: &[S]) -> Result<RougeScores, MetricsError>
 where
-    T: Eq + Hash,
-    S: AsRef<[T]>,
+    T: Eq + Hash + Sync,
+    S: AsRef<[T]> + Sync,
 {
     check_same_len("ROUGE", "hypotheses", hypotheses.len(), "references", references.len())?;
     check_at_least("ROUGE", 1, hypotheses.len())?;
-    let mut sum = [0.0f64; 9];
-    let mut lcs_row = Vec::new();
-    for (hyp, reference) in hypotheses.iter().zip(references) {
-        let (hyp, reference) = (hyp.as_ref(), reference.as_ref());
-        let scores = if hyp.is_empty() || reference.is_empty() {
-            sentence_rouge(hyp, reference)
-        } else {
-            RougeScores {
-                rouge1: rouge_n(hyp, reference, 1),
-                rouge2: rouge_n(hyp, reference, 2),
-                rouge_l: lcs_prf(lcs_len_with(hyp, reference, &mut lcs_row), reference.len(), hyp.len()),
-            }
-        };
-        for (slot, value) in sum.iter_mut().zip(flatten(&scores)) {
-            *slot += value;
-        }
-    }
+    let sum = hypotheses
+        .par_iter()
+        .zip(references.par_iter())
+        .map_init(Vec::new, |lcs_row, (hyp, reference)| {
+            flatten(&sentence_rouge_with(hyp.as_ref(), reference.as_ref(), lcs_row))
+        })
+        .reduce(
+            || [0.0; 9],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
     let n = hypotheses.len() as f64;
     let mean = |i: usize| Prf { precision: sum[i] / n, recall: sum[i + 1] / n, f: sum[i + 2] / n };
     Ok(RougeScores { rouge1: mean(0), rouge2: mean(3), rouge_l: mean(6) })
@@ -120,11 +128,11 @@ fn count_common_sorted(a: &[u64], b: &[u64]) -> usize {
     common
 }
 
-/// A 64-bit fingerprint of an n-gram. Collisions would merge two n-grams of one sentence pair;
-/// with at most a few hundred n-grams per sentence the chance is below 1e-14 per pair.
+/// A 64-bit fingerprint of an n-gram. For unigrams and bigrams of `u32` ids (what
+/// [`super::TextScores`] passes) it is injective; for other token types a collision would merge
+/// two n-grams of one sentence pair, with a chance of order 1e-15 per pair.
 fn hash_gram<T: Hash>(gram: &[T]) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(gram)
+    FxBuild::default().hash_one(gram)
 }
 
 fn rouge_n_prf(overlap: usize, hyp_count: usize, ref_count: usize) -> Prf {
@@ -145,12 +153,8 @@ fn lcs_prf(lcs: usize, m: usize, n: usize) -> Prf {
     Prf { precision: precision * 100.0, recall: recall * 100.0, f: f * 100.0 }
 }
 
-/// Length of the longest common subsequence.
-pub fn lcs_len<T: Eq>(a: &[T], b: &[T]) -> usize {
-    lcs_len_with(a, b, &mut Vec::new())
-}
-
-/// [`lcs_len`] reusing `row` as the one-row dynamic-programming table, O(|a|·|b|) time.
+/// Length of the longest common subsequence of `a` and `b`, with `row` as the one-row
+/// dynamic-programming table: O(|a|·|b|) time, O(|b|) space.
 fn lcs_len_with<T: Eq>(a: &[T], b: &[T], row: &mut Vec<usize>) -> usize {
     row.clear();
     row.resize(b.len() + 1, 0);
@@ -238,8 +242,10 @@ mod tests {
     }
 
     #[test]
-    fn lcs_matches_a_brute_force_count() {
-        assert_eq!(lcs_len(&w("a b c b d a b"), &w("b d c a b a")), 4);
-        assert_eq!(lcs_len::<&str>(&[], &w("a")), 0);
+    fn lcs_length_by_hand() {
+        // Cormen et al., Introduction to Algorithms, §15.4: LCS(ABCBDAB, BDCABA) = 4 (BCBA).
+        let mut row = Vec::new();
+        assert_eq!(lcs_len_with(&w("a b c b d a b"), &w("b d c a b a"), &mut row), 4);
+        assert_eq!(lcs_len_with(&[], &w("a"), &mut row), 0);
     }
 }

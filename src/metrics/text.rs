@@ -24,24 +24,30 @@ pub struct TextScores {
 
 impl TextScores {
     /// Scores `hypotheses[i]` against `references[i]` (one reference each).
-    pub fn compute<S: AsRef<str>, R: AsRef<str>>(
+    pub fn compute<S: AsRef<str> + Sync, R: AsRef<str> + Sync>(
         hypotheses: &[S],
         references: &[R],
     ) -> Result<TextScores, MetricsError> {
         check_same_len("text metrics", "hypotheses", hypotheses.len(), "references", references.len())?;
         check_at_least("text metrics", 1, hypotheses.len())?;
         let mut vocab = Vocab::new();
-        let hyps: Vec<Vec<u32>> = hypotheses.iter().map(|h| vocab.encode(h.as_ref())).collect();
-        let refs: Vec<Vec<u32>> = references.iter().map(|r| vocab.encode(r.as_ref())).collect();
+        let hyps = vocab.encode_all(hypotheses);
+        let refs = vocab.encode_all(references);
         let ref_sets: Vec<[&[u32]; 1]> = refs.iter().map(|r| [r.as_slice()]).collect();
+        let bleu = corpus_bleu(&hyps, &ref_sets, 4)?;
+        // The corpus-wide sets of distinct-n and USR are sequential; build them side by side.
+        let ((distinct1, distinct2), usr) = rayon::join(
+            || rayon::join(|| distinct_n(&hyps, 1), || distinct_n(&hyps, 2)),
+            || unique_sentence_ratio(&hyps),
+        );
         Ok(TextScores {
             n: hyps.len(),
-            bleu1: corpus_bleu(&hyps, &ref_sets, 1)?.score,
-            bleu4: corpus_bleu(&hyps, &ref_sets, 4)?.score,
+            bleu1: bleu.cumulative(1).unwrap_or(0.0),
+            bleu4: bleu.score,
             rouge: corpus_rouge(&hyps, &refs)?,
-            distinct1: distinct_n(&hyps, 1)?,
-            distinct2: distinct_n(&hyps, 2)?,
-            usr: unique_sentence_ratio(&hyps)?,
+            distinct1: distinct1?,
+            distinct2: distinct2?,
+            usr: usr?,
             mean_len: hyps.iter().map(Vec::len).sum::<usize>() as f64 / hyps.len() as f64,
         })
     }

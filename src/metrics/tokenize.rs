@@ -17,7 +17,9 @@
 //! the reference; so does the mapping of `:` to `,` and `;` to `.`. The reference is a chain of
 //! regex substitutions; this is one pass over the characters, and a test checks the two agree.
 
-use std::collections::HashMap;
+use rayon::prelude::*;
+
+use super::hash::FxMap;
 
 /// Splits `text` into tokens by the rules in the module documentation.
 pub fn tokenize(text: &str) -> Vec<String> {
@@ -27,9 +29,36 @@ pub fn tokenize(text: &str) -> Vec<String> {
 }
 
 /// Calls `emit` with every token of `text`, in order, without allocating a `String` per token.
-pub fn for_each_token(text: &str, mut emit: impl FnMut(&str)) {
-    let lower = text.to_lowercase();
-    let chars: Vec<char> = lower.chars().collect();
+pub fn for_each_token(text: &str, emit: impl FnMut(&str)) {
+    // ASCII text (the common case) is scanned as bytes, lowercased on the fly; anything else is
+    // lowercased first because Unicode lowercasing can change the number of characters.
+    if text.is_ascii() {
+        scan(text.as_bytes(), emit);
+    } else {
+        let chars: Vec<char> = text.to_lowercase().chars().collect();
+        scan(&chars, emit);
+    }
+}
+
+/// A character of text being scanned, lowercased.
+trait Lower: Copy {
+    fn lower(self) -> char;
+}
+
+impl Lower for u8 {
+    fn lower(self) -> char {
+        char::from(self.to_ascii_lowercase())
+    }
+}
+
+impl Lower for char {
+    fn lower(self) -> char {
+        self
+    }
+}
+
+fn scan<C: Lower>(chars: &[C], mut emit: impl FnMut(&str)) {
+    let at = |k: usize| chars.get(k).map(|c| c.lower());
     let mut current = String::new();
     let flush = |current: &mut String, emit: &mut dyn FnMut(&str)| {
         if !current.is_empty() {
@@ -39,8 +68,7 @@ pub fn for_each_token(text: &str, mut emit: impl FnMut(&str)) {
     };
     let mut i = 0;
     while i < chars.len() {
-        let c = chars[i];
-        let next = |k: usize| chars.get(i + k).copied();
+        let c = chars[i].lower();
         if c.is_whitespace() {
             flush(&mut current, &mut emit);
         } else if c == '(' || c == ')' {
@@ -48,11 +76,11 @@ pub fn for_each_token(text: &str, mut emit: impl FnMut(&str)) {
             emit(if c == '(' { "(" } else { ")" });
         } else if let Some(mark) = run_token(c) {
             flush(&mut current, &mut emit);
-            while chars.get(i + 1) == Some(&c) {
+            while at(i + 1) == Some(c) {
                 i += 1;
             }
             emit(mark);
-        } else if starts_clitic(c, next(1), next(2)) {
+        } else if starts_clitic(c, at(i + 1), at(i + 2)) {
             flush(&mut current, &mut emit);
             current.push(c);
         } else {
@@ -90,7 +118,7 @@ fn starts_clitic(c: char, c1: Option<char>, c2: Option<char>) -> bool {
 /// equal ids.
 #[derive(Debug, Default, Clone)]
 pub struct Vocab {
-    ids: HashMap<String, u32>,
+    ids: FxMap<String, u32>,
     words: Vec<String>,
 }
 
@@ -103,6 +131,31 @@ impl Vocab {
     pub fn encode(&mut self, text: &str) -> Vec<u32> {
         let mut out = Vec::new();
         for_each_token(text, |token| out.push(self.intern(token)));
+        out
+    }
+
+    /// [`Vocab::encode`] of every text, in parallel: chunks are tokenised into local vocabularies
+    /// which are then merged in order, so ids come out exactly as sequential encoding gives them.
+    pub fn encode_all<S: AsRef<str> + Sync>(&mut self, texts: &[S]) -> Vec<Vec<u32>> {
+        const CHUNK: usize = 2048;
+        let chunks: Vec<(Vocab, Vec<Vec<u32>>)> = texts
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                let mut local = Vocab::new();
+                let ids = chunk.iter().map(|t| local.encode(t.as_ref())).collect();
+                (local, ids)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(texts.len());
+        for (local, ids) in chunks {
+            let to_global: Vec<u32> = local.words.iter().map(|w| self.intern(w)).collect();
+            out.extend(ids.into_iter().map(|mut sentence| {
+                for id in &mut sentence {
+                    *id = to_global[*id as usize];
+                }
+                sentence
+            }));
+        }
         out
     }
 
@@ -248,5 +301,21 @@ mod tests {
         assert_eq!(vocab.word(1), Some("plot"));
         assert_eq!(vocab.word(9), None);
         assert_eq!(vocab.len(), 4);
+    }
+
+    #[test]
+    fn parallel_encoding_equals_sequential() {
+        let texts: Vec<String> =
+            (0..5000).map(|i| format!("w{} shared w{} (x{})!", i % 97, i % 13, i)).collect();
+        let mut sequential = Vocab::new();
+        let expected: Vec<Vec<u32>> = texts.iter().map(|t| sequential.encode(t)).collect();
+        let mut parallel = Vocab::new();
+        parallel.intern("w0");
+        let mut fresh = Vocab::new();
+        assert_eq!(fresh.encode_all(&texts), expected);
+        assert_eq!(fresh.len(), sequential.len());
+        // Words already in the vocabulary keep their ids.
+        let again = parallel.encode_all(&texts[..1]);
+        assert_eq!(again[0][0], 0);
     }
 }

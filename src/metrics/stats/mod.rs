@@ -32,6 +32,22 @@ pub fn std_dev(values: &[f64]) -> Result<f64, MetricsError> {
     Ok((ss / (values.len() - 1) as f64).sqrt())
 }
 
+/// What a report prints for one score: n, mean ± sample std, and a bootstrap CI of the mean.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Summary {
+    pub n: usize,
+    pub mean: f64,
+    /// Sample standard deviation; `None` for a single value.
+    pub std: Option<f64>,
+    pub ci: Interval,
+}
+
+/// [`Summary`] of `values` with a percentile-bootstrap CI by `config`.
+pub fn summarize(values: &[f64], config: &BootstrapConfig) -> Result<Summary, MetricsError> {
+    let ci = bootstrap_mean_ci(values, config)?;
+    Ok(Summary { n: values.len(), mean: ci.estimate, std: std_dev(values).ok(), ci })
+}
+
 /// The `q`-th percentile (0–100) of ascending `sorted` values with linear interpolation between
 /// closest ranks (numpy's default, `method="linear"`). `sorted` must be non-empty.
 pub(crate) fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
@@ -81,5 +97,15 @@ mod tests {
         assert_eq!(percentile_sorted(&[1.0, 2.0, 3.0, 4.0], 25.0), 1.75);
         assert_eq!(percentile_sorted(&[1.0, 2.0, 3.0, 4.0], 100.0), 4.0);
         assert_eq!(percentile_sorted(&[3.0], 2.5), 3.0);
+    }
+
+    #[test]
+    fn summary_combines_mean_std_and_ci() {
+        let s = summarize(&[1.0, 2.0, 3.0, 4.0], &BootstrapConfig::default()).unwrap();
+        assert_eq!((s.n, s.mean), (4, 2.5));
+        assert!((s.std.unwrap() - (5.0f64 / 3.0).sqrt()).abs() < 1e-15);
+        assert!(s.ci.lower >= 1.0 && s.ci.upper <= 4.0 && s.ci.lower < 2.5 && 2.5 < s.ci.upper);
+        assert_eq!(summarize(&[7.0], &BootstrapConfig::default()).unwrap().std, None);
+        assert!(summarize(&[], &BootstrapConfig::default()).is_err());
     }
 }

@@ -73,14 +73,18 @@ pub fn paired_permutation_test(
     let gamma = (observed * f64::EPSILON * 100.0).abs();
     let exact = n < 63 && (1u64 << n) <= resamples as u64;
     let flipped_mean = |signs: &mut dyn FnMut() -> u64| -> f64 {
-        let mut sum = 0.0;
-        let mut bits = 0u64;
-        for (i, d) in diffs.iter().enumerate() {
-            if i % 64 == 0 {
-                bits = signs();
-            }
-            sum += if bits >> (i % 64) & 1 == 1 { -d } else { *d };
-        }
+        let sum: f64 = diffs
+            .chunks(64)
+            .map(|chunk| {
+                let bits = signs();
+                // Flip sign bits directly: branch-free.
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(j, d)| f64::from_bits(d.to_bits() ^ ((bits >> j & 1) << 63)))
+                    .sum::<f64>()
+            })
+            .sum();
         sum / n as f64
     };
     let (null, total): (Vec<f64>, usize) = if exact {

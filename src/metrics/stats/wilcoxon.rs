@@ -114,7 +114,8 @@ pub fn wilcoxon(a: &[f64], b: &[f64], options: WilcoxonOptions) -> Result<Wilcox
             let se = ((var - tie_correction / 2.0) / 24.0).sqrt();
             if se > 0.0 {
                 let mut deviate = (r_plus - mean) / se;
-                if options.correction {
+                // scipy shifts toward zero by sign(z), which is 0 at z = 0 (`f64::signum` is 1).
+                if options.correction && deviate != 0.0 {
                     deviate -= deviate.signum() * 0.5 / se;
                 }
                 z = Some(-deviate.abs());
@@ -217,6 +218,19 @@ mod tests {
         // n = 3: subsets of {1,2,3} by sum: 0,1,2,{3,1+2},{1+3},{2+3},{1+2+3} → 1,1,1,2,1,1,1 / 8.
         assert_eq!(signed_rank_pmf(3), [0.125, 0.125, 0.125, 0.25, 0.125, 0.125, 0.125]);
         assert_eq!(pmf[0], pmf[15]);
+    }
+
+    #[test]
+    fn continuity_correction_leaves_a_centred_statistic_alone() {
+        // d = ±1..±20 alternating in sign around a centred R+: R+ = R− = 105, z = 0, and scipy's
+        // p is 1 with or without correction.
+        let d: Vec<f64> =
+            (1..=20).map(|i| if i % 4 == 1 || i % 4 == 0 { f64::from(i) } else { -f64::from(i) }).collect();
+        let zeros = vec![0.0; 20];
+        let options =
+            WilcoxonOptions { correction: true, method: WilcoxonMethod::Asymptotic, ..Default::default() };
+        let r = wilcoxon(&d, &zeros, options).unwrap();
+        assert_eq!((r.r_plus, r.r_minus, r.p_value), (105.0, 105.0, 1.0));
     }
 
     #[test]
