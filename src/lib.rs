@@ -4,7 +4,9 @@
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod durable;
 pub mod explain;
 pub mod metrics;
 pub mod model;
 pub mod rank;
+pub mod train;

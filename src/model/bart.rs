@@ -404,6 +404,11 @@ impl Bart {
         self.training.set(training);
     }
 
+    /// The switch that turns dropout on and seeds its masks.
+    pub fn training_switch(&self) -> &TrainingSwitch {
+        &self.training
+    }
+
     pub(crate) fn info_mut(&mut self) -> &mut ModelInfo {
         &mut self.info
     }

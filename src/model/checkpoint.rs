@@ -179,7 +179,7 @@ pub fn load_tokenizer(dir: &Path) -> Result<tokenizers::Tokenizer> {
         .map_err(|e| anyhow::anyhow!("cannot load tokenizer {}: {e}", path.display()))
 }
 
-fn detect_arch(config: &serde_json::Value) -> Result<Arch> {
+pub fn detect_arch(config: &serde_json::Value) -> Result<Arch> {
     let model_type = config.get("model_type").and_then(|v| v.as_str());
     match model_type {
         Some("t5") => Ok(Arch::T5),

@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Module, Result, Shape, Tensor, D};
 use candle_nn::{Init, VarBuilder};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 /// The additive bias for a masked attention position. Finite (unlike `f32::MIN` sums, which can
 /// reach `-inf` and turn a fully masked row into NaN) and large enough that `exp` underflows to 0.
@@ -35,7 +37,7 @@ pub struct Weights<'a> {
     vb: VarBuilder<'a>,
     seen: Arc<Mutex<BTreeMap<String, Tensor>>>,
     kernels: Kernels,
-    training: Arc<AtomicBool>,
+    training: TrainingSwitch,
 }
 
 impl<'a> Weights<'a> {
@@ -44,7 +46,7 @@ impl<'a> Weights<'a> {
             vb,
             seen: Arc::new(Mutex::new(BTreeMap::new())),
             kernels,
-            training: Arc::new(AtomicBool::new(false)),
+            training: TrainingSwitch::default(),
         }
     }
 
@@ -59,7 +61,7 @@ impl<'a> Weights<'a> {
 
     /// The training switch shared by every [`Dropout`] this loader creates.
     pub fn training_switch(&self) -> TrainingSwitch {
-        TrainingSwitch(self.training.clone())
+        self.training.clone()
     }
 
     /// A dropout layer tied to this model's training switch.
@@ -112,18 +114,35 @@ impl<'a> Weights<'a> {
     }
 }
 
-/// Turns a model's dropout on (training) or off (evaluation, the default). Shared through an
-/// atomic so the model stays `Sync` and `forward_train(&self)` needs no extra argument.
-#[derive(Clone, Debug)]
-pub struct TrainingSwitch(Arc<AtomicBool>);
+/// Turns a model's dropout on (training) or off (evaluation, the default), and holds the random
+/// stream its masks come from. Shared so the model stays `Sync` and `forward_train(&self)` needs
+/// no extra argument.
+#[derive(Clone, Debug, Default)]
+pub struct TrainingSwitch(Arc<SwitchState>);
+
+#[derive(Debug, Default)]
+struct SwitchState {
+    on: AtomicBool,
+    /// Seeded by the trainer before each step, so a resumed run draws the same masks as an
+    /// uninterrupted one (candle's CPU random generator cannot be seeded). Unseeded, masks come
+    /// from candle's generator.
+    rng: Mutex<Option<ChaCha8Rng>>,
+}
 
 impl TrainingSwitch {
     pub fn set(&self, training: bool) {
-        self.0.store(training, Ordering::Relaxed);
+        self.0.on.store(training, Ordering::Relaxed);
     }
 
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.on.load(Ordering::Relaxed)
+    }
+
+    /// Makes the following dropout masks a function of `seed` alone.
+    pub fn seed(&self, seed: u64) {
+        if let Ok(mut rng) = self.0.rng.lock() {
+            *rng = Some(ChaCha8Rng::seed_from_u64(seed));
+        }
     }
 }
 
@@ -131,16 +150,28 @@ impl TrainingSwitch {
 #[derive(Clone, Debug)]
 pub struct Dropout {
     p: f32,
-    training: Arc<AtomicBool>,
+    training: TrainingSwitch,
 }
 
 impl Module for Dropout {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if self.p > 0.0 && self.training.load(Ordering::Relaxed) {
-            candle_nn::ops::dropout(x, self.p)
-        } else {
-            Ok(x.clone())
+        if self.p <= 0.0 || !self.training.get() {
+            return Ok(x.clone());
         }
+        let mut rng = self
+            .training
+            .0
+            .rng
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("dropout generator poisoned".into()))?;
+        let Some(rng) = rng.as_mut() else {
+            return candle_nn::ops::dropout(x, self.p);
+        };
+        let keep = 1.0 / (1.0 - self.p);
+        let mask: Vec<f32> =
+            (0..x.elem_count()).map(|_| if rng.random::<f32>() < self.p { 0.0 } else { keep }).collect();
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+        x * mask
     }
 }
 

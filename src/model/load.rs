@@ -106,6 +106,14 @@ impl Model {
         }
     }
 
+    /// The switch that turns dropout on and seeds its masks (for reproducible training).
+    pub fn training_switch(&self) -> &super::layers::TrainingSwitch {
+        match self {
+            Model::T5(m) => m.training_switch(),
+            Model::Bart(m) => m.training_switch(),
+        }
+    }
+
     /// Every tensor under its Hugging Face key.
     pub fn named_tensors(&self) -> &[(String, Tensor)] {
         match self {

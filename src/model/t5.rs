@@ -448,6 +448,11 @@ impl T5 {
         self.training.set(training);
     }
 
+    /// The switch that turns dropout on and seeds its masks.
+    pub fn training_switch(&self) -> &TrainingSwitch {
+        &self.training
+    }
+
     pub(crate) fn info_mut(&mut self) -> &mut ModelInfo {
         &mut self.info
     }

@@ -1,0 +1,201 @@
+//! Writes that survive a crash or a kill: a file or a whole directory is written beside its final
+//! place, flushed to disk, then renamed over it, so a reader sees the old version or the new one,
+//! never half of one. Appended JSON lines are flushed line by line.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// Flushes a directory entry (a rename or a new file) to disk.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot flush directory {}", dir.display()))
+}
+
+/// Flushes every file directly inside `dir`, then `dir` itself.
+pub fn sync_tree(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_file() {
+            File::open(&path)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("cannot flush {}", path.display()))?;
+        }
+    }
+    sync_dir(dir)
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// Replaces `path` with `bytes` atomically.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = parent(path);
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = sibling(path, "tmp");
+    let mut file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.write_all(bytes)
+        .and_then(|_| file.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", tmp.display()))?;
+    sync_dir(dir)
+}
+
+/// Replaces `path` with pretty-printed JSON atomically.
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let mut text = serde_json::to_vec_pretty(value)?;
+    text.push(b'\n');
+    write_file(path, &text)
+}
+
+fn sibling(path: &Path, tag: &str) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    parent(path).join(format!(".{name}.{tag}{}", std::process::id()))
+}
+
+/// Builds a directory with `fill` and puts it at `path` atomically (replacing any old one). A
+/// crash between the two renames leaves the old version at `.NAME.old`, which
+/// [`recover_dir`] puts back.
+pub fn write_dir(path: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let dir = parent(path);
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = sibling(path, "tmp");
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
+    }
+    fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    fill(&tmp)?;
+    sync_tree(&tmp)?;
+    let old = old_path(path);
+    if path.exists() {
+        if old.exists() {
+            fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
+        }
+        fs::rename(path, &old).with_context(|| format!("cannot move {} aside", path.display()))?;
+    }
+    fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", tmp.display()))?;
+    sync_dir(dir)?;
+    if old.exists() {
+        fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
+    }
+    Ok(())
+}
+
+fn old_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    parent(path).join(format!(".{name}.old"))
+}
+
+/// After a crash inside [`write_dir`]: puts the previous version back if the new one never
+/// arrived. Returns whether `path` exists now.
+pub fn recover_dir(path: &Path) -> Result<bool> {
+    let old = old_path(path);
+    if !path.exists() && old.exists() {
+        fs::rename(&old, path).with_context(|| format!("cannot restore {}", old.display()))?;
+    }
+    Ok(path.exists())
+}
+
+/// An append-only JSON-lines file; each line is flushed to disk before `append` returns, so a
+/// kill loses at most the line being written (which readers skip, see [`read_json_lines`]).
+pub struct JsonLines {
+    file: File,
+    path: PathBuf,
+}
+
+impl JsonLines {
+    /// Opens `path` for appending, first cutting off a line a kill left without its newline (so
+    /// the next line does not run into it).
+    pub fn open(path: &Path) -> Result<JsonLines> {
+        fs::create_dir_all(parent(path)).with_context(|| format!("cannot create {}", parent(path).display()))?;
+        if let Ok(bytes) = fs::read(path) {
+            if bytes.last().is_some_and(|b| *b != b'\n') {
+                let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                let file = OpenOptions::new().write(true).open(path)?;
+                file.set_len(keep as u64).and_then(|_| file.sync_all())
+                    .with_context(|| format!("cannot repair {}", path.display()))?;
+            }
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(JsonLines { file, path: path.to_path_buf() })
+    }
+
+    pub fn append(&mut self, value: &impl serde::Serialize) -> Result<()> {
+        let mut line = serde_json::to_vec(value)?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .and_then(|_| self.file.sync_data())
+            .with_context(|| format!("cannot append to {}", self.path.display()))
+    }
+}
+
+/// Reads a JSON-lines file written by [`JsonLines`]. A last line without its newline is the one a
+/// kill interrupted and is dropped; any other unparsable line is an error naming file and line.
+pub fn read_json_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..end],
+        None => "",
+    };
+    complete
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).with_context(|| format!("{}, line {}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_replacement_and_recovery() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("last");
+        write_dir(&target, |d| Ok(fs::write(d.join("a"), "1")?)).unwrap();
+        write_dir(&target, |d| Ok(fs::write(d.join("a"), "2")?)).unwrap();
+        assert_eq!(fs::read_to_string(target.join("a")).unwrap(), "2");
+        // A crash after moving the old version aside and before the new one arrived.
+        fs::rename(&target, old_path(&target)).unwrap();
+        assert!(recover_dir(&target).unwrap());
+        assert_eq!(fs::read_to_string(target.join("a")).unwrap(), "2");
+        // A failing fill leaves the previous version in place.
+        assert!(write_dir(&target, |_| anyhow::bail!("disk full")).is_err());
+        assert_eq!(fs::read_to_string(target.join("a")).unwrap(), "2");
+    }
+
+    #[test]
+    fn json_lines_drop_only_a_torn_last_line() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("cache.jsonl");
+        let mut lines = JsonLines::open(&path).unwrap();
+        lines.append(&serde_json::json!({"i": 1})).unwrap();
+        lines.append(&serde_json::json!({"i": 2})).unwrap();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"{\"i\": 3").unwrap();
+        let read: Vec<serde_json::Value> = read_json_lines(&path).unwrap();
+        assert_eq!(read.len(), 2);
+        JsonLines::open(&path).unwrap().append(&serde_json::json!({"i": 4})).unwrap();
+        let read: Vec<serde_json::Value> = read_json_lines(&path).unwrap();
+        assert_eq!(read, [serde_json::json!({"i": 1}), serde_json::json!({"i": 2}), serde_json::json!({"i": 4})]);
+        fs::write(&path, "{\"i\": 1}\nnot json\n{\"i\": 2}\n").unwrap();
+        let err = read_json_lines::<serde_json::Value>(&path).unwrap_err();
+        assert!(format!("{err:#}").contains("line 2"), "{err:#}");
+    }
+}

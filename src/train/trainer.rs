@@ -1,0 +1,478 @@
+//! The training loop: AdamW with warm-up and decay, global-norm clipping, gradient accumulation,
+//! label smoothing, dropout, evaluation on dev with best-checkpoint selection and early stopping,
+//! atomic checkpoints in Hugging Face layout, and exact resume after a kill.
+//!
+//! A run directory holds `last/` (the newest checkpoint: model files, `optimizer.safetensors`,
+//! `trainer_state.json`) and `best/` (the best model on dev). Both are replaced atomically. The
+//! batches of an epoch and the dropout masks of a step are functions of the seed, so a resumed
+//! run takes exactly the steps an uninterrupted one would.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use tokenizers::Tokenizer;
+
+use super::batch::{collate, epoch_batches, seq2seq_loss, Example};
+use super::optim::{AdamW, AdamWParams, Schedule};
+use crate::durable;
+use crate::model::bart::{Bart, BartConfig};
+use crate::model::checkpoint::{self, Checkpoint};
+use crate::model::t5::{T5Config, T5};
+use crate::model::{Arch, Model, Seq2Seq};
+
+/// Hyper-parameters of a run. Everything that decides which steps are taken is here, so a resume
+/// can check that it continues the same run.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    /// Stop after this many optimizer steps even inside an epoch.
+    #[serde(default)]
+    pub max_steps: Option<usize>,
+    pub batch_size: usize,
+    #[serde(default = "one")]
+    pub grad_accum: usize,
+    pub lr: f64,
+    #[serde(default = "default_wd")]
+    pub weight_decay: f64,
+    #[serde(default)]
+    pub warmup_steps: usize,
+    #[serde(default = "default_schedule")]
+    pub schedule: Schedule,
+    /// Clip gradients to this global L2 norm.
+    #[serde(default)]
+    pub clip_norm: Option<f64>,
+    #[serde(default)]
+    pub label_smoothing: f64,
+    pub seed: u64,
+    /// Evaluate on dev every this many steps; `None` = at the end of each epoch.
+    #[serde(default)]
+    pub eval_every: Option<usize>,
+    /// Write `last/` every this many steps (and always after an evaluation and at the end).
+    #[serde(default = "default_save_every")]
+    pub save_every: usize,
+    /// Stop after this many evaluations without improvement.
+    #[serde(default)]
+    pub patience: Option<usize>,
+    /// The dev metric that selects the best checkpoint: `dev_loss` or a name the evaluator returns.
+    #[serde(default = "default_select")]
+    pub select: String,
+    /// Whether a larger `select` value is better.
+    #[serde(default)]
+    pub select_higher: bool,
+}
+
+fn one() -> usize {
+    1
+}
+fn default_wd() -> f64 {
+    0.01
+}
+fn default_schedule() -> Schedule {
+    Schedule::Linear
+}
+fn default_save_every() -> usize {
+    50
+}
+fn default_select() -> String {
+    "dev_loss".into()
+}
+
+impl TrainConfig {
+    /// Optimizer steps the run will take for `train_examples`.
+    pub fn total_steps(&self, train_examples: usize) -> usize {
+        let batches = train_examples.div_ceil(self.batch_size.max(1));
+        let per_epoch = batches.div_ceil(self.grad_accum.max(1));
+        let all = per_epoch * self.epochs;
+        self.max_steps.map_or(all, |m| m.min(all))
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 || self.grad_accum == 0 || self.epochs == 0 {
+            bail!("batch_size, grad_accum and epochs must be at least 1");
+        }
+        if !(self.lr > 0.0) {
+            bail!("lr must be positive, got {}", self.lr);
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            bail!("label_smoothing must be in [0, 1), got {}", self.label_smoothing);
+        }
+        if self.save_every == 0 || self.eval_every == Some(0) {
+            bail!("save_every and eval_every must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// A model whose parameters are `Var`s the optimizer can update.
+pub struct TrainableModel {
+    pub model: Model,
+    varmap: VarMap,
+}
+
+impl TrainableModel {
+    /// Fresh weights for a `config.json` value (T5 or BART, detected as for loading).
+    pub fn fresh(config: &serde_json::Value, device: &Device) -> Result<TrainableModel> {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let model = match checkpoint::detect_arch(config)? {
+            Arch::T5 => Model::T5(T5::new(&serde_json::from_value::<T5Config>(config.clone())?, vb)?),
+            Arch::Bart => Model::Bart(Bart::new(&serde_json::from_value::<BartConfig>(config.clone())?, vb)?),
+        };
+        Ok(TrainableModel { model, varmap })
+    }
+
+    /// The weights of the checkpoint in `dir` (any layout the loader reads), made trainable.
+    pub fn from_checkpoint(dir: &Path, device: &Device) -> Result<TrainableModel> {
+        let ckpt = Checkpoint::open(dir)?;
+        let config: serde_json::Value = ckpt.config()?;
+        let mut trainable = TrainableModel::fresh(&config, device)?;
+        if let Some(gen) = &ckpt.generation {
+            trainable.model.apply_generation_config(gen);
+        }
+        let source = ckpt.var_builder(DType::F32, device)?;
+        for (name, var) in trainable.vars() {
+            let shape = var.shape().clone();
+            let tensor = source
+                .get(shape.clone(), &name)
+                .or_else(|e| match name.as_str() {
+                    "shared.weight" => source.get(shape, "encoder.embed_tokens.weight"),
+                    _ => Err(e),
+                })
+                .with_context(|| format!("{}: cannot take weight {name}", ckpt.weights_label()))?;
+            var.set(&tensor)?;
+        }
+        Ok(trainable)
+    }
+
+    /// The trainable tensors by name, sorted (a stable order for the optimizer state).
+    pub fn vars(&self) -> Vec<(String, Var)> {
+        let data = self.varmap.data().lock().expect("var map poisoned");
+        let mut vars: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+}
+
+/// One dev evaluation.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EvalRecord {
+    pub step: usize,
+    pub epoch: usize,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// Where a run stands, saved in `last/trainer_state.json`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainerState {
+    pub config: TrainConfig,
+    pub train_examples: usize,
+    /// Optimizer steps taken.
+    pub step: usize,
+    pub epoch: usize,
+    /// Batches of `epoch` already consumed.
+    pub batch: usize,
+    pub best: Option<EvalRecord>,
+    pub evals_without_improvement: usize,
+    pub history: Vec<EvalRecord>,
+    /// Mean training loss of each logged step, for curves.
+    pub losses: Vec<f32>,
+}
+
+/// What the trainer reports as it goes.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TrainEvent {
+    Step {
+        step: usize,
+        total: usize,
+        epoch: usize,
+        loss: f32,
+        lr: f64,
+        grad_norm: f64,
+        examples_per_s: f64,
+        eta_s: f64,
+    },
+    Eval(EvalRecord),
+    Saved { step: usize, path: PathBuf },
+}
+
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    Finished,
+    EarlyStopped,
+    Cancelled,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TrainOutcome {
+    pub ending: Ending,
+    pub steps: usize,
+    pub best: Option<EvalRecord>,
+    pub best_dir: PathBuf,
+}
+
+/// Computes dev metrics beyond the loss (e.g. ROUGE-L or invented-feature rate from generated
+/// text); gets the model with dropout off.
+pub type Evaluator<'a> = dyn FnMut(&Model) -> Result<BTreeMap<String, f64>> + 'a;
+
+/// Everything a run needs.
+pub struct Run<'a> {
+    pub model: &'a TrainableModel,
+    pub tokenizer: &'a Tokenizer,
+    pub train: &'a [Example],
+    pub dev: &'a [Example],
+    pub config: &'a TrainConfig,
+    pub out: &'a Path,
+    pub evaluator: Option<&'a mut Evaluator<'a>>,
+    pub on_event: &'a mut dyn FnMut(&TrainEvent),
+    pub cancel: &'a AtomicBool,
+}
+
+/// Subdirectory holding the newest checkpoint.
+pub const LAST: &str = "last";
+/// Subdirectory holding the best model on dev.
+pub const BEST: &str = "best";
+const STATE_FILE: &str = "trainer_state.json";
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
+/// Reads the state of the run in `out`, if it has a checkpoint.
+pub fn read_state(out: &Path) -> Result<Option<TrainerState>> {
+    let last = out.join(LAST);
+    if !durable::recover_dir(&last)? {
+        return Ok(None);
+    }
+    Ok(Some(checkpoint::read_json(&last.join(STATE_FILE))?))
+}
+
+/// Trains, continuing the run in `run.out` if it has a checkpoint (weights, optimizer moments and
+/// data position are restored, and the configuration must be the same).
+pub fn train(run: Run<'_>) -> Result<TrainOutcome> {
+    let Run { model, tokenizer, train, dev, config, out, mut evaluator, on_event, cancel } = run;
+    config.validate()?;
+    if train.is_empty() {
+        bail!("no training examples");
+    }
+    let device = model.vars().first().map(|(_, v)| v.device().clone()).unwrap_or(Device::Cpu);
+    let mut optimizer = AdamW::new(
+        model.vars(),
+        AdamWParams { weight_decay: config.weight_decay, ..AdamWParams::default() },
+    )?;
+    let mut state = match read_state(out)? {
+        Some(saved) => {
+            if saved.config != *config || saved.train_examples != train.len() {
+                bail!(
+                    "{} holds a run with a different configuration or training set ({} examples); \
+                     use a new output directory or the same settings",
+                    out.join(LAST).display(),
+                    saved.train_examples
+                );
+            }
+            restore_weights(model, &out.join(LAST), &device)?;
+            optimizer.load(&out.join(LAST).join(OPTIMIZER_FILE), saved.step)?;
+            saved
+        }
+        None => TrainerState {
+            config: config.clone(),
+            train_examples: train.len(),
+            step: 0,
+            epoch: 0,
+            batch: 0,
+            best: None,
+            evals_without_improvement: 0,
+            history: Vec::new(),
+            losses: Vec::new(),
+        },
+    };
+    let total = config.total_steps(train.len());
+    let info = model.model.info().clone();
+    let switch = model.model.training_switch();
+    let started = Instant::now();
+    let start_step = state.step;
+    let mut examples_done = 0usize;
+    let mut ending = Ending::Finished;
+
+    'epochs: while state.epoch < config.epochs && state.step < total {
+        let batches = epoch_batches(train, config.batch_size, config.seed, state.epoch);
+        while state.batch < batches.len() && state.step < total {
+            if cancel.load(Ordering::Relaxed) {
+                ending = Ending::Cancelled;
+                break 'epochs;
+            }
+            let group = &batches[state.batch..(state.batch + config.grad_accum).min(batches.len())];
+            model.model.set_training(true);
+            switch.seed(config.seed ^ (state.step as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+            let vars = optimizer.vars().map(|(_, v)| v.as_tensor().clone()).collect::<Vec<_>>();
+            let mut grads: Vec<Option<Tensor>> = vec![None; vars.len()];
+            let mut loss_sum = 0f32;
+            for indices in group {
+                let batch = collate(train, indices, info.pad_token_id, info.decoder_start_token_id, &device)?;
+                let logits = model.model.forward_train(
+                    &batch.input_ids,
+                    &batch.attention_mask,
+                    &batch.decoder_input_ids,
+                    None,
+                )?;
+                let loss = seq2seq_loss(&logits, &batch.labels, &batch.label_mask, config.label_smoothing)?;
+                loss_sum += loss.to_scalar::<f32>()?;
+                let scaled = (loss / group.len() as f64)?;
+                let store = scaled.backward()?;
+                for (acc, var) in grads.iter_mut().zip(&vars) {
+                    if let Some(g) = store.get(var) {
+                        *acc = Some(match acc.take() {
+                            Some(sum) => (sum + g)?,
+                            None => g.clone(),
+                        });
+                    }
+                }
+                examples_done += indices.len();
+            }
+            model.model.set_training(false);
+            let lr = config.schedule.lr(config.lr, state.step, config.warmup_steps, total);
+            let grad_norm = optimizer.step(&grads, lr, config.clip_norm)?;
+            state.step += 1;
+            state.batch += group.len();
+            let loss = loss_sum / group.len() as f32;
+            state.losses.push(loss);
+            let elapsed = started.elapsed().as_secs_f64();
+            let steps_done = (state.step - start_step) as f64;
+            on_event(&TrainEvent::Step {
+                step: state.step,
+                total,
+                epoch: state.epoch,
+                loss,
+                lr,
+                grad_norm,
+                examples_per_s: examples_done as f64 / elapsed.max(1e-9),
+                eta_s: elapsed / steps_done * (total - state.step) as f64,
+            });
+            if config.eval_every.is_some_and(|every| state.step % every == 0) {
+                if evaluate_and_select(model, tokenizer, dev, config, out, &mut evaluator, &mut state, on_event)? {
+                    ending = Ending::EarlyStopped;
+                    break 'epochs;
+                }
+            } else if state.step % config.save_every == 0 {
+                save_last(model, tokenizer, &optimizer, &state, out, on_event)?;
+            }
+        }
+        if state.batch >= batches.len() {
+            state.epoch += 1;
+            state.batch = 0;
+            if config.eval_every.is_none()
+                && evaluate_and_select(model, tokenizer, dev, config, out, &mut evaluator, &mut state, on_event)?
+            {
+                ending = Ending::EarlyStopped;
+                break;
+            }
+        }
+    }
+    save_last(model, tokenizer, &optimizer, &state, out, on_event)?;
+    if ending != Ending::Cancelled && state.best.is_none() {
+        // Never evaluated (e.g. max_steps inside the first epoch): the final model is the best known.
+        durable::write_dir(&out.join(BEST), |dir| model.model.save(dir, Some(tokenizer)))?;
+    }
+    Ok(TrainOutcome { ending, steps: state.step, best: state.best.clone(), best_dir: out.join(BEST) })
+}
+
+fn restore_weights(model: &TrainableModel, dir: &Path, device: &Device) -> Result<()> {
+    let saved = candle_core::safetensors::load(dir.join("model.safetensors"), device)
+        .with_context(|| format!("cannot read {}/model.safetensors", dir.display()))?;
+    for (name, var) in model.vars() {
+        let tensor = saved
+            .get(&name)
+            .with_context(|| format!("{}/model.safetensors has no tensor {name}", dir.display()))?;
+        var.set(tensor)?;
+    }
+    Ok(())
+}
+
+fn save_last(
+    model: &TrainableModel,
+    tokenizer: &Tokenizer,
+    optimizer: &AdamW,
+    state: &TrainerState,
+    out: &Path,
+    on_event: &mut dyn FnMut(&TrainEvent),
+) -> Result<()> {
+    let path = out.join(LAST);
+    durable::write_dir(&path, |dir| {
+        model.model.save(dir, Some(tokenizer))?;
+        optimizer.save(&dir.join(OPTIMIZER_FILE))?;
+        durable::write_json(&dir.join(STATE_FILE), state)
+    })?;
+    on_event(&TrainEvent::Saved { step: state.step, path });
+    Ok(())
+}
+
+/// Mean label cross-entropy (no smoothing, no dropout) over `dev`.
+pub fn dev_loss(model: &Model, dev: &[Example], batch_size: usize, device: &Device) -> Result<f64> {
+    let info = model.info();
+    let mut order: Vec<usize> = (0..dev.len()).collect();
+    order.sort_by_key(|&i| dev[i].source.len());
+    let (mut weighted, mut tokens) = (0f64, 0usize);
+    for indices in order.chunks(batch_size.max(1)) {
+        let batch = collate(dev, indices, info.pad_token_id, info.decoder_start_token_id, device)?;
+        let logits = model.forward_train(&batch.input_ids, &batch.attention_mask, &batch.decoder_input_ids, None)?;
+        let loss = seq2seq_loss(&logits.detach(), &batch.labels, &batch.label_mask, 0.0)?.to_scalar::<f32>()?;
+        weighted += loss as f64 * batch.label_tokens as f64;
+        tokens += batch.label_tokens;
+    }
+    Ok(weighted / tokens.max(1) as f64)
+}
+
+/// Evaluates, keeps `best/` up to date and writes `last/`. Returns whether to stop early.
+#[allow(clippy::too_many_arguments)]
+fn evaluate_and_select(
+    model: &TrainableModel,
+    tokenizer: &Tokenizer,
+    dev: &[Example],
+    config: &TrainConfig,
+    out: &Path,
+    evaluator: &mut Option<&mut Evaluator<'_>>,
+    state: &mut TrainerState,
+    on_event: &mut dyn FnMut(&TrainEvent),
+) -> Result<bool> {
+    let device = model.vars().first().map(|(_, v)| v.device().clone()).unwrap_or(Device::Cpu);
+    let mut metrics = BTreeMap::new();
+    if !dev.is_empty() {
+        metrics.insert("dev_loss".to_owned(), dev_loss(&model.model, dev, config.batch_size, &device)?);
+    }
+    if let Some(evaluate) = evaluator.as_mut() {
+        metrics.extend(evaluate(&model.model)?);
+    }
+    let record = EvalRecord { step: state.step, epoch: state.epoch, metrics };
+    on_event(&TrainEvent::Eval(record.clone()));
+    let Some(&value) = record.metrics.get(&config.select) else {
+        bail!("the selection metric {:?} was not computed (have: {:?})", config.select, record.metrics.keys());
+    };
+    let improved = match &state.best {
+        None => true,
+        Some(best) => {
+            let old = best.metrics[&config.select];
+            if config.select_higher {
+                value > old
+            } else {
+                value < old
+            }
+        }
+    };
+    state.history.push(record.clone());
+    if improved {
+        durable::write_dir(&out.join(BEST), |dir| {
+            model.model.save(dir, Some(tokenizer))?;
+            durable::write_json(&dir.join("dev_metrics.json"), &record)
+        })?;
+        state.best = Some(record);
+        state.evals_without_improvement = 0;
+    } else {
+        state.evals_without_improvement += 1;
+    }
+    Ok(config.patience.is_some_and(|p| state.evals_without_improvement >= p))
+}
