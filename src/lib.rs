@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod distill;
 pub mod durable;
 pub mod explain;
 pub mod metrics;

@@ -3,10 +3,12 @@
 //! a human-readable table or exactly one JSON document on stdout.
 
 pub mod data;
+pub mod distill;
 pub mod eval_explain;
 pub mod generate;
 pub mod rank;
 pub mod synth;
+pub mod train;
 
 use std::path::PathBuf;
 
@@ -55,6 +57,10 @@ pub enum Command {
     Eval(EvalCommand),
     /// Generate text with any seq2seq checkpoint directory
     Generate(Box<generate::GenerateArgs>),
+    /// Fine-tune a model on the dataset's reference explanations (how the embedded Oracle is made).
+    Train(train::TrainArgs),
+    /// Distil the Oracle into a Prism: teach → filter → train → evaluate (resumable)
+    Distill(distill::DistillArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,5 +111,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Eval(EvalCommand::Rank(args))) => rank::eval_rank(&ctx, args),
         Some(Command::Eval(EvalCommand::Explain(args))) => eval_explain::run(&ctx, args),
         Some(Command::Generate(args)) => generate::run(&ctx, *args),
+        Some(Command::Train(args)) => train::run(&ctx, args),
+        Some(Command::Distill(args)) => distill::run(&ctx, args),
     }
 }

@@ -7,6 +7,7 @@
 pub mod eval;
 pub mod grounding;
 pub mod prompt;
+pub mod samples;
 
 pub use grounding::{Class, Counts, Grounding, Matcher, Mention, MentionRecord, Summary, Target};
 pub use prompt::{Prompt, PromptTemplate, Prompts};

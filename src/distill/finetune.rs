@@ -1,0 +1,291 @@
+//! Fine-tunes a seq2seq model on (prompt → explanation) pairs of a dataset: the Oracle on the
+//! dataset's reference explanations, the Prism on the teacher's kept explanations. A [`Recipe`]
+//! (TOML) says which model (fresh config or checkpoint to start from), which tokenizer to train for
+//! a fresh one, which prompt, the length limits and the trainer's hyper-parameters.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::Device;
+use rayon::prelude::*;
+use tokenizers::Tokenizer;
+
+use crate::data::{Dataset, Item};
+use crate::durable;
+use crate::explain::samples::Sample;
+use crate::explain::{Matcher, Prompts};
+use crate::metrics::explainable::{GroundingCounts, GroundingRates};
+use crate::metrics::rouge::corpus_rouge;
+use crate::metrics::tokenize::Vocab;
+use crate::model::checkpoint;
+use crate::model::generate::{self, GenerationConfig, Hooks};
+use crate::model::{Model, Seq2Seq};
+use crate::train::{self, Example, TokenizerKind, TrainConfig, TrainEvent, TrainOutcome, TrainableModel};
+
+/// Which of the two prompt templates a model reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptKind {
+    Oracle,
+    Prism,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Start from this checkpoint (relative to the recipe file) … (neither: the caller supplies
+    /// the checkpoint, as `prism distill --student DIR` does)
+    #[serde(default)]
+    pub init: Option<PathBuf>,
+    /// … or from fresh weights with this `config.json` (its `vocab_size` is set from the trained
+    /// tokenizer).
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerSpec {
+    pub kind: TokenizerKind,
+    pub vocab_size: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    pub model: ModelSpec,
+    /// Required for a fresh model: trained on the dataset's item lines, prompts and references.
+    #[serde(default)]
+    pub tokenizer: Option<TokenizerSpec>,
+    pub prompt: PromptKind,
+    pub max_input_tokens: usize,
+    pub max_target_tokens: usize,
+    /// Use at most this many training pairs (a seeded sample), `None` = all.
+    #[serde(default)]
+    pub train_limit: Option<usize>,
+    /// Dev pairs for the loss (the first ones).
+    pub dev_limit: usize,
+    /// Dev pairs generated (greedy) at each evaluation for ROUGE-L and the invented-feature rate;
+    /// 0 = loss only.
+    #[serde(default)]
+    pub eval_generate: usize,
+    #[serde(default = "default_eval_tokens")]
+    pub eval_max_new_tokens: usize,
+    pub train: TrainConfig,
+}
+
+fn default_eval_tokens() -> usize {
+    64
+}
+
+impl Recipe {
+    /// Reads a recipe; `init` is resolved against the file's directory.
+    pub fn load(path: &Path) -> Result<Recipe> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read recipe {}", path.display()))?;
+        let mut recipe: Recipe =
+            toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        if let Some(init) = &recipe.model.init {
+            let base = path.parent().unwrap_or(Path::new("."));
+            recipe.model.init = Some(base.join(init));
+        }
+        if recipe.model.init.is_some() && recipe.model.config.is_some() {
+            bail!("{}: [model] takes one of `init` (a checkpoint) and `config` (fresh weights), not both", path.display());
+        }
+        if recipe.model.config.is_some() && recipe.tokenizer.is_none() {
+            bail!("{}: a fresh model needs a [tokenizer] section", path.display());
+        }
+        recipe.train.validate().with_context(|| format!("{}: [train]", path.display()))?;
+        Ok(recipe)
+    }
+}
+
+/// A sample with the text the model learns to write for it.
+#[derive(Clone, Debug)]
+pub struct Pair {
+    pub sample: Sample,
+    pub target: String,
+}
+
+/// Renders the prompt of `kind` for `sample`, cut to `max_tokens` of `tokenizer`.
+pub fn render_prompt(
+    dataset: &Dataset,
+    prompts: &Prompts,
+    kind: PromptKind,
+    sample: &Sample,
+    tokenizer: &Tokenizer,
+    max_tokens: usize,
+) -> Result<String> {
+    let history: Vec<&Item> = sample.history.iter().map(|&i| dataset.item(i)).collect();
+    let item = dataset.item(sample.item);
+    let count = |text: &str| tokenizer.encode(text, true).map(|e| e.len()).unwrap_or(usize::MAX);
+    let prompt = match kind {
+        PromptKind::Oracle => prompts.oracle(&history, item, max_tokens, count)?,
+        PromptKind::Prism => prompts.prism(&history, item, max_tokens, count)?,
+    };
+    Ok(prompt.text)
+}
+
+/// Token ids of `text` cut to `max_tokens`, keeping the tokenizer's closing special token.
+fn encode_target(tokenizer: &Tokenizer, text: &str, max_tokens: usize) -> Result<Vec<u32>> {
+    let mut ids = tokenizer.encode(text, true).map_err(|e| anyhow!("cannot tokenize {text:?}: {e}"))?.get_ids().to_vec();
+    if ids.len() > max_tokens {
+        let last = *ids.last().expect("non-empty");
+        ids.truncate(max_tokens.max(1) - 1);
+        ids.push(last);
+    }
+    Ok(ids)
+}
+
+/// The training examples for `pairs`, built in parallel.
+pub fn examples(
+    dataset: &Dataset,
+    prompts: &Prompts,
+    recipe: &Recipe,
+    tokenizer: &Tokenizer,
+    pairs: &[Pair],
+) -> Result<Vec<Example>> {
+    pairs
+        .par_iter()
+        .map(|pair| {
+            let prompt = render_prompt(dataset, prompts, recipe.prompt, &pair.sample, tokenizer, recipe.max_input_tokens)?;
+            let source = tokenizer.encode(prompt.as_str(), true).map_err(|e| anyhow!("cannot tokenize a prompt: {e}"))?;
+            Ok(Example {
+                source: source.get_ids().to_vec(),
+                target: encode_target(tokenizer, &pair.target, recipe.max_target_tokens)?,
+            })
+        })
+        .collect()
+}
+
+/// Trains the recipe's tokenizer on what the model will read and write.
+fn train_tokenizer(dataset: &Dataset, prompts: &Prompts, spec: &TokenizerSpec, pairs: &[Pair]) -> Result<Tokenizer> {
+    let mut texts: Vec<String> = dataset.items.iter().map(crate::explain::prompt::item_line).collect();
+    let empty: [&Item; 0] = [];
+    if let Some(item) = dataset.items.first() {
+        texts.push(prompts.oracle.render(&empty, item));
+        texts.push(prompts.prism.render(&empty, item));
+    }
+    texts.extend(pairs.iter().map(|p| p.target.clone()));
+    train::train_tokenizer(spec.kind, spec.vocab_size, texts.iter())
+}
+
+/// Where the tokenizer of a fresh run is kept (trained once, reused on resume).
+const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// Everything [`finetune`] needs.
+pub struct Finetune<'a> {
+    pub dataset: &'a Dataset,
+    pub prompts: &'a Prompts,
+    pub matcher: &'a Matcher,
+    pub recipe: &'a Recipe,
+    pub train: &'a [Pair],
+    pub dev: &'a [Pair],
+    pub out: &'a Path,
+    pub device: &'a Device,
+    pub on_event: &'a mut dyn FnMut(&TrainEvent),
+    pub cancel: &'a AtomicBool,
+}
+
+/// Trains (or continues training) the recipe's model on `train`, selecting on `dev`; the best
+/// model ends up in `out/best` in Hugging Face layout.
+pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
+    let Finetune { dataset, prompts, matcher, recipe, train, dev, out, device, on_event, cancel } = job;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let (model, tokenizer) = match (&recipe.model.init, &recipe.model.config, &recipe.tokenizer) {
+        (Some(init), _, _) => (TrainableModel::from_checkpoint(init, device)?, checkpoint::load_tokenizer(init)?),
+        (None, Some(config), Some(spec)) => {
+            let path = out.join(TOKENIZER_FILE);
+            let tokenizer = if path.exists() {
+                checkpoint::load_tokenizer(out)?
+            } else {
+                let tokenizer = train_tokenizer(dataset, prompts, spec, train)?;
+                let json = tokenizer.to_string(false).map_err(|e| anyhow!("cannot serialise the tokenizer: {e}"))?;
+                durable::write_file(&path, json.as_bytes())?;
+                tokenizer
+            };
+            let mut config = config.clone();
+            config["vocab_size"] = tokenizer.get_vocab_size(true).into();
+            (TrainableModel::fresh(&config, device)?, tokenizer)
+        }
+        _ => bail!("the recipe names no model: give a checkpoint (`[model] init`, or `prism distill --student DIR`) or a fresh `[model.config]`"),
+    };
+    let limited = limit(train, recipe.train_limit, recipe.train.seed);
+    let train_examples = examples(dataset, prompts, recipe, &tokenizer, &limited)?;
+    let dev = &dev[..dev.len().min(recipe.dev_limit)];
+    let dev_examples = examples(dataset, prompts, recipe, &tokenizer, dev)?;
+    let generated = &dev[..dev.len().min(recipe.eval_generate)];
+    let mut evaluate = |model: &Model| dev_generation_metrics(model, &tokenizer, &dev_examples[..generated.len()], generated, matcher, recipe.eval_max_new_tokens, device);
+    let evaluator: Option<&mut train::trainer::Evaluator<'_>> =
+        if generated.is_empty() { None } else { Some(&mut evaluate) };
+    train::train(train::Run {
+        model: &model,
+        tokenizer: &tokenizer,
+        train: &train_examples,
+        dev: &dev_examples,
+        config: &recipe.train,
+        out,
+        evaluator,
+        on_event,
+        cancel,
+    })
+}
+
+/// A seeded subset of at most `limit` pairs (all of them, in order, without a limit).
+fn limit(pairs: &[Pair], limit: Option<usize>, seed: u64) -> Vec<Pair> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    match limit {
+        Some(n) if n < pairs.len() => {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut chosen: Vec<usize> = (0..pairs.len()).collect();
+            chosen.shuffle(&mut rng);
+            chosen.truncate(n);
+            chosen.sort_unstable();
+            chosen.into_iter().map(|i| pairs[i].clone()).collect()
+        }
+        _ => pairs.to_vec(),
+    }
+}
+
+/// Greedy explanations for `pairs` scored against their targets: ROUGE-L F and the invented
+/// feature rate.
+fn dev_generation_metrics(
+    model: &Model,
+    tokenizer: &Tokenizer,
+    examples: &[Example],
+    pairs: &[Pair],
+    matcher: &Matcher,
+    max_new_tokens: usize,
+    device: &Device,
+) -> Result<BTreeMap<String, f64>> {
+    let mut config = GenerationConfig::from_model_info(model.info());
+    config.max_new_tokens = max_new_tokens;
+    config.num_beams = 1;
+    let mut texts = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(16) {
+        let inputs: Vec<Vec<u32>> = chunk.iter().map(|e| e.source.clone()).collect();
+        let out = generate::generate(model as &dyn Seq2Seq, device, &inputs, &config, Hooks::default())?;
+        for ids in &out.sequences {
+            texts.push(tokenizer.decode(ids, true).map_err(|e| anyhow!("cannot decode: {e}"))?);
+        }
+    }
+    let mut vocab = Vocab::new();
+    let hyps: Vec<Vec<u32>> = texts.iter().map(|t| vocab.encode(t)).collect();
+    let refs: Vec<Vec<u32>> = pairs.iter().map(|p| vocab.encode(&p.target)).collect();
+    let rouge = corpus_rouge(&hyps, &refs)?;
+    let counts: Vec<GroundingCounts> = texts
+        .iter()
+        .zip(pairs)
+        .map(|(text, pair)| {
+            let f = matcher.ground(text, &pair.sample.history, pair.sample.item).feature_counts;
+            GroundingCounts { grounded: f.grounded, item_only: f.item_only, invented: f.invented }
+        })
+        .collect();
+    let rates = GroundingRates::compute(&counts)?;
+    Ok(BTreeMap::from([
+        ("rouge_l".to_owned(), rouge.rouge_l.f),
+        ("invented_rate".to_owned(), rates.invented_rate),
+    ]))
+}

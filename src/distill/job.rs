@@ -1,0 +1,383 @@
+//! The distillation job: teach → filter → train → evaluate, each stage writing under the job
+//! directory and marking itself complete, so `--resume` after a kill continues inside the stage it
+//! stopped in (the teacher cache and the trainer's checkpoint make that exact).
+//!
+//! Layout of a job directory:
+//! `job.json` (the resolved settings), `events.jsonl`, `teach/cache.jsonl`, `filter/kept.jsonl` and
+//! `filter/report.json`, `train/{last,best}/`, `evaluate/{report.json,explanations.jsonl}`,
+//! `summary.json`, and `STAGE/complete.json` once a stage is done.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::Device;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use super::events::{DistillEvent, EventKind, EventSink, Stage};
+use super::evaluate::{evaluate, Evaluate};
+use super::filter::{judge, FilterReport, FilterSettings};
+use super::finetune::{finetune, Finetune, ModelSpec, Pair, Recipe};
+use super::teach::{read_cache, teach, Teach};
+use crate::data::{Dataset, Part, Split};
+use crate::durable;
+use crate::explain::samples::{samples, Sample, SampleSet};
+use crate::explain::{Matcher, Prompts};
+use crate::model::checkpoint::read_json;
+use crate::model::engine::{Engine, EngineOptions};
+use crate::model::{GenerationConfig, GenerationOverrides};
+use crate::train::TrainEvent;
+
+/// Decoding settings of a stage.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decoding {
+    pub num_beams: usize,
+    pub max_new_tokens: usize,
+    #[serde(default)]
+    pub no_repeat_ngram_size: Option<usize>,
+    #[serde(default)]
+    pub length_penalty: Option<f32>,
+}
+
+impl Decoding {
+    pub fn config_for(&self, engine: &Engine) -> GenerationConfig {
+        engine.config_with(&GenerationOverrides {
+            num_beams: Some(self.num_beams),
+            max_new_tokens: Some(self.max_new_tokens),
+            no_repeat_ngram_size: self.no_repeat_ngram_size,
+            length_penalty: self.length_penalty,
+            ..GenerationOverrides::default()
+        })
+    }
+}
+
+/// A preset (`configs/distill/NAME.toml`): paths are relative to the project root.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    pub teacher: PathBuf,
+    pub teacher_max_input_tokens: usize,
+    /// The student's training recipe; `--student DIR` replaces its model with that checkpoint.
+    pub student_recipe: PathBuf,
+    /// Train samples the teacher explains (a seeded choice); `None` = all.
+    #[serde(default)]
+    pub teach_samples: Option<usize>,
+    pub teach_batch: usize,
+    pub teach_decoding: Decoding,
+    pub filter: FilterSettings,
+    /// Test samples of the evaluation (the first users').
+    pub eval_samples: usize,
+    pub eval_decoding: Decoding,
+    pub seed: u64,
+    /// Filled in when the job is created.
+    #[serde(default)]
+    pub student_init: Option<PathBuf>,
+    #[serde(default)]
+    pub preset: String,
+    #[serde(default)]
+    pub dataset: String,
+}
+
+impl JobSpec {
+    /// Reads preset `name` (a file path, or a name under `configs/distill/`) with paths resolved
+    /// against `root`.
+    pub fn preset(name: &str, root: &Path) -> Result<JobSpec> {
+        let path = if name.ends_with(".toml") { PathBuf::from(name) } else { root.join("configs/distill").join(format!("{name}.toml")) };
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read preset {}", path.display()))?;
+        let mut spec: JobSpec = toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        spec.teacher = root.join(&spec.teacher);
+        spec.student_recipe = root.join(&spec.student_recipe);
+        spec.preset = name.to_owned();
+        Ok(spec)
+    }
+}
+
+const JOB_FILE: &str = "job.json";
+const COMPLETE_FILE: &str = "complete.json";
+pub const SUMMARY_FILE: &str = "summary.json";
+
+fn stage_dir(dir: &Path, stage: Stage) -> PathBuf {
+    dir.join(stage.name())
+}
+
+pub fn is_complete(dir: &Path, stage: Stage) -> bool {
+    stage_dir(dir, stage).join(COMPLETE_FILE).exists()
+}
+
+fn mark_complete(dir: &Path, stage: Stage, value: &impl serde::Serialize) -> Result<()> {
+    durable::write_json(&stage_dir(dir, stage).join(COMPLETE_FILE), value)
+}
+
+/// Reads the settings of the job in `dir`.
+pub fn read_spec(dir: &Path) -> Result<JobSpec> {
+    read_json(&dir.join(JOB_FILE))
+}
+
+/// Creates the job directory for `spec`, or (with `resume`) checks it holds a job to continue.
+pub fn prepare(dir: &Path, spec: &JobSpec, resume: bool) -> Result<JobSpec> {
+    let existing = dir.join(JOB_FILE);
+    if existing.exists() {
+        if !resume {
+            bail!("{} already holds a distillation job; add --resume to continue it or choose a new --out", dir.display());
+        }
+        return read_spec(dir);
+    }
+    if resume {
+        bail!("{} holds no job to resume (no {JOB_FILE})", dir.display());
+    }
+    durable::write_json(&existing, spec)?;
+    Ok(spec.clone())
+}
+
+/// The final summary (also `summary.json`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    pub dir: PathBuf,
+    pub teach: usize,
+    pub filter: FilterReport,
+    /// The trainer's outcome (steps, ending, best dev evaluation).
+    pub train: serde_json::Value,
+    pub student: PathBuf,
+    /// `evaluate/report.json`.
+    pub evaluation: Option<serde_json::Value>,
+    pub cancelled: bool,
+}
+
+/// Everything [`run`] needs besides the job directory.
+pub struct Job<'a> {
+    pub dir: &'a Path,
+    pub spec: &'a JobSpec,
+    pub dataset: &'a Dataset,
+    pub prompts: &'a Prompts,
+    pub history_len: usize,
+    pub device: &'a Device,
+    pub on_event: &'a mut dyn FnMut(&DistillEvent),
+    pub cancel: &'a AtomicBool,
+}
+
+/// Runs the stages not yet complete.
+pub fn run(job: Job<'_>) -> Result<Summary> {
+    let Job { dir, spec, dataset, prompts, history_len, device, on_event, cancel } = job;
+    let mut events = EventSink::open(dir, on_event)?;
+    let result = run_stages(dir, spec, dataset, prompts, history_len, device, cancel, &mut events);
+    if let Err(e) = &result {
+        let stage = Stage::ALL.into_iter().find(|s| !is_complete(dir, *s)).unwrap_or(Stage::Evaluate);
+        events.emit(DistillEvent::new(stage, EventKind::Failed, 0, 0).message(format!("{e:#}")))?;
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_stages(
+    dir: &Path,
+    spec: &JobSpec,
+    dataset: &Dataset,
+    prompts: &Prompts,
+    history_len: usize,
+    device: &Device,
+    cancel: &AtomicBool,
+    events: &mut EventSink<'_>,
+) -> Result<Summary> {
+    let split = Split::leave_last_out(dataset);
+    let matcher = Matcher::new(dataset);
+    let mut train_samples = samples(dataset, &split, SampleSet::Train, history_len);
+    if let Some(n) = spec.teach_samples.filter(|&n| n < train_samples.len()) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed);
+        train_samples.shuffle(&mut rng);
+        train_samples.truncate(n);
+    }
+    let cancelled = |events: &mut EventSink<'_>, stage: Stage| -> Result<Summary> {
+        events.emit(DistillEvent::new(stage, EventKind::Cancelled, 0, 0))?;
+        Ok(Summary {
+            dir: dir.to_path_buf(),
+            teach: 0,
+            filter: FilterReport::default(),
+            train: serde_json::Value::Null,
+            student: PathBuf::new(),
+            evaluation: None,
+            cancelled: true,
+        })
+    };
+    let engine_options = EngineOptions { device: device.clone(), ..EngineOptions::default() };
+    let teacher = Engine::load(&spec.teacher, &engine_options)
+        .with_context(|| format!("cannot load the teacher from {}", spec.teacher.display()))?;
+
+    // Teach.
+    let teach_dir = stage_dir(dir, Stage::Teach);
+    if !is_complete(dir, Stage::Teach) {
+        let decoding = spec.teach_decoding.config_for(&teacher);
+        let job = Teach {
+            dataset,
+            prompts,
+            teacher: &teacher,
+            decoding: &decoding,
+            max_input_tokens: spec.teacher_max_input_tokens,
+            batch_size: spec.teach_batch,
+            samples: &train_samples,
+            dir: &teach_dir,
+            cancel,
+        };
+        if !teach(job, events)? {
+            return cancelled(events, Stage::Teach);
+        }
+        mark_complete(dir, Stage::Teach, &serde_json::json!({"samples": train_samples.len()}))?;
+        events.emit(DistillEvent::new(Stage::Teach, EventKind::Finished, train_samples.len(), train_samples.len()))?;
+    }
+
+    // Filter (cheap and deterministic: recomputed unless complete).
+    let by_key: HashMap<(String, String), &Sample> = train_samples
+        .iter()
+        .map(|s| ((dataset.users[s.user as usize].clone(), dataset.item(s.item).id.clone()), s))
+        .collect();
+    let taught = read_cache(&teach_dir)?;
+    let mut report = FilterReport { enabled: spec.filter.enabled, ..FilterReport::default() };
+    let mut kept = Vec::new();
+    for t in &taught {
+        let Some(&sample) = by_key.get(&(t.user.clone(), t.item.clone())) else { continue };
+        report.total += 1;
+        match judge(&spec.filter, &matcher, sample, &t.text) {
+            Some(reason) => {
+                *report.dropped.entry(reason).or_default() += 1;
+                let examples = report.examples.entry(reason).or_default();
+                if examples.len() < 5 {
+                    examples.push(t.text.clone());
+                }
+                if !spec.filter.enabled {
+                    kept.push(Pair { sample: sample.clone(), target: t.text.clone() });
+                }
+            }
+            None => kept.push(Pair { sample: sample.clone(), target: t.text.clone() }),
+        }
+    }
+    report.kept = kept.len();
+    if !is_complete(dir, Stage::Filter) {
+        let filter_dir = stage_dir(dir, Stage::Filter);
+        durable::write_json(&filter_dir.join("report.json"), &report)?;
+        let mut lines = String::new();
+        for pair in &kept {
+            let s = &pair.sample;
+            let row = serde_json::json!({"user": dataset.users[s.user as usize], "item": dataset.item(s.item).id, "text": pair.target});
+            lines.push_str(&row.to_string());
+            lines.push('\n');
+        }
+        durable::write_file(&filter_dir.join("kept.jsonl"), lines.as_bytes())?;
+        mark_complete(dir, Stage::Filter, &report)?;
+        events.emit(DistillEvent::new(Stage::Filter, EventKind::Finished, report.kept, report.total).message(format!(
+            "kept {} of {}; dropped {:?}",
+            report.kept, report.total, report.dropped
+        )))?;
+    }
+    if kept.is_empty() {
+        bail!("the filter kept none of the {} teacher explanations; see {}/filter/report.json", report.total, dir.display());
+    }
+
+    // Train.
+    let mut recipe = Recipe::load(&spec.student_recipe)?;
+    if let Some(init) = &spec.student_init {
+        recipe.model = ModelSpec { init: Some(init.clone()), config: None };
+    }
+    let dev: Vec<Pair> = samples(dataset, &split, SampleSet::Held(Part::Dev), history_len)
+        .into_iter()
+        .filter_map(|sample| sample.reference.clone().map(|target| Pair { sample, target }))
+        .collect();
+    let train_dir = stage_dir(dir, Stage::Train);
+    if !is_complete(dir, Stage::Train) {
+        let total_steps = recipe.train.total_steps(kept.len().min(recipe.train_limit.unwrap_or(usize::MAX)));
+        events.emit(DistillEvent::new(Stage::Train, EventKind::Started, 0, total_steps))?;
+        let mut emit_error = None;
+        let mut forward = |event: &TrainEvent| {
+            let out = match event {
+                TrainEvent::Step { step, total, loss, examples_per_s, eta_s, .. } => {
+                    let mut e = DistillEvent::new(Stage::Train, EventKind::Progress, *step, *total);
+                    e.loss = Some(*loss);
+                    e.samples_per_s = Some(*examples_per_s);
+                    e.eta_s = Some(*eta_s);
+                    Some(e)
+                }
+                TrainEvent::Eval(record) => Some(
+                    DistillEvent::new(Stage::Train, EventKind::Progress, record.step, total_steps)
+                        .message(format!("dev {:?}", record.metrics)),
+                ),
+                TrainEvent::Saved { .. } => None,
+            };
+            if let Some(e) = out {
+                if let Err(err) = events.emit(e) {
+                    emit_error.get_or_insert(err);
+                }
+            }
+        };
+        let outcome = finetune(Finetune {
+            dataset,
+            prompts,
+            matcher: &matcher,
+            recipe: &recipe,
+            train: &kept,
+            dev: &dev,
+            out: &train_dir,
+            device,
+            on_event: &mut forward,
+            cancel,
+        })?;
+        if let Some(err) = emit_error {
+            return Err(err);
+        }
+        if outcome.ending == crate::train::Ending::Cancelled {
+            return cancelled(events, Stage::Train);
+        }
+        mark_complete(dir, Stage::Train, &outcome)?;
+        events.emit(DistillEvent::new(Stage::Train, EventKind::Finished, outcome.steps, outcome.steps))?;
+    }
+    let student_dir = train_dir.join(crate::train::trainer::BEST);
+    let train_outcome: serde_json::Value = read_json(&train_dir.join(COMPLETE_FILE))?;
+
+    // Evaluate.
+    let eval_dir = stage_dir(dir, Stage::Evaluate);
+    let evaluation = if is_complete(dir, Stage::Evaluate) {
+        read_json(&eval_dir.join("report.json"))?
+    } else {
+        let student = Engine::load(&student_dir, &engine_options)?;
+        let test: Vec<Sample> = samples(dataset, &split, SampleSet::Held(Part::Test), history_len)
+            .into_iter()
+            .filter(|s| s.reference.is_some())
+            .take(spec.eval_samples)
+            .collect();
+        let Some(evaluation) = evaluate(
+            Evaluate {
+                dataset,
+                prompts,
+                matcher: &matcher,
+                teacher: &teacher,
+                teacher_max_input: spec.teacher_max_input_tokens,
+                student: &student,
+                student_max_input: recipe.max_input_tokens,
+                decoding: &spec.eval_decoding,
+                samples: &test,
+                history_len,
+                dir: &eval_dir,
+                cancel,
+            },
+            events,
+        )?
+        else {
+            return cancelled(events, Stage::Evaluate);
+        };
+        durable::write_json(&eval_dir.join("report.json"), &evaluation)?;
+        mark_complete(dir, Stage::Evaluate, &serde_json::json!({"samples": evaluation.samples}))?;
+        events.emit(DistillEvent::new(Stage::Evaluate, EventKind::Finished, evaluation.samples * 2, evaluation.samples * 2))?;
+        serde_json::to_value(&evaluation)?
+    };
+    let summary = Summary {
+        dir: dir.to_path_buf(),
+        teach: taught.len(),
+        filter: report,
+        train: train_outcome,
+        student: student_dir,
+        evaluation: Some(evaluation),
+        cancelled: false,
+    };
+    durable::write_json(&dir.join(SUMMARY_FILE), &summary)?;
+    Ok(summary)
+}

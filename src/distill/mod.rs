@@ -1,0 +1,13 @@
+//! Distillation: fine-tuning a seq2seq explainer on (prompt → explanation) pairs ([`finetune`]),
+//! and the job that makes a Prism from an Oracle — teach → filter → train → evaluate ([`job`]),
+//! resumable, reporting progress as [`events`].
+
+pub mod evaluate;
+pub mod events;
+pub mod filter;
+pub mod finetune;
+pub mod job;
+pub mod teach;
+
+pub use events::{DistillEvent, EventKind, Stage};
+pub use job::{run, Job, JobSpec, Summary};

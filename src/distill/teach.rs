@@ -1,0 +1,101 @@
+//! The *teach* stage: the Oracle writes an explanation for each chosen training sample with its
+//! faithfulness-constrained prompt. Results are appended to `teach/cache.jsonl` batch by batch (each
+//! line flushed), keyed by (user, item): a killed job continues where it stopped and never
+//! generates a cached sample twice.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::Result;
+
+use super::events::{DistillEvent, EventKind, EventSink, Stage};
+use super::finetune::{render_prompt, PromptKind};
+use crate::data::Dataset;
+use crate::durable::{read_json_lines, JsonLines};
+use crate::explain::samples::Sample;
+use crate::explain::Prompts;
+use crate::model::engine::Engine;
+use crate::model::GenerationConfig;
+
+/// One cached teacher explanation.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Taught {
+    pub user: String,
+    pub item: String,
+    pub text: String,
+    /// The batch's generation time divided among its samples.
+    pub ms: f64,
+    pub new_tokens: usize,
+}
+
+pub const CACHE_FILE: &str = "cache.jsonl";
+
+/// Reads what a previous run of the stage cached.
+pub fn read_cache(stage_dir: &Path) -> Result<Vec<Taught>> {
+    read_json_lines(&stage_dir.join(CACHE_FILE))
+}
+
+pub struct Teach<'a> {
+    pub dataset: &'a Dataset,
+    pub prompts: &'a Prompts,
+    pub teacher: &'a Engine,
+    pub decoding: &'a GenerationConfig,
+    pub max_input_tokens: usize,
+    pub batch_size: usize,
+    pub samples: &'a [Sample],
+    pub dir: &'a Path,
+    pub cancel: &'a AtomicBool,
+}
+
+/// Runs (or continues) the stage. Returns whether it completed (false: cancelled).
+pub fn teach(job: Teach<'_>, events: &mut EventSink<'_>) -> Result<bool> {
+    let Teach { dataset, prompts, teacher, decoding, max_input_tokens, batch_size, samples, dir, cancel } = job;
+    let key = |s: &Sample| (dataset.users[s.user as usize].clone(), dataset.item(s.item).id.clone());
+    let done: HashSet<(String, String)> =
+        read_cache(dir)?.into_iter().map(|t| (t.user, t.item)).collect();
+    let todo: Vec<&Sample> = samples.iter().filter(|s| !done.contains(&key(s))).collect();
+    let total = samples.len();
+    let mut finished = total - todo.len();
+    events.emit(DistillEvent::new(Stage::Teach, EventKind::Started, finished, total).message(format!(
+        "{finished} cached, {} to generate",
+        todo.len()
+    )))?;
+    let mut cache = JsonLines::open(&dir.join(CACHE_FILE))?;
+    let started = Instant::now();
+    let mut generated = 0usize;
+    for batch in todo.chunks(batch_size.max(1)) {
+        if cancel.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let prompts: Vec<String> = batch
+            .iter()
+            .map(|s| render_prompt(dataset, prompts, PromptKind::Oracle, s, teacher.tokenizer(), max_input_tokens))
+            .collect::<Result<_>>()?;
+        let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
+        let out = teacher.generate(&refs, decoding, None, Some(cancel))?;
+        if out.cancelled {
+            return Ok(false);
+        }
+        let per_sample_ms = out.stats.total_ms / batch.len() as f64;
+        for (sample, generation) in batch.iter().zip(&out.generations) {
+            let (user, item) = key(sample);
+            cache.append(&Taught {
+                user,
+                item,
+                text: generation.text.trim().to_owned(),
+                ms: per_sample_ms,
+                new_tokens: generation.token_ids.len(),
+            })?;
+        }
+        finished += batch.len();
+        generated += batch.len();
+        let rate = generated as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        let mut event = DistillEvent::new(Stage::Teach, EventKind::Progress, finished, total);
+        event.samples_per_s = Some(rate);
+        event.eta_s = Some((total - finished) as f64 / rate.max(1e-9));
+        events.emit(event)?;
+    }
+    Ok(true)
+}

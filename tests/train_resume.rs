@@ -1,0 +1,176 @@
+//! The trainer on a tiny fresh T5: the loss falls on a learnable task, and a run that crashes and
+//! resumes from its last checkpoint ends with exactly the weights of an uninterrupted run.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use candle_core::{Device, Tensor};
+use prism_explorer::train::{self, Example, Run, Schedule, TokenizerKind, TrainConfig, TrainEvent, TrainableModel};
+use rand::{Rng, SeedableRng};
+
+fn tiny_t5() -> serde_json::Value {
+    serde_json::json!({
+        "model_type": "t5", "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2,
+        "num_decoder_layers": 2, "num_heads": 4, "vocab_size": 48, "dropout_rate": 0.1,
+        "feed_forward_proj": "gated-gelu", "tie_word_embeddings": false, "pad_token_id": 0,
+        "eos_token_id": 1, "decoder_start_token_id": 0, "relative_attention_num_buckets": 8,
+        "relative_attention_max_distance": 16
+    })
+}
+
+/// Copy the source, reversed: learnable by a tiny model in a few dozen steps.
+fn reverse_task(n: usize, seed: u64) -> Vec<Example> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let len = rng.random_range(2..6);
+            let body: Vec<u32> = (0..len).map(|_| rng.random_range(3..12)).collect();
+            let mut source = body.clone();
+            source.push(1);
+            let mut target: Vec<u32> = body.into_iter().rev().collect();
+            target.push(1);
+            Example { source, target }
+        })
+        .collect()
+}
+
+fn config(max_steps: usize) -> TrainConfig {
+    TrainConfig {
+        epochs: 100,
+        max_steps: Some(max_steps),
+        batch_size: 8,
+        grad_accum: 2,
+        lr: 1e-2,
+        weight_decay: 0.01,
+        warmup_steps: 3,
+        schedule: Schedule::Linear,
+        clip_norm: Some(1.0),
+        label_smoothing: 0.1,
+        seed: 5,
+        eval_every: None,
+        save_every: 3,
+        patience: None,
+        select: "dev_loss".into(),
+        select_higher: false,
+    }
+}
+
+fn tokenizer() -> tokenizers::Tokenizer {
+    let texts = ["a tiny corpus for a tiny tokenizer"; 20];
+    train::train_tokenizer(TokenizerKind::Unigram, 40, texts.iter()).unwrap()
+}
+
+/// Trains in `out` with a fresh model seeded identically; `on_event` sees every event.
+fn run(out: &Path, cfg: &TrainConfig, data: &[Example], on_event: &mut dyn FnMut(&TrainEvent)) -> train::TrainOutcome {
+    // Fresh weights come from candle's unseeded generator, so both runs start from saved weights.
+    let model = TrainableModel::from_checkpoint(&initial_dir(), &Device::Cpu).unwrap();
+    let tok = tokenizer();
+    train::train(Run {
+        model: &model,
+        tokenizer: &tok,
+        train: data,
+        dev: &data[..8],
+        config: cfg,
+        out,
+        evaluator: None,
+        on_event,
+        cancel: &AtomicBool::new(false),
+    })
+    .unwrap()
+}
+
+/// One set of initial weights shared by every run in this file.
+fn initial_dir() -> std::path::PathBuf {
+    static INIT: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    INIT.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let model = TrainableModel::fresh(&tiny_t5(), &Device::Cpu).unwrap();
+        model.model.save(dir.path(), Some(&tokenizer())).unwrap();
+        dir
+    })
+    .path()
+    .to_path_buf()
+}
+
+fn weights(dir: &Path) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn loss_falls_on_a_learnable_task() {
+    let data = reverse_task(64, 1);
+    let out = tempfile::tempdir().unwrap();
+    let mut losses = Vec::new();
+    let outcome = run(out.path(), &config(60), &data, &mut |e| {
+        if let TrainEvent::Step { loss, .. } = e {
+            losses.push(*loss);
+        }
+    });
+    assert_eq!((outcome.steps, losses.len()), (60, 60));
+    let first: f32 = losses[..5].iter().sum::<f32>() / 5.0;
+    let last: f32 = losses[55..].iter().sum::<f32>() / 5.0;
+    assert!(last < 0.6 * first, "loss went from {first} to {last}");
+    assert!(out.path().join("best/model.safetensors").exists() && out.path().join("last/trainer_state.json").exists());
+}
+
+#[test]
+fn a_crashed_run_resumes_to_the_same_weights() {
+    let data = reverse_task(40, 2);
+    let cfg = config(11);
+    let whole = tempfile::tempdir().unwrap();
+    run(whole.path(), &cfg, &data, &mut |_| {});
+
+    let crashed = tempfile::tempdir().unwrap();
+    let crash = catch_unwind(AssertUnwindSafe(|| {
+        run(crashed.path(), &cfg, &data, &mut |e| {
+            if let TrainEvent::Step { step: 8, .. } = e {
+                panic!("simulated crash after step 8 (last checkpoint: step 6)");
+            }
+        })
+    }));
+    assert!(crash.is_err());
+    let state = train::trainer::read_state(crashed.path()).unwrap().unwrap();
+    assert_eq!(state.step, 6, "the crash lost the steps after the last checkpoint");
+    let mut resumed_steps = Vec::new();
+    let outcome = run(crashed.path(), &cfg, &data, &mut |e| {
+        if let TrainEvent::Step { step, .. } = e {
+            resumed_steps.push(*step);
+        }
+    });
+    assert_eq!(resumed_steps, [7, 8, 9, 10, 11]);
+    assert_eq!(outcome.steps, 11);
+
+    let (a, b) = (weights(&whole.path().join("last")), weights(&crashed.path().join("last")));
+    assert_eq!(a.len(), b.len());
+    for (name, t) in &a {
+        let diff = (t - &b[name]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert_eq!(diff, 0.0, "{name} differs by {diff}");
+    }
+    let start = weights(&initial_dir());
+    let moved = (&a["shared.weight"] - &start["shared.weight"]).unwrap().abs().unwrap().max_all().unwrap();
+    assert!(moved.to_scalar::<f32>().unwrap() > 0.0, "training changed nothing");
+}
+
+#[test]
+fn a_resume_with_other_settings_is_refused() {
+    let data = reverse_task(16, 3);
+    let out = tempfile::tempdir().unwrap();
+    run(out.path(), &config(2), &data, &mut |_| {});
+    let model = TrainableModel::from_checkpoint(&initial_dir(), &Device::Cpu).unwrap();
+    let tok = tokenizer();
+    let err = train::train(Run {
+        model: &model,
+        tokenizer: &tok,
+        train: &data,
+        dev: &data[..4],
+        config: &TrainConfig { lr: 0.5, ..config(2) },
+        out: out.path(),
+        evaluator: None,
+        on_event: &mut |_| {},
+        cancel: &AtomicBool::new(false),
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("different configuration"), "{err}");
+}
