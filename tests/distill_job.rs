@@ -1,0 +1,157 @@
+//! The distillation job end to end on a small generated dataset, with the tiny fixture T5 as
+//! teacher and a tiny fresh BART as student: a job cancelled inside *teach* resumes without
+//! regenerating what it cached, and the whole job completes with an evaluation and a summary.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::Device;
+use prism_explorer::config::{PromptSettings, Settings};
+use prism_explorer::data::synth::{generate, SynthConfig};
+use prism_explorer::distill::filter::FilterSettings;
+use prism_explorer::distill::job::{self, Decoding};
+use prism_explorer::distill::teach::read_cache;
+use prism_explorer::distill::{DistillEvent, EventKind, Job, JobSpec, Stage};
+use prism_explorer::explain::Prompts;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+const STUDENT_RECIPE: &str = r#"
+prompt = "prism"
+max_input_tokens = 400
+max_target_tokens = 16
+dev_limit = 4
+eval_generate = 2
+eval_max_new_tokens = 6
+
+[model.config]
+model_type = "bart"
+d_model = 16
+encoder_layers = 1
+decoder_layers = 1
+encoder_attention_heads = 2
+decoder_attention_heads = 2
+encoder_ffn_dim = 32
+decoder_ffn_dim = 32
+max_position_embeddings = 512
+forced_bos_token_id = 0
+
+[tokenizer]
+kind = "bytelevelbpe"
+vocab_size = 400
+
+[train]
+epochs = 1
+max_steps = 3
+batch_size = 4
+lr = 1e-3
+seed = 1
+save_every = 1
+select = "rouge_l"
+select_higher = true
+"#;
+
+fn spec(dir: &Path) -> JobSpec {
+    let recipe = dir.join("student.toml");
+    std::fs::write(&recipe, STUDENT_RECIPE).unwrap();
+    JobSpec {
+        teacher: root().join("tests/fixtures/hf/t5-v1_1"),
+        teacher_max_input_tokens: 600,
+        student_recipe: recipe,
+        teach_samples: Some(12),
+        teach_batch: 4,
+        teach_decoding: Decoding { num_beams: 1, max_new_tokens: 8, no_repeat_ngram_size: None, length_penalty: None },
+        // The random teacher writes noise: keep it all, the stages are what is tested here.
+        filter: FilterSettings { enabled: false, min_words: 1, max_words: 100, ngram: 3, max_ngram_repeats: 1, drop_invented: true },
+        eval_samples: 3,
+        eval_decoding: Decoding { num_beams: 2, max_new_tokens: 6, no_repeat_ngram_size: None, length_penalty: None },
+        seed: 3,
+        student_init: None,
+        preset: "test".into(),
+        dataset: "synthetic".into(),
+    }
+}
+
+fn run(dir: &Path, spec: &JobSpec, cancel_at_teach: Option<usize>, events: &mut Vec<DistillEvent>) -> job::Summary {
+    let dataset = generate(&SynthConfig { users: 30, items: 80, interactions: 600, noise: 0.15, seed: 4, references: true }).unwrap();
+    let settings = Settings::load_layers(None, None).unwrap();
+    let prompts = Prompts::load(&PromptSettings {
+        oracle: root().join("configs/prompts/oracle.txt"),
+        prism: root().join("configs/prompts/prism.txt"),
+        prism_history_len: settings.prompts.prism_history_len,
+    })
+    .unwrap();
+    let cancel = AtomicBool::new(false);
+    let mut on_event = |e: &DistillEvent| {
+        if let (Some(at), Stage::Teach, EventKind::Progress) = (cancel_at_teach, e.stage, &e.kind) {
+            if e.done >= at {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        }
+        events.push(e.clone());
+    };
+    job::run(Job {
+        dir,
+        spec,
+        dataset: &dataset,
+        prompts: &prompts,
+        history_len: 20,
+        device: &Device::Cpu,
+        on_event: &mut on_event,
+        cancel: &cancel,
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_cancelled_job_resumes_without_regenerating_and_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("job");
+    let spec = job::prepare(&dir, &spec(tmp.path()), false).unwrap();
+
+    let mut first = Vec::new();
+    let summary = run(&dir, &spec, Some(4), &mut first);
+    assert!(summary.cancelled);
+    let cached = read_cache(&dir.join("teach")).unwrap();
+    assert_eq!(cached.len(), 4, "one batch of 4 was cached before the cancellation");
+    assert!(!job::is_complete(&dir, Stage::Teach));
+
+    assert!(job::prepare(&dir, &spec, false).is_err(), "an existing job needs --resume");
+    let spec = job::prepare(&dir, &spec, true).unwrap();
+    let mut second = Vec::new();
+    let summary = run(&dir, &spec, None, &mut second);
+    assert!(!summary.cancelled);
+    let started = second.iter().find(|e| e.stage == Stage::Teach && e.kind == EventKind::Started).unwrap();
+    assert_eq!(started.message, "4 cached, 8 to generate");
+    let after = read_cache(&dir.join("teach")).unwrap();
+    assert_eq!(after.len(), 12);
+    assert_eq!(after[..4], cached[..], "cached explanations are kept as they were");
+    let mut keys: Vec<_> = after.iter().map(|t| (&t.user, &t.item)).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 12, "no sample generated twice");
+
+    for stage in Stage::ALL {
+        assert!(job::is_complete(&dir, stage), "{stage:?} not complete");
+    }
+    assert_eq!(summary.filter.total, 12);
+    let evaluation = summary.evaluation.expect("evaluated");
+    assert_eq!(evaluation["samples"], 3);
+    assert!(evaluation["speedup"].as_f64().unwrap() > 0.0);
+    for model in ["oracle", "prism", "template"] {
+        assert_eq!(evaluation["metrics"]["models"][model]["n"], 3, "{model}");
+    }
+    assert!(dir.join("train/best/model.safetensors").exists());
+    assert!(dir.join("summary.json").exists());
+    let events: Vec<DistillEvent> = prism_explorer::durable::read_json_lines(&dir.join("events.jsonl")).unwrap();
+    assert_eq!(events.len(), first.len() + second.len(), "every event is also in events.jsonl");
+
+    // A finished job resumes to the same summary without redoing anything.
+    let mut third = Vec::new();
+    let again = run(&dir, &spec, None, &mut third);
+    assert!(third.iter().all(|e| e.kind != EventKind::Started), "{third:?}");
+    let reread = again.evaluation.unwrap()["speedup"].as_f64().unwrap();
+    assert!((reread - evaluation["speedup"].as_f64().unwrap()).abs() < 1e-9);
+}
