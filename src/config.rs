@@ -76,6 +76,8 @@ pub struct ModelSettings {
     pub oracle: PathBuf,
     pub prism: PathBuf,
     pub device: String,
+    pub oracle_max_input_tokens: usize,
+    pub prism_max_input_tokens: usize,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

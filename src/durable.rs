@@ -111,12 +111,14 @@ impl JsonLines {
     /// Opens `path` for appending, first cutting off a line a kill left without its newline (so
     /// the next line does not run into it).
     pub fn open(path: &Path) -> Result<JsonLines> {
-        fs::create_dir_all(parent(path)).with_context(|| format!("cannot create {}", parent(path).display()))?;
+        fs::create_dir_all(parent(path))
+            .with_context(|| format!("cannot create {}", parent(path).display()))?;
         if let Ok(bytes) = fs::read(path) {
             if bytes.last().is_some_and(|b| *b != b'\n') {
                 let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
                 let file = OpenOptions::new().write(true).open(path)?;
-                file.set_len(keep as u64).and_then(|_| file.sync_all())
+                file.set_len(keep as u64)
+                    .and_then(|_| file.sync_all())
                     .with_context(|| format!("cannot repair {}", path.display()))?;
             }
         }
@@ -193,7 +195,10 @@ mod tests {
         assert_eq!(read.len(), 2);
         JsonLines::open(&path).unwrap().append(&serde_json::json!({"i": 4})).unwrap();
         let read: Vec<serde_json::Value> = read_json_lines(&path).unwrap();
-        assert_eq!(read, [serde_json::json!({"i": 1}), serde_json::json!({"i": 2}), serde_json::json!({"i": 4})]);
+        assert_eq!(
+            read,
+            [serde_json::json!({"i": 1}), serde_json::json!({"i": 2}), serde_json::json!({"i": 4})]
+        );
         fs::write(&path, "{\"i\": 1}\nnot json\n{\"i\": 2}\n").unwrap();
         let err = read_json_lines::<serde_json::Value>(&path).unwrap_err();
         assert!(format!("{err:#}").contains("line 2"), "{err:#}");

@@ -62,11 +62,28 @@ fn spec(dir: &Path) -> JobSpec {
         student_recipe: recipe,
         teach_samples: Some(12),
         teach_batch: 4,
-        teach_decoding: Decoding { num_beams: 1, max_new_tokens: 8, no_repeat_ngram_size: None, length_penalty: None },
+        teach_decoding: Decoding {
+            num_beams: 1,
+            max_new_tokens: 8,
+            no_repeat_ngram_size: None,
+            length_penalty: None,
+        },
         // The random teacher writes noise: keep it all, the stages are what is tested here.
-        filter: FilterSettings { enabled: false, min_words: 1, max_words: 100, ngram: 3, max_ngram_repeats: 1, drop_invented: true },
+        filter: FilterSettings {
+            enabled: false,
+            min_words: 1,
+            max_words: 100,
+            ngram: 3,
+            max_ngram_repeats: 1,
+            drop_invented: true,
+        },
         eval_samples: 3,
-        eval_decoding: Decoding { num_beams: 2, max_new_tokens: 6, no_repeat_ngram_size: None, length_penalty: None },
+        eval_decoding: Decoding {
+            num_beams: 2,
+            max_new_tokens: 6,
+            no_repeat_ngram_size: None,
+            length_penalty: None,
+        },
         seed: 3,
         student_init: None,
         preset: "test".into(),
@@ -74,8 +91,21 @@ fn spec(dir: &Path) -> JobSpec {
     }
 }
 
-fn run(dir: &Path, spec: &JobSpec, cancel_at_teach: Option<usize>, events: &mut Vec<DistillEvent>) -> job::Summary {
-    let dataset = generate(&SynthConfig { users: 30, items: 80, interactions: 600, noise: 0.15, seed: 4, references: true }).unwrap();
+fn run(
+    dir: &Path,
+    spec: &JobSpec,
+    cancel_at_teach: Option<usize>,
+    events: &mut Vec<DistillEvent>,
+) -> job::Summary {
+    let dataset = generate(&SynthConfig {
+        users: 30,
+        items: 80,
+        interactions: 600,
+        noise: 0.15,
+        seed: 4,
+        references: true,
+    })
+    .unwrap();
     let settings = Settings::load_layers(None, None).unwrap();
     let prompts = Prompts::load(&PromptSettings {
         oracle: root().join("configs/prompts/oracle.txt"),
@@ -145,7 +175,8 @@ fn a_cancelled_job_resumes_without_regenerating_and_completes() {
     }
     assert!(dir.join("train/best/model.safetensors").exists());
     assert!(dir.join("summary.json").exists());
-    let events: Vec<DistillEvent> = prism_explorer::durable::read_json_lines(&dir.join("events.jsonl")).unwrap();
+    let events: Vec<DistillEvent> =
+        prism_explorer::durable::read_json_lines(&dir.join("events.jsonl")).unwrap();
     assert_eq!(events.len(), first.len() + second.len(), "every event is also in events.jsonl");
 
     // A finished job resumes to the same summary without redoing anything.

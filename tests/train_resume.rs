@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use candle_core::{Device, Tensor};
-use prism_explorer::train::{self, Example, Run, Schedule, TokenizerKind, TrainConfig, TrainEvent, TrainableModel};
+use prism_explorer::train::{
+    self, Example, Run, Schedule, TokenizerKind, TrainConfig, TrainEvent, TrainableModel,
+};
 use rand::{Rng, SeedableRng};
 
 fn tiny_t5() -> serde_json::Value {
@@ -63,7 +65,12 @@ fn tokenizer() -> tokenizers::Tokenizer {
 }
 
 /// Trains in `out` with a fresh model seeded identically; `on_event` sees every event.
-fn run(out: &Path, cfg: &TrainConfig, data: &[Example], on_event: &mut dyn FnMut(&TrainEvent)) -> train::TrainOutcome {
+fn run(
+    out: &Path,
+    cfg: &TrainConfig,
+    data: &[Example],
+    on_event: &mut dyn FnMut(&TrainEvent),
+) -> train::TrainOutcome {
     // Fresh weights come from candle's unseeded generator, so both runs start from saved weights.
     let model = TrainableModel::from_checkpoint(&initial_dir(), &Device::Cpu).unwrap();
     let tok = tokenizer();
@@ -112,7 +119,10 @@ fn loss_falls_on_a_learnable_task() {
     let first: f32 = losses[..5].iter().sum::<f32>() / 5.0;
     let last: f32 = losses[55..].iter().sum::<f32>() / 5.0;
     assert!(last < 0.6 * first, "loss went from {first} to {last}");
-    assert!(out.path().join("best/model.safetensors").exists() && out.path().join("last/trainer_state.json").exists());
+    assert!(
+        out.path().join("best/model.safetensors").exists()
+            && out.path().join("last/trainer_state.json").exists()
+    );
 }
 
 #[test]

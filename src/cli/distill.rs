@@ -85,7 +85,12 @@ fn start(ctx: &Context, args: RunArgs) -> Result<()> {
     spec.dataset = ctx.settings.dataset.path.clone();
     let spec = job::prepare(&out, &spec, args.resume)?;
     if spec.dataset != ctx.settings.dataset.path {
-        bail!("the job in {} was made on dataset {:?}, not {:?}", out.display(), spec.dataset, ctx.settings.dataset.path);
+        bail!(
+            "the job in {} was made on dataset {:?}, not {:?}",
+            out.display(),
+            spec.dataset,
+            ctx.settings.dataset.path
+        );
     }
     let device = parse_device(args.device.as_deref().unwrap_or(&ctx.settings.models.device))?;
     let dataset = data::open(&ctx.settings.dataset)?;
@@ -139,7 +144,11 @@ fn print_event(event: &DistillEvent, terminal: bool) {
     }
     match (&event.kind, terminal) {
         (EventKind::Progress, true) if event.message.is_empty() => eprint!("\r{line:<100}"),
-        (EventKind::Progress, false) if event.stage == Stage::Train && event.done % 10 != 0 && event.done != event.total && event.message.is_empty() => {}
+        (EventKind::Progress, false)
+            if event.stage == Stage::Train
+                && event.done % 10 != 0
+                && event.done != event.total
+                && event.message.is_empty() => {}
         (kind, true) => eprintln!("\r{line:<100} [{kind:?}]"),
         (kind, false) => eprintln!("{line} [{kind:?}]"),
     }
@@ -172,22 +181,37 @@ fn status(ctx: &Context, dir: &Path) -> Result<()> {
             latest: events.iter().rev().find(|e| e.stage == stage).cloned(),
         })
         .collect();
-    let summary: Option<serde_json::Value> = crate::model::checkpoint::read_json(&dir.join(job::SUMMARY_FILE)).ok();
+    let summary: Option<serde_json::Value> =
+        crate::model::checkpoint::read_json(&dir.join(job::SUMMARY_FILE)).ok();
     if ctx.json {
-        return print_json(&serde_json::json!({"dir": dir, "preset": spec.preset, "stages": stages, "summary": summary}));
+        return print_json(
+            &serde_json::json!({"dir": dir, "preset": spec.preset, "stages": stages, "summary": summary}),
+        );
     }
     println!("job {} (preset {}, teacher {})", dir.display(), spec.preset, spec.teacher.display());
     for s in &stages {
-        let state = if s.complete { "done".to_owned() } else {
+        let state = if s.complete {
+            "done".to_owned()
+        } else {
             match &s.latest {
-                Some(e) => format!("{:?} {}/{}{}", e.kind, e.done, e.total, e.eta_s.map(|t| format!(" eta {}", format_duration(t))).unwrap_or_default()),
+                Some(e) => format!(
+                    "{:?} {}/{}{}",
+                    e.kind,
+                    e.done,
+                    e.total,
+                    e.eta_s.map(|t| format!(" eta {}", format_duration(t))).unwrap_or_default()
+                ),
                 None => "not started".to_owned(),
             }
         };
         println!("  {:<9} {state}", s.stage.name());
     }
     if let Some(e) = summary.as_ref().and_then(|s| s.get("evaluation")).filter(|e| !e.is_null()) {
-        println!("  speed-up {:.2}x, memory ratio {:.2}x", e["speedup"].as_f64().unwrap_or(0.0), e["memory_ratio"].as_f64().unwrap_or(0.0));
+        println!(
+            "  speed-up {:.2}x, memory ratio {:.2}x",
+            e["speedup"].as_f64().unwrap_or(0.0),
+            e["memory_ratio"].as_f64().unwrap_or(0.0)
+        );
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 pub mod data;
 pub mod distill;
 pub mod eval_explain;
+pub mod explain;
 pub mod generate;
 pub mod rank;
 pub mod synth;
@@ -59,6 +60,8 @@ pub enum Command {
     Generate(Box<generate::GenerateArgs>),
     /// Fine-tune a model on the dataset's reference explanations (how the embedded Oracle is made).
     Train(train::TrainArgs),
+    /// Explain a recommendation with the Oracle and/or the Prism
+    Explain(explain::ExplainArgs),
     /// Distil the Oracle into a Prism: teach → filter → train → evaluate (resumable)
     Distill(distill::DistillArgs),
 }
@@ -113,5 +116,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Generate(args)) => generate::run(&ctx, *args),
         Some(Command::Train(args)) => train::run(&ctx, args),
         Some(Command::Distill(args)) => distill::run(&ctx, args),
+        Some(Command::Explain(args)) => explain::run(&ctx, args),
     }
 }

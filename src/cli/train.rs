@@ -46,7 +46,10 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<()> {
     let recipe = Recipe::load(&args.recipe)?;
     let has_checkpoint = read_state(&args.out)?.is_some();
     if has_checkpoint && !args.resume {
-        bail!("{} already holds a training run; add --resume to continue it or choose a new --out", args.out.display());
+        bail!(
+            "{} already holds a training run; add --resume to continue it or choose a new --out",
+            args.out.display()
+        );
     }
     let device = parse_device(args.device.as_deref().unwrap_or(&ctx.settings.models.device))?;
     let dataset = data::open(&ctx.settings.dataset)?;
@@ -84,7 +87,13 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<()> {
         on_event: &mut on_event,
         cancel: &AtomicBool::new(false),
     })?;
-    eprintln!("{:?} after {} steps in {:.0} s; best model in {}", outcome.ending, outcome.steps, started.elapsed().as_secs_f64(), outcome.best_dir.display());
+    eprintln!(
+        "{:?} after {} steps in {:.0} s; best model in {}",
+        outcome.ending,
+        outcome.steps,
+        started.elapsed().as_secs_f64(),
+        outcome.best_dir.display()
+    );
     if ctx.json {
         print_json(&outcome)?;
     }

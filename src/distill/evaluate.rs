@@ -9,15 +9,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Result;
 
 use super::events::{DistillEvent, EventKind, EventSink, Stage};
-use super::finetune::{render_prompt, PromptKind};
+use super::job::Decoding;
 use crate::data::{Dataset, Item, Part};
 use crate::durable;
 use crate::explain::eval::{self, Options, Report, Row};
 use crate::explain::grounding::clean_title;
 use crate::explain::samples::Sample;
+use crate::explain::{Explainer, PromptKind};
 use crate::explain::{Matcher, Prompts};
 use crate::model::engine::Engine;
-use super::job::Decoding;
 use crate::model::GenStats;
 
 /// The baseline: the item's title and feature values in a fixed sentence, e.g.
@@ -109,7 +109,20 @@ pub struct Evaluate<'a> {
 
 /// Runs the stage; `None` when cancelled.
 pub fn evaluate(job: Evaluate<'_>, events: &mut EventSink<'_>) -> Result<Option<Evaluation>> {
-    let Evaluate { dataset, prompts, matcher, teacher, teacher_max_input, student, student_max_input, decoding, samples, history_len, dir, cancel } = job;
+    let Evaluate {
+        dataset,
+        prompts,
+        matcher,
+        teacher,
+        teacher_max_input,
+        student,
+        student_max_input,
+        decoding,
+        samples,
+        history_len,
+        dir,
+        cancel,
+    } = job;
     let total = samples.len() * 2;
     events.emit(DistillEvent::new(Stage::Evaluate, EventKind::Started, 0, total))?;
     let mut rows = Vec::new();
@@ -120,18 +133,18 @@ pub fn evaluate(job: Evaluate<'_>, events: &mut EventSink<'_>) -> Result<Option<
         ("prism", student, PromptKind::Prism, student_max_input),
     ] {
         let config = decoding.config_for(engine);
+        let explainer = Explainer { engine, kind, max_input_tokens: max_input, dataset, prompts, matcher };
         let mut stats = Vec::with_capacity(samples.len());
         for sample in samples {
             if cancel.load(Ordering::Relaxed) {
                 return Ok(None);
             }
-            let prompt = render_prompt(dataset, prompts, kind, sample, engine.tokenizer(), max_input)?;
-            let out = engine.generate(&[prompt.as_str()], &config, None, Some(cancel))?;
-            if out.cancelled {
+            let explanation = explainer.explain(sample, &config, None, Some(cancel))?;
+            if cancel.load(Ordering::Relaxed) {
                 return Ok(None);
             }
-            rows.push(row(dataset, sample, name, out.generations[0].text.trim(), rows.len()));
-            stats.push(out.stats);
+            rows.push(row(dataset, sample, name, &explanation.text, rows.len()));
+            stats.push(explanation.stats);
             done += 1;
             if done % 10 == 0 {
                 events.emit(DistillEvent::new(Stage::Evaluate, EventKind::Progress, done, total))?;
@@ -159,7 +172,8 @@ pub fn evaluate(job: Evaluate<'_>, events: &mut EventSink<'_>) -> Result<Option<
         decoding: decoding.clone(),
         threads: rayon::current_num_threads(),
         speedup: teacher_speed.mean_latency_ms / student_speed.mean_latency_ms.max(1e-9),
-        memory_ratio: teacher_speed.model_memory_bytes as f64 / student_speed.model_memory_bytes.max(1) as f64,
+        memory_ratio: teacher_speed.model_memory_bytes as f64
+            / student_speed.model_memory_bytes.max(1) as f64,
         teacher: teacher_speed,
         student: student_speed,
         metrics,

@@ -63,7 +63,17 @@ pub struct DistillEvent {
 impl DistillEvent {
     pub fn new(stage: Stage, kind: EventKind, done: usize, total: usize) -> DistillEvent {
         let time = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-        DistillEvent { time, stage, kind, done, total, loss: None, samples_per_s: None, eta_s: None, message: String::new() }
+        DistillEvent {
+            time,
+            stage,
+            kind,
+            done,
+            total,
+            loss: None,
+            samples_per_s: None,
+            eta_s: None,
+            message: String::new(),
+        }
     }
 
     pub fn message(mut self, message: impl Into<String>) -> DistillEvent {

@@ -101,14 +101,26 @@ mod tests {
     use crate::data::{DatasetBuilder, Feature, Item};
 
     fn settings() -> FilterSettings {
-        FilterSettings { enabled: true, min_words: 4, max_words: 20, ngram: 3, max_ngram_repeats: 1, drop_invented: true }
+        FilterSettings {
+            enabled: true,
+            min_words: 4,
+            max_words: 20,
+            ngram: 3,
+            max_ngram_repeats: 1,
+            drop_invented: true,
+        }
     }
 
     #[test]
     fn each_rule() {
         let mut b = DatasetBuilder::new("test");
         let mut add = |id: &str, genre: &str| {
-            b.set_item(Item { id: id.into(), title: format!("Film {id}"), year: None, features: vec![Feature::new("genre", genre)] })
+            b.set_item(Item {
+                id: id.into(),
+                title: format!("Film {id}"),
+                year: None,
+                features: vec![Feature::new("genre", genre)],
+            })
         };
         let (a, c, _w) = (add("a", "Drama"), add("c", "Comedy"), add("w", "Western"));
         let dataset = b.build();
@@ -118,7 +130,18 @@ mod tests {
         assert_eq!(verdict("  "), Some(Reason::Empty));
         assert_eq!(verdict("a fine comedy a fine comedy a fine comedy"), Some(Reason::Degenerate));
         assert_eq!(verdict("A comedy."), Some(Reason::TooShort));
-        assert_eq!(verdict(&"word ".repeat(30).split(' ').enumerate().map(|(i, _)| format!("w{i}")).collect::<Vec<_>>().join(" ")), Some(Reason::TooLong));
+        assert_eq!(
+            verdict(
+                &"word "
+                    .repeat(30)
+                    .split(' ')
+                    .enumerate()
+                    .map(|(i, _)| format!("w{i}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            Some(Reason::TooLong)
+        );
         assert_eq!(verdict("You like drama, and this western will please you."), Some(Reason::Invented));
         assert_eq!(verdict("After the drama you watched, this comedy lightens the mood."), None);
     }

@@ -15,6 +15,7 @@ use tokenizers::Tokenizer;
 use crate::data::{Dataset, Item};
 use crate::durable;
 use crate::explain::samples::Sample;
+use crate::explain::{render_prompt, PromptKind};
 use crate::explain::{Matcher, Prompts};
 use crate::metrics::explainable::{GroundingCounts, GroundingRates};
 use crate::metrics::rouge::corpus_rouge;
@@ -23,14 +24,6 @@ use crate::model::checkpoint;
 use crate::model::generate::{self, GenerationConfig, Hooks};
 use crate::model::{Model, Seq2Seq};
 use crate::train::{self, Example, TokenizerKind, TrainConfig, TrainEvent, TrainOutcome, TrainableModel};
-
-/// Which of the two prompt templates a model reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PromptKind {
-    Oracle,
-    Prism,
-}
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,15 +76,18 @@ fn default_eval_tokens() -> usize {
 impl Recipe {
     /// Reads a recipe; `init` is resolved against the file's directory.
     pub fn load(path: &Path) -> Result<Recipe> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read recipe {}", path.display()))?;
-        let mut recipe: Recipe =
-            toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read recipe {}", path.display()))?;
+        let mut recipe: Recipe = toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         if let Some(init) = &recipe.model.init {
             let base = path.parent().unwrap_or(Path::new("."));
             recipe.model.init = Some(base.join(init));
         }
         if recipe.model.init.is_some() && recipe.model.config.is_some() {
-            bail!("{}: [model] takes one of `init` (a checkpoint) and `config` (fresh weights), not both", path.display());
+            bail!(
+                "{}: [model] takes one of `init` (a checkpoint) and `config` (fresh weights), not both",
+                path.display()
+            );
         }
         if recipe.model.config.is_some() && recipe.tokenizer.is_none() {
             bail!("{}: a fresh model needs a [tokenizer] section", path.display());
@@ -108,28 +104,13 @@ pub struct Pair {
     pub target: String,
 }
 
-/// Renders the prompt of `kind` for `sample`, cut to `max_tokens` of `tokenizer`.
-pub fn render_prompt(
-    dataset: &Dataset,
-    prompts: &Prompts,
-    kind: PromptKind,
-    sample: &Sample,
-    tokenizer: &Tokenizer,
-    max_tokens: usize,
-) -> Result<String> {
-    let history: Vec<&Item> = sample.history.iter().map(|&i| dataset.item(i)).collect();
-    let item = dataset.item(sample.item);
-    let count = |text: &str| tokenizer.encode(text, true).map(|e| e.len()).unwrap_or(usize::MAX);
-    let prompt = match kind {
-        PromptKind::Oracle => prompts.oracle(&history, item, max_tokens, count)?,
-        PromptKind::Prism => prompts.prism(&history, item, max_tokens, count)?,
-    };
-    Ok(prompt.text)
-}
-
 /// Token ids of `text` cut to `max_tokens`, keeping the tokenizer's closing special token.
 fn encode_target(tokenizer: &Tokenizer, text: &str, max_tokens: usize) -> Result<Vec<u32>> {
-    let mut ids = tokenizer.encode(text, true).map_err(|e| anyhow!("cannot tokenize {text:?}: {e}"))?.get_ids().to_vec();
+    let mut ids = tokenizer
+        .encode(text, true)
+        .map_err(|e| anyhow!("cannot tokenize {text:?}: {e}"))?
+        .get_ids()
+        .to_vec();
     if ids.len() > max_tokens {
         let last = *ids.last().expect("non-empty");
         ids.truncate(max_tokens.max(1) - 1);
@@ -149,8 +130,17 @@ pub fn examples(
     pairs
         .par_iter()
         .map(|pair| {
-            let prompt = render_prompt(dataset, prompts, recipe.prompt, &pair.sample, tokenizer, recipe.max_input_tokens)?;
-            let source = tokenizer.encode(prompt.as_str(), true).map_err(|e| anyhow!("cannot tokenize a prompt: {e}"))?;
+            let prompt = render_prompt(
+                dataset,
+                prompts,
+                recipe.prompt,
+                &pair.sample,
+                tokenizer,
+                recipe.max_input_tokens,
+            )?;
+            let source = tokenizer
+                .encode(prompt.as_str(), true)
+                .map_err(|e| anyhow!("cannot tokenize a prompt: {e}"))?;
             Ok(Example {
                 source: source.get_ids().to_vec(),
                 target: encode_target(tokenizer, &pair.target, recipe.max_target_tokens)?,
@@ -160,7 +150,12 @@ pub fn examples(
 }
 
 /// Trains the recipe's tokenizer on what the model will read and write.
-fn train_tokenizer(dataset: &Dataset, prompts: &Prompts, spec: &TokenizerSpec, pairs: &[Pair]) -> Result<Tokenizer> {
+fn train_tokenizer(
+    dataset: &Dataset,
+    prompts: &Prompts,
+    spec: &TokenizerSpec,
+    pairs: &[Pair],
+) -> Result<Tokenizer> {
     let mut texts: Vec<String> = dataset.items.iter().map(crate::explain::prompt::item_line).collect();
     let empty: [&Item; 0] = [];
     if let Some(item) = dataset.items.first() {
@@ -216,7 +211,17 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
     let dev = &dev[..dev.len().min(recipe.dev_limit)];
     let dev_examples = examples(dataset, prompts, recipe, &tokenizer, dev)?;
     let generated = &dev[..dev.len().min(recipe.eval_generate)];
-    let mut evaluate = |model: &Model| dev_generation_metrics(model, &tokenizer, &dev_examples[..generated.len()], generated, matcher, recipe.eval_max_new_tokens, device);
+    let mut evaluate = |model: &Model| {
+        dev_generation_metrics(
+            model,
+            &tokenizer,
+            &dev_examples[..generated.len()],
+            generated,
+            matcher,
+            recipe.eval_max_new_tokens,
+            device,
+        )
+    };
     let evaluator: Option<&mut train::trainer::Evaluator<'_>> =
         if generated.is_empty() { None } else { Some(&mut evaluate) };
     train::train(train::Run {

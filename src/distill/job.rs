@@ -16,8 +16,8 @@ use candle_core::Device;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use super::events::{DistillEvent, EventKind, EventSink, Stage};
 use super::evaluate::{evaluate, Evaluate};
+use super::events::{DistillEvent, EventKind, EventSink, Stage};
 use super::filter::{judge, FilterReport, FilterSettings};
 use super::finetune::{finetune, Finetune, ModelSpec, Pair, Recipe};
 use super::teach::{read_cache, teach, Teach};
@@ -85,8 +85,13 @@ impl JobSpec {
     /// Reads preset `name` (a file path, or a name under `configs/distill/`) with paths resolved
     /// against `root`.
     pub fn preset(name: &str, root: &Path) -> Result<JobSpec> {
-        let path = if name.ends_with(".toml") { PathBuf::from(name) } else { root.join("configs/distill").join(format!("{name}.toml")) };
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read preset {}", path.display()))?;
+        let path = if name.ends_with(".toml") {
+            PathBuf::from(name)
+        } else {
+            root.join("configs/distill").join(format!("{name}.toml"))
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read preset {}", path.display()))?;
         let mut spec: JobSpec = toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         spec.teacher = root.join(&spec.teacher);
         spec.student_recipe = root.join(&spec.student_recipe);
@@ -121,7 +126,10 @@ pub fn prepare(dir: &Path, spec: &JobSpec, resume: bool) -> Result<JobSpec> {
     let existing = dir.join(JOB_FILE);
     if existing.exists() {
         if !resume {
-            bail!("{} already holds a distillation job; add --resume to continue it or choose a new --out", dir.display());
+            bail!(
+                "{} already holds a distillation job; add --resume to continue it or choose a new --out",
+                dir.display()
+            );
         }
         return read_spec(dir);
     }
@@ -224,7 +232,12 @@ fn run_stages(
             return cancelled(events, Stage::Teach);
         }
         mark_complete(dir, Stage::Teach, &serde_json::json!({"samples": train_samples.len()}))?;
-        events.emit(DistillEvent::new(Stage::Teach, EventKind::Finished, train_samples.len(), train_samples.len()))?;
+        events.emit(DistillEvent::new(
+            Stage::Teach,
+            EventKind::Finished,
+            train_samples.len(),
+            train_samples.len(),
+        ))?;
     }
 
     // Filter (cheap and deterministic: recomputed unless complete).
@@ -265,13 +278,17 @@ fn run_stages(
         }
         durable::write_file(&filter_dir.join("kept.jsonl"), lines.as_bytes())?;
         mark_complete(dir, Stage::Filter, &report)?;
-        events.emit(DistillEvent::new(Stage::Filter, EventKind::Finished, report.kept, report.total).message(format!(
-            "kept {} of {}; dropped {:?}",
-            report.kept, report.total, report.dropped
-        )))?;
+        events.emit(
+            DistillEvent::new(Stage::Filter, EventKind::Finished, report.kept, report.total)
+                .message(format!("kept {} of {}; dropped {:?}", report.kept, report.total, report.dropped)),
+        )?;
     }
     if kept.is_empty() {
-        bail!("the filter kept none of the {} teacher explanations; see {}/filter/report.json", report.total, dir.display());
+        bail!(
+            "the filter kept none of the {} teacher explanations; see {}/filter/report.json",
+            report.total,
+            dir.display()
+        );
     }
 
     // Train.
@@ -366,7 +383,12 @@ fn run_stages(
         };
         durable::write_json(&eval_dir.join("report.json"), &evaluation)?;
         mark_complete(dir, Stage::Evaluate, &serde_json::json!({"samples": evaluation.samples}))?;
-        events.emit(DistillEvent::new(Stage::Evaluate, EventKind::Finished, evaluation.samples * 2, evaluation.samples * 2))?;
+        events.emit(DistillEvent::new(
+            Stage::Evaluate,
+            EventKind::Finished,
+            evaluation.samples * 2,
+            evaluation.samples * 2,
+        ))?;
         serde_json::to_value(&evaluation)?
     };
     let summary = Summary {

@@ -11,11 +11,11 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::events::{DistillEvent, EventKind, EventSink, Stage};
-use super::finetune::{render_prompt, PromptKind};
 use crate::data::Dataset;
 use crate::durable::{read_json_lines, JsonLines};
 use crate::explain::samples::Sample;
 use crate::explain::Prompts;
+use crate::explain::{render_prompt, PromptKind};
 use crate::model::engine::Engine;
 use crate::model::GenerationConfig;
 
@@ -51,17 +51,17 @@ pub struct Teach<'a> {
 
 /// Runs (or continues) the stage. Returns whether it completed (false: cancelled).
 pub fn teach(job: Teach<'_>, events: &mut EventSink<'_>) -> Result<bool> {
-    let Teach { dataset, prompts, teacher, decoding, max_input_tokens, batch_size, samples, dir, cancel } = job;
+    let Teach { dataset, prompts, teacher, decoding, max_input_tokens, batch_size, samples, dir, cancel } =
+        job;
     let key = |s: &Sample| (dataset.users[s.user as usize].clone(), dataset.item(s.item).id.clone());
-    let done: HashSet<(String, String)> =
-        read_cache(dir)?.into_iter().map(|t| (t.user, t.item)).collect();
+    let done: HashSet<(String, String)> = read_cache(dir)?.into_iter().map(|t| (t.user, t.item)).collect();
     let todo: Vec<&Sample> = samples.iter().filter(|s| !done.contains(&key(s))).collect();
     let total = samples.len();
     let mut finished = total - todo.len();
-    events.emit(DistillEvent::new(Stage::Teach, EventKind::Started, finished, total).message(format!(
-        "{finished} cached, {} to generate",
-        todo.len()
-    )))?;
+    events.emit(
+        DistillEvent::new(Stage::Teach, EventKind::Started, finished, total)
+            .message(format!("{finished} cached, {} to generate", todo.len())),
+    )?;
     let mut cache = JsonLines::open(&dir.join(CACHE_FILE))?;
     let started = Instant::now();
     let mut generated = 0usize;
@@ -71,7 +71,9 @@ pub fn teach(job: Teach<'_>, events: &mut EventSink<'_>) -> Result<bool> {
         }
         let prompts: Vec<String> = batch
             .iter()
-            .map(|s| render_prompt(dataset, prompts, PromptKind::Oracle, s, teacher.tokenizer(), max_input_tokens))
+            .map(|s| {
+                render_prompt(dataset, prompts, PromptKind::Oracle, s, teacher.tokenizer(), max_input_tokens)
+            })
             .collect::<Result<_>>()?;
         let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
         let out = teacher.generate(&refs, decoding, None, Some(cancel))?;

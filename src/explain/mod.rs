@@ -2,12 +2,15 @@
 //! (loaded from `configs/prompts/`, see [`prompt`]), feature grounding — which features and titles
 //! an explanation mentions and whether each is grounded in the history and the item, or invented
 //! (see [`grounding`]) — and the scoring of explanation files against a dataset ([`eval`]).
-//! Knows nothing of models: prompts take a token-counting closure, not a tokenizer.
+//! Prompts and grounding know nothing of models (prompts take a token-counting closure); the
+//! [`explainer`] puts a model of the engine to work on one recommendation.
 
 pub mod eval;
+pub mod explainer;
 pub mod grounding;
 pub mod prompt;
 pub mod samples;
 
+pub use explainer::{render_prompt, Explainer, Explanation, PromptKind};
 pub use grounding::{Class, Counts, Grounding, Matcher, Mention, MentionRecord, Summary, Target};
 pub use prompt::{Prompt, PromptTemplate, Prompts};

@@ -23,7 +23,8 @@ const BUCKET_POOL: usize = 50;
 /// into batches, and the batches shuffled.
 pub fn epoch_batches(examples: &[Example], batch_size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
     let batch_size = batch_size.max(1);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add((epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed.wrapping_add((epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
     let mut order: Vec<usize> = (0..examples.len()).collect();
     order.shuffle(&mut rng);
     for pool in order.chunks_mut(batch_size * BUCKET_POOL) {

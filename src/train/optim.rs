@@ -66,7 +66,10 @@ pub struct AdamW {
 
 /// Biases and norm scales are not decayed, as in the transformers recipes.
 fn decays(name: &str) -> bool {
-    !(name.ends_with(".bias") || name.contains("layer_norm") || name.contains("layernorm") || name.ends_with("final_logits_bias"))
+    !(name.ends_with(".bias")
+        || name.contains("layer_norm")
+        || name.contains("layernorm")
+        || name.ends_with("final_logits_bias"))
 }
 
 impl AdamW {

@@ -53,7 +53,8 @@ pub fn train_tokenizer<S: AsRef<str> + Send>(
                 .build()
                 .map_err(|e| anyhow!("unigram trainer: {e}"))?;
             tokenizer.train(&mut TrainerWrapper::UnigramTrainer(trainer), texts).map_err(err)?;
-            let eos = tokenizer.token_to_id("</s>").ok_or_else(|| anyhow!("trained vocabulary lacks </s>"))?;
+            let eos =
+                tokenizer.token_to_id("</s>").ok_or_else(|| anyhow!("trained vocabulary lacks </s>"))?;
             let post = TemplateProcessing::builder()
                 .try_single("$A </s>")
                 .and_then(|b| b.try_pair("$A </s> $B </s>"))
@@ -76,7 +77,8 @@ pub fn train_tokenizer<S: AsRef<str> + Send>(
                 .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
                 .build();
             tokenizer.train(&mut TrainerWrapper::BpeTrainer(trainer), texts).map_err(err)?;
-            tokenizer.with_post_processor(Some(RobertaProcessing::new(("</s>".into(), 2), ("<s>".into(), 0))));
+            tokenizer
+                .with_post_processor(Some(RobertaProcessing::new(("</s>".into(), 2), ("<s>".into(), 0))));
             Ok(tokenizer)
         }
     }
@@ -95,10 +97,7 @@ mod tests {
     #[test]
     fn unigram_follows_t5_layout_and_round_trips() {
         let tok = train_tokenizer(TokenizerKind::Unigram, 120, corpus().iter()).unwrap();
-        assert_eq!(
-            ["<pad>", "</s>", "<unk>"].map(|t| tok.token_to_id(t)),
-            [Some(0), Some(1), Some(2)]
-        );
+        assert_eq!(["<pad>", "</s>", "<unk>"].map(|t| tok.token_to_id(t)), [Some(0), Some(1), Some(2)]);
         let enc = tok.encode("a drama about memory", true).unwrap();
         assert_eq!(enc.get_ids().last(), Some(&1), "ends with </s>");
         let text = tok.decode(enc.get_ids(), true).unwrap();

@@ -96,7 +96,7 @@ impl TrainConfig {
         if self.batch_size == 0 || self.grad_accum == 0 || self.epochs == 0 {
             bail!("batch_size, grad_accum and epochs must be at least 1");
         }
-        if !(self.lr > 0.0) {
+        if self.lr.is_nan() || self.lr <= 0.0 {
             bail!("lr must be positive, got {}", self.lr);
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
@@ -199,7 +199,10 @@ pub enum TrainEvent {
         eta_s: f64,
     },
     Eval(EvalRecord),
-    Saved { step: usize, path: PathBuf },
+    Saved {
+        step: usize,
+        path: PathBuf,
+    },
 }
 
 /// Why a run ended.
@@ -354,7 +357,16 @@ pub fn train(run: Run<'_>) -> Result<TrainOutcome> {
                 eta_s: elapsed / steps_done * (total - state.step) as f64,
             });
             if config.eval_every.is_some_and(|every| state.step % every == 0) {
-                if evaluate_and_select(model, tokenizer, dev, config, out, &mut evaluator, &mut state, on_event)? {
+                if evaluate_and_select(
+                    model,
+                    tokenizer,
+                    dev,
+                    config,
+                    out,
+                    &mut evaluator,
+                    &mut state,
+                    on_event,
+                )? {
                     ending = Ending::EarlyStopped;
                     break 'epochs;
                 }
@@ -366,7 +378,16 @@ pub fn train(run: Run<'_>) -> Result<TrainOutcome> {
             state.epoch += 1;
             state.batch = 0;
             if config.eval_every.is_none()
-                && evaluate_and_select(model, tokenizer, dev, config, out, &mut evaluator, &mut state, on_event)?
+                && evaluate_and_select(
+                    model,
+                    tokenizer,
+                    dev,
+                    config,
+                    out,
+                    &mut evaluator,
+                    &mut state,
+                    on_event,
+                )?
             {
                 ending = Ending::EarlyStopped;
                 break;
@@ -419,8 +440,10 @@ pub fn dev_loss(model: &Model, dev: &[Example], batch_size: usize, device: &Devi
     let (mut weighted, mut tokens) = (0f64, 0usize);
     for indices in order.chunks(batch_size.max(1)) {
         let batch = collate(dev, indices, info.pad_token_id, info.decoder_start_token_id, device)?;
-        let logits = model.forward_train(&batch.input_ids, &batch.attention_mask, &batch.decoder_input_ids, None)?;
-        let loss = seq2seq_loss(&logits.detach(), &batch.labels, &batch.label_mask, 0.0)?.to_scalar::<f32>()?;
+        let logits =
+            model.forward_train(&batch.input_ids, &batch.attention_mask, &batch.decoder_input_ids, None)?;
+        let loss =
+            seq2seq_loss(&logits.detach(), &batch.labels, &batch.label_mask, 0.0)?.to_scalar::<f32>()?;
         weighted += loss as f64 * batch.label_tokens as f64;
         tokens += batch.label_tokens;
     }
@@ -450,7 +473,11 @@ fn evaluate_and_select(
     let record = EvalRecord { step: state.step, epoch: state.epoch, metrics };
     on_event(&TrainEvent::Eval(record.clone()));
     let Some(&value) = record.metrics.get(&config.select) else {
-        bail!("the selection metric {:?} was not computed (have: {:?})", config.select, record.metrics.keys());
+        bail!(
+            "the selection metric {:?} was not computed (have: {:?})",
+            config.select,
+            record.metrics.keys()
+        );
     };
     let improved = match &state.best {
         None => true,

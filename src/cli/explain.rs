@@ -1,0 +1,160 @@
+//! `prism explain --user U [--item I] [--model oracle|prism|both] --json`: the Oracle's and/or the
+//! Prism's explanation of one recommendation (by default the user's top-ranked item), each with
+//! its latency, memory and grounding.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::rank::recommendations;
+use super::{print_json, Context};
+use crate::data::{self, Split};
+use crate::explain::samples::Sample;
+use crate::explain::{Explainer, Explanation, Matcher, PromptKind, Prompts};
+use crate::model::device::parse_device;
+use crate::model::engine::{Engine, EngineOptions};
+use crate::model::GenerationOverrides;
+use crate::rank::{self, RankerSpec};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Which {
+    Oracle,
+    Prism,
+    Both,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[arg(long, value_name = "USER")]
+    pub user: String,
+    /// The item to explain [default: the user's top-ranked item]
+    #[arg(long, value_name = "ITEM")]
+    pub item: Option<String>,
+    #[arg(long, value_enum, default_value = "both")]
+    pub model: Which,
+    /// Ranker that picks the default item [default: ranker.default]
+    #[arg(long, value_name = "RANKER")]
+    pub ranker: Option<String>,
+    /// Beam width [default: decoding.beams]
+    #[arg(long, value_name = "N")]
+    pub beams: Option<usize>,
+    /// [default: decoding.max_new_tokens]
+    #[arg(long, value_name = "N")]
+    pub max_new_tokens: Option<usize>,
+    /// "cpu" or "cuda:N" [default: models.device]
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExplainOutput {
+    pub user: String,
+    pub item: String,
+    pub title: String,
+    /// The ranker that chose the item (absent when --item was given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranker: Option<String>,
+    /// One entry per model: `oracle`, `prism`.
+    #[serde(flatten)]
+    pub models: BTreeMap<String, Explanation>,
+}
+
+pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
+    let settings = &ctx.settings;
+    let dataset = data::open(&settings.dataset)?;
+    let Some(user) = dataset.user_by_id(&args.user) else {
+        bail!(
+            "unknown user '{}': not in the dataset. Consider `prism data users` to list the users.",
+            args.user
+        );
+    };
+    let (item, ranker) = match &args.item {
+        Some(id) => {
+            let Some(item) = dataset.item_by_id(id) else {
+                bail!("unknown item '{id}': not in the dataset");
+            };
+            (item, None)
+        }
+        None => {
+            let spec: RankerSpec = args.ranker.as_deref().unwrap_or(&settings.ranker.default).parse()?;
+            let cache = rank::default_cache_dir();
+            let ranked =
+                recommendations(&dataset, &settings.ranker, &args.user, &spec, 1, cache.as_deref(), &|l| {
+                    eprintln!("{l}")
+                })?;
+            let Some(top) = ranked.items.first() else {
+                bail!("the ranker recommends nothing to '{}'", args.user)
+            };
+            (dataset.item_by_id(&top.item).expect("ranked items come from the dataset"), Some(ranked.ranker))
+        }
+    };
+    let split = Split::leave_last_out(&dataset);
+    let history =
+        split.history(&dataset, user, settings.dataset.history_len).iter().map(|i| i.item).collect();
+    let sample = Sample { user, item, history, reference: None, noisy_reference: false };
+    let prompts = Prompts::load(&settings.prompts)?;
+    let matcher = Matcher::new(&dataset);
+    let options = EngineOptions {
+        device: parse_device(args.device.as_deref().unwrap_or(&settings.models.device))?,
+        ..EngineOptions::default()
+    };
+    let overrides = GenerationOverrides {
+        num_beams: Some(args.beams.unwrap_or(settings.decoding.beams)),
+        max_new_tokens: Some(args.max_new_tokens.unwrap_or(settings.decoding.max_new_tokens)),
+        no_repeat_ngram_size: Some(settings.decoding.no_repeat_ngram_size),
+        length_penalty: Some(settings.decoding.length_penalty),
+        ..GenerationOverrides::default()
+    };
+    let kinds: &[PromptKind] = match args.model {
+        Which::Oracle => &[PromptKind::Oracle],
+        Which::Prism => &[PromptKind::Prism],
+        Which::Both => &[PromptKind::Oracle, PromptKind::Prism],
+    };
+    let mut models = BTreeMap::new();
+    for &kind in kinds {
+        let (dir, max_input_tokens) = match kind {
+            PromptKind::Oracle => (&settings.models.oracle, settings.models.oracle_max_input_tokens),
+            PromptKind::Prism => (&settings.models.prism, settings.models.prism_max_input_tokens),
+        };
+        let engine = Engine::load(dir, &options)?;
+        let explainer = Explainer {
+            engine: &engine,
+            kind,
+            max_input_tokens,
+            dataset: &dataset,
+            prompts: &prompts,
+            matcher: &matcher,
+        };
+        let decoding = engine.config_with(&overrides);
+        let explanation = explainer.explain(&sample, &decoding, None, None)?;
+        models.insert(kind.name().to_owned(), explanation);
+    }
+    let item_info = dataset.item(item);
+    let out = ExplainOutput {
+        user: args.user,
+        item: item_info.id.clone(),
+        title: item_info.title.clone(),
+        ranker,
+        models,
+    };
+    if ctx.json {
+        return print_json(&out);
+    }
+    println!("{} → {} ({})", out.user, out.title, out.item);
+    for (name, e) in &out.models {
+        println!("\n{name}: {}", e.text);
+        println!(
+            "  {:.0} ms ({:.0} ms to first token), {} tokens, {:.1} tokens/s, {:.1} MB of weights",
+            e.latency_ms,
+            e.ttft_ms,
+            e.new_tokens,
+            e.tokens_per_s,
+            e.param_bytes as f64 / 1e6
+        );
+        let g = &e.grounding;
+        println!("  grounded: {:?}  item only: {:?}  invented: {:?}", g.grounded, g.item_only, g.invented);
+    }
+    Ok(())
+}
