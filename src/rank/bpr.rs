@@ -235,12 +235,7 @@ impl Bpr {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         let data = safetensors::serialize(tensors, Some(metadata))?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, data).with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", tmp.display()))
+        crate::durable::write_file(path, &data)
     }
 
     /// Reads a model saved by [`Bpr::save`] for `key`; the shapes must match `train`.
