@@ -1,0 +1,66 @@
+//! `prism explain` through the real binary with the embedded Oracle and Prism on the demo data.
+
+use std::process::{Command, Output};
+
+fn prism(args: &[&str], cache: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_prism"))
+        .args(args)
+        // Keep the developer's own config and cache out of the test.
+        .env("HOME", cache)
+        .env("XDG_CONFIG_HOME", cache)
+        .env("PRISM_CACHE_DIR", cache)
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn both_models_explain_the_top_ranked_item() {
+    let cache = tempfile::tempdir().unwrap();
+    let ranked = json(&prism(&["rank", "--user", "u0042", "--k", "1", "--json"], cache.path()));
+    let out = json(&prism(&["explain", "--dataset", "demo", "--user", "u0042", "--model", "both", "--json"], cache.path()));
+    assert_eq!(out["user"], "u0042");
+    assert_eq!(out["item"], ranked["items"][0]["item"], "the default item is the top-ranked one");
+    for model in ["oracle", "prism"] {
+        let e = &out[model];
+        let text = e["text"].as_str().unwrap();
+        assert!(text.split_whitespace().count() >= 4, "{model}: {text:?}");
+        for key in ["latency_ms", "ttft_ms", "tokens_per_s"] {
+            assert!(e[key].as_f64().unwrap() > 0.0, "{model}.{key}");
+        }
+        for key in ["new_tokens", "param_bytes", "peak_rss_bytes"] {
+            assert!(e[key].as_u64().unwrap() > 0, "{model}.{key}");
+        }
+        for class in ["grounded", "item_only", "invented"] {
+            assert!(e["grounding"][class].is_array(), "{model}.grounding.{class}");
+        }
+        // Every mention's span points at its surface text.
+        for m in e["mentions"].as_array().unwrap() {
+            let (start, end) = (m["start"].as_u64().unwrap() as usize, m["end"].as_u64().unwrap() as usize);
+            assert_eq!(&text[start..end], m["surface"].as_str().unwrap());
+        }
+    }
+    assert!(out["oracle"]["param_bytes"].as_u64() > out["prism"]["param_bytes"].as_u64());
+}
+
+#[test]
+fn a_given_item_and_one_model() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = json(&prism(&["explain", "--user", "u0042", "--item", "m0001", "--model", "prism", "--beams", "1", "--json"], cache.path()));
+    assert_eq!(out["item"], "m0001");
+    assert!(out.get("oracle").is_none() && out["prism"]["text"].is_string());
+}
+
+#[test]
+fn unknown_user_or_item_is_a_clear_error() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = prism(&["explain", "--user", "nobody", "--json"], cache.path());
+    assert!(!out.status.success() && out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown user 'nobody'"));
+    let out = prism(&["explain", "--user", "u0042", "--item", "m9999"], cache.path());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown item 'm9999'"));
+}
