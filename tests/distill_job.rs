@@ -91,28 +91,29 @@ fn spec(dir: &Path) -> JobSpec {
     }
 }
 
+fn dataset() -> prism_explorer::data::Dataset {
+    let config =
+        SynthConfig { users: 30, items: 80, interactions: 600, noise: 0.15, seed: 4, references: true };
+    generate(&config).unwrap()
+}
+
+fn prompts() -> Prompts {
+    let settings = Settings::load_layers(None, None).unwrap();
+    Prompts::load(&PromptSettings {
+        oracle: root().join("configs/prompts/oracle.txt"),
+        prism: root().join("configs/prompts/prism.txt"),
+        prism_history_len: settings.prompts.prism_history_len,
+    })
+    .unwrap()
+}
+
 fn run(
     dir: &Path,
     spec: &JobSpec,
     cancel_at_teach: Option<usize>,
     events: &mut Vec<DistillEvent>,
 ) -> job::Summary {
-    let dataset = generate(&SynthConfig {
-        users: 30,
-        items: 80,
-        interactions: 600,
-        noise: 0.15,
-        seed: 4,
-        references: true,
-    })
-    .unwrap();
-    let settings = Settings::load_layers(None, None).unwrap();
-    let prompts = Prompts::load(&PromptSettings {
-        oracle: root().join("configs/prompts/oracle.txt"),
-        prism: root().join("configs/prompts/prism.txt"),
-        prism_history_len: settings.prompts.prism_history_len,
-    })
-    .unwrap();
+    let (dataset, prompts) = (dataset(), prompts());
     let cancel = AtomicBool::new(false);
     let mut on_event = |e: &DistillEvent| {
         if let (Some(at), Stage::Teach, EventKind::Progress) = (cancel_at_teach, e.stage, &e.kind) {
@@ -185,4 +186,29 @@ fn a_cancelled_job_resumes_without_regenerating_and_completes() {
     assert!(third.iter().all(|e| e.kind != EventKind::Started), "{third:?}");
     let reread = again.evaluation.unwrap()["speedup"].as_f64().unwrap();
     assert!((reread - evaluation["speedup"].as_f64().unwrap()).abs() < 1e-9);
+}
+
+#[test]
+fn a_spawned_job_reports_on_its_channel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("job");
+    let spec = job::prepare(&dir, &spec(tmp.path()), false).unwrap();
+    let handle = prism_explorer::distill::spawn(
+        dir.clone(),
+        spec,
+        std::sync::Arc::new(dataset()),
+        prompts(),
+        20,
+        Device::Cpu,
+    );
+    let received: Vec<DistillEvent> = handle.events.iter().collect();
+    let summary = handle.join().unwrap();
+    assert!(!summary.cancelled);
+    let finished: Vec<Stage> =
+        received.iter().filter(|e| e.kind == EventKind::Finished).map(|e| e.stage).collect();
+    assert_eq!(finished, Stage::ALL);
+    assert!(
+        received.iter().any(|e| e.stage == Stage::Train && e.loss.is_some()),
+        "training reports its loss"
+    );
 }

@@ -22,7 +22,10 @@ fn json(out: &Output) -> serde_json::Value {
 fn both_models_explain_the_top_ranked_item() {
     let cache = tempfile::tempdir().unwrap();
     let ranked = json(&prism(&["rank", "--user", "u0042", "--k", "1", "--json"], cache.path()));
-    let out = json(&prism(&["explain", "--dataset", "demo", "--user", "u0042", "--model", "both", "--json"], cache.path()));
+    let out = json(&prism(
+        &["explain", "--dataset", "demo", "--user", "u0042", "--model", "both", "--json"],
+        cache.path(),
+    ));
     assert_eq!(out["user"], "u0042");
     assert_eq!(out["item"], ranked["items"][0]["item"], "the default item is the top-ranked one");
     for model in ["oracle", "prism"] {
@@ -50,7 +53,10 @@ fn both_models_explain_the_top_ranked_item() {
 #[test]
 fn a_given_item_and_one_model() {
     let cache = tempfile::tempdir().unwrap();
-    let out = json(&prism(&["explain", "--user", "u0042", "--item", "m0001", "--model", "prism", "--beams", "1", "--json"], cache.path()));
+    let out = json(&prism(
+        &["explain", "--user", "u0042", "--item", "m0001", "--model", "prism", "--beams", "1", "--json"],
+        cache.path(),
+    ));
     assert_eq!(out["item"], "m0001");
     assert!(out.get("oracle").is_none() && out["prism"]["text"].is_string());
 }

@@ -10,6 +10,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use anyhow::{anyhow, bail, Context, Result};
 use candle_core::Device;
@@ -164,6 +167,52 @@ pub struct Job<'a> {
     pub device: &'a Device,
     pub on_event: &'a mut dyn FnMut(&DistillEvent),
     pub cancel: &'a AtomicBool,
+}
+
+/// A job running on its own thread: its events arrive on `events`; setting `cancel` stops it at
+/// the next batch or step, resumably.
+pub struct JobHandle {
+    pub events: Receiver<DistillEvent>,
+    pub cancel: Arc<AtomicBool>,
+    thread: JoinHandle<Result<Summary>>,
+}
+
+impl JobHandle {
+    /// Waits for the job to end.
+    pub fn join(self) -> Result<Summary> {
+        self.thread.join().map_err(|_| anyhow!("the distillation thread panicked"))?
+    }
+}
+
+/// Starts the job in `dir` on a background thread (what the explorer does).
+pub fn spawn(
+    dir: PathBuf,
+    spec: JobSpec,
+    dataset: Arc<Dataset>,
+    prompts: Prompts,
+    history_len: usize,
+    device: Device,
+) -> JobHandle {
+    let (sender, events) = mpsc::channel();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let thread = std::thread::spawn(move || {
+        let mut forward = |event: &DistillEvent| {
+            // The receiver may be gone (the explorer closed); the job goes on and logs to disk.
+            let _ = sender.send(event.clone());
+        };
+        run(Job {
+            dir: &dir,
+            spec: &spec,
+            dataset: &dataset,
+            prompts: &prompts,
+            history_len,
+            device: &device,
+            on_event: &mut forward,
+            cancel: &flag,
+        })
+    });
+    JobHandle { events, cancel, thread }
 }
 
 /// Runs the stages not yet complete.

@@ -10,4 +10,4 @@ pub mod job;
 pub mod teach;
 
 pub use events::{DistillEvent, EventKind, Stage};
-pub use job::{run, Job, JobSpec, Summary};
+pub use job::{run, spawn, Job, JobHandle, JobSpec, Summary};
