@@ -5,7 +5,6 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
@@ -61,12 +60,6 @@ pub struct RunArgs {
     pub no_filter: bool,
 }
 
-static CANCEL: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_interrupt(_: libc::c_int) {
-    CANCEL.store(true, Ordering::Relaxed);
-}
-
 pub fn run(ctx: &Context, args: DistillArgs) -> Result<()> {
     match args.command {
         Some(DistillCommand::Status { dir }) => status(ctx, &dir),
@@ -95,11 +88,6 @@ fn start(ctx: &Context, args: RunArgs) -> Result<()> {
     let device = parse_device(args.device.as_deref().unwrap_or(&ctx.settings.models.device))?;
     let dataset = data::open(&ctx.settings.dataset)?;
     let prompts = Prompts::load(&ctx.settings.prompts)?;
-    #[cfg(unix)]
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_interrupt as *const () as libc::sighandler_t);
-    }
     let terminal = std::io::stderr().is_terminal();
     let mut show = |event: &DistillEvent| print_event(event, terminal);
     let summary = job::run(Job {
@@ -110,7 +98,7 @@ fn start(ctx: &Context, args: RunArgs) -> Result<()> {
         history_len: ctx.settings.dataset.history_len,
         device: &device,
         on_event: &mut show,
-        cancel: &CANCEL,
+        cancel: super::interrupt_flag(),
     })?;
     if terminal {
         eprintln!();

@@ -12,6 +12,7 @@ pub mod synth;
 pub mod train;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -96,6 +97,23 @@ impl Context {
 }
 
 /// Prints `value` as the one JSON document of this command.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// A flag that Ctrl-C sets instead of killing the process, for long commands that stop cleanly
+/// (saving a resumable checkpoint) when asked.
+pub fn interrupt_flag() -> &'static AtomicBool {
+    #[cfg(unix)]
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_interrupt as *const () as libc::sighandler_t);
+    }
+    &INTERRUPTED
+}
+
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())

@@ -3,7 +3,6 @@
 //! stderr; `--json` prints the outcome on stdout.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -85,7 +84,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<()> {
         out: &args.out,
         device: &device,
         on_event: &mut on_event,
-        cancel: &AtomicBool::new(false),
+        cancel: super::interrupt_flag(),
     })?;
     eprintln!(
         "{:?} after {} steps in {:.0} s; best model in {}",
