@@ -1,9 +1,40 @@
-//! `prism explain` through the real binary with the embedded Oracle and Prism on the demo data.
+//! `prism explain` through the real binary on the demo data, with tiny random checkpoints standing
+//! in for the Oracle (the T5 fixture) and the Prism (a BART made here with room for the whole
+//! prompt): real generation, meaningless text.
 
 use std::process::{Command, Output};
 
+use prism_explorer::train::{train_tokenizer, TokenizerKind, TrainableModel};
+
+/// A tiny random BART with a byte-level tokenizer and room for the Prism's whole prompt.
+fn tiny_bart(dir: &std::path::Path) {
+    let texts = ["Recent history: a drama by a director, a comedy with an actor. Why it fits:"; 30];
+    let tokenizer = train_tokenizer(TokenizerKind::ByteLevelBpe, 300, texts.iter()).unwrap();
+    let config = serde_json::json!({
+        "model_type": "bart", "d_model": 16, "encoder_layers": 1, "decoder_layers": 1,
+        "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 32,
+        "decoder_ffn_dim": 32, "max_position_embeddings": 1024, "forced_bos_token_id": 0,
+        "vocab_size": tokenizer.get_vocab_size(true)
+    });
+    let model = TrainableModel::fresh(&config, &candle_core::Device::Cpu).unwrap();
+    model.model.save(dir, Some(&tokenizer)).unwrap();
+}
+
 fn prism(args: &[&str], cache: &std::path::Path) -> Output {
+    let t5 = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/t5-v1_1");
+    let bart = cache.join("bart");
+    if !bart.exists() {
+        tiny_bart(&bart);
+    }
+    let config = cache.join("models.toml");
+    let toml = format!(
+        "[models]\noracle = {t5:?}\nprism = {bart:?}\noracle_max_input_tokens = 1500\n\
+         prism_max_input_tokens = 1000\n\n[decoding]\nmax_new_tokens = 24\n"
+    );
+    std::fs::write(&config, toml).unwrap();
     Command::new(env!("CARGO_BIN_EXE_prism"))
+        .arg("--config")
+        .arg(&config)
         .args(args)
         // Keep the developer's own config and cache out of the test.
         .env("HOME", cache)
@@ -31,7 +62,7 @@ fn both_models_explain_the_top_ranked_item() {
     for model in ["oracle", "prism"] {
         let e = &out[model];
         let text = e["text"].as_str().unwrap();
-        assert!(text.split_whitespace().count() >= 4, "{model}: {text:?}");
+        assert!(!text.trim().is_empty(), "{model}: empty text");
         for key in ["latency_ms", "ttft_ms", "tokens_per_s"] {
             assert!(e[key].as_f64().unwrap() > 0.0, "{model}.{key}");
         }

@@ -81,6 +81,11 @@ pub struct Explainer<'a> {
 }
 
 impl Explainer<'_> {
+    /// `max_input_tokens`, or less when the model cannot encode that many positions.
+    pub fn input_budget(&self) -> usize {
+        self.engine.info().max_input_positions.map_or(self.max_input_tokens, |m| m.min(self.max_input_tokens))
+    }
+
     /// Explains `sample`; `on_text` sees the text as it grows.
     pub fn explain(
         &self,
@@ -95,7 +100,7 @@ impl Explainer<'_> {
             self.kind,
             sample,
             self.engine.tokenizer(),
-            self.max_input_tokens,
+            self.input_budget(),
         )?;
         let out = self.engine.generate(&[prompt.as_str()], decoding, on_text, cancel)?;
         let text = out.generations[0].text.trim().to_owned();

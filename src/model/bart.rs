@@ -365,6 +365,7 @@ impl Bart {
             vocab_size: cfg.vocab_size,
             d_model: cfg.d_model,
             num_decoder_layers: cfg.decoder_layers,
+            max_input_positions: Some(cfg.max_position_embeddings),
             param_count,
             param_bytes,
             decoder_start_token_id: cfg.decoder_start_token_id,

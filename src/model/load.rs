@@ -250,6 +250,7 @@ mod tests {
             vocab_size: 10,
             d_model: 4,
             num_decoder_layers: 1,
+            max_input_positions: None,
             param_count: 0,
             param_bytes: 0,
             decoder_start_token_id: 2,

@@ -36,6 +36,9 @@ pub struct ModelInfo {
     pub vocab_size: usize,
     pub d_model: usize,
     pub num_decoder_layers: usize,
+    /// The longest input the model can encode (BART's learned positions); `None` when positions
+    /// are relative (T5).
+    pub max_input_positions: Option<usize>,
     pub param_count: usize,
     pub param_bytes: usize,
     pub decoder_start_token_id: u32,

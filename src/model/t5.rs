@@ -421,6 +421,7 @@ impl T5 {
             vocab_size: cfg.vocab_size,
             d_model: cfg.d_model,
             num_decoder_layers: cfg.decoder_layers(),
+            max_input_positions: None,
             param_count,
             param_bytes,
             decoder_start_token_id: cfg.decoder_start_token_id.unwrap_or(cfg.pad_token_id),

@@ -29,6 +29,7 @@ impl ScriptedModel {
             vocab_size: vocab,
             d_model: 1,
             num_decoder_layers: 1,
+            max_input_positions: None,
             param_count: 0,
             param_bytes: 0,
             decoder_start_token_id: PAD,
