@@ -101,6 +101,10 @@ pub struct PromptSettings {
 #[serde(deny_unknown_fields)]
 pub struct TuiSettings {
     pub theme: String,
+    /// How many users the demo race runs through.
+    pub race_users: usize,
+    /// Extra bindings per action name (see `tui::keys`), replacing that action's defaults.
+    pub keys: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// The project root: the directory holding `assets/` and `configs/`. `PRISM_HOME` overrides the

@@ -11,3 +11,4 @@ pub mod metrics;
 pub mod model;
 pub mod rank;
 pub mod train;
+pub mod tui;

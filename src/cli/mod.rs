@@ -49,6 +49,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The explorer (also what `prism` with no command opens)
+    Tui,
     /// Inspect and generate datasets
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -122,11 +124,7 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
 pub fn run(cli: Cli) -> Result<()> {
     let ctx = Context::new(&cli.global)?;
     match cli.command {
-        None => {
-            use clap::CommandFactory;
-            Cli::command().print_help()?;
-            Ok(())
-        }
+        None | Some(Command::Tui) => crate::tui::run(ctx.settings),
         Some(Command::Data(cmd)) => data::run(&ctx, cmd),
         Some(Command::Rank(args)) => rank::rank(&ctx, args),
         Some(Command::Eval(EvalCommand::Rank(args))) => rank::eval_rank(&ctx, args),

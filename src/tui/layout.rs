@@ -1,0 +1,160 @@
+//! Where each panel goes for a terminal size and screen: a pure function shared by drawing and by
+//! mouse handling, so a click maps to exactly what was drawn there.
+
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    Explore,
+    Performance,
+    Jobs,
+    About,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::Explore, Tab::Performance, Tab::Jobs, Tab::About];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Explore => "Explore",
+            Tab::Performance => "Performance",
+            Tab::Jobs => "Jobs",
+            Tab::About => "About",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Panel {
+    Users,
+    History,
+    Ranked,
+    Oracle,
+    Prism,
+    Performance,
+    Jobs,
+    About,
+}
+
+impl Panel {
+    /// Panels that take focus, in Tab order.
+    pub const FOCUSABLE: [Panel; 5] =
+        [Panel::Users, Panel::History, Panel::Ranked, Panel::Oracle, Panel::Prism];
+}
+
+pub struct Areas {
+    pub tabs: Rect,
+    pub hints: Rect,
+    pub panels: Vec<(Panel, Rect)>,
+}
+
+impl Areas {
+    pub fn get(&self, panel: Panel) -> Option<Rect> {
+        self.panels.iter().find(|(p, _)| *p == panel).map(|(_, r)| *r)
+    }
+
+    pub fn at(&self, column: u16, row: u16) -> Option<(Panel, Rect)> {
+        self.panels
+            .iter()
+            .copied()
+            .find(|(_, r)| column >= r.x && column < r.x + r.width && row >= r.y && row < r.y + r.height)
+    }
+}
+
+/// A terminal at least this big gets the rich layout: performance and jobs beside the explorer.
+pub const WIDE: (u16, u16) = (140, 40);
+
+pub fn areas(size: Rect, tab: Tab) -> Areas {
+    let [tabs, body, hints] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(size);
+    let panels = match tab {
+        Tab::Explore => explore(body),
+        Tab::Performance => vec![(Panel::Performance, body)],
+        Tab::Jobs => vec![(Panel::Jobs, body)],
+        Tab::About => vec![(Panel::About, body)],
+    };
+    Areas { tabs, hints, panels }
+}
+
+fn explore(body: Rect) -> Vec<(Panel, Rect)> {
+    let wide = body.width >= WIDE.0 && body.height + 2 >= WIDE.1;
+    let rows = if wide {
+        Layout::vertical([Constraint::Percentage(38), Constraint::Percentage(37), Constraint::Min(0)])
+            .split(body)
+    } else {
+        Layout::vertical([Constraint::Percentage(45), Constraint::Min(0)]).split(body)
+    };
+    let users_width = if wide { 26 } else { 18 };
+    let [users, history, ranked] =
+        Layout::horizontal([Constraint::Length(users_width), Constraint::Percentage(45), Constraint::Min(0)])
+            .areas(rows[0]);
+    let halves = |r: Rect| {
+        Layout::default()
+            .direction(Direction::Horizontal)
+            .constraints([Constraint::Percentage(50), Constraint::Percentage(50)])
+            .split(r)
+    };
+    let compare = halves(rows[1]);
+    let mut panels = vec![
+        (Panel::Users, users),
+        (Panel::History, history),
+        (Panel::Ranked, ranked),
+        (Panel::Oracle, compare[0]),
+        (Panel::Prism, compare[1]),
+    ];
+    if wide {
+        let bottom = halves(rows[2]);
+        panels.push((Panel::Performance, bottom[0]));
+        panels.push((Panel::Jobs, bottom[1]));
+    }
+    panels
+}
+
+/// The rows of a list panel: inside the border, below the panel's header line (the filter for
+/// users, column names for the others).
+pub fn list_rows(rect: Rect) -> Rect {
+    Rect {
+        x: rect.x + 1,
+        y: rect.y + 2,
+        width: rect.width.saturating_sub(2),
+        height: rect.height.saturating_sub(3),
+    }
+}
+
+/// The first visible row of a list so that `selected` is on screen; stateless so that drawing and
+/// mouse handling agree without sharing mutable scroll state.
+pub fn list_offset(selected: usize, height: usize) -> usize {
+    if height == 0 {
+        return selected;
+    }
+    (selected + 1).saturating_sub(height)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_explore_panel_fits_at_80x24_and_wide_adds_performance_and_jobs() {
+        let small = areas(Rect::new(0, 0, 80, 24), Tab::Explore);
+        assert_eq!(small.panels.len(), 5);
+        assert!(small.panels.iter().all(|(_, r)| r.width >= 16 && r.height >= 8), "{:?}", small.panels);
+        let big = areas(Rect::new(0, 0, 160, 48), Tab::Explore);
+        assert!(big.get(Panel::Performance).is_some() && big.get(Panel::Jobs).is_some());
+        assert_eq!(big.at(0, 1).map(|(p, _)| p), Some(Panel::Users));
+    }
+
+    #[test]
+    fn tiny_terminals_do_not_underflow() {
+        for (w, h) in [(1, 1), (3, 2), (10, 5)] {
+            let a = areas(Rect::new(0, 0, w, h), Tab::Explore);
+            for (_, r) in &a.panels {
+                let rows = list_rows(*r);
+                assert!(rows.width <= r.width && rows.height <= r.height);
+            }
+        }
+        assert_eq!(list_offset(5, 0), 5);
+        assert_eq!(list_offset(2, 10), 0);
+        assert_eq!(list_offset(12, 10), 3);
+    }
+}

@@ -1,0 +1,144 @@
+//! The explorer (`prism`, `prism tui`): users → ranked items → Oracle vs Prism explanations
+//! streaming side by side, with performance, jobs and an about screen.
+//!
+//! `app` holds the state and the pure `update(&mut App, Event) -> Vec<Effect>`; `ui` draws it
+//! (no IO); `workers` runs the dataset, the rankers, one engine per model and distillation jobs on
+//! background threads and reports back as `Event`s; this module's `run` owns the terminal and the
+//! event loop. Only this room touches the terminal, and nothing else in the crate uses it.
+
+pub mod app;
+pub mod keys;
+pub mod layout;
+pub mod theme;
+pub mod ui;
+pub mod workers;
+
+use std::io::{self, Stdout};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use crossterm::event::{self as term, DisableMouseCapture, EnableMouseCapture};
+use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
+use ratatui::backend::CrosstermBackend;
+use ratatui::layout::Rect;
+use ratatui::Terminal;
+
+use crate::config::Settings;
+use crate::rank::RankerSpec;
+use app::{App, Effect, Event, Options};
+use keys::KeyMap;
+use theme::Theme;
+
+/// How long the loop waits for an event before redrawing anyway: live timers and streaming text
+/// stay at ≥ 20 frames per second, and a key waits at most this long behind nothing.
+const FRAME: Duration = Duration::from_millis(40);
+
+/// The resolved app options for `settings` and a terminal of `size`: configuration errors (theme,
+/// key bindings) are found here, before the terminal changes.
+pub fn options(settings: &Settings, size: Rect) -> Result<Options> {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme = Theme::resolve(&settings.tui.theme, no_color)?;
+    let keys = KeyMap::new(&settings.tui.keys)?;
+    let mut rankers = vec![settings.ranker.default.clone()];
+    for spec in RankerSpec::BUILT_IN {
+        let name = match spec {
+            RankerSpec::Popularity => "pop",
+            RankerSpec::ItemKnn => "itemknn",
+            RankerSpec::Bpr => "bpr",
+            RankerSpec::File(_) => continue,
+        };
+        if !rankers.iter().any(|r| r == name) {
+            rankers.push(name.to_owned());
+        }
+    }
+    Ok(Options {
+        theme,
+        keys,
+        rankers,
+        race_users: settings.tui.race_users,
+        oracle_dir: settings.models.oracle.clone(),
+        prism_dir: settings.models.prism.clone(),
+        device: settings.models.device.clone(),
+        dataset: settings.dataset.path.clone(),
+        size,
+    })
+}
+
+/// Runs the explorer until the user quits; the terminal is restored on every exit path, panics
+/// included.
+pub fn run(settings: Settings) -> Result<()> {
+    let (width, height) = terminal::size().context("the explorer needs a terminal")?;
+    let mut app = App::new(options(&settings, Rect::new(0, 0, width, height))?);
+    install_panic_hook();
+    let mut terminal = enter()?;
+    let result = event_loop(&mut terminal, &mut app, settings);
+    leave()?;
+    result
+}
+
+fn enter() -> Result<Terminal<CrosstermBackend<Stdout>>> {
+    terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
+    crossterm::execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+    Ok(Terminal::new(CrosstermBackend::new(io::stdout()))?)
+}
+
+fn leave() -> Result<()> {
+    crossterm::execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen, crossterm::cursor::Show)?;
+    terminal::disable_raw_mode()?;
+    Ok(())
+}
+
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // Restore first, so the panic message lands on a usable terminal.
+        let _ = leave();
+        previous(info);
+    }));
+}
+
+fn event_loop(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    app: &mut App,
+    settings: Settings,
+) -> Result<()> {
+    let start = Instant::now();
+    let (sender, events) = mpsc::channel();
+    // Draw before any work starts: the first frame must not wait for the dataset or the models.
+    terminal.draw(|frame| ui::render(app, frame))?;
+    let input = sender.clone();
+    std::thread::spawn(move || loop {
+        let event = match term::read() {
+            Ok(term::Event::Key(key)) if key.kind != term::KeyEventKind::Release => Event::Key(key),
+            Ok(term::Event::Mouse(mouse)) => Event::Mouse(mouse),
+            Ok(term::Event::Resize(w, h)) => Event::Resize(w, h),
+            Ok(_) => continue,
+            Err(_) => return,
+        };
+        if input.send(event).is_err() {
+            return;
+        }
+    });
+    let mut workers = workers::Workers::start(settings, sender);
+    loop {
+        let first = match events.recv_timeout(FRAME) {
+            Ok(event) => Some(event),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        // Handle everything queued before drawing once: a burst of streamed tokens costs one frame.
+        let mut effects: Vec<Effect> = app::update(app, Event::Tick(start.elapsed()));
+        for event in first.into_iter().chain(std::iter::from_fn(|| events.try_recv().ok()).take(512)) {
+            effects.extend(app::update(app, event));
+        }
+        for effect in effects {
+            workers.run(effect);
+        }
+        if app.quit {
+            break;
+        }
+        terminal.draw(|frame| ui::render(app, frame))?;
+    }
+    Ok(())
+}

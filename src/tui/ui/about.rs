@@ -1,0 +1,62 @@
+//! What is loaded: dataset (and that the demo is synthetic), both models, device.
+
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{block, megabytes, ms};
+use crate::tui::app::{App, Loadable};
+use crate::tui::layout::Panel;
+
+pub fn render(app: &App, frame: &mut Frame, rect: Rect) {
+    let t = &app.theme;
+    let mut lines = vec![
+        Line::styled("prism-explorer: Oracle (teacher) vs Prism (distilled student)", t.title),
+        Line::raw(""),
+    ];
+    match &app.data {
+        Loadable::Ready(d) => {
+            lines.push(Line::styled(format!("Dataset: {} ({})", d.name, app.dataset), t.text));
+            lines.push(Line::styled(
+                format!("{} users · {} items · {} interactions", d.users.len(), d.items, d.interactions),
+                t.dim,
+            ));
+            if d.synthetic {
+                lines.push(Line::styled(
+                    "The demo data is synthetic: invented films and users, not real people or opinions.",
+                    t.warn,
+                ));
+            }
+            if !d.description.is_empty() {
+                lines.push(Line::styled(d.description.clone(), t.dim));
+            }
+        }
+        Loadable::Loading => lines.push(Line::styled(format!("Dataset: {} (loading…)", app.dataset), t.dim)),
+        Loadable::Failed(m) => lines.push(Line::styled(format!("Dataset {}: {m}", app.dataset), t.error)),
+    }
+    lines.push(Line::raw(""));
+    for pane in &app.panes {
+        let name = if pane.kind == crate::explain::PromptKind::Oracle { "Oracle" } else { "Prism " };
+        let status = match &pane.model {
+            Loadable::Ready(m) => format!(
+                "{}, {} of weights, loaded in {}",
+                m.architecture,
+                megabytes(m.param_bytes as f64),
+                ms(m.load_ms)
+            ),
+            Loadable::Loading => "loading…".to_owned(),
+            Loadable::Failed(m) => format!("not loaded: {m}"),
+        };
+        lines.push(Line::styled(format!("{name}: {} — {status}", pane.dir.display()), t.text));
+    }
+    lines.push(Line::styled(format!("Device: {}", app.device), t.dim));
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "Explanations are generated live by the checkpoints above; nothing is canned. Timings of the \
+         two models are measured while both run at once, so they share the CPU.",
+        t.dim,
+    ));
+    let para = Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(app, " About ", Panel::About));
+    frame.render_widget(para, rect);
+}

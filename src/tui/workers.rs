@@ -1,0 +1,416 @@
+//! Background work for the explorer, on plain threads: the dataset, one thread per model (each owns
+//! its `Engine`), the ranker, and distillation jobs. Everything they learn goes back as `Event`s on
+//! one channel; nothing here touches the terminal. Each worker keeps only the latest request
+//! (older queued ones are skipped) and a new explanation request cancels the running one.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _, Result};
+
+use super::app::{DataView, Effect, Event, HistoryRow, JobMsg, ModelInfo, RankedRow, UserRow};
+use crate::config::{project_root, Settings};
+use crate::data::{self, Dataset, Split};
+use crate::distill::events::{EventKind, Stage, EVENTS_FILE};
+use crate::distill::{self, DistillEvent, JobSpec};
+use crate::durable::read_json_lines;
+use crate::explain::samples::Sample;
+use crate::explain::{Explainer, Matcher, PromptKind, Prompts};
+use crate::model::device::parse_device;
+use crate::model::engine::{Engine, EngineOptions, TextEvent};
+use crate::model::GenerationOverrides;
+use crate::rank::{self, BuildOptions, Ranker, RankerSpec, TrainMatrix};
+
+/// The dataset and what is derived from it once, shared by every worker.
+struct Loaded {
+    dataset: Arc<Dataset>,
+    split: Split,
+    train: TrainMatrix,
+    matcher: Matcher,
+    prompts: Result<Prompts, String>,
+}
+
+type Shared = Arc<OnceLock<Loaded>>;
+
+struct RankCmd {
+    req: u64,
+    user: String,
+    ranker: String,
+}
+
+struct ExplainCmd {
+    req: u64,
+    user: String,
+    item: String,
+    cancel: Arc<AtomicBool>,
+}
+
+pub struct Workers {
+    events: Sender<Event>,
+    settings: Settings,
+    loaded: Shared,
+    rank: Sender<RankCmd>,
+    models: [Sender<ExplainCmd>; 2],
+    explain_cancel: Option<Arc<AtomicBool>>,
+    job_cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Workers {
+    /// Starts loading the dataset and both models at once.
+    pub fn start(settings: Settings, events: Sender<Event>) -> Workers {
+        let loaded: Shared = Arc::new(OnceLock::new());
+        {
+            let (settings, events, loaded) = (settings.clone(), events.clone(), loaded.clone());
+            std::thread::spawn(move || {
+                let result = load_data(&settings).map(|(view, data)| {
+                    let _ = loaded.set(data);
+                    view
+                });
+                let _ = events.send(Event::Data(result.map_err(|e| format!("{e:#}"))));
+            });
+        }
+        let (rank, rank_rx) = mpsc::channel();
+        {
+            let (settings, events, loaded) = (settings.clone(), events.clone(), loaded.clone());
+            std::thread::spawn(move || rank_worker(&settings, &events, &loaded, rank_rx));
+        }
+        let models = [PromptKind::Oracle, PromptKind::Prism].map(|kind| {
+            let (sender, receiver) = mpsc::channel();
+            let (settings, events, loaded) = (settings.clone(), events.clone(), loaded.clone());
+            std::thread::spawn(move || model_worker(kind, &settings, &events, &loaded, receiver));
+            sender
+        });
+        Workers { events, settings, loaded, rank, models, explain_cancel: None, job_cancel: None }
+    }
+
+    /// Starts what the app asked for; returns without waiting for any of it.
+    pub fn run(&mut self, effect: Effect) {
+        match effect {
+            Effect::Rank { req, user, ranker } => {
+                if let Some(loaded) = self.loaded.get() {
+                    let rows = history(loaded, &user, self.settings.dataset.history_len);
+                    let _ = self.events.send(Event::History { req, rows });
+                }
+                let _ = self.rank.send(RankCmd { req, user, ranker });
+            }
+            Effect::Explain { req, user, item } => {
+                self.cancel_explain();
+                let cancel = Arc::new(AtomicBool::new(false));
+                self.explain_cancel = Some(cancel.clone());
+                for sender in &self.models {
+                    let cmd =
+                        ExplainCmd { req, user: user.clone(), item: item.clone(), cancel: cancel.clone() };
+                    let _ = sender.send(cmd);
+                }
+            }
+            Effect::CancelExplain => self.cancel_explain(),
+            Effect::StartJob => {
+                if let Err(e) = self.start_job() {
+                    let _ = self.events.send(Event::Job(JobMsg::Ended(Err(format!("{e:#}")))));
+                }
+            }
+            Effect::AttachJob(path) => self.attach(path),
+            Effect::CancelJob => {
+                if let Some(flag) = self.job_cancel.take() {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            }
+            Effect::Quit => {
+                self.cancel_explain();
+            }
+        }
+    }
+
+    fn cancel_explain(&mut self) {
+        if let Some(flag) = self.explain_cancel.take() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn start_job(&mut self) -> Result<()> {
+        let loaded = self.loaded.get().ok_or_else(|| anyhow!("the dataset is not loaded"))?;
+        let prompts = loaded.prompts.clone().map_err(|e| anyhow!(e))?;
+        let mut spec = JobSpec::preset("quick", &project_root())?;
+        spec.dataset = self.settings.dataset.path.clone();
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+        let dir = jobs_dir().join(format!("quick-{stamp}"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let spec = distill::job::prepare(&dir, &spec, false)?;
+        let device = parse_device(&self.settings.models.device)?;
+        let handle = distill::spawn(
+            dir.clone(),
+            spec,
+            loaded.dataset.clone(),
+            prompts,
+            self.settings.dataset.history_len,
+            device,
+        );
+        self.job_cancel = Some(handle.cancel.clone());
+        let events = self.events.clone();
+        let _ = events.send(Event::Job(JobMsg::Started { dir, started_here: true }));
+        std::thread::spawn(move || {
+            for event in handle.events.iter() {
+                let _ = events.send(Event::Job(JobMsg::Event(event)));
+            }
+            let ended = handle.join().map(|s| s.dir.display().to_string()).map_err(|e| format!("{e:#}"));
+            let _ = events.send(Event::Job(JobMsg::Ended(ended)));
+        });
+        Ok(())
+    }
+
+    /// Follows the events.jsonl of a job started elsewhere until it ends or the user detaches.
+    fn attach(&mut self, path: PathBuf) {
+        let file = if path.is_dir() { path.join(EVENTS_FILE) } else { path.clone() };
+        let events = self.events.clone();
+        if !file.is_file() {
+            let message = format!("{} has no {EVENTS_FILE}: is it a job directory?", path.display());
+            let _ = events.send(Event::Job(JobMsg::Ended(Err(message))));
+            return;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        self.job_cancel = Some(stop.clone());
+        let _ = events.send(Event::Job(JobMsg::Started { dir: path, started_here: false }));
+        std::thread::spawn(move || {
+            let mut seen = 0;
+            loop {
+                let batch = match read_json_lines::<DistillEvent>(&file) {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        let _ = events.send(Event::Job(JobMsg::Ended(Err(format!("{e:#}")))));
+                        return;
+                    }
+                };
+                let mut ended = false;
+                for event in batch.into_iter().skip(seen) {
+                    seen += 1;
+                    ended |= matches!(event.kind, EventKind::Failed | EventKind::Cancelled)
+                        || (event.kind == EventKind::Finished && event.stage == Stage::Evaluate);
+                    let _ = events.send(Event::Job(JobMsg::Event(event)));
+                }
+                if ended || stop.load(Ordering::Relaxed) {
+                    let _ = events.send(Event::Job(JobMsg::Ended(Ok(file.display().to_string()))));
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+    }
+}
+
+/// Where jobs started from the explorer live: the platform data directory, else `./prism-jobs`.
+fn jobs_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "prism-explorer")
+        .map(|d| d.data_local_dir().join("jobs"))
+        .unwrap_or_else(|| PathBuf::from("prism-jobs"))
+}
+
+fn load_data(settings: &Settings) -> Result<(DataView, Loaded)> {
+    let dataset = data::open(&settings.dataset)?;
+    let meta_path = data::load::dataset_dir(&settings.dataset).join("dataset.json");
+    let meta: serde_json::Value = std::fs::read_to_string(&meta_path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    let split = Split::leave_last_out(&dataset);
+    let users = (0..dataset.num_users())
+        .map(|u| UserRow { id: dataset.users[u].clone(), history_len: split.train(&dataset, u as _).len() })
+        .collect();
+    let view = DataView {
+        name: meta["name"].as_str().unwrap_or(&settings.dataset.path).to_owned(),
+        description: meta["description"].as_str().unwrap_or_default().to_owned(),
+        synthetic: meta["synthetic"].as_bool().unwrap_or(false),
+        items: dataset.num_items(),
+        interactions: dataset.interactions.len(),
+        users,
+    };
+    let train = TrainMatrix::new(&dataset, &split);
+    let matcher = Matcher::new(&dataset);
+    let prompts = Prompts::load(&settings.prompts).map_err(|e| format!("{e:#}"));
+    Ok((view, Loaded { dataset: Arc::new(dataset), split, train, matcher, prompts }))
+}
+
+fn features(item: &data::Item) -> String {
+    item.features.iter().map(|f| f.value.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn history(loaded: &Loaded, user: &str, n: usize) -> Vec<HistoryRow> {
+    let dataset = &loaded.dataset;
+    let Some(u) = dataset.user_by_id(user) else { return Vec::new() };
+    loaded
+        .split
+        .history(dataset, u, n)
+        .iter()
+        .map(|i| {
+            let item = dataset.item(i.item);
+            HistoryRow {
+                title: item.title.clone(),
+                features: features(item),
+                rating: i.rating,
+                date: date(i.timestamp),
+            }
+        })
+        .collect()
+}
+
+/// `YYYY-MM-DD` of a Unix timestamp (H. Hinnant's `civil_from_days`).
+fn date(timestamp: i64) -> String {
+    let z = timestamp.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The latest command on `receiver`, waiting for one if none is queued; `None` once the explorer
+/// has gone.
+fn latest<T>(receiver: &Receiver<T>) -> Option<T> {
+    let mut cmd = receiver.recv().ok()?;
+    while let Ok(next) = receiver.try_recv() {
+        cmd = next;
+    }
+    Some(cmd)
+}
+
+fn rank_worker(settings: &Settings, events: &Sender<Event>, loaded: &Shared, commands: Receiver<RankCmd>) {
+    let mut rankers: HashMap<String, Box<dyn Ranker>> = HashMap::new();
+    let cache_dir = rank::default_cache_dir();
+    while let Some(cmd) = latest(&commands) {
+        let result = (|| -> Result<Vec<RankedRow>> {
+            let loaded = loaded.get().ok_or_else(|| anyhow!("the dataset is not loaded"))?;
+            let dataset = &loaded.dataset;
+            if !rankers.contains_key(&cmd.ranker) {
+                let spec: RankerSpec = cmd.ranker.parse()?;
+                let req = cmd.req;
+                let progress = |line: &str| {
+                    let _ = events.send(Event::RankProgress { req, line: line.to_owned() });
+                };
+                let options = BuildOptions {
+                    settings: &settings.ranker,
+                    cache_dir: cache_dir.as_deref(),
+                    progress: &progress,
+                };
+                let ranker = rank::build(&spec, dataset, &loaded.split, &loaded.train, &options)?;
+                rankers.insert(cmd.ranker.clone(), ranker);
+            }
+            let ranker = &rankers[&cmd.ranker];
+            let user = dataset.user_by_id(&cmd.user).ok_or_else(|| anyhow!("unknown user '{}'", cmd.user))?;
+            Ok(ranker
+                .recommend(&loaded.train, user, settings.ranker.k)
+                .into_iter()
+                .map(|s| {
+                    let item = dataset.item(s.item);
+                    RankedRow {
+                        item: item.id.clone(),
+                        title: item.title.clone(),
+                        score: s.score,
+                        features: features(item),
+                    }
+                })
+                .collect())
+        })();
+        let result = result.map_err(|e| format!("{e:#}"));
+        let _ = events.send(Event::Ranked { req: cmd.req, result });
+    }
+}
+
+fn model_worker(
+    kind: PromptKind,
+    settings: &Settings,
+    events: &Sender<Event>,
+    loaded: &Shared,
+    commands: Receiver<ExplainCmd>,
+) {
+    let (dir, max_input_tokens) = match kind {
+        PromptKind::Oracle => (&settings.models.oracle, settings.models.oracle_max_input_tokens),
+        PromptKind::Prism => (&settings.models.prism, settings.models.prism_max_input_tokens),
+    };
+    let engine = parse_device(&settings.models.device)
+        .and_then(|device| Engine::load(dir, &EngineOptions { device, ..EngineOptions::default() }));
+    let engine = match engine {
+        Ok(engine) => {
+            let info = engine.info();
+            let view = ModelInfo {
+                architecture: format!("{:?}", info.arch).to_lowercase(),
+                param_bytes: info.param_bytes,
+                load_ms: engine.load_ms(),
+            };
+            let _ = events.send(Event::Model { kind, result: Ok(view) });
+            engine
+        }
+        Err(e) => {
+            let message =
+                format!("{e:#}. Consider pointing [models] {} in the config at a checkpoint.", kind.name());
+            let _ = events.send(Event::Model { kind, result: Err(message) });
+            return;
+        }
+    };
+    let overrides = GenerationOverrides {
+        num_beams: Some(settings.decoding.beams),
+        max_new_tokens: Some(settings.decoding.max_new_tokens),
+        no_repeat_ngram_size: Some(settings.decoding.no_repeat_ngram_size),
+        length_penalty: Some(settings.decoding.length_penalty),
+        ..GenerationOverrides::default()
+    };
+    let decoding = engine.config_with(&overrides);
+    while let Some(cmd) = latest(&commands) {
+        if cmd.cancel.load(Ordering::Relaxed) {
+            continue;
+        }
+        let result = explain(kind, &engine, max_input_tokens, settings, loaded, &decoding, &cmd, events);
+        // A cancelled generation answers a request nobody shows any more.
+        if !cmd.cancel.load(Ordering::Relaxed) {
+            let result = result.map(Box::new).map_err(|e| format!("{e:#}"));
+            let _ = events.send(Event::Explained { req: cmd.req, kind, result });
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn explain(
+    kind: PromptKind,
+    engine: &Engine,
+    max_input_tokens: usize,
+    settings: &Settings,
+    loaded: &Shared,
+    decoding: &crate::model::GenerationConfig,
+    cmd: &ExplainCmd,
+    events: &Sender<Event>,
+) -> Result<crate::explain::Explanation> {
+    let loaded = loaded.get().ok_or_else(|| anyhow!("the dataset is not loaded"))?;
+    let prompts = loaded.prompts.as_ref().map_err(|e| anyhow!("{e}"))?;
+    let dataset = &loaded.dataset;
+    let user = dataset.user_by_id(&cmd.user).ok_or_else(|| anyhow!("unknown user '{}'", cmd.user))?;
+    let item = dataset.item_by_id(&cmd.item).ok_or_else(|| anyhow!("unknown item '{}'", cmd.item))?;
+    let history =
+        loaded.split.history(dataset, user, settings.dataset.history_len).iter().map(|i| i.item).collect();
+    let sample = Sample { user, item, history, reference: None, noisy_reference: false };
+    let explainer = Explainer { engine, kind, max_input_tokens, dataset, prompts, matcher: &loaded.matcher };
+    let req = cmd.req;
+    let mut on_text = |event: &TextEvent<'_>| {
+        if !event.delta.is_empty() {
+            let _ = events.send(Event::Text { req, kind, text: event.text.to_owned() });
+        }
+    };
+    explainer.explain(&sample, decoding, Some(&mut on_text), Some(&cmd.cancel))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_from_timestamps() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(951_782_400), "2000-02-29");
+        assert_eq!(date(-86_400), "1969-12-31");
+    }
+}
