@@ -71,6 +71,16 @@ fn run(
     data: &[Example],
     on_event: &mut dyn FnMut(&TrainEvent),
 ) -> train::TrainOutcome {
+    run_until(out, cfg, data, on_event, None)
+}
+
+fn run_until(
+    out: &Path,
+    cfg: &TrainConfig,
+    data: &[Example],
+    on_event: &mut dyn FnMut(&TrainEvent),
+    stop_at: Option<usize>,
+) -> train::TrainOutcome {
     // Fresh weights come from candle's unseeded generator, so both runs start from saved weights.
     let model = TrainableModel::from_checkpoint(&initial_dir(), &Device::Cpu).unwrap();
     let tok = tokenizer();
@@ -84,6 +94,7 @@ fn run(
         evaluator: None,
         on_event,
         cancel: &AtomicBool::new(false),
+        stop_at,
     })
     .unwrap()
 }
@@ -158,6 +169,17 @@ fn a_crashed_run_resumes_to_the_same_weights() {
         let diff = (t - &b[name]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert_eq!(diff, 0.0, "{name} differs by {diff}");
     }
+    // Pausing with stop_at and resuming is the same run too.
+    let paused = tempfile::tempdir().unwrap();
+    let first = run_until(paused.path(), &cfg, &data, &mut |_| {}, Some(4));
+    assert_eq!((first.ending, first.steps), (train::Ending::Stopped, 4));
+    run(paused.path(), &cfg, &data, &mut |_| {});
+    let c = weights(&paused.path().join("last"));
+    for (name, t) in &a {
+        let diff = (t - &c[name]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert_eq!(diff, 0.0, "{name} differs by {diff} after a pause");
+    }
+
     let start = weights(&initial_dir());
     let moved = (&a["shared.weight"] - &start["shared.weight"]).unwrap().abs().unwrap().max_all().unwrap();
     assert!(moved.to_scalar::<f32>().unwrap() > 0.0, "training changed nothing");
@@ -180,6 +202,7 @@ fn a_resume_with_other_settings_is_refused() {
         evaluator: None,
         on_event: &mut |_| {},
         cancel: &AtomicBool::new(false),
+        stop_at: None,
     })
     .unwrap_err();
     assert!(err.to_string().contains("different configuration"), "{err}");

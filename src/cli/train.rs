@@ -28,6 +28,10 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// Pause after this many optimizer steps (a checkpoint to --resume from), keeping the recipe's
+    /// schedule: splits a long run across sessions reproducibly.
+    #[arg(long, value_name = "STEP")]
+    pub stop_at: Option<usize>,
     /// "cpu" or "cuda:N"; default from the configuration's [models] device.
     #[arg(long, value_name = "DEVICE")]
     pub device: Option<String>,
@@ -85,6 +89,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<()> {
         device: &device,
         on_event: &mut on_event,
         cancel: super::interrupt_flag(),
+        stop_at: args.stop_at,
     })?;
     eprintln!(
         "{:?} after {} steps in {:.0} s; best model in {}",

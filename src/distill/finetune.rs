@@ -149,7 +149,13 @@ pub fn examples(
         .collect()
 }
 
-/// Trains the recipe's tokenizer on what the model will read and write.
+/// How many prompt renderings the tokenizer corpus holds: the template's words must be as frequent
+/// there as in training, or the tokenizer splits them into characters (measured: the Oracle's
+/// instructions took 162 tokens instead of ~60 when the corpus held a single rendering).
+const TOKENIZER_PROMPTS: usize = 2000;
+
+/// Trains the recipe's tokenizer on what the model will read and write: item lines, rendered
+/// prompts and the targets.
 fn train_tokenizer(
     dataset: &Dataset,
     prompts: &Prompts,
@@ -157,10 +163,12 @@ fn train_tokenizer(
     pairs: &[Pair],
 ) -> Result<Tokenizer> {
     let mut texts: Vec<String> = dataset.items.iter().map(crate::explain::prompt::item_line).collect();
-    let empty: [&Item; 0] = [];
-    if let Some(item) = dataset.items.first() {
-        texts.push(prompts.oracle.render(&empty, item));
-        texts.push(prompts.prism.render(&empty, item));
+    let step = (pairs.len() / TOKENIZER_PROMPTS).max(1);
+    for pair in pairs.iter().step_by(step) {
+        let history: Vec<&Item> = pair.sample.history.iter().map(|&i| dataset.item(i)).collect();
+        let item = dataset.item(pair.sample.item);
+        texts.push(prompts.oracle.render(&history, item));
+        texts.push(prompts.prism.render(&history, item));
     }
     texts.extend(pairs.iter().map(|p| p.target.clone()));
     train::train_tokenizer(spec.kind, spec.vocab_size, texts.iter())
@@ -181,12 +189,14 @@ pub struct Finetune<'a> {
     pub device: &'a Device,
     pub on_event: &'a mut dyn FnMut(&TrainEvent),
     pub cancel: &'a AtomicBool,
+    pub stop_at: Option<usize>,
 }
 
 /// Trains (or continues training) the recipe's model on `train`, selecting on `dev`; the best
 /// model ends up in `out/best` in Hugging Face layout.
 pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
-    let Finetune { dataset, prompts, matcher, recipe, train, dev, out, device, on_event, cancel } = job;
+    let Finetune { dataset, prompts, matcher, recipe, train, dev, out, device, on_event, cancel, stop_at } =
+        job;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let (model, tokenizer) = match (&recipe.model.init, &recipe.model.config, &recipe.tokenizer) {
         (Some(init), _, _) => (TrainableModel::from_checkpoint(init, device)?, checkpoint::load_tokenizer(init)?),
@@ -234,6 +244,7 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
         evaluator,
         on_event,
         cancel,
+        stop_at,
     })
 }
 

@@ -386,6 +386,7 @@ fn run_stages(
             device,
             on_event: &mut forward,
             cancel,
+            stop_at: None,
         })?;
         if let Some(err) = emit_error {
             return Err(err);

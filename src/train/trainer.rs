@@ -212,6 +212,8 @@ pub enum Ending {
     Finished,
     EarlyStopped,
     Cancelled,
+    /// Reached the run's `stop_at` step: paused, resumable with the same configuration.
+    Stopped,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -237,6 +239,9 @@ pub struct Run<'a> {
     pub evaluator: Option<&'a mut Evaluator<'a>>,
     pub on_event: &'a mut dyn FnMut(&TrainEvent),
     pub cancel: &'a AtomicBool,
+    /// Pause (checkpoint and return) once this many steps are done, whatever the schedule's length:
+    /// how a long run is split across sessions reproducibly.
+    pub stop_at: Option<usize>,
 }
 
 /// Subdirectory holding the newest checkpoint.
@@ -258,7 +263,7 @@ pub fn read_state(out: &Path) -> Result<Option<TrainerState>> {
 /// Trains, continuing the run in `run.out` if it has a checkpoint (weights, optimizer moments and
 /// data position are restored, and the configuration must be the same).
 pub fn train(run: Run<'_>) -> Result<TrainOutcome> {
-    let Run { model, tokenizer, train, dev, config, out, mut evaluator, on_event, cancel } = run;
+    let Run { model, tokenizer, train, dev, config, out, mut evaluator, on_event, cancel, stop_at } = run;
     config.validate()?;
     if train.is_empty() {
         bail!("no training examples");
@@ -307,6 +312,10 @@ pub fn train(run: Run<'_>) -> Result<TrainOutcome> {
         while state.batch < batches.len() && state.step < total {
             if cancel.load(Ordering::Relaxed) {
                 ending = Ending::Cancelled;
+                break 'epochs;
+            }
+            if stop_at.is_some_and(|s| state.step >= s) {
+                ending = Ending::Stopped;
                 break 'epochs;
             }
             let group = &batches[state.batch..(state.batch + config.grad_accum).min(batches.len())];
@@ -395,7 +404,7 @@ pub fn train(run: Run<'_>) -> Result<TrainOutcome> {
         }
     }
     save_last(model, tokenizer, &optimizer, &state, out, on_event)?;
-    if ending != Ending::Cancelled && state.best.is_none() {
+    if matches!(ending, Ending::Finished | Ending::EarlyStopped) && state.best.is_none() {
         // Never evaluated (e.g. max_steps inside the first epoch): the final model is the best known.
         durable::write_dir(&out.join(BEST), |dir| model.model.save(dir, Some(tokenizer)))?;
     }
