@@ -29,6 +29,7 @@ pub struct Settings {
     pub decoding: DecodingSettings,
     pub prompts: PromptSettings,
     pub tui: TuiSettings,
+    pub humaneval: HumanEvalSettings,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -105,6 +106,17 @@ pub struct TuiSettings {
     pub race_users: usize,
     /// Extra bindings per action name (see `tui::keys`), replacing that action's defaults.
     pub keys: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HumanEvalSettings {
+    pub criteria: Vec<String>,
+    pub attention_checks: usize,
+    pub attention_criterion: String,
+    pub attention_max_rating: u8,
+    pub reference: String,
+    pub strata: usize,
 }
 
 /// The project root: the directory holding `assets/` and `configs/`. `PRISM_HOME` overrides the

@@ -162,6 +162,51 @@ pub fn read_json_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Ve
         .collect()
 }
 
+/// A last line that a kill cut off before its newline: where it is and how much of it was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornLine {
+    /// 1-based line number.
+    pub line: usize,
+    pub bytes: usize,
+}
+
+/// What [`read_json_lines_reporting`] read: every complete line with its 1-based number, and the
+/// torn last line if there is one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JsonLinesRead<T> {
+    pub records: Vec<(usize, T)>,
+    pub torn: Option<TornLine>,
+}
+
+/// Like [`read_json_lines`], but a torn last line is returned as a warning instead of being dropped
+/// silently (a missing file reads as empty). The next [`JsonLines::open`] cuts that line off.
+pub fn read_json_lines_reporting<T: serde::de::DeserializeOwned>(path: &Path) -> Result<JsonLinesRead<T>> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(JsonLinesRead { records: Vec::new(), torn: None })
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let complete_len = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let (complete, rest) = bytes.split_at(complete_len);
+    let mut records = Vec::new();
+    let mut lines = 0;
+    for (i, line) in complete.split(|b| *b == b'\n').enumerate() {
+        lines = i;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let line = std::str::from_utf8(line)
+            .with_context(|| format!("{}, line {}: not UTF-8", path.display(), i + 1))?;
+        let value =
+            serde_json::from_str(line).with_context(|| format!("{}, line {}", path.display(), i + 1))?;
+        records.push((i + 1, value));
+    }
+    let torn = (!rest.is_empty()).then(|| TornLine { line: lines + 1, bytes: rest.len() });
+    Ok(JsonLinesRead { records, torn })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +247,27 @@ mod tests {
         fs::write(&path, "{\"i\": 1}\nnot json\n{\"i\": 2}\n").unwrap();
         let err = read_json_lines::<serde_json::Value>(&path).unwrap_err();
         assert!(format!("{err:#}").contains("line 2"), "{err:#}");
+    }
+
+    #[test]
+    fn reporting_reader_returns_the_torn_line() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("a.jsonl");
+        let empty: JsonLinesRead<serde_json::Value> = read_json_lines_reporting(&path).unwrap();
+        assert_eq!((empty.records.len(), empty.torn), (0, None));
+        fs::write(&path, "{\"i\": 1}\n\n{\"i\": 2}\n{\"i\": 3").unwrap();
+        let read: JsonLinesRead<serde_json::Value> = read_json_lines_reporting(&path).unwrap();
+        let lines: Vec<usize> = read.records.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [1, 3]);
+        assert_eq!(read.torn, Some(TornLine { line: 4, bytes: 7 }));
+        JsonLines::open(&path).unwrap();
+        let read: JsonLinesRead<serde_json::Value> = read_json_lines_reporting(&path).unwrap();
+        assert_eq!((read.records.len(), read.torn), (2, None));
+        fs::write(&path, "{\"i\": 1}\nnot json\n").unwrap();
+        let err = read_json_lines_reporting::<serde_json::Value>(&path).unwrap_err();
+        assert!(format!("{err:#}").contains("line 2"), "{err:#}");
+        fs::write(&path, "{\"i\"").unwrap();
+        let read: JsonLinesRead<serde_json::Value> = read_json_lines_reporting(&path).unwrap();
+        assert_eq!(read.torn, Some(TornLine { line: 1, bytes: 4 }));
     }
 }

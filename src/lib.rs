@@ -7,6 +7,7 @@ pub mod data;
 pub mod distill;
 pub mod durable;
 pub mod explain;
+pub mod humaneval;
 pub mod metrics;
 pub mod model;
 pub mod rank;

@@ -7,6 +7,7 @@ pub mod distill;
 pub mod eval_explain;
 pub mod explain;
 pub mod generate;
+pub mod human_eval;
 pub mod rank;
 pub mod synth;
 pub mod train;
@@ -67,6 +68,9 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Distil the Oracle into a Prism: teach → filter → train → evaluate (resumable)
     Distill(distill::DistillArgs),
+    /// Blind human evaluation: set up a study, annotate it, report and export the results
+    #[command(subcommand, name = "human-eval")]
+    HumanEval(human_eval::HumanEvalCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,5 +137,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Train(args)) => train::run(&ctx, args),
         Some(Command::Distill(args)) => distill::run(&ctx, args),
         Some(Command::Explain(args)) => explain::run(&ctx, args),
+        Some(Command::HumanEval(cmd)) => human_eval::run(&ctx, cmd, cli.global.format.as_deref()),
     }
 }
