@@ -1,12 +1,13 @@
-//! End to end: the real `prism` binary in a tmux pane at 160×48 with the tiny fixture checkpoints
-//! (real, random T5 models: the text is generated, not canned; the BART fixture's 96 positions
-//! cannot hold the Prism's prompt template). Selects a user and an item, waits for
+//! End to end: the real `prism` binary in a tmux pane at 160×48 with tiny random checkpoints (the
+//! T5 fixture as Oracle, a tiny BART made by the test as Prism: the text is generated, not canned). Selects a user and an item, waits for
 //! both explanations, opens the help, quits, and checks the terminal is back to normal. Skipped
 //! (with a message) only when tmux is not installed; CI installs it.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod common;
 
 struct Tmux {
     socket: String,
@@ -63,8 +64,9 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
          oracle_max_input_tokens = 2000\nprism_max_input_tokens = 2000\n\
          [decoding]\nbeams = 1\nmax_new_tokens = 12\n",
         fixtures.join("t5-v1_1").display(),
-        fixtures.join("t5-v1_0").display()
+        dir.join("bart").display()
     );
+    common::tiny_bart(&dir.join("bart"));
     let path = dir.join("config.toml");
     std::fs::write(&path, config).unwrap();
     path
@@ -97,7 +99,7 @@ fn explore_a_user_and_an_item_then_quit_restoring_the_terminal() {
     tmux.keys(&["j"]);
     std::thread::sleep(Duration::from_millis(300));
     let screen = tmux.wait("both explanations", 120, |s| s.matches('✓').count() == 2);
-    assert!(screen.contains(" Oracle t5") && screen.contains(" Prism t5"), "{screen}");
+    assert!(screen.contains(" Oracle t5") && screen.contains(" Prism bart"), "{screen}");
     assert_eq!(screen.matches("tok/s").count(), 4, "stats under each pane and in performance:\n{screen}");
     assert!(screen.contains("speed-up ×"), "{screen}");
 
