@@ -1,11 +1,11 @@
 //! `prism human-eval new|resume|report|export`: blind human evaluation. `new` samples test pairs,
-//! writes every system's explanations once and freezes them in a study directory; `resume` is a
-//! line-based annotation front end over [`crate::humaneval::annotate`] (one command per line,
-//! from a terminal or a pipe; the TUI will replace it); `report` prints the statistics and
+//! writes every system's explanations once and freezes them in a study directory; `resume` is an
+//! annotation front end over [`crate::humaneval::annotate`]: the TUI ([`crate::tui::annotate`]) on a
+//! terminal, one command per line from a pipe; `report` prints the statistics and
 //! `export` the unblinded answers.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -24,6 +24,7 @@ use crate::humaneval::store::{self, Annotations, Preference, Writer};
 use crate::humaneval::study::{self, AttentionRule, Design, Study};
 use crate::humaneval::systems::{self, Source};
 use crate::metrics::stats::BootstrapConfig;
+use crate::tui::theme::Theme;
 
 #[derive(Debug, Subcommand)]
 pub enum HumanEvalCommand {
@@ -94,7 +95,7 @@ pub struct ExportArgs {
 pub fn run(ctx: &Context, cmd: HumanEvalCommand, format: Option<&str>) -> Result<()> {
     match cmd {
         HumanEvalCommand::New(args) => new(ctx, args),
-        HumanEvalCommand::Resume(args) => resume(args),
+        HumanEvalCommand::Resume(args) => resume(ctx, args),
         HumanEvalCommand::Report(args) => report(ctx, args),
         HumanEvalCommand::Export(args) => export(args, format),
     }
@@ -230,10 +231,32 @@ fn open_session(dir: &std::path::Path, annotator: &str) -> Result<(Study, Annota
     Ok((study, recorded))
 }
 
-fn resume(args: ResumeArgs) -> Result<()> {
+/// On a terminal (stdin and stdout both) the TUI; otherwise the line loop, for pipes.
+fn resume(ctx: &Context, args: ResumeArgs) -> Result<()> {
     let (study, recorded) = open_session(&args.dir, &args.annotator)?;
     let mut writer = Writer::open(&args.dir, &study, &args.annotator, now_ms())?;
-    let mut session = Session::new(&study, &recorded, now_ms());
+    let session = Session::new(&study, &recorded, now_ms());
+    let session = if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let theme = Theme::resolve(&ctx.settings.tui.theme, no_color)?;
+        crate::tui::annotate::run(session, &mut writer, &theme, &study.id, &args.annotator)?
+    } else {
+        resume_lines(session, &mut writer, &study)?
+    };
+    let screen = session.screen();
+    println!(
+        "{} of {} items answered by {}; `prism human-eval resume {} --annotator {}` goes on",
+        screen.answered,
+        screen.total,
+        args.annotator,
+        args.dir.display(),
+        args.annotator
+    );
+    Ok(())
+}
+
+/// The line-based front end: one command per line.
+fn resume_lines(mut session: Session, writer: &mut Writer, study: &Study) -> Result<Session> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut stdout = std::io::stdout().lock();
@@ -273,17 +296,8 @@ fn resume(args: ResumeArgs) -> Result<()> {
             }
         }
     }
-    let screen = session.screen();
-    writeln!(
-        stdout,
-        "\n{} of {} items answered by {}; `prism human-eval resume {} --annotator {}` goes on",
-        screen.answered,
-        screen.total,
-        args.annotator,
-        args.dir.display(),
-        args.annotator
-    )?;
-    Ok(())
+    writeln!(stdout)?;
+    Ok(session)
 }
 
 const HELP: &str = "commands: `A 5 4 3` rates slot A on every criterion in order; `A2 4` rates A on \

@@ -6,6 +6,7 @@
 //! background threads and reports back as `Event`s; this module's `run` owns the terminal and the
 //! event loop. Only this room touches the terminal, and nothing else in the crate uses it.
 
+pub mod annotate;
 pub mod app;
 pub mod keys;
 pub mod layout;
