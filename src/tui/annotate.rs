@@ -221,15 +221,16 @@ pub fn draw(frame: &mut Frame, screen: &Screen<'_>, ui: &Ui, theme: &Theme, stud
         let history = item.history();
         let earlier = history.len().saturating_sub(SHOWN_HISTORY);
         let more = if earlier > 0 { format!("({earlier} earlier) ") } else { String::new() };
+        // The item first: a long history wraps into what is left of the panel.
         let context = vec![
-            Line::from(vec![
-                Span::styled(format!("{} liked: ", item.user()), t.dim),
-                Span::styled(format!("{more}{}", history[earlier..].join(" · ")), t.text),
-            ]),
             Line::from(vec![
                 Span::styled("item: ", t.dim),
                 Span::styled(item.title(), t.title),
                 Span::styled(format!(" — {}", item.features().join(", ")), t.text),
+            ]),
+            Line::from(vec![
+                Span::styled(format!("{} liked: ", item.user()), t.dim),
+                Span::styled(format!("{more}{}", history[earlier..].join(" · ")), t.text),
             ]),
         ];
         frame.render_widget(
@@ -285,10 +286,10 @@ pub fn draw(frame: &mut Frame, screen: &Screen<'_>, ui: &Ui, theme: &Theme, stud
     let hints: Vec<Span> = [
         ("←↑↓→", "move"),
         ("1-5", "rate"),
-        ("a/b/c/t", "prefer"),
+        ("a/b/t", "prefer"),
         ("n", "note"),
         ("Enter", "next"),
-        ("⌫/p", "back"),
+        ("p", "back"),
         ("q", "quit"),
         ("?", "help"),
     ]
@@ -308,8 +309,13 @@ fn draw_grid(frame: &mut Frame, area: Rect, screen: &Screen<'_>, ui: &Ui, t: &Th
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let (label, cell) = grid_geometry(inner, slots, screen.criteria);
+    // The cursor is marked in the text too, so it shows without colours.
     let cell_text = |text: String, selected: bool, style: Style| {
-        let style = if selected { t.selected.add_modifier(Modifier::BOLD) } else { style };
+        let (text, style) = if selected {
+            (format!("›{text}‹"), t.selected.add_modifier(Modifier::BOLD))
+        } else {
+            (text, style)
+        };
         Span::styled(format!("{text:^w$}", w = usize::from(cell)), style)
     };
     let pad = |text: &str| format!(" {text:<w$}", w = usize::from(label) - 1);
@@ -346,13 +352,13 @@ fn draw_grid(frame: &mut Frame, area: Rect, screen: &Screen<'_>, ui: &Ui, t: &Th
 
 fn draw_help(frame: &mut Frame, t: &Theme) {
     let lines: Vec<Line> = [
-        ("←→↑↓ hjkl", "move the cursor over the ratings grid (→ past the end: next item)"),
-        ("1–5", "rate the cell under the cursor (on to the next cell)"),
-        ("a b c  t", "prefer slot A, B, C, or call it a tie (digits on the preference row)"),
+        ("←→↑↓ hjkl", "move over the grid (→ past the end: next item)"),
+        ("1–5", "rate the cell under the cursor, then on to the next"),
+        ("a b c  t", "prefer A, B, C or a tie (or digits on that row)"),
         ("n", "write a note (Enter keeps it, Esc drops it)"),
-        ("Enter", "record the answer and show the next item"),
-        ("⌫  p", "back to the previous item (answers can be changed)"),
-        ("q  Ctrl-C", "leave; recorded answers are safe, resume goes on"),
+        ("Enter", "record the answer, show the next item"),
+        ("⌫  p", "back to the previous item to change it"),
+        ("q  Ctrl-C", "leave; recorded answers are safe"),
         ("click", "select a cell"),
     ]
     .iter()

@@ -1,0 +1,297 @@
+//! The annotation TUI. Snapshots: an item screen drawn on ratatui's `TestBackend` at 80×24 and
+//! 120×40, compared as text with `tests/snapshots/annotate_*.txt` (rerun with
+//! `UPDATE_SNAPSHOTS=1` after an intended change and review the diff). End to end: the real
+//! binary in tmux on a study of 5 demo items, 3 answered with keys, the process killed, resumed
+//! at item 4, finished, and a report whose means are the ratings typed. Skipped (with a message)
+//! only when tmux is not installed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use prism_explorer::config::Settings;
+use prism_explorer::data::{self, Part, Split};
+use prism_explorer::explain::samples::{samples, SampleSet};
+use prism_explorer::humaneval::store::Annotations;
+use prism_explorer::humaneval::study::{Study, StudyItem};
+use prism_explorer::humaneval::Session;
+use prism_explorer::tui::annotate::{draw, on_key, Ui};
+use prism_explorer::tui::theme::Theme;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+fn study() -> Study {
+    let items = (1..=2)
+        .map(|i| StudyItem {
+            id: format!("q{i:03}"),
+            user: format!("u{i:04}"),
+            item: format!("i{i:04}"),
+            title: format!("Film number {i}"),
+            features: vec!["genre: drama".into(), "genre: war".into(), "director: Ann Lee".into()],
+            history: (1..=12).map(|h| format!("Old film {h}")).collect(),
+            texts: vec![
+                "We recommend this drama because you liked several war films directed by Ann Lee.".into(),
+                "A quiet war drama, much like the films you watched last month; its director made two of them."
+                    .into(),
+            ],
+        })
+        .collect();
+    Study {
+        version: 1,
+        id: "s-snapshot".into(),
+        dataset: "demo".into(),
+        seed: 7,
+        criteria: vec!["faithfulness".into(), "personalization".into(), "persuasiveness".into()],
+        slots: 2,
+        annotators: Vec::new(),
+        items,
+    }
+}
+
+fn draw_text(session: &Session, ui: &Ui, width: u16, height: u16) -> String {
+    let theme = Theme::resolve("dark", false).unwrap();
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let screen = session.screen();
+    terminal.draw(|frame| draw(frame, &screen, ui, &theme, "s-snapshot", "ann")).unwrap();
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..height {
+        let line: String = (0..width).map(|x| buffer[(x, y)].symbol()).collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn check(actual: &str, name: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}.txt"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("{} is missing: run with UPDATE_SNAPSHOTS=1 and review it", path.display())
+    });
+    if actual != expected {
+        panic!("{name} differs from {}:\n--- expected\n{expected}\n--- actual\n{actual}", path.display());
+    }
+}
+
+#[test]
+fn an_item_screen_at_80x24_and_120x40() {
+    use prism_explorer::humaneval::annotate::{update, Event};
+    use prism_explorer::humaneval::Preference;
+    let study = study();
+    let s = Session::new(&study, &Annotations { annotator: "ann".into(), ..Annotations::default() }, 0);
+    let s = update(s, Event::Rate { slot: 0, criterion: 0, score: 4 }, 0).0;
+    let s = update(s, Event::Rate { slot: 1, criterion: 0, score: 2 }, 0).0;
+    let s = update(s, Event::Prefer(Preference::Tie), 0).0;
+    let s = update(s, Event::Note("B repeats itself".into()), 0).0;
+    // The cursor on personalization of B.
+    let mut ui = Ui::default();
+    for c in ['j', 'l'] {
+        assert!(on_key(&mut ui, KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE), &s.screen()).is_empty());
+    }
+    for (w, h) in [(80, 24), (120, 40)] {
+        let text = draw_text(&s, &ui, w, h);
+        for secret in ["oracle", "prism", "template", "file:", "xq7"] {
+            assert!(!text.to_lowercase().contains(secret), "{secret:?} drawn:\n{text}");
+        }
+        assert!(text.contains("item 1/2") && text.contains("item: Film number"), "{text}");
+        assert!(text.contains("›·‹"), "the cursor cell is marked: {text}");
+        check(&text, &format!("annotate_{w}x{h}"));
+    }
+    on_key(&mut ui, KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE), &s.screen());
+    let help = draw_text(&s, &ui, 80, 24);
+    assert!(help.contains("Help — any key closes") && help.contains("Ctrl-C"), "{help}");
+}
+
+fn command(args: &[&str], home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_prism"));
+    c.args(args).env("HOME", home).env("XDG_CONFIG_HOME", home).env("PRISM_CACHE_DIR", home);
+    c
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The xq7 system's texts start with this; the template's with "We recommend".
+const XQ7: &str = "You will enjoy";
+
+/// Writes the xq7 system's explanations of the first 300 test pairs of the demo.
+fn write_xq7(path: &Path) {
+    let settings = Settings::load_layers(None, None).unwrap();
+    let dataset = data::open(&settings.dataset).unwrap();
+    let split = Split::leave_last_out(&dataset);
+    let mut lines = String::new();
+    for s in samples(&dataset, &split, SampleSet::Held(Part::Test), 5).iter().take(300) {
+        let row = serde_json::json!({
+            "user": dataset.users[s.user as usize],
+            "item": dataset.item(s.item).id,
+            "text": format!("{XQ7} {}, it suits your taste.", dataset.item(s.item).title),
+        });
+        lines.push_str(&format!("{row}\n"));
+    }
+    std::fs::write(path, lines).unwrap();
+}
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap();
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn capture(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "ann"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            self.cmd(&["send-keys", "-t", "ann", key]);
+        }
+    }
+
+    fn wait(&self, what: &str, secs: u64, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let screen = self.capture();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; the pane shows:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        // Ends the server of this test's own socket only.
+        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
+    }
+}
+
+/// Answers the item on `screen` (120 columns, A on the left half, B on the right) with keys: the
+/// xq7 text gets `xq7` (faithfulness, personalization, persuasiveness) and the preference, the
+/// template's text `template`. The grid fills row by row: criterion by criterion, A then B.
+fn answer(tmux: &Tmux, screen: &str, xq7: [u8; 3], template: [u8; 3]) {
+    let line = screen.lines().find(|l| l.contains(XQ7)).unwrap_or_else(|| panic!("{screen}"));
+    let column = line[..line.find(XQ7).unwrap()].chars().count();
+    let xq7_is_a = column < 60;
+    let mut keys = String::new();
+    for c in 0..3 {
+        let (a, b) = if xq7_is_a { (xq7[c], template[c]) } else { (template[c], xq7[c]) };
+        keys.push_str(&format!("{a}{b}"));
+    }
+    keys.push(if xq7_is_a { 'a' } else { 'b' });
+    tmux.cmd(&["send-keys", "-t", "ann", "-l", &keys]);
+    tmux.keys(&["Enter"]);
+}
+
+#[test]
+fn annotate_three_kill_resume_finish_and_report() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED humaneval_tui: tmux is not installed (CI installs it)");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("xq7-explanations.jsonl");
+    write_xq7(&file);
+    let dir = home.path().join("study");
+    let systems = format!("template,xq7=file:{}", file.display());
+    let d = dir.to_str().unwrap();
+    let created = json(
+        &command(
+            &[
+                "human-eval",
+                "new",
+                "--dataset",
+                "demo",
+                "--out",
+                d,
+                "--samples",
+                "5",
+                "--systems",
+                &systems,
+                "--attention-checks",
+                "0",
+                "--json",
+            ],
+            home.path(),
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(created["items"], 5);
+
+    let h = home.path().display();
+    let script = format!(
+        "env HOME={h} XDG_CONFIG_HOME={h} PRISM_CACHE_DIR={h} {} human-eval resume {d} --annotator ann; \
+         echo \"prism exited with $?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-*icanon'; sleep 600",
+        env!("CARGO_BIN_EXE_prism"),
+    );
+    let tmux = Tmux { socket: format!("prism-he-test-{}", std::process::id()) };
+    let start = || tmux.cmd(&["new-session", "-d", "-s", "ann", "-x", "120", "-y", "40", &script]);
+    let mut seen = String::new();
+    let first = ([4, 5, 3], [2, 3, 1]);
+    let last = ([5, 5, 2], [1, 3, 1]);
+
+    start();
+    for k in 1..=3 {
+        let screen = tmux.wait(&format!("item {k}"), 60, |s| s.contains(&format!("item {k}/5 ·")));
+        answer(&tmux, &screen, first.0, first.1);
+        seen.push_str(&screen);
+    }
+    // Item 4 appears only after the third answer was appended and fsynced.
+    seen.push_str(&tmux.wait("item 4", 20, |s| s.contains("item 4/5 · 3 answered")));
+    tmux.cmd(&["kill-session", "-t", "ann"]);
+    let lines = std::fs::read_to_string(dir.join("annotations/ann.jsonl")).unwrap();
+    assert_eq!(lines.lines().filter(|l| l.contains("\"judgement\"")).count(), 3, "{lines}");
+
+    start();
+    let fourth = tmux.wait("the resumed session at item 4", 60, |s| s.contains("item 4/5 · 3 answered"));
+    // Back to item 3, whose answer is shown as recorded, and on again without a change.
+    tmux.keys(&["p"]);
+    let third = tmux.wait("item 3", 20, |s| s.contains("item 3/5 ·"));
+    assert!(third.contains("your recorded answer"), "{third}");
+    assert!(third.contains("[A]") || third.contains("[B]"), "the recorded preference: {third}");
+    tmux.keys(&["Enter"]);
+    tmux.wait("item 4 again", 20, |s| s.contains("item 4/5 ·"));
+    answer(&tmux, &fourth, last.0, last.1);
+    let screen = tmux.wait("item 5", 20, |s| s.contains("item 5/5 · 4 answered"));
+    answer(&tmux, &screen, last.0, last.1);
+    seen.push_str(&screen);
+    seen.push_str(&tmux.wait("the end", 20, |s| s.contains("Every item is answered")));
+    tmux.keys(&["q"]);
+    let shell =
+        tmux.wait("the shell after quitting", 20, |s| s.lines().any(|l| l.trim().ends_with("icanon")));
+    assert!(shell.contains("prism exited with 0"), "{shell}");
+    assert!(shell.contains("5 of 5 items answered by ann"), "{shell}");
+    assert!(shell.lines().any(|l| l.trim() == "icanon"), "raw mode is off again: {shell}");
+    for secret in ["xq7", "template", "file:"] {
+        assert!(!seen.contains(secret), "the annotator saw {secret:?}");
+    }
+
+    let report = json(&command(&["human-eval", "report", d, "--json"], home.path()).output().unwrap());
+    let mean = |a: u8, b: u8| (3.0 * f64::from(a) + 2.0 * f64::from(b)) / 5.0;
+    for (system, (early, late)) in [("xq7", (first.0, last.0)), ("template", (first.1, last.1))] {
+        for (c, criterion) in ["faithfulness", "personalization", "persuasiveness"].iter().enumerate() {
+            let s = &report["scores"][system][criterion];
+            assert_eq!(s["n"].as_u64(), Some(5), "{system} {criterion}: {s}");
+            let got = s["mean"].as_f64().unwrap();
+            assert!((got - mean(early[c], late[c])).abs() < 1e-9, "{system} {criterion}: {got}");
+        }
+    }
+    let pair = &report["preferences"]["pairwise"][0];
+    assert_eq!((pair["system"].as_str(), pair["losses"].as_u64()), (Some("template"), Some(5)), "{pair}");
+    assert_eq!(report["annotators"][0]["answered"], 5);
+    assert!(report["median_ms_per_item"].as_f64().is_some_and(|ms| ms > 0.0), "time per item is recorded");
+}
