@@ -565,4 +565,36 @@ mod tests {
         on_mouse(&mut ui, click(inner.x, inner.y + 1), area, &screen);
         assert_eq!((ui.row, ui.col), (2, 3));
     }
+
+    #[test]
+    fn every_screen_draws_at_any_size_without_panicking() {
+        use ratatui::backend::TestBackend;
+        let theme = Theme::build(crate::tui::theme::ThemeName::Dark, false);
+        let mut s = session();
+        let mut ui = Ui { help: true, ..Ui::default() };
+        for phase in 0..3 {
+            for (w, h) in [(1, 1), (20, 5), (40, 12), (80, 24), (200, 60)] {
+                let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+                let screen = s.screen();
+                terminal.draw(|frame| draw(frame, &screen, &ui, &theme, "s", "ann")).unwrap();
+                let click = MouseEvent {
+                    kind: MouseEventKind::Down(MouseButton::Left),
+                    column: w / 2,
+                    row: h / 2,
+                    modifiers: KeyModifiers::NONE,
+                };
+                on_mouse(&mut ui, click, Rect::new(0, 0, w, h), &screen);
+            }
+            // Then with a note being typed, then on the done screen.
+            ui = Ui { note: Some("x".into()), ..Ui::default() };
+            if phase == 1 {
+                for _ in 0..3 {
+                    let keys: Vec<KeyEvent> =
+                        "111111at".chars().map(key).chain([code(KeyCode::Enter)]).collect();
+                    s = press(s, &mut Ui::default(), &keys).0;
+                }
+                assert_eq!(s.phase(), Phase::Done);
+            }
+        }
+    }
 }
