@@ -21,7 +21,8 @@ use prism_explorer::tui::theme::Theme;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
-fn study() -> Study {
+/// A study of two items with `slots` (2 or 3) explanations each.
+fn study(slots: usize) -> Study {
     let items = (1..=2)
         .map(|i| StudyItem {
             id: format!("q{i:03}"),
@@ -34,7 +35,11 @@ fn study() -> Study {
                 "We recommend this drama because you liked several war films directed by Ann Lee.".into(),
                 "A quiet war drama, much like the films you watched last month; its director made two of them."
                     .into(),
-            ],
+                "Ann Lee directs again: the war and the drama you keep coming back to, in one film.".into(),
+            ]
+            .into_iter()
+            .take(slots)
+            .collect(),
         })
         .collect();
     Study {
@@ -43,7 +48,7 @@ fn study() -> Study {
         dataset: "demo".into(),
         seed: 7,
         criteria: vec!["faithfulness".into(), "personalization".into(), "persuasiveness".into()],
-        slots: 2,
+        slots,
         annotators: Vec::new(),
         items,
     }
@@ -82,8 +87,8 @@ fn check(actual: &str, name: &str) {
 fn an_item_screen_at_80x24_and_120x40() {
     use prism_explorer::humaneval::annotate::{update, Event};
     use prism_explorer::humaneval::Preference;
-    let study = study();
-    let s = Session::new(&study, &Annotations { annotator: "ann".into(), ..Annotations::default() }, 0);
+    let two = study(2);
+    let s = Session::new(&two, &Annotations { annotator: "ann".into(), ..Annotations::default() }, 0);
     let s = update(s, Event::Rate { slot: 0, criterion: 0, score: 4 }, 0).0;
     let s = update(s, Event::Rate { slot: 1, criterion: 0, score: 2 }, 0).0;
     let s = update(s, Event::Prefer(Preference::Tie), 0).0;
@@ -102,6 +107,15 @@ fn an_item_screen_at_80x24_and_120x40() {
         assert!(text.contains("›·‹"), "the cursor cell is marked: {text}");
         check(&text, &format!("annotate_{w}x{h}"));
     }
+    // Three explanations do not fit side by side in 80 columns: they are stacked.
+    let three =
+        Session::new(&study(3), &Annotations { annotator: "ann".into(), ..Annotations::default() }, 0);
+    let text = draw_text(&three, &Ui::default(), 80, 24);
+    assert!(text.contains("Explanations") && text.contains("Ann Lee directs again"), "{text}");
+    for letter in ["A ", "B ", "C "] {
+        assert!(text.lines().any(|l| l.starts_with(letter)), "{letter:?}: {text}");
+    }
+    check(&text, "annotate_stacked_80x24");
     on_key(&mut ui, KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE), &s.screen());
     let help = draw_text(&s, &ui, 80, 24);
     assert!(help.contains("Help — any key closes") && help.contains("Ctrl-C"), "{help}");
@@ -159,13 +173,16 @@ impl Tmux {
         }
     }
 
+    /// Waits until the pane satisfies `ok` and holds still (a frame can be caught half drawn).
     fn wait(&self, what: &str, secs: u64, ok: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut last = String::new();
         loop {
             let screen = self.capture();
-            if ok(&screen) {
+            if ok(&screen) && screen == last {
                 return screen;
             }
+            last = screen.clone();
             assert!(Instant::now() < deadline, "timed out waiting for {what}; the pane shows:\n{screen}");
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -221,39 +221,54 @@ pub fn draw(frame: &mut Frame, screen: &Screen<'_>, ui: &Ui, theme: &Theme, stud
         let history = item.history();
         let earlier = history.len().saturating_sub(SHOWN_HISTORY);
         let more = if earlier > 0 { format!("({earlier} earlier) ") } else { String::new() };
-        // The item first: a long history wraps into what is left of the panel.
-        let context = vec![
-            Line::from(vec![
+        // One line for the item (cut at the edge), the rest of the panel for the history.
+        let block = Block::default().borders(Borders::TOP).border_style(t.border).title(" User and item ");
+        let inner = block.inner(a.context);
+        frame.render_widget(block, a.context);
+        let [item_line, history_lines] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
                 Span::styled("item: ", t.dim),
                 Span::styled(item.title(), t.title),
                 Span::styled(format!(" — {}", item.features().join(", ")), t.text),
-            ]),
-            Line::from(vec![
+            ])),
+            item_line,
+        );
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
                 Span::styled(format!("{} liked: ", item.user()), t.dim),
                 Span::styled(format!("{more}{}", history[earlier..].join(" · ")), t.text),
-            ]),
-        ];
-        frame.render_widget(
-            Paragraph::new(context).wrap(Wrap { trim: true }).block(
-                Block::default().borders(Borders::ALL).border_style(t.border).title(" User and item "),
-            ),
-            a.context,
+            ]))
+            .wrap(Wrap { trim: true }),
+            history_lines,
         );
         let slots = item.slots();
-        let side_by_side = a.texts.width / (slots.len().max(1) as u16) >= MIN_SLOT_WIDTH;
-        let constraints = vec![Constraint::Ratio(1, slots.len().max(1) as u32); slots.len()];
-        let rects =
-            if side_by_side { Layout::horizontal(constraints) } else { Layout::vertical(constraints) }
-                .split(a.texts);
-        for (slot, rect) in slots.iter().zip(rects.iter()) {
-            let block = Block::default()
-                .borders(Borders::ALL)
-                .border_style(t.border)
-                .title(Span::styled(format!(" {} ", slot.letter()), t.title));
-            frame.render_widget(
-                Paragraph::new(slot.text()).style(t.text).wrap(Wrap { trim: true }).block(block),
-                *rect,
-            );
+        if a.texts.width / (slots.len().max(1) as u16) >= MIN_SLOT_WIDTH {
+            let constraints = vec![Constraint::Ratio(1, slots.len().max(1) as u32); slots.len()];
+            for (slot, rect) in slots.iter().zip(Layout::horizontal(constraints).split(a.texts).iter()) {
+                let block = Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(t.border)
+                    .title(Span::styled(format!(" {} ", slot.letter()), t.title));
+                frame.render_widget(
+                    Paragraph::new(slot.text()).style(t.text).wrap(Wrap { trim: true }).block(block),
+                    *rect,
+                );
+            }
+        } else {
+            // Too narrow for columns: one panel, each text after its letter, no room lost to boxes.
+            let lines: Vec<Line> = slots
+                .iter()
+                .map(|slot| {
+                    Line::from(vec![
+                        Span::styled(format!("{} ", slot.letter()), t.title),
+                        Span::styled(slot.text(), t.text),
+                    ])
+                })
+                .collect();
+            let block = Block::default().borders(Borders::TOP).border_style(t.border).title(" Explanations ");
+            frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }).block(block), a.texts);
         }
         draw_grid(frame, a.grid, screen, ui, t);
         let note = match &ui.note {
