@@ -50,13 +50,14 @@ impl Ui {
             *self = Ui { help: self.help, position: screen.position, ..Ui::default() };
         }
     }
+}
 
-    fn columns(&self, slots: usize, criteria: usize) -> usize {
-        if self.row < criteria {
-            slots
-        } else {
-            slots + 1
-        }
+/// Cells in grid row `row`: one per slot, and the tie on the preference row.
+fn columns(row: usize, slots: usize, criteria: usize) -> usize {
+    if row < criteria {
+        slots
+    } else {
+        slots + 1
     }
 }
 
@@ -92,7 +93,7 @@ pub fn on_key(ui: &mut Ui, key: KeyEvent, screen: &Screen<'_>) -> Vec<Event> {
         return Vec::new();
     }
     let (slots, criteria) = (slots_of(screen), screen.criteria.len());
-    let last_col = ui.columns(slots, criteria).saturating_sub(1);
+    let last_col = columns(ui.row, slots, criteria).saturating_sub(1);
     match key.code {
         KeyCode::Char('q') => return vec![Event::Quit],
         KeyCode::Char('?') => ui.help = true,
@@ -131,7 +132,7 @@ pub fn on_key(ui: &mut Ui, key: KeyEvent, screen: &Screen<'_>) -> Vec<Event> {
         }
         _ => {}
     }
-    ui.col = ui.col.min(ui.columns(slots, criteria).saturating_sub(1));
+    ui.col = ui.col.min(columns(ui.row, slots, criteria).saturating_sub(1));
     Vec::new()
 }
 
@@ -186,16 +187,13 @@ pub fn on_mouse(ui: &mut Ui, mouse: MouseEvent, area: Rect, screen: &Screen<'_>)
             }
             let row = usize::from(y - inner.y - 1);
             let col = usize::from((x - inner.x - label) / cell);
-            if col < ui_columns(row, slots, criteria) {
+            if col < columns(row, slots, criteria) {
                 (ui.row, ui.col) = (row, col);
             }
         }
         _ => {}
     }
-}
-
-fn ui_columns(row: usize, slots: usize, criteria: usize) -> usize {
-    Ui { row, ..Ui::default() }.columns(slots, criteria)
+    ui.col = ui.col.min(columns(ui.row, slots, criteria).saturating_sub(1));
 }
 
 /// Draws `screen` of `study` for `annotator` with the cursor, note and help of `ui`.
@@ -579,6 +577,10 @@ mod tests {
         on_mouse(&mut ui, click(inner.x + label, inner.y), area, &screen);
         on_mouse(&mut ui, click(inner.x, inner.y + 1), area, &screen);
         assert_eq!((ui.row, ui.col), (2, 3));
+        // The wheel moves between rows, keeping the column inside the row.
+        let scroll = MouseEvent { kind: MouseEventKind::ScrollUp, ..click(0, 0) };
+        on_mouse(&mut ui, scroll, area, &screen);
+        assert_eq!((ui.row, ui.col), (1, 2));
     }
 
     #[test]
