@@ -5,45 +5,13 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Output, Stdio};
 
-use prism_explorer::config::Settings;
-use prism_explorer::data::{self, Part, Split};
-use prism_explorer::explain::samples::{samples, SampleSet};
-
-fn command(args: &[&str], home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_prism"));
-    c.args(args).env("HOME", home).env("XDG_CONFIG_HOME", home).env("PRISM_CACHE_DIR", home);
-    c
-}
+mod common;
+use common::{command, json, write_xq7, XQ7};
 
 fn prism(args: &[&str], home: &Path) -> Output {
     command(args, home).output().unwrap()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// The xq7 system's texts start with this; the template's with "We recommend".
-const XQ7: &str = "You will enjoy";
-
-/// Writes the xq7 system's explanations of the first 300 test pairs of the demo.
-fn write_xq7(path: &Path) {
-    let settings = Settings::load_layers(None, None).unwrap();
-    let dataset = data::open(&settings.dataset).unwrap();
-    let split = Split::leave_last_out(&dataset);
-    let mut lines = String::new();
-    for s in samples(&dataset, &split, SampleSet::Held(Part::Test), 5).iter().take(300) {
-        let row = serde_json::json!({
-            "user": dataset.users[s.user as usize],
-            "item": dataset.item(s.item).id,
-            "text": format!("{XQ7} {}, it suits your taste.", dataset.item(s.item).title),
-        });
-        lines.push_str(&format!("{row}\n"));
-    }
-    std::fs::write(path, lines).unwrap();
 }
 
 struct Annotator {

@@ -5,14 +5,10 @@
 //! at item 4, finished, and a report whose means are the ratings typed. Skipped (with a message)
 //! only when tmux is not installed.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use prism_explorer::config::Settings;
-use prism_explorer::data::{self, Part, Split};
-use prism_explorer::explain::samples::{samples, SampleSet};
 use prism_explorer::humaneval::store::Annotations;
 use prism_explorer::humaneval::study::{Study, StudyItem};
 use prism_explorer::humaneval::Session;
@@ -20,6 +16,9 @@ use prism_explorer::tui::annotate::{draw, on_key, Ui};
 use prism_explorer::tui::theme::Theme;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
+
+mod common;
+use common::{command, json, write_xq7, Tmux, XQ7};
 
 /// A study of two items with `slots` (2 or 3) explanations each.
 fn study(slots: usize) -> Study {
@@ -121,81 +120,6 @@ fn an_item_screen_at_80x24_and_120x40() {
     assert!(help.contains("Help — any key closes") && help.contains("Ctrl-C"), "{help}");
 }
 
-fn command(args: &[&str], home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_prism"));
-    c.args(args).env("HOME", home).env("XDG_CONFIG_HOME", home).env("PRISM_CACHE_DIR", home);
-    c
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// The xq7 system's texts start with this; the template's with "We recommend".
-const XQ7: &str = "You will enjoy";
-
-/// Writes the xq7 system's explanations of the first 300 test pairs of the demo.
-fn write_xq7(path: &Path) {
-    let settings = Settings::load_layers(None, None).unwrap();
-    let dataset = data::open(&settings.dataset).unwrap();
-    let split = Split::leave_last_out(&dataset);
-    let mut lines = String::new();
-    for s in samples(&dataset, &split, SampleSet::Held(Part::Test), 5).iter().take(300) {
-        let row = serde_json::json!({
-            "user": dataset.users[s.user as usize],
-            "item": dataset.item(s.item).id,
-            "text": format!("{XQ7} {}, it suits your taste.", dataset.item(s.item).title),
-        });
-        lines.push_str(&format!("{row}\n"));
-    }
-    std::fs::write(path, lines).unwrap();
-}
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap();
-        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn capture(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "ann"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for key in keys {
-            self.cmd(&["send-keys", "-t", "ann", key]);
-        }
-    }
-
-    /// Waits until the pane satisfies `ok` and holds still (a frame can be caught half drawn).
-    fn wait(&self, what: &str, secs: u64, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let mut last = String::new();
-        loop {
-            let screen = self.capture();
-            if ok(&screen) && screen == last {
-                return screen;
-            }
-            last = screen.clone();
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; the pane shows:\n{screen}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        // Ends the server of this test's own socket only.
-        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
-    }
-}
-
 /// Answers the item on `screen` (120 columns, A on the left half, B on the right) with keys: the
 /// xq7 text gets `xq7` (faithfulness, personalization, persuasiveness) and the preference, the
 /// template's text `template`. The grid fills row by row: criterion by criterion, A then B.
@@ -255,7 +179,7 @@ fn annotate_three_kill_resume_finish_and_report() {
          echo \"prism exited with $?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-*icanon'; sleep 600",
         env!("CARGO_BIN_EXE_prism"),
     );
-    let tmux = Tmux { socket: format!("prism-he-test-{}", std::process::id()) };
+    let tmux = Tmux { socket: format!("prism-he-test-{}", std::process::id()), session: "ann".into() };
     let start = || tmux.cmd(&["new-session", "-d", "-s", "ann", "-x", "120", "-y", "40", &script]);
     let mut seen = String::new();
     let first = ([4, 5, 3], [2, 3, 1]);

@@ -1,59 +1,13 @@
 //! End to end: the real `prism` binary in a tmux pane at 160×48 with tiny random checkpoints (the
-//! T5 fixture as Oracle, a tiny BART made by the test as Prism: the text is generated, not canned). Selects a user and an item, waits for
-//! both explanations, opens the help, quits, and checks the terminal is back to normal. Skipped
+//! T5 fixture as Oracle, a tiny BART made by the test as Prism: the text is generated, not canned).
+//! Selects a user and an item, waits for both explanations, opens the help, quits, and checks the terminal is back to normal. Skipped
 //! (with a message) only when tmux is not installed; CI installs it.
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap();
-        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn capture(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "prism"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for key in keys {
-            self.cmd(&["send-keys", "-t", "prism", key]);
-        }
-    }
-
-    fn literal(&self, text: &str) {
-        self.cmd(&["send-keys", "-t", "prism", "-l", text]);
-    }
-
-    /// Waits until the pane satisfies `ok`, failing with the last capture after `secs`.
-    fn wait(&self, what: &str, secs: u64, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let screen = self.capture();
-            if ok(&screen) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; the pane shows:\n{screen}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        // Ends the server of this test's own socket only.
-        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
-    }
-}
 
 fn write_config(dir: &Path) -> std::path::PathBuf {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf");
@@ -87,7 +41,7 @@ fn explore_a_user_and_an_item_then_quit_restoring_the_terminal() {
         env!("CARGO_BIN_EXE_prism"),
         config.display()
     );
-    let tmux = Tmux { socket: format!("prism-test-{}", std::process::id()) };
+    let tmux = common::Tmux { socket: format!("prism-test-{}", std::process::id()), session: "prism".into() };
     tmux.cmd(&["new-session", "-d", "-s", "prism", "-x", "160", "-y", "48", &script]);
 
     tmux.wait("the users list", 60, |s| s.contains("/ to filter") && s.contains("Users 1000/1000"));

@@ -12,10 +12,9 @@ use super::rank::recommendations;
 use super::{print_json, Context};
 use crate::data::{self, Split};
 use crate::explain::samples::Sample;
-use crate::explain::{Explainer, Explanation, Matcher, PromptKind, Prompts};
+use crate::explain::{decoding_overrides, Explainer, Explanation, Matcher, PromptKind, Prompts};
 use crate::model::device::parse_device;
 use crate::model::engine::{Engine, EngineOptions};
-use crate::model::GenerationOverrides;
 use crate::rank::{self, RankerSpec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -100,13 +99,9 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
         device: parse_device(args.device.as_deref().unwrap_or(&settings.models.device))?,
         ..EngineOptions::default()
     };
-    let overrides = GenerationOverrides {
-        num_beams: Some(args.beams.unwrap_or(settings.decoding.beams)),
-        max_new_tokens: Some(args.max_new_tokens.unwrap_or(settings.decoding.max_new_tokens)),
-        no_repeat_ngram_size: Some(settings.decoding.no_repeat_ngram_size),
-        length_penalty: Some(settings.decoding.length_penalty),
-        ..GenerationOverrides::default()
-    };
+    let mut overrides = decoding_overrides(&settings.decoding);
+    overrides.num_beams = args.beams.or(overrides.num_beams);
+    overrides.max_new_tokens = args.max_new_tokens.or(overrides.max_new_tokens);
     let kinds: &[PromptKind] = match args.model {
         Which::Oracle => &[PromptKind::Oracle],
         Which::Prism => &[PromptKind::Prism],

@@ -11,9 +11,10 @@ use tokenizers::Tokenizer;
 use super::grounding::{Matcher, MentionRecord, Summary};
 use super::samples::Sample;
 use super::Prompts;
+use crate::config::DecodingSettings;
 use crate::data::{Dataset, Item};
 use crate::model::engine::{Engine, TextEvent};
-use crate::model::{GenStats, GenerationConfig};
+use crate::model::{GenStats, GenerationConfig, GenerationOverrides};
 
 /// Which of the two prompt templates a model reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -29,6 +30,17 @@ impl PromptKind {
             PromptKind::Oracle => "oracle",
             PromptKind::Prism => "prism",
         }
+    }
+}
+
+/// The configured decoding (`[decoding]`) as overrides of a checkpoint's own defaults.
+pub fn decoding_overrides(decoding: &DecodingSettings) -> GenerationOverrides {
+    GenerationOverrides {
+        num_beams: Some(decoding.beams),
+        max_new_tokens: Some(decoding.max_new_tokens),
+        no_repeat_ngram_size: Some(decoding.no_repeat_ngram_size),
+        length_penalty: Some(decoding.length_penalty),
+        ..GenerationOverrides::default()
     }
 }
 

@@ -11,6 +11,6 @@ pub mod grounding;
 pub mod prompt;
 pub mod samples;
 
-pub use explainer::{render_prompt, Explainer, Explanation, PromptKind};
+pub use explainer::{decoding_overrides, render_prompt, Explainer, Explanation, PromptKind};
 pub use grounding::{Class, Counts, Grounding, Matcher, Mention, MentionRecord, Summary, Target};
 pub use prompt::{Prompt, PromptTemplate, Prompts};

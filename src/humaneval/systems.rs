@@ -17,7 +17,6 @@ use crate::explain::samples::Sample;
 use crate::explain::{Explainer, Matcher, PromptKind, Prompts};
 use crate::model::device::parse_device;
 use crate::model::engine::{Engine, EngineOptions};
-use crate::model::GenerationOverrides;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -178,14 +177,7 @@ fn model_texts(
     let options =
         EngineOptions { device: parse_device(&settings.models.device)?, ..EngineOptions::default() };
     let engine = Engine::load(dir, &options).with_context(|| format!("system {name}"))?;
-    let overrides = GenerationOverrides {
-        num_beams: Some(settings.decoding.beams),
-        max_new_tokens: Some(settings.decoding.max_new_tokens),
-        no_repeat_ngram_size: Some(settings.decoding.no_repeat_ngram_size),
-        length_penalty: Some(settings.decoding.length_penalty),
-        ..GenerationOverrides::default()
-    };
-    let decoding = engine.config_with(&overrides);
+    let decoding = engine.config_with(&crate::explain::decoding_overrides(&settings.decoding));
     let explainer = Explainer { engine: &engine, kind, max_input_tokens, dataset, prompts, matcher };
     let mut texts = Vec::with_capacity(samples.len());
     for (done, sample) in samples.iter().enumerate() {

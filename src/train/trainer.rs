@@ -365,8 +365,9 @@ pub fn train(run: Run<'_>) -> Result<TrainOutcome> {
                 examples_per_s: examples_done as f64 / elapsed.max(1e-9),
                 eta_s: elapsed / steps_done * (total - state.step) as f64,
             });
-            if config.eval_every.is_some_and(|every| state.step % every == 0) {
-                if evaluate_and_select(
+            let evaluate_now = config.eval_every.is_some_and(|every| state.step % every == 0);
+            let stop = evaluate_now
+                && evaluate_and_select(
                     model,
                     tokenizer,
                     dev,
@@ -375,12 +376,13 @@ pub fn train(run: Run<'_>) -> Result<TrainOutcome> {
                     &mut evaluator,
                     &mut state,
                     on_event,
-                )? {
-                    ending = Ending::EarlyStopped;
-                    break 'epochs;
-                }
-            } else if state.step % config.save_every == 0 {
+                )?;
+            if evaluate_now || state.step % config.save_every == 0 {
                 save_last(model, tokenizer, &optimizer, &state, out, on_event)?;
+            }
+            if stop {
+                ending = Ending::EarlyStopped;
+                break 'epochs;
             }
         }
         if state.batch >= batches.len() {
@@ -459,7 +461,7 @@ pub fn dev_loss(model: &Model, dev: &[Example], batch_size: usize, device: &Devi
     Ok(weighted / tokens.max(1) as f64)
 }
 
-/// Evaluates, keeps `best/` up to date and writes `last/`. Returns whether to stop early.
+/// Evaluates and keeps `best/` up to date. Returns whether to stop early.
 #[allow(clippy::too_many_arguments)]
 fn evaluate_and_select(
     model: &TrainableModel,

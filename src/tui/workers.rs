@@ -22,7 +22,6 @@ use crate::explain::samples::Sample;
 use crate::explain::{Explainer, Matcher, PromptKind, Prompts};
 use crate::model::device::parse_device;
 use crate::model::engine::{Engine, EngineOptions, TextEvent};
-use crate::model::GenerationOverrides;
 use crate::rank::{self, BuildOptions, Ranker, RankerSpec, TrainMatrix};
 
 /// The dataset and what is derived from it once, shared by every worker.
@@ -353,14 +352,7 @@ fn model_worker(
             return;
         }
     };
-    let overrides = GenerationOverrides {
-        num_beams: Some(settings.decoding.beams),
-        max_new_tokens: Some(settings.decoding.max_new_tokens),
-        no_repeat_ngram_size: Some(settings.decoding.no_repeat_ngram_size),
-        length_penalty: Some(settings.decoding.length_penalty),
-        ..GenerationOverrides::default()
-    };
-    let decoding = engine.config_with(&overrides);
+    let decoding = engine.config_with(&crate::explain::decoding_overrides(&settings.decoding));
     while let Some(cmd) = latest(&commands) {
         if cmd.cancel.load(Ordering::Relaxed) {
             continue;
