@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use candle_core::{Device, Tensor};
+use prism_explorer::model::Seq2Seq;
 use prism_explorer::train::{
     self, Example, Run, Schedule, TokenizerKind, TrainConfig, TrainEvent, TrainableModel,
 };
@@ -206,4 +207,47 @@ fn a_resume_with_other_settings_is_refused() {
     })
     .unwrap_err();
     assert!(err.to_string().contains("different configuration"), "{err}");
+}
+
+/// The loss alone can fall by learning the targets' token distribution; this checks the model
+/// learns to *read its input*: after 300 steps on copying, greedy decoding reproduces unseen inputs
+/// (7 of 50 here). A model blind to its input copies almost none (the likeliest guess of a random
+/// 2–5 token sequence over 9 symbols is right 1 time in 81). For scale: transformers' T5 with this
+/// config, AdamW, schedule and number of steps copied 4 of 50 (`tests/fixtures/hf_copy_task.py`, run by hand).
+#[test]
+fn a_tiny_model_learns_to_copy_its_input() {
+    let data = reverse_task(256, 7);
+    let copy: Vec<Example> =
+        data.iter().map(|e| Example { source: e.source.clone(), target: e.source.clone() }).collect();
+    let out = tempfile::tempdir().unwrap();
+    let cfg = TrainConfig { lr: 3e-3, grad_accum: 1, label_smoothing: 0.0, warmup_steps: 10, ..config(300) };
+    let model = TrainableModel::from_checkpoint(&initial_dir(), &Device::Cpu).unwrap();
+    let tok = tokenizer();
+    train::train(Run {
+        model: &model,
+        tokenizer: &tok,
+        train: &copy,
+        dev: &copy[..8],
+        config: &cfg,
+        out: out.path(),
+        evaluator: None,
+        on_event: &mut |_| {},
+        cancel: &AtomicBool::new(false),
+        stop_at: None,
+    })
+    .unwrap();
+    let unseen = reverse_task(50, 99);
+    let inputs: Vec<Vec<u32>> = unseen.iter().map(|e| e.source.clone()).collect();
+    let mut gen = prism_explorer::model::GenerationConfig::from_model_info(model.model.info());
+    gen.max_new_tokens = 8;
+    let out = prism_explorer::model::generate::generate(
+        &model.model,
+        &Device::Cpu,
+        &inputs,
+        &gen,
+        Default::default(),
+    )
+    .unwrap();
+    let copied = out.sequences.iter().zip(&inputs).filter(|(got, want)| got == want).count();
+    assert!(copied >= 5, "copied {copied} of 50 unseen inputs: {:?} vs {:?}", out.sequences[0], inputs[0]);
 }
