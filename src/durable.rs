@@ -52,9 +52,13 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     write_file(path, &text)
 }
 
+/// A temporary name beside `path`, unique per call: two threads of one process writing the same
+/// file must not share (and truncate) each other's temporary file.
 fn sibling(path: &Path, tag: &str) -> PathBuf {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    parent(path).join(format!(".{name}.{tag}{}", std::process::id()))
+    parent(path).join(format!(".{name}.{tag}{}-{call}", std::process::id()))
 }
 
 /// Builds a directory with `fill` and puts it at `path` atomically (replacing any old one). A
@@ -210,6 +214,24 @@ pub fn read_json_lines_reporting<T: serde::de::DeserializeOwned>(path: &Path) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_writers_of_one_file_do_not_collide() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("cache.bin");
+        std::thread::scope(|scope| {
+            for t in 0..8u8 {
+                let path = &path;
+                scope.spawn(move || {
+                    for _ in 0..20 {
+                        write_file(path, &[t; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+        let bytes = fs::read(&path).unwrap();
+        assert!(bytes.len() == 4096 && bytes.iter().all(|&b| b == bytes[0]), "a torn or mixed file");
+    }
 
     #[test]
     fn dir_replacement_and_recovery() {
