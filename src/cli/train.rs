@@ -10,8 +10,8 @@ use clap::Args;
 
 use super::{print_json, Context};
 use crate::data::{self, Part, Split};
-use crate::distill::finetune::{finetune, Finetune, Pair, Recipe};
-use crate::explain::samples::{samples, Sample, SampleSet};
+use crate::distill::finetune::{finetune, reference_pairs, Finetune, Recipe};
+use crate::explain::samples::{samples, SampleSet};
 use crate::explain::{Matcher, Prompts};
 use crate::model::device::parse_device;
 use crate::train::trainer::read_state;
@@ -35,14 +35,6 @@ pub struct TrainArgs {
     /// "cpu" or "cuda:N"; default from the configuration's [models] device.
     #[arg(long, value_name = "DEVICE")]
     pub device: Option<String>,
-}
-
-/// Samples with a reference explanation, as training pairs.
-pub fn reference_pairs(samples: Vec<Sample>) -> Vec<Pair> {
-    samples
-        .into_iter()
-        .filter_map(|sample| sample.reference.clone().map(|target| Pair { sample, target }))
-        .collect()
 }
 
 pub fn run(ctx: &Context, args: TrainArgs) -> Result<()> {

@@ -104,6 +104,14 @@ pub struct Pair {
     pub target: String,
 }
 
+/// The samples that have a reference explanation, as pairs that learn to write it.
+pub fn reference_pairs(samples: Vec<Sample>) -> Vec<Pair> {
+    samples
+        .into_iter()
+        .filter_map(|sample| sample.reference.clone().map(|target| Pair { sample, target }))
+        .collect()
+}
+
 /// Token ids of `text` cut to `max_tokens`, keeping the tokenizer's closing special token.
 fn encode_target(tokenizer: &Tokenizer, text: &str, max_tokens: usize) -> Result<Vec<u32>> {
     let mut ids = tokenizer

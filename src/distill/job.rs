@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use super::evaluate::{evaluate, Evaluate};
 use super::events::{DistillEvent, EventKind, EventSink, Stage};
 use super::filter::{judge, FilterReport, FilterSettings};
-use super::finetune::{finetune, Finetune, ModelSpec, Pair, Recipe};
+use super::finetune::{finetune, reference_pairs, Finetune, ModelSpec, Pair, Recipe};
 use super::teach::{read_cache, teach, Teach};
 use crate::data::{Dataset, Part, Split};
 use crate::durable;
@@ -345,10 +345,7 @@ fn run_stages(
     if let Some(init) = &spec.student_init {
         recipe.model = ModelSpec { init: Some(init.clone()), config: None };
     }
-    let dev: Vec<Pair> = samples(dataset, &split, SampleSet::Held(Part::Dev), history_len)
-        .into_iter()
-        .filter_map(|sample| sample.reference.clone().map(|target| Pair { sample, target }))
-        .collect();
+    let dev = reference_pairs(samples(dataset, &split, SampleSet::Held(Part::Dev), history_len));
     let train_dir = stage_dir(dir, Stage::Train);
     if !is_complete(dir, Stage::Train) {
         let total_steps = recipe.train.total_steps(kept.len().min(recipe.train_limit.unwrap_or(usize::MAX)));

@@ -365,7 +365,13 @@ pub fn train(run: Run<'_>) -> Result<TrainOutcome> {
                 examples_per_s: examples_done as f64 / elapsed.max(1e-9),
                 eta_s: elapsed / steps_done * (total - state.step) as f64,
             });
-            let evaluate_now = config.eval_every.is_some_and(|every| state.step % every == 0);
+            let epoch_done = state.batch >= batches.len();
+            if epoch_done {
+                state.epoch += 1;
+                state.batch = 0;
+            }
+            // Evaluation every `eval_every` steps, or at the end of each epoch without it.
+            let evaluate_now = config.eval_every.map_or(epoch_done, |every| state.step % every == 0);
             let stop = evaluate_now
                 && evaluate_and_select(
                     model,
@@ -384,24 +390,8 @@ pub fn train(run: Run<'_>) -> Result<TrainOutcome> {
                 ending = Ending::EarlyStopped;
                 break 'epochs;
             }
-        }
-        if state.batch >= batches.len() {
-            state.epoch += 1;
-            state.batch = 0;
-            if config.eval_every.is_none()
-                && evaluate_and_select(
-                    model,
-                    tokenizer,
-                    dev,
-                    config,
-                    out,
-                    &mut evaluator,
-                    &mut state,
-                    on_event,
-                )?
-            {
-                ending = Ending::EarlyStopped;
-                break;
+            if epoch_done {
+                continue 'epochs;
             }
         }
     }
