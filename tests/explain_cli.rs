@@ -87,3 +87,46 @@ fn unknown_user_or_item_is_a_clear_error() {
     let out = prism(&["explain", "--user", "u0042", "--item", "m9999"], cache.path());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown item 'm9999'"));
 }
+
+#[test]
+fn bench_measures_each_model_in_its_own_process() {
+    let cache = tempfile::tempdir().unwrap();
+    let args =
+        ["bench", "--warmup", "1", "--runs", "3", "--beams", "2", "--max-new-tokens", "6", "--inputs", "2"];
+    let out = json(&prism(&[&args[..], &["--json"]].concat(), cache.path()));
+    assert_eq!(out["protocol"], serde_json::json!({"warmup": 1, "runs": 3}));
+    assert_eq!(out["device"], "cpu");
+    assert!(out["threads"].as_u64().unwrap() >= 1);
+    for model in ["oracle", "prism"] {
+        let m = &out[model];
+        assert_eq!(
+            (m["runs"].as_u64(), m["inputs"].as_u64(), m["num_beams"].as_u64()),
+            (Some(3), Some(2), Some(2))
+        );
+        let (min, median, p95, max) = (
+            m["min_ms"].as_f64().unwrap(),
+            m["median_ms"].as_f64().unwrap(),
+            m["p95_ms"].as_f64().unwrap(),
+            m["max_ms"].as_f64().unwrap(),
+        );
+        assert!(0.0 < min && min <= median && median <= p95 && p95 <= max, "{model}: {m}");
+        assert!(m["mean_new_tokens"].as_f64().unwrap() <= 6.0, "{model}");
+        assert!(m["peak_memory_bytes"].as_u64().unwrap() > 0, "{model}: the model's own memory");
+        assert!(m["param_bytes"].as_u64().unwrap() > 0 && m["max_kv_cache_bytes"].as_u64().unwrap() > 0);
+    }
+    let ratio = |key: &str, a: f64, b: f64| {
+        let value = out[key].as_f64().unwrap();
+        assert!((value - a / b).abs() < 1e-9 * value.max(1.0), "{key}: {value} vs {a}/{b}");
+    };
+    ratio("speedup", out["oracle"]["mean_ms"].as_f64().unwrap(), out["prism"]["mean_ms"].as_f64().unwrap());
+    ratio(
+        "memory_ratio",
+        out["oracle"]["peak_memory_bytes"].as_f64().unwrap(),
+        out["prism"]["peak_memory_bytes"].as_f64().unwrap(),
+    );
+
+    let table = prism(&args, cache.path());
+    assert!(table.status.success(), "{}", String::from_utf8_lossy(&table.stderr));
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(text.contains("mean ms / explanation") && text.contains("speed-up"), "{text}");
+}

@@ -2,6 +2,7 @@
 //! command group. Handlers resolve arguments into real objects, call the rooms, and print either
 //! a human-readable table or exactly one JSON document on stdout.
 
+pub mod bench;
 pub mod data;
 pub mod distill;
 pub mod eval_explain;
@@ -68,6 +69,8 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Distil the Oracle into a Prism: teach → filter → train → evaluate (resumable)
     Distill(distill::DistillArgs),
+    /// Time the Oracle and the Prism on the same inputs (each model in its own process)
+    Bench(bench::BenchArgs),
     /// Blind human evaluation: set up a study, annotate it, report and export the results
     #[command(subcommand, name = "human-eval")]
     HumanEval(human_eval::HumanEvalCommand),
@@ -137,6 +140,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Train(args)) => train::run(&ctx, args),
         Some(Command::Distill(args)) => distill::run(&ctx, args),
         Some(Command::Explain(args)) => explain::run(&ctx, args),
+        Some(Command::Bench(args)) => bench::run(&ctx, args),
         Some(Command::HumanEval(cmd)) => human_eval::run(&ctx, cmd, cli.global.format.as_deref()),
     }
 }

@@ -5,6 +5,7 @@
 //! Prompts and grounding know nothing of models (prompts take a token-counting closure); the
 //! [`explainer`] puts a model of the engine to work on one recommendation.
 
+pub mod bench;
 pub mod eval;
 pub mod explainer;
 pub mod grounding;

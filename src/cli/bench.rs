@@ -1,0 +1,204 @@
+//! `prism bench`: the Oracle and the Prism under the paper's speed protocol (batch 1, warm-up, timed
+//! runs, beam 5, 150 new tokens by default) on fixed test-split inputs, with the speed-up and the
+//! memory ratio. Each model runs in a child process of its own (this binary with `--child`), so
+//! its memory is measured in isolation: nothing of the other model is resident or cached.
+
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::explain::Which;
+use super::{print_json, Context};
+use crate::data::{self, Part, Split};
+use crate::explain::bench::{bench_model, memory_cost, BenchInputs, ModelBench, Protocol};
+use crate::explain::samples::{samples, SampleSet};
+use crate::explain::{decoding_overrides, Matcher, PromptKind, Prompts};
+use crate::model::device::parse_device;
+use crate::model::engine::EngineOptions;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Untimed runs before the timed ones
+    #[arg(long, default_value_t = 10)]
+    pub warmup: usize,
+    /// Timed runs (one explanation each)
+    #[arg(long, default_value_t = 100)]
+    pub runs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub beams: usize,
+    #[arg(long, default_value_t = 150)]
+    pub max_new_tokens: usize,
+    /// Distinct test-split inputs, the first N users' held-out items, cycled through by the runs
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub inputs: usize,
+    #[arg(long, value_enum, default_value = "both")]
+    pub model: Which,
+    /// "cpu" or "cuda:N" [default: models.device]
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
+    /// Benchmark only this model in this process and print its figures (what `prism bench` runs
+    /// in each child process)
+    #[arg(long, value_enum, hide = true)]
+    pub child: Option<ChildModel>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ChildModel {
+    Oracle,
+    Prism,
+}
+
+impl ChildModel {
+    fn kind(self) -> PromptKind {
+        match self {
+            ChildModel::Oracle => PromptKind::Oracle,
+            ChildModel::Prism => PromptKind::Prism,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchOutput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oracle: Option<ModelBench>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prism: Option<ModelBench>,
+    /// Oracle's mean latency per explanation over the Prism's.
+    pub speedup: Option<f64>,
+    /// Oracle's memory cost over the Prism's (peak resident-set growth, plus device memory).
+    pub memory_ratio: Option<f64>,
+    pub device: String,
+    pub threads: usize,
+    pub protocol: Protocol,
+}
+
+pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
+    if let Some(child) = args.child {
+        return print_json(&bench_in_this_process(ctx, &args, child.kind())?);
+    }
+    let children: &[ChildModel] = match args.model {
+        Which::Oracle => &[ChildModel::Oracle],
+        Which::Prism => &[ChildModel::Prism],
+        Which::Both => &[ChildModel::Oracle, ChildModel::Prism],
+    };
+    let mut oracle = None;
+    let mut prism = None;
+    for &child in children {
+        let kind = child.kind();
+        eprintln!("benchmarking {} ({} warm-up + {} timed runs)…", kind.name(), args.warmup, args.runs);
+        let figures = run_child(kind)?;
+        match child {
+            ChildModel::Oracle => oracle = Some(figures),
+            ChildModel::Prism => prism = Some(figures),
+        }
+    }
+    let (speedup, memory_ratio) = match (&oracle, &prism) {
+        (Some(o), Some(p)) => (
+            Some(o.mean_ms / p.mean_ms.max(1e-9)),
+            Some(memory_cost(o) as f64 / memory_cost(p).max(1) as f64),
+        ),
+        _ => (None, None),
+    };
+    let out = BenchOutput {
+        device: oracle.as_ref().or(prism.as_ref()).map(|m| m.device.clone()).unwrap_or_default(),
+        oracle,
+        prism,
+        speedup,
+        memory_ratio,
+        threads: rayon::current_num_threads(),
+        protocol: Protocol { warmup: args.warmup, runs: args.runs },
+    };
+    if ctx.json {
+        return print_json(&out);
+    }
+    print_table(&out);
+    Ok(())
+}
+
+/// Runs this very command again with `--child MODEL` and reads the figures it prints.
+fn run_child(kind: PromptKind) -> Result<ModelBench> {
+    let exe = std::env::current_exe().context("cannot find the running prism binary")?;
+    let output = Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .args(["--child", kind.name()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", exe.display()))?;
+    if !output.status.success() {
+        bail!("benchmarking the {} failed ({})", kind.name(), output.status);
+    }
+    serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("the {} benchmark printed no figures", kind.name()))
+}
+
+fn bench_in_this_process(ctx: &Context, args: &BenchArgs, kind: PromptKind) -> Result<ModelBench> {
+    let settings = &ctx.settings;
+    let dataset = data::open(&settings.dataset)?;
+    let split = Split::leave_last_out(&dataset);
+    let mut test = samples(&dataset, &split, SampleSet::Held(Part::Test), settings.dataset.history_len);
+    test.truncate(args.inputs);
+    let prompts = Prompts::load(&settings.prompts)?;
+    let matcher = Matcher::new(&dataset);
+    let options = EngineOptions {
+        device: parse_device(args.device.as_deref().unwrap_or(&settings.models.device))?,
+        ..EngineOptions::default()
+    };
+    let mut overrides = decoding_overrides(&settings.decoding);
+    overrides.num_beams = Some(args.beams);
+    overrides.max_new_tokens = Some(args.max_new_tokens);
+    let (dir, max_input_tokens) = match kind {
+        PromptKind::Oracle => (&settings.models.oracle, settings.models.oracle_max_input_tokens),
+        PromptKind::Prism => (&settings.models.prism, settings.models.prism_max_input_tokens),
+    };
+    let inputs = BenchInputs { dataset: &dataset, prompts: &prompts, matcher: &matcher, samples: &test };
+    let protocol = Protocol { warmup: args.warmup, runs: args.runs };
+    bench_model(&inputs, dir, kind, max_input_tokens, &options, &overrides, protocol)
+}
+
+fn print_table(out: &BenchOutput) {
+    let models: Vec<(&str, &ModelBench)> = [("oracle", out.oracle.as_ref()), ("prism", out.prism.as_ref())]
+        .into_iter()
+        .filter_map(|(name, m)| m.map(|m| (name, m)))
+        .collect();
+    let Some((_, first)) = models.first() else { return };
+    println!(
+        "device {}, {} threads, beam {}, at most {} new tokens, {} inputs, {} warm-up + {} timed runs",
+        out.device,
+        out.threads,
+        first.num_beams,
+        first.max_new_tokens,
+        first.inputs,
+        first.warmup,
+        first.runs
+    );
+    let mb = |bytes: f64| format!("{:.1} MB", bytes / 1e6);
+    let rows: [(&str, &dyn Fn(&ModelBench) -> String); 9] = [
+        ("mean ms / explanation", &|m| format!("{:.1}", m.mean_ms)),
+        ("median ms", &|m| format!("{:.1}", m.median_ms)),
+        ("p95 ms", &|m| format!("{:.1}", m.p95_ms)),
+        ("time to first token ms", &|m| format!("{:.1}", m.mean_ttft_ms)),
+        ("new tokens (mean)", &|m| format!("{:.1}", m.mean_new_tokens)),
+        ("tokens/s", &|m| format!("{:.1}", m.tokens_per_s)),
+        ("weights", &|m| mb(m.param_bytes as f64)),
+        ("largest KV cache", &|m| mb(m.max_kv_cache_bytes as f64)),
+        ("peak memory growth", &|m| mb(memory_cost(m) as f64)),
+    ];
+    print!("{:<24}", "");
+    for (name, _) in &models {
+        print!("{name:>14}");
+    }
+    println!();
+    for (label, value) in rows {
+        print!("{label:<24}");
+        for (_, m) in &models {
+            print!("{:>14}", value(m));
+        }
+        println!();
+    }
+    if let (Some(speedup), Some(ratio)) = (out.speedup, out.memory_ratio) {
+        println!("speed-up {speedup:.1}×, memory ratio {ratio:.1}×");
+    }
+}
