@@ -158,6 +158,10 @@ fn bench_in_this_process(ctx: &Context, args: &BenchArgs, kind: PromptKind) -> R
     bench_model(&inputs, dir, kind, max_input_tokens, &options, &overrides, protocol)
 }
 
+fn mb(bytes: f64) -> String {
+    format!("{:.1} MB", bytes / 1e6)
+}
+
 fn print_table(out: &BenchOutput) {
     let models: Vec<(&str, &ModelBench)> = [("oracle", out.oracle.as_ref()), ("prism", out.prism.as_ref())]
         .into_iter()
@@ -174,8 +178,8 @@ fn print_table(out: &BenchOutput) {
         first.warmup,
         first.runs
     );
-    let mb = |bytes: f64| format!("{:.1} MB", bytes / 1e6);
-    let rows: [(&str, &dyn Fn(&ModelBench) -> String); 9] = [
+    type Cell = fn(&ModelBench) -> String;
+    let rows: [(&str, Cell); 9] = [
         ("mean ms / explanation", &|m| format!("{:.1}", m.mean_ms)),
         ("median ms", &|m| format!("{:.1}", m.median_ms)),
         ("p95 ms", &|m| format!("{:.1}", m.p95_ms)),
