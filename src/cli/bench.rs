@@ -180,15 +180,15 @@ fn print_table(out: &BenchOutput) {
     );
     type Cell = fn(&ModelBench) -> String;
     let rows: [(&str, Cell); 9] = [
-        ("mean ms / explanation", &|m| format!("{:.1}", m.mean_ms)),
-        ("median ms", &|m| format!("{:.1}", m.median_ms)),
-        ("p95 ms", &|m| format!("{:.1}", m.p95_ms)),
-        ("time to first token ms", &|m| format!("{:.1}", m.mean_ttft_ms)),
-        ("new tokens (mean)", &|m| format!("{:.1}", m.mean_new_tokens)),
-        ("tokens/s", &|m| format!("{:.1}", m.tokens_per_s)),
-        ("weights", &|m| mb(m.param_bytes as f64)),
-        ("largest KV cache", &|m| mb(m.max_kv_cache_bytes as f64)),
-        ("peak memory growth", &|m| mb(memory_cost(m) as f64)),
+        ("mean ms / explanation", |m| format!("{:.1}", m.mean_ms)),
+        ("median ms", |m| format!("{:.1}", m.median_ms)),
+        ("p95 ms", |m| format!("{:.1}", m.p95_ms)),
+        ("time to first token ms", |m| format!("{:.1}", m.mean_ttft_ms)),
+        ("new tokens (mean)", |m| format!("{:.1}", m.mean_new_tokens)),
+        ("tokens/s", |m| format!("{:.1}", m.tokens_per_s)),
+        ("weights", |m| mb(m.param_bytes as f64)),
+        ("largest KV cache", |m| mb(m.max_kv_cache_bytes as f64)),
+        ("peak memory growth", |m| mb(memory_cost(m) as f64)),
     ];
     print!("{:<24}", "");
     for (name, _) in &models {
