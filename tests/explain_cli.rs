@@ -125,6 +125,14 @@ fn bench_measures_each_model_in_its_own_process() {
         out["prism"]["peak_memory_bytes"].as_f64().unwrap(),
     );
 
+    let inputs = json(&prism(&["bench", "--print-inputs", "--inputs", "2"], cache.path()));
+    for model in ["oracle", "prism"] {
+        let prompts = inputs[model].as_array().unwrap();
+        assert_eq!(prompts.len(), 2, "{model}");
+        assert_ne!(prompts[0], prompts[1], "{model}: two users, two prompts");
+    }
+    assert_ne!(inputs["oracle"][0], inputs["prism"][0], "each model reads its own prompt");
+
     let table = prism(&args, cache.path());
     assert!(table.status.success(), "{}", String::from_utf8_lossy(&table.stderr));
     let text = String::from_utf8(table.stdout).unwrap();

@@ -3,6 +3,8 @@
 //! memory ratio. Each model runs in a child process of its own (this binary with `--child`), so
 //! its memory is measured in isolation: nothing of the other model is resident or cached.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context as _, Result};
@@ -13,10 +15,11 @@ use super::explain::Which;
 use super::{print_json, Context};
 use crate::data::{self, Part, Split};
 use crate::explain::bench::{bench_model, memory_cost, BenchInputs, ModelBench, Protocol};
+use crate::explain::samples::Sample;
 use crate::explain::samples::{samples, SampleSet};
-use crate::explain::{decoding_overrides, Matcher, PromptKind, Prompts};
+use crate::explain::{decoding_overrides, Explainer, Matcher, PromptKind, Prompts};
 use crate::model::device::parse_device;
-use crate::model::engine::EngineOptions;
+use crate::model::engine::{Engine, EngineOptions};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -30,6 +33,10 @@ pub struct BenchArgs {
     pub beams: usize,
     #[arg(long, default_value_t = 150)]
     pub max_new_tokens: usize,
+    /// EOS is suppressed until this many new tokens: set it to --max-new-tokens to time exactly
+    /// that many tokens, as a comparison between engines needs
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub min_new_tokens: usize,
     /// Distinct test-split inputs, the first N users' held-out items, cycled through by the runs
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub inputs: usize,
@@ -38,6 +45,10 @@ pub struct BenchArgs {
     /// "cpu" or "cuda:N" [default: models.device]
     #[arg(long, value_name = "DEVICE")]
     pub device: Option<String>,
+    /// Print the inputs, as each model reads them, instead of timing (`{"oracle":[…],"prism":[…]}`,
+    /// for benchmarking other engines on the same inputs: bench/engines.sh)
+    #[arg(long)]
+    pub print_inputs: bool,
     /// Benchmark only this model in this process and print its figures (what `prism bench` runs
     /// in each child process)
     #[arg(long, value_enum, hide = true)]
@@ -77,6 +88,9 @@ pub struct BenchOutput {
 pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
     if let Some(child) = args.child {
         return print_json(&bench_in_this_process(ctx, &args, child.kind())?);
+    }
+    if args.print_inputs {
+        return print_inputs(ctx, &args);
     }
     let children: &[ChildModel] = match args.model {
         Which::Oracle => &[ChildModel::Oracle],
@@ -134,28 +148,82 @@ fn run_child(kind: PromptKind) -> Result<ModelBench> {
         .with_context(|| format!("the {} benchmark printed no figures", kind.name()))
 }
 
+/// The dataset side of a benchmark: the first `--inputs` test samples with what explains them.
+struct Workload {
+    dataset: data::Dataset,
+    samples: Vec<Sample>,
+    prompts: Prompts,
+    matcher: Matcher,
+    options: EngineOptions,
+}
+
+impl Workload {
+    fn load(ctx: &Context, args: &BenchArgs) -> Result<Workload> {
+        let settings = &ctx.settings;
+        let dataset = data::open(&settings.dataset)?;
+        let split = Split::leave_last_out(&dataset);
+        let mut test = samples(&dataset, &split, SampleSet::Held(Part::Test), settings.dataset.history_len);
+        test.truncate(args.inputs);
+        Ok(Workload {
+            samples: test,
+            prompts: Prompts::load(&settings.prompts)?,
+            matcher: Matcher::new(&dataset),
+            options: EngineOptions {
+                device: parse_device(args.device.as_deref().unwrap_or(&settings.models.device))?,
+                ..EngineOptions::default()
+            },
+            dataset,
+        })
+    }
+
+    fn inputs(&self) -> BenchInputs<'_> {
+        BenchInputs {
+            dataset: &self.dataset,
+            prompts: &self.prompts,
+            matcher: &self.matcher,
+            samples: &self.samples,
+        }
+    }
+}
+
+/// The configured checkpoint directory and input length of the model of `kind`.
+fn model_of(ctx: &Context, kind: PromptKind) -> (&Path, usize) {
+    let models = &ctx.settings.models;
+    match kind {
+        PromptKind::Oracle => (&models.oracle, models.oracle_max_input_tokens),
+        PromptKind::Prism => (&models.prism, models.prism_max_input_tokens),
+    }
+}
+
 fn bench_in_this_process(ctx: &Context, args: &BenchArgs, kind: PromptKind) -> Result<ModelBench> {
-    let settings = &ctx.settings;
-    let dataset = data::open(&settings.dataset)?;
-    let split = Split::leave_last_out(&dataset);
-    let mut test = samples(&dataset, &split, SampleSet::Held(Part::Test), settings.dataset.history_len);
-    test.truncate(args.inputs);
-    let prompts = Prompts::load(&settings.prompts)?;
-    let matcher = Matcher::new(&dataset);
-    let options = EngineOptions {
-        device: parse_device(args.device.as_deref().unwrap_or(&settings.models.device))?,
-        ..EngineOptions::default()
-    };
-    let mut overrides = decoding_overrides(&settings.decoding);
+    let workload = Workload::load(ctx, args)?;
+    let mut overrides = decoding_overrides(&ctx.settings.decoding);
     overrides.num_beams = Some(args.beams);
     overrides.max_new_tokens = Some(args.max_new_tokens);
-    let (dir, max_input_tokens) = match kind {
-        PromptKind::Oracle => (&settings.models.oracle, settings.models.oracle_max_input_tokens),
-        PromptKind::Prism => (&settings.models.prism, settings.models.prism_max_input_tokens),
-    };
-    let inputs = BenchInputs { dataset: &dataset, prompts: &prompts, matcher: &matcher, samples: &test };
+    overrides.min_new_tokens = Some(args.min_new_tokens);
+    let (dir, max_input_tokens) = model_of(ctx, kind);
     let protocol = Protocol { warmup: args.warmup, runs: args.runs };
-    bench_model(&inputs, dir, kind, max_input_tokens, &options, &overrides, protocol)
+    bench_model(&workload.inputs(), dir, kind, max_input_tokens, &workload.options, &overrides, protocol)
+}
+
+fn print_inputs(ctx: &Context, args: &BenchArgs) -> Result<()> {
+    let workload = Workload::load(ctx, args)?;
+    let mut out = BTreeMap::new();
+    for kind in [PromptKind::Oracle, PromptKind::Prism] {
+        let (dir, max_input_tokens) = model_of(ctx, kind);
+        let engine = Engine::load(dir, &workload.options)?;
+        let explainer = Explainer {
+            engine: &engine,
+            kind,
+            max_input_tokens,
+            dataset: &workload.dataset,
+            prompts: &workload.prompts,
+            matcher: &workload.matcher,
+        };
+        let texts = workload.samples.iter().map(|s| explainer.prompt(s)).collect::<Result<Vec<_>>>()?;
+        out.insert(kind.name(), texts);
+    }
+    print_json(&out)
 }
 
 fn mb(bytes: f64) -> String {

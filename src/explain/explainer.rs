@@ -98,6 +98,18 @@ impl Explainer<'_> {
         self.engine.info().max_input_positions.map_or(self.max_input_tokens, |m| m.min(self.max_input_tokens))
     }
 
+    /// The prompt this model reads for `sample`.
+    pub fn prompt(&self, sample: &Sample) -> Result<String> {
+        render_prompt(
+            self.dataset,
+            self.prompts,
+            self.kind,
+            sample,
+            self.engine.tokenizer(),
+            self.input_budget(),
+        )
+    }
+
     /// Explains `sample`; `on_text` sees the text as it grows.
     pub fn explain(
         &self,
@@ -106,14 +118,7 @@ impl Explainer<'_> {
         on_text: Option<&mut dyn FnMut(&TextEvent<'_>)>,
         cancel: Option<&AtomicBool>,
     ) -> Result<Explanation> {
-        let prompt = render_prompt(
-            self.dataset,
-            self.prompts,
-            self.kind,
-            sample,
-            self.engine.tokenizer(),
-            self.input_budget(),
-        )?;
+        let prompt = self.prompt(sample)?;
         let out = self.engine.generate(&[prompt.as_str()], decoding, on_text, cancel)?;
         let text = out.generations[0].text.trim().to_owned();
         let grounding = self.matcher.ground(&text, &sample.history, sample.item);
