@@ -137,42 +137,73 @@ fn answer(tmux: &Tmux, screen: &str, xq7: [u8; 3], template: [u8; 3]) {
     tmux.keys(&["Enter"]);
 }
 
-#[test]
-fn annotate_three_kill_resume_finish_and_report() {
-    if Command::new("tmux").arg("-V").output().is_err() {
+/// A study of 5 demo items comparing the template with the xq7 explanations, in `home/study`.
+fn new_study(home: &std::path::Path) -> PathBuf {
+    let file = home.join("xq7-explanations.jsonl");
+    write_xq7(&file);
+    let dir = home.join("study");
+    let systems = format!("template,xq7=file:{}", file.display());
+    let args = ["human-eval", "new", "--dataset", "demo", "--out", dir.to_str().unwrap(), "--samples", "5"];
+    let rest = ["--systems", &systems, "--attention-checks", "0", "--json"];
+    let created = json(&command(&[&args[..], &rest[..]].concat(), home).output().unwrap());
+    assert_eq!(created["items"], 5);
+    dir
+}
+
+fn tmux_missing() -> bool {
+    let missing = Command::new("tmux").arg("-V").output().is_err();
+    if missing {
         eprintln!("SKIPPED humaneval_tui: tmux is not installed (CI installs it)");
+    }
+    missing
+}
+
+#[test]
+fn annotate_from_the_explorer_and_come_back() {
+    if tmux_missing() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let file = home.path().join("xq7-explanations.jsonl");
-    write_xq7(&file);
-    let dir = home.path().join("study");
-    let systems = format!("template,xq7=file:{}", file.display());
-    let d = dir.to_str().unwrap();
-    let created = json(
-        &command(
-            &[
-                "human-eval",
-                "new",
-                "--dataset",
-                "demo",
-                "--out",
-                d,
-                "--samples",
-                "5",
-                "--systems",
-                &systems,
-                "--attention-checks",
-                "0",
-                "--json",
-            ],
-            home.path(),
-        )
-        .output()
-        .unwrap(),
+    let dir = new_study(home.path());
+    let config = home.path().join("config.toml");
+    std::fs::write(&config, "[ranker]\ndefault = \"pop\"\n").unwrap();
+    let h = home.path().display();
+    let script = format!(
+        "env HOME={h} XDG_CONFIG_HOME={h} PRISM_CACHE_DIR={h} {} --config {} --dataset demo; \
+         echo \"prism exited with $?\"; sleep 600",
+        env!("CARGO_BIN_EXE_prism"),
+        config.display(),
     );
-    assert_eq!(created["items"], 5);
+    let tmux = Tmux { socket: format!("prism-he-explorer-{}", std::process::id()), session: "ann".into() };
+    tmux.cmd(&["new-session", "-d", "-s", "ann", "-x", "120", "-y", "40", &script]);
+    tmux.wait("the explorer", 60, |s| s.contains("Users 1000/1000"));
+    tmux.keys(&["H"]);
+    tmux.wait("the study prompt", 20, |s| s.contains("Study directory"));
+    tmux.literal(dir.to_str().unwrap());
+    tmux.keys(&["Enter"]);
+    tmux.wait("the annotator prompt", 20, |s| s.contains("Your annotator name"));
+    tmux.literal("ann");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait("the first item", 30, |s| s.contains("item 1/5 ·"));
+    answer(&tmux, &screen, [4, 4, 4], [2, 2, 2]);
+    tmux.wait("the second item", 20, |s| s.contains("item 2/5 · 1 answered"));
+    tmux.keys(&["q"]);
+    let back = tmux.wait("the explorer again", 20, |s| s.contains("Users 1000/1000"));
+    assert!(back.contains("ann: 1 of 5 items answered"), "{back}");
+    tmux.keys(&["q"]);
+    tmux.wait("the shell", 20, |s| s.contains("prism exited with 0"));
+    let lines = std::fs::read_to_string(dir.join("annotations/ann.jsonl")).unwrap();
+    assert_eq!(lines.lines().filter(|l| l.contains("\"judgement\"")).count(), 1, "{lines}");
+}
 
+#[test]
+fn annotate_three_kill_resume_finish_and_report() {
+    if tmux_missing() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let dir = new_study(home.path());
+    let d = dir.to_str().unwrap();
     let h = home.path().display();
     let script = format!(
         "env HOME={h} XDG_CONFIG_HOME={h} PRISM_CACHE_DIR={h} {} human-eval resume {d} --annotator ann; \

@@ -7,7 +7,6 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
@@ -19,10 +18,10 @@ use crate::explain::samples::{samples, SampleSet};
 use crate::humaneval::annotate::{update, Event, Phase, Screen, Session};
 use crate::humaneval::export;
 use crate::humaneval::report::{self, Loaded};
-use crate::humaneval::slot_letter;
 use crate::humaneval::store::{self, Annotations, Preference, Writer};
 use crate::humaneval::study::{self, AttentionRule, Design, Study};
 use crate::humaneval::systems::{self, Source};
+use crate::humaneval::{now_ms, slot_letter};
 use crate::metrics::stats::BootstrapConfig;
 use crate::tui::theme::Theme;
 
@@ -212,19 +211,9 @@ fn new(ctx: &Context, args: NewArgs) -> Result<()> {
     Ok(())
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Opens `annotator`'s session: checks the name against the study's list and reports torn
-/// lines on stderr.
+/// Opens `annotator`'s session, reporting torn lines on stderr.
 fn open_session(dir: &std::path::Path, annotator: &str) -> Result<(Study, Annotations)> {
-    store::check_annotator_name(annotator)?;
-    let study = Study::open(dir)?;
-    if !study.annotators.is_empty() && !study.annotators.iter().any(|a| a == annotator) {
-        bail!("unknown annotator {annotator:?}: this study is for {}", study.annotators.join(", "));
-    }
-    let recorded = Annotations::load(dir, &study, annotator)?;
+    let (study, recorded) = store::open_for(dir, annotator)?;
     for issue in &recorded.issues {
         eprintln!("warning: {issue}");
     }

@@ -34,6 +34,11 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
+/// The wall clock in Unix milliseconds, as judgements record it.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The letter of slot `index` (A, B, C, …).
 pub fn slot_letter(index: usize) -> char {
     char::from(b'A' + index as u8)

@@ -100,6 +100,18 @@ impl fmt::Display for Issue {
     }
 }
 
+/// Opens `annotator`'s side of the study in `dir`: the study, checked, and what the annotator has
+/// recorded so far (torn lines are in its `issues`, for the caller to report).
+pub fn open_for(dir: &Path, annotator: &str) -> Result<(Study, Annotations)> {
+    check_annotator_name(annotator)?;
+    let study = Study::open(dir)?;
+    if !study.annotators.is_empty() && !study.annotators.iter().any(|a| a == annotator) {
+        bail!("unknown annotator {annotator:?}: this study is for {}", study.annotators.join(", "));
+    }
+    let recorded = Annotations::load(dir, &study, annotator)?;
+    Ok((study, recorded))
+}
+
 /// Annotator names become file names: letters, digits, `-`, `_` and `.`, not starting with `.`.
 pub fn check_annotator_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()

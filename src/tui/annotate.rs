@@ -6,7 +6,6 @@
 //! that appends (fsynced) every judgement before the next item is drawn.
 
 use std::io::Stdout;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 use crossterm::event::{
@@ -21,8 +20,8 @@ use ratatui::{Frame, Terminal};
 
 use super::theme::Theme;
 use crate::humaneval::annotate::{update, Event, Phase, Screen, Session};
-use crate::humaneval::slot_letter;
 use crate::humaneval::store::{Preference, Writer};
+use crate::humaneval::{now_ms, slot_letter};
 
 /// The most recent history titles shown.
 const SHOWN_HISTORY: usize = 10;
@@ -401,25 +400,30 @@ pub fn run(
 ) -> Result<Session> {
     super::install_panic_hook();
     let mut terminal = super::enter()?;
-    let result = event_loop(&mut terminal, session, writer, theme, study, annotator);
+    let mut read = || Ok(Some(term::read()?));
+    let result = session_loop(&mut terminal, session, writer, theme, study, annotator, &mut read);
     super::leave()?;
     result
 }
 
-fn event_loop(
+/// Draws and drives `session` until the annotator quits or `next_input` has no more input
+/// (`None`). The explorer passes its own event channel as `next_input` (see `tui::run`).
+pub fn session_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     mut session: Session,
     writer: &mut Writer,
     theme: &Theme,
     study: &str,
     annotator: &str,
+    next_input: &mut dyn FnMut() -> Result<Option<term::Event>>,
 ) -> Result<Session> {
     let mut ui = Ui::default();
     while session.phase() != Phase::Quit {
         let screen = session.screen();
         ui.sync(&screen);
         terminal.draw(|frame| draw(frame, &screen, &ui, theme, study, annotator))?;
-        let events = match term::read()? {
+        let Some(input) = next_input()? else { break };
+        let events = match input {
             term::Event::Key(key) if key.kind != term::KeyEventKind::Release => on_key(&mut ui, key, &screen),
             term::Event::Mouse(mouse) => {
                 let size = terminal.size()?;
@@ -437,10 +441,6 @@ fn event_loop(
         }
     }
     Ok(session)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -177,8 +177,52 @@ pub enum JobMsg {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Popup {
     Help,
-    /// Typing the directory (or events.jsonl) of a job to attach to.
-    Attach(String),
+    /// A line of text being typed, and what it is for.
+    Input {
+        purpose: InputPurpose,
+        text: String,
+    },
+}
+
+/// What a text prompt asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputPurpose {
+    /// The directory (or events.jsonl) of a job to attach to.
+    AttachJob,
+    /// The directory of a human-evaluation study to annotate.
+    Study,
+    /// The annotator's name, for the study chosen before.
+    Annotator(PathBuf),
+}
+
+impl InputPurpose {
+    pub fn title(&self) -> &'static str {
+        match self {
+            InputPurpose::AttachJob => "Attach to a job",
+            InputPurpose::Study | InputPurpose::Annotator(_) => "Annotate a study",
+        }
+    }
+
+    pub fn question(&self) -> &'static str {
+        match self {
+            InputPurpose::AttachJob => "Job directory (or its events.jsonl):",
+            InputPurpose::Study => "Study directory (made by `prism human-eval new`):",
+            InputPurpose::Annotator(_) => "Your annotator name:",
+        }
+    }
+
+    /// What Enter does, for the hint bar.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            InputPurpose::AttachJob => "attach",
+            InputPurpose::Study => "next",
+            InputPurpose::Annotator(_) => "annotate",
+        }
+    }
+}
+
+fn input(purpose: InputPurpose) -> Popup {
+    Popup::Input { purpose, text: String::new() }
 }
 
 /// What the workers and the terminal tell the app.
@@ -218,6 +262,8 @@ pub enum Event {
         result: Result<Box<Explanation>, String>,
     },
     Job(JobMsg),
+    /// An annotation session opened from the explorer ended: what was done, or why it failed.
+    Annotated(Result<String, String>),
 }
 
 /// Work the event loop starts for the app.
@@ -240,6 +286,11 @@ pub enum Effect {
     AttachJob(PathBuf),
     /// Cancel the job started here, or stop watching an attached one.
     CancelJob,
+    /// Hand the terminal to an annotation session of `study` until the annotator quits.
+    Annotate {
+        study: PathBuf,
+        annotator: String,
+    },
     Quit,
 }
 
@@ -426,6 +477,13 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
             Vec::new()
         }
         Event::Ranked { req, result } => on_ranked(app, req, result),
+        Event::Annotated(result) => {
+            app.notice = Some(match result {
+                Ok(done) => done,
+                Err(message) => format!("annotation: {message}"),
+            });
+            Vec::new()
+        }
         Event::Text { req, kind, text } => {
             if req == app.explain_req {
                 if let Gen::Running { text: shown, .. } = &mut app.panes[pane_index(kind)].gen {
@@ -605,21 +663,18 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             app.popups.pop();
             return Vec::new();
         }
-        Some(Popup::Attach(path)) => {
+        Some(Popup::Input { text, .. }) => {
             match key.code {
-                KeyCode::Char(c) => path.push(c),
+                KeyCode::Char(c) => text.push(c),
                 KeyCode::Backspace => {
-                    path.pop();
+                    text.pop();
                 }
                 KeyCode::Esc => {
                     app.popups.pop();
                 }
                 KeyCode::Enter => {
-                    let path = PathBuf::from(path.trim());
-                    app.popups.pop();
-                    if !path.as_os_str().is_empty() {
-                        return vec![Effect::AttachJob(path)];
-                    }
+                    let Some(Popup::Input { purpose, text }) = app.popups.pop() else { unreachable!() };
+                    return on_input(app, purpose, text.trim());
                 }
                 _ => {}
             }
@@ -652,6 +707,21 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     }
     let Some(action) = app.keys.action(&key) else { return Vec::new() };
     on_action(app, action)
+}
+
+/// Enter in a text prompt: an empty answer cancels.
+fn on_input(app: &mut App, purpose: InputPurpose, text: &str) -> Vec<Effect> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    match purpose {
+        InputPurpose::AttachJob => vec![Effect::AttachJob(PathBuf::from(text))],
+        InputPurpose::Study => {
+            app.popups.push(input(InputPurpose::Annotator(PathBuf::from(text))));
+            Vec::new()
+        }
+        InputPurpose::Annotator(study) => vec![Effect::Annotate { study, annotator: text.to_owned() }],
+    }
 }
 
 fn quit(app: &mut App) -> Vec<Effect> {
@@ -697,7 +767,11 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
                 app.notice = Some("a job is already shown: c cancels or detaches it".into());
                 return Vec::new();
             }
-            app.popups.push(Popup::Attach(String::new()));
+            app.popups.push(input(InputPurpose::AttachJob));
+            Vec::new()
+        }
+        Action::Annotate => {
+            app.popups.push(input(InputPurpose::Study));
             Vec::new()
         }
         Action::CancelJob => {
@@ -1133,10 +1207,36 @@ mod tests {
         update(&mut app, key('x'));
         assert!(app.popups.is_empty());
         update(&mut app, key('a'));
-        assert_eq!(app.popups, vec![Popup::Attach(String::new())]);
+        assert_eq!(app.popups, vec![input(InputPurpose::AttachJob)]);
         let ctrl_c = Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
         assert!(update(&mut app, ctrl_c).contains(&Effect::Quit));
         assert!(app.quit);
+    }
+
+    #[test]
+    fn annotate_asks_for_the_study_then_the_annotator() {
+        let mut app = app();
+        update(&mut app, key('H'));
+        for c in "runs/study".chars() {
+            update(&mut app, key(c));
+        }
+        assert!(update(&mut app, code(KeyCode::Enter)).is_empty());
+        assert_eq!(app.popups, vec![input(InputPurpose::Annotator("runs/study".into()))]);
+        for c in "ann".chars() {
+            update(&mut app, key(c));
+        }
+        update(&mut app, code(KeyCode::Backspace));
+        let effects = update(&mut app, code(KeyCode::Enter));
+        assert_eq!(effects, vec![Effect::Annotate { study: "runs/study".into(), annotator: "an".into() }]);
+        assert!(app.popups.is_empty());
+        update(&mut app, Event::Annotated(Err("unknown annotator \"an\"".into())));
+        assert!(app.notice.as_deref().unwrap().contains("unknown annotator"));
+        // Esc anywhere in the prompts, or an empty answer, starts nothing.
+        update(&mut app, key('H'));
+        update(&mut app, code(KeyCode::Esc));
+        update(&mut app, key('H'));
+        assert!(update(&mut app, code(KeyCode::Enter)).is_empty());
+        assert!(app.popups.is_empty());
     }
 
     #[test]

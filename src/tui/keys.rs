@@ -32,6 +32,7 @@ pub enum Action {
     StartJob,
     AttachJob,
     CancelJob,
+    Annotate,
     Theme,
     TabExplore,
     TabPerformance,
@@ -267,6 +268,14 @@ impl Default for KeyMap {
             ),
             b(AttachJob, "attach_job", vec![Key::plain('a')], "attach to a job dir", Some("attach"), Jobs),
             b(CancelJob, "cancel_job", vec![Key::plain('c')], "cancel / detach job", Some("cancel"), Jobs),
+            b(
+                Annotate,
+                "annotate",
+                vec![Key::plain('H')],
+                "annotate a human-evaluation study",
+                None,
+                Everywhere,
+            ),
             b(Theme, "theme", vec![Key::plain('t')], "dark / light theme", None, Everywhere),
             b(TabExplore, "tab_explore", vec![Key::plain('1')], "Explore screen", None, Everywhere),
             b(

@@ -15,6 +15,7 @@ pub mod ui;
 pub mod workers;
 
 use std::io::{self, Stdout};
+use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,7 @@ use ratatui::layout::Rect;
 use ratatui::Terminal;
 
 use crate::config::Settings;
+use crate::humaneval::{now_ms, store, Session};
 use crate::rank::RankerSpec;
 use app::{App, Effect, Event, Options};
 use keys::KeyMap;
@@ -134,7 +136,12 @@ fn event_loop(
             effects.extend(app::update(app, event));
         }
         for effect in effects {
-            workers.run(effect);
+            if let Effect::Annotate { study, annotator } = effect {
+                let outcome = annotate_here(terminal, app, &mut workers, &events, &study, &annotator);
+                apply(app, &mut workers, Event::Annotated(outcome.map_err(|e| format!("{e:#}"))));
+            } else {
+                workers.run(effect);
+            }
         }
         if app.quit {
             break;
@@ -142,4 +149,58 @@ fn event_loop(
         terminal.draw(|frame| ui::render(app, frame))?;
     }
     Ok(())
+}
+
+/// Updates the app with `event` and starts the work it asks for.
+fn apply(app: &mut App, workers: &mut workers::Workers, event: Event) {
+    for effect in app::update(app, event) {
+        workers.run(effect);
+    }
+}
+
+/// Runs an annotation session of `study` on the explorer's terminal, with the keys of the
+/// explorer's channel; the explorer's other events (streamed text, job progress) still reach the
+/// app meanwhile. Returns what the annotator did, for the notice line.
+fn annotate_here(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    app: &mut App,
+    workers: &mut workers::Workers,
+    events: &mpsc::Receiver<Event>,
+    dir: &Path,
+    annotator: &str,
+) -> Result<String> {
+    let (study, recorded) = store::open_for(dir, annotator)?;
+    let mut writer = store::Writer::open(dir, &study, annotator, now_ms())?;
+    let session = Session::new(&study, &recorded, now_ms());
+    let theme = app.theme.clone();
+    let mut next_input = || -> Result<Option<term::Event>> {
+        loop {
+            match events.recv() {
+                Ok(Event::Key(key)) => return Ok(Some(term::Event::Key(key))),
+                Ok(Event::Mouse(mouse)) => return Ok(Some(term::Event::Mouse(mouse))),
+                Ok(Event::Resize(width, height)) => {
+                    apply(app, workers, Event::Resize(width, height));
+                    return Ok(Some(term::Event::Resize(width, height)));
+                }
+                Ok(other) => apply(app, workers, other),
+                Err(_) => return Ok(None),
+            }
+        }
+    };
+    let session = annotate::session_loop(
+        terminal,
+        session,
+        &mut writer,
+        &theme,
+        &study.id,
+        annotator,
+        &mut next_input,
+    )?;
+    let screen = session.screen();
+    let mut done =
+        format!("{annotator}: {} of {} items answered in {}", screen.answered, screen.total, dir.display());
+    if !recorded.issues.is_empty() {
+        done.push_str(" (a torn last line was found in the annotation file: its item was asked again)");
+    }
+    Ok(done)
 }

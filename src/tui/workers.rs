@@ -118,6 +118,8 @@ impl Workers {
                     flag.store(true, Ordering::Relaxed);
                 }
             }
+            // The event loop hands the terminal over itself (see `tui::run`).
+            Effect::Annotate { .. } => {}
             Effect::Quit => {
                 self.cancel_explain();
             }

@@ -13,7 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::app::{App, Popup};
+use super::app::{App, InputPurpose, Popup};
 use super::keys::{Action, Context};
 use super::layout::{areas, Panel, Tab};
 use crate::explain::PromptKind;
@@ -42,7 +42,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     for popup in &app.popups {
         match popup {
             Popup::Help => help::render(app, frame, area),
-            Popup::Attach(path) => attach(app, frame, area, path),
+            Popup::Input { purpose, text } => input(app, frame, area, purpose, text),
         }
     }
 }
@@ -93,7 +93,9 @@ fn hints(app: &App, frame: &mut Frame, rect: Rect) {
     }
     let pairs: Vec<(String, &str)> = match app.popups.last() {
         Some(Popup::Help) => vec![("any key".into(), "close")],
-        Some(Popup::Attach(_)) => vec![("Enter".into(), "attach"), ("Esc".into(), "cancel")],
+        Some(Popup::Input { purpose, .. }) => {
+            vec![("Enter".into(), purpose.verb()), ("Esc".into(), "cancel")]
+        }
         None if app.filtering => {
             vec![
                 ("type".into(), "filter"),
@@ -160,16 +162,17 @@ pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
 }
 
-fn attach(app: &App, frame: &mut Frame, area: Rect, path: &str) {
+fn input(app: &App, frame: &mut Frame, area: Rect, purpose: &InputPurpose, text: &str) {
     let t = &app.theme;
     let rect = centered(area, 70, 5);
     frame.render_widget(Clear, rect);
-    let text = vec![
-        Line::styled("Job directory (or its events.jsonl):", t.dim),
-        Line::from(vec![Span::styled(format!("{path}▏"), t.text)]),
+    let lines = vec![
+        Line::styled(purpose.question(), t.dim),
+        Line::from(vec![Span::styled(format!("{text}▏"), t.text)]),
     ];
-    let block = Block::default().borders(Borders::ALL).title(" Attach to a job ").title_style(t.title);
-    frame.render_widget(Paragraph::new(text).block(block).alignment(Alignment::Left), rect);
+    let block =
+        Block::default().borders(Borders::ALL).title(format!(" {} ", purpose.title())).title_style(t.title);
+    frame.render_widget(Paragraph::new(lines).block(block).alignment(Alignment::Left), rect);
 }
 
 /// Milliseconds for people: "830 ms", "2.4 s".
