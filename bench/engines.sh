@@ -10,18 +10,20 @@
 # go into a virtual environment at target/bench/venv (PYTHON makes it, default python3); it sees
 # the system's packages, so a torch already installed there is used as it is.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# No cd: paths given on the command line stay relative to where the script was called from.
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
-# Versions checked with this script (a torch already present at this version is not reinstalled;
-# transformers 5 is avoided because CTranslate2's converter was written against 4.x).
+# The versions this script was checked with (a torch already present at this version is not
+# reinstalled). transformers stays on 4.x, the version the golden fixtures were made with.
 PINS=(torch==2.15.0 transformers==4.57.6 ctranslate2==4.8.5)
 
-PRISM=${PRISM:-target/release/prism}
-if [ ! -x "$PRISM" ]; then
-  cargo build --release
+if [ -z "${PRISM:-}" ]; then
+  PRISM=$ROOT/target/release/prism
+  [ -x "$PRISM" ] || (cd "$ROOT" && cargo build --release)
 fi
+[ -x "$PRISM" ] || { echo "no prism binary at $PRISM" >&2; exit 1; }
 
-VENV=target/bench/venv
+VENV=$ROOT/target/bench/venv
 if [ ! -x "$VENV/bin/python" ]; then
   "${PYTHON:-python3}" -m venv --system-site-packages "$VENV"
 fi
@@ -31,4 +33,4 @@ if [ "$(cat "$VENV/.engines-pins" 2>/dev/null)" != "${PINS[*]}" ]; then
   echo "${PINS[*]}" > "$VENV/.engines-pins"
 fi
 
-exec "$VENV/bin/python" bench/engines.py run --prism-bin "$PRISM" "$@"
+exec "$VENV/bin/python" "$ROOT/bench/engines.py" run --prism-bin "$PRISM" "$@"
