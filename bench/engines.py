@@ -303,7 +303,8 @@ def sanity(row, models, prompts, args, config):
             notes.append(f"{engine} generated {sorted(set(counts))} tokens, not {args.new_tokens}")
     if row["beams"] == 1:
         hf = row["transformers"]["outputs"]
-        ours = [prism_greedy_ids(args.prism_bin, config, models[row["model"]], p, args.new_tokens) for p in prompts]
+        ours = [prism_greedy_ids(args.prism_bin, config, models[row["model"]], p, args.new_tokens)
+                for p in prompts[:len(hf)]]  # the inputs the runs reached
         row["prism"]["outputs"] = ours
         same = sum(a == b for a, b in zip(ours, hf))
         row["greedy_ids_prism_vs_transformers"] = f"{same}/{len(hf)}"
