@@ -382,7 +382,7 @@ impl Bart {
             activation,
             encoder,
             decoder,
-            lm_head: Linear::new(table, None),
+            lm_head: Linear::new(table, None)?,
             final_logits_bias,
             info,
             tensors,

@@ -99,11 +99,17 @@ impl<'a> Weights<'a> {
     /// A tensor of the given shape; `init` is used only when building on a fresh `VarMap`.
     pub fn get(&self, shape: impl Into<Shape>, name: &str, init: Init) -> Result<Tensor> {
         let tensor = self.vb.get_with_hints(shape, name, init)?;
+        self.record(name, tensor.clone())?;
+        Ok(tensor)
+    }
+
+    /// Replaces the tensor recorded for `name` (the same values in another storage).
+    pub fn record(&self, name: &str, tensor: Tensor) -> Result<()> {
         self.seen
             .lock()
             .map_err(|_| candle_core::Error::Msg("weight recorder poisoned".into()))?
-            .insert(self.key(name), tensor.clone());
-        Ok(tensor)
+            .insert(self.key(name), tensor);
+        Ok(())
     }
 
     /// Every tensor handed out so far, keyed by its checkpoint name.
@@ -182,37 +188,48 @@ pub fn param_totals(tensors: &[(String, Tensor)]) -> (usize, usize) {
         .fold((0, 0), |(n, b), (_, t)| (n + t.elem_count(), b + t.elem_count() * t.dtype().size_in_bytes()))
 }
 
-/// `y = x Wᵀ (+ b)` with the weight in the PyTorch `[out, in]` layout.
+/// `y = x Wᵀ (+ b)`, `W` in the PyTorch `[out, in]` layout as checkpoints store it. For inference
+/// (fused kernels) `Wᵀ` is kept contiguous instead: the matrix-product kernel then reads it as it
+/// is, where with the transposed view it repacked the whole weight at every call (a third of
+/// beam-search time). Training keeps the view, so gradients reach the weight variable.
 #[derive(Clone, Debug)]
 pub struct Linear {
-    weight: Tensor,
+    /// `Wᵀ`, `[in, out]`.
+    rhs: Tensor,
     bias: Option<Tensor>,
 }
 
 impl Linear {
-    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Linear { weight, bias }
+    /// A layer over `weight` as it is (a tied embedding table stays shared, not copied).
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        Ok(Linear { rhs: weight.t()?, bias })
     }
 
     pub fn load(w: &Weights, d_in: usize, d_out: usize, bias: bool, std: f64) -> Result<Self> {
         let weight = w.get((d_out, d_in), "weight", Init::Randn { mean: 0.0, stdev: std })?;
+        let rhs = match w.kernels() {
+            Kernels::Differentiable => weight.t()?,
+            Kernels::Fused => {
+                let rhs = weight.t()?.contiguous()?;
+                // The checkpoint's tensor becomes a view of the copy, so one copy stays resident.
+                w.record("weight", rhs.t()?)?;
+                rhs
+            }
+        };
         let bias = if bias { Some(w.get(d_out, "bias", Init::Const(0.0))?) } else { None };
-        Ok(Linear { weight, bias })
-    }
-
-    pub fn weight(&self) -> &Tensor {
-        &self.weight
+        Ok(Linear { rhs, bias })
     }
 }
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let w = match x.dims() {
-            [b, _, _] => self.weight.broadcast_left(*b)?.t()?,
-            [b1, b2, _, _] => self.weight.broadcast_left((*b1, *b2))?.t()?,
-            _ => self.weight.t()?,
-        };
-        let y = x.matmul(&w)?;
+        // One matrix product over all leading dimensions: the beams of a decoding step are one
+        // [beams, in] × [in, out] product, not a matrix–vector product per beam.
+        let mut out_dims = x.dims().to_vec();
+        let in_features = out_dims.pop().expect("a linear layer's input has a feature dimension");
+        out_dims.push(self.rhs.dim(1)?);
+        let rows = x.elem_count() / in_features.max(1);
+        let y = x.reshape((rows, in_features))?.matmul(&self.rhs)?.reshape(out_dims)?;
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),

@@ -404,7 +404,7 @@ impl T5 {
         let encoder = Stack::load(&w.pp("encoder"), cfg, false)?;
         let decoder = Stack::load(&w.pp("decoder"), cfg, true)?;
         let lm_head = if cfg.tie_word_embeddings {
-            Linear::new(table, None)
+            Linear::new(table, None)?
         } else {
             Linear::load(&w.pp("lm_head"), cfg.d_model, cfg.vocab_size, false, cfg.initializer_factor)?
         };
