@@ -7,6 +7,7 @@ pub mod events;
 pub mod filter;
 pub mod finetune;
 pub mod job;
+pub mod shards;
 pub mod teach;
 
 pub use events::{DistillEvent, EventKind, Stage};
