@@ -88,7 +88,7 @@ fn spec(dir: &Path) -> JobSpec {
         student_init: None,
         preset: "test".into(),
         dataset: "synthetic".into(),
-        shards: 1,
+        shards: None,
     }
 }
 
@@ -241,7 +241,7 @@ fn a_sharded_job_gives_the_same_results_as_one_in_one_piece() {
     // In this process, shard after shard (6 batches over 4 shards: 2, 2, 1, 1), cancelled in
     // shard 0 and resumed.
     let local = tmp.path().join("local");
-    let spec_local = job::prepare(&local, &JobSpec { shards: 4, ..base.clone() }, false).unwrap();
+    let spec_local = job::prepare(&local, &JobSpec { shards: Some(4), ..base.clone() }, false).unwrap();
     let mut first = Vec::new();
     assert!(run(&local, &spec_local, Some(1), &mut first).cancelled);
     let progress = first.iter().filter(|e| e.stage == Stage::Teach && e.kind == EventKind::Progress);
@@ -265,7 +265,7 @@ fn a_sharded_job_gives_the_same_results_as_one_in_one_piece() {
     // Shards run as separate tasks (as a Slurm array does, here out of order), then the job
     // merges them and goes on.
     let tasks = tmp.path().join("tasks");
-    let spec_tasks = job::prepare(&tasks, &JobSpec { shards: 3, ..base.clone() }, false).unwrap();
+    let spec_tasks = job::prepare(&tasks, &JobSpec { shards: Some(3), ..base.clone() }, false).unwrap();
     let (dataset, prompts) = (dataset(), prompts());
     use prism_explorer::distill::shards::{prepare, run_shard, ShardJob};
     use prism_explorer::distill::teach::Shard;

@@ -83,13 +83,9 @@ pub struct JobSpec {
     pub preset: String,
     #[serde(default)]
     pub dataset: String,
-    /// The teach stage runs in this many shards (see [`super::shards`]); 1: in one piece.
-    #[serde(default = "one")]
-    pub shards: usize,
-}
-
-fn one() -> usize {
-    1
+    /// The teach stage runs in this many shards (see [`super::shards`]); `None`: in one piece.
+    #[serde(default)]
+    pub shards: Option<usize>,
 }
 
 /// The training samples the teacher explains, in their seeded order: the same list for every
@@ -473,7 +469,7 @@ fn teach_stage(
     cancel: &AtomicBool,
     events: &mut EventSink<'_>,
 ) -> Result<bool> {
-    if spec.shards <= 1 {
+    let Some(count) = spec.shards else {
         let decoding = spec.teach_decoding.config_for(teacher);
         let job = Teach {
             dataset,
@@ -488,11 +484,11 @@ fn teach_stage(
             cancel,
         };
         return teach(job, events);
-    }
+    };
     let keys = shards::keys(dataset, samples);
-    shards::write_plan(dir, &Plan::new(&keys, spec.shards, spec.teach_batch))?;
-    for index in 0..spec.shards {
-        let shard = Shard { index, count: spec.shards };
+    shards::write_plan(dir, &Plan::new(&keys, count, spec.teach_batch))?;
+    for index in 0..count {
+        let shard = Shard { index, count };
         let mut failure = None;
         let mut to_job = |event: &DistillEvent| {
             if let Err(e) = events.emit(event.clone()) {
@@ -519,7 +515,7 @@ pub fn merge_shards(
     keys: &[(String, String)],
     events: &mut EventSink<'_>,
 ) -> Result<shards::MergeReport> {
-    let report = shards::merge(dir, keys, spec.teach_batch, spec.shards)?;
+    let report = shards::merge(dir, keys, spec.teach_batch, spec.shards.unwrap_or(1))?;
     events.emit(
         DistillEvent::new(Stage::Teach, EventKind::Progress, report.merged, report.samples).message(format!(
             "merged {} shards: {} samples, {} duplicates, {} stray lines",

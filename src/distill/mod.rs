@@ -8,6 +8,7 @@ pub mod filter;
 pub mod finetune;
 pub mod job;
 pub mod shards;
+pub mod slurm;
 pub mod teach;
 
 pub use events::{DistillEvent, EventKind, Stage};

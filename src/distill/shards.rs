@@ -97,8 +97,9 @@ pub fn prepare(
     dataset: &Dataset,
     history_len: usize,
 ) -> Result<Vec<(String, String)>> {
+    let Some(shards) = spec.shards else { bail!("the job in {} is not sharded", dir.display()) };
     let keys = keys(dataset, &teach_samples(dataset, spec, history_len));
-    write_plan(dir, &Plan::new(&keys, spec.shards, spec.teach_batch))?;
+    write_plan(dir, &Plan::new(&keys, shards, spec.teach_batch))?;
     Ok(keys)
 }
 
@@ -190,11 +191,16 @@ pub struct ShardJob<'a> {
 pub fn run_shard(job: ShardJob<'_>) -> Result<bool> {
     let ShardJob { dir, shard, dataset, prompts, history_len, device, on_event, cancel } = job;
     let spec = read_spec(dir)?;
-    if spec.shards != shard.count {
-        bail!("the job in {} is split in {} shards, not {}", dir.display(), spec.shards, shard.count);
+    match spec.shards {
+        Some(n) if n == shard.count => {}
+        Some(n) => bail!("the job in {} is split in {n} shards, not {}", dir.display(), shard.count),
+        None => bail!(
+            "the job in {} teaches in one piece, not in shards (start it with --shards N)",
+            dir.display()
+        ),
     }
     let samples = teach_samples(dataset, &spec, history_len);
-    let plan = Plan::new(&keys(dataset, &samples), spec.shards, spec.teach_batch);
+    let plan = Plan::new(&keys(dataset, &samples), shard.count, spec.teach_batch);
     if !teach_dir(dir).join(PLAN_FILE).exists() {
         bail!("{} has no teach/{PLAN_FILE}: start the job with --shards first", dir.display());
     }
@@ -327,12 +333,9 @@ pub struct ShardStatus {
     pub latest: Option<DistillEvent>,
 }
 
-/// The state of every shard of a sharded job (empty for a job in one piece).
-pub fn status(job_dir: &Path, shards: usize) -> Result<Vec<ShardStatus>> {
-    if shards <= 1 {
-        return Ok(Vec::new());
-    }
-    (0..shards)
+/// The state of every shard of a sharded job (none for a job in one piece).
+pub fn status(job_dir: &Path, shards: Option<usize>) -> Result<Vec<ShardStatus>> {
+    (0..shards.unwrap_or(0))
         .map(|index| {
             let events: Vec<DistillEvent> =
                 durable::read_json_lines(&shard_dir(job_dir, index).join(super::events::EVENTS_FILE))?;
