@@ -107,7 +107,7 @@ impl Cluster {
         cluster.daemons.push(("slurmctld", spawn("slurmctld", &["-D".into(), "-i".into()])));
         cluster.daemons.push(("slurmd", spawn("slurmd", &["-D".into()])));
         cluster.wait_for("the node to be idle", || {
-            cluster.slurm("sinfo", &["-h", "-o", "%t"]).map_or(false, |s| s.trim() == "idle")
+            cluster.slurm("sinfo", &["-h", "-o", "%t"]).is_some_and(|s| s.trim() == "idle")
         });
         cluster
     }
