@@ -147,6 +147,12 @@ impl Drop for Cluster {
         // Only this test's jobs run on this private cluster.
         let _ = self.slurm("scancel", &["--partition=debug"]);
         for (_, child) in self.daemons.iter_mut().rev() {
+            // SAFETY: kill has no preconditions; the pid is this test's own child, not yet reaped.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            let asked = Instant::now();
+            while child.try_wait().ok().flatten().is_none() && asked.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -390,5 +396,31 @@ fn a_job_array_with_a_cancelled_task_completes_as_the_local_backend_does() {
     assert_eq!(shards.len(), 4);
     assert!(shards.iter().all(|s| s["complete"] == true), "{status}");
     assert_eq!(status["slurm"]["teach"]["tasks"][shard]["retries"], tasks[shard]["retries"]);
+
+    // With `train_on_slurm`, merge → filter → train → evaluate run as one more Slurm job (what a
+    // GPU node would do), to the same results.
+    let mut global = global;
+    let at = global.iter().position(|a| a == "--config").unwrap() + 1;
+    let rest_config = home.join("config-rest.toml");
+    let text = std::fs::read_to_string(&global[at]).unwrap() + "train_on_slurm = true\n";
+    std::fs::write(&rest_config, text).unwrap();
+    global[at] = rest_config.display().to_string();
+    let remote = home.join("remote");
+    let mut run = distill(home, &global, &preset, &remote, &["--backend", "slurm", "--shards", "3"]);
+    let output = run.env("SLURM_CONF", &cluster.conf).output().unwrap();
+    let summary = stdout_json(&output);
+    let state = read_json(&remote.join("slurm/state.json"));
+    assert_eq!(state["rest"]["tasks"][0]["state"], "DONE", "{state}");
+    let job = state["rest"]["tasks"][0]["job"].as_str().unwrap().to_owned();
+    let log = std::fs::read_to_string(remote.join(format!("slurm/rest-{job}.out"))).unwrap();
+    assert!(log.contains("evaluate") && log.contains("[Finished]"), "{log}");
+    assert_eq!(texts(&remote), texts(&local), "teacher explanations");
+    for file in ["filter/kept.jsonl", "train/best/model.safetensors", "evaluate/explanations.jsonl"] {
+        assert!(
+            std::fs::read(remote.join(file)).unwrap() == std::fs::read(local.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    assert_eq!(summary["evaluation"]["metrics"], local_summary["evaluation"]["metrics"]);
     drop(cluster);
 }
