@@ -216,17 +216,25 @@ fn a_spawned_job_reports_on_its_channel() {
 
 /// What must not depend on how the teach stage was split: the teacher's explanations (in sample
 /// order), the filter's choice, the student's weights and the evaluation's texts and scores.
-fn results(dir: &Path) -> (Vec<(String, String, String)>, Vec<u8>, Vec<u8>, Vec<u8>, serde_json::Value) {
+struct Results {
+    taught: Vec<(String, String, String)>,
+    kept: Vec<u8>,
+    weights: Vec<u8>,
+    explanations: Vec<u8>,
+    metrics: serde_json::Value,
+}
+
+fn results(dir: &Path) -> Results {
     let taught = read_cache(&dir.join("teach")).unwrap();
     let read = |p: &str| std::fs::read(dir.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
     let report: serde_json::Value = serde_json::from_slice(&read("evaluate/report.json")).unwrap();
-    (
-        taught.into_iter().map(|t| (t.user, t.item, t.text)).collect(),
-        read("filter/kept.jsonl"),
-        read("train/best/model.safetensors"),
-        read("evaluate/explanations.jsonl"),
-        report["metrics"].clone(),
-    )
+    Results {
+        taught: taught.into_iter().map(|t| (t.user, t.item, t.text)).collect(),
+        kept: read("filter/kept.jsonl"),
+        weights: read("train/best/model.safetensors"),
+        explanations: read("evaluate/explanations.jsonl"),
+        metrics: report["metrics"].clone(),
+    }
 }
 
 #[test]
@@ -306,13 +314,13 @@ fn a_sharded_job_gives_the_same_results_as_one_in_one_piece() {
     assert!(teach[0].message.starts_with("merged 3 shards: 12 samples, 0 duplicates"), "{teach:?}");
 
     let expected = results(&whole);
-    assert_eq!(expected.0.len(), 12);
+    assert_eq!(expected.taught.len(), 12);
     for dir in [&local, &tasks] {
         let got = results(dir);
-        assert_eq!(got.0, expected.0, "{}: teacher explanations", dir.display());
-        assert!(got.1 == expected.1, "{}: filter/kept.jsonl differs", dir.display());
-        assert!(got.2 == expected.2, "{}: student weights differ", dir.display());
-        assert!(got.3 == expected.3, "{}: evaluation texts differ", dir.display());
-        assert_eq!(got.4, expected.4, "{}: evaluation metrics", dir.display());
+        assert_eq!(got.taught, expected.taught, "{}: teacher explanations", dir.display());
+        assert!(got.kept == expected.kept, "{}: filter/kept.jsonl differs", dir.display());
+        assert!(got.weights == expected.weights, "{}: student weights differ", dir.display());
+        assert!(got.explanations == expected.explanations, "{}: evaluation texts differ", dir.display());
+        assert_eq!(got.metrics, expected.metrics, "{}: evaluation metrics", dir.display());
     }
 }

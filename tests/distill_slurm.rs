@@ -62,7 +62,7 @@ impl Cluster {
         std::fs::write(
             &conf,
             format!(
-                "ClusterName=prismtest\nSlurmctldHost={host}\nSlurmUser=root\nSlurmdUser=root\n\
+                "ClusterName=prismtest\nSlurmctldHost={host}(127.0.0.1)\nSlurmUser=root\nSlurmdUser=root\n\
                  AuthType=auth/munge\nCredType=cred/munge\nAuthInfo=socket={socket}\n\
                  SlurmctldPort={ctld}\nSlurmdPort={slurmd}\nStateSaveLocation={state}\n\
                  SlurmdSpoolDir={spool}\nSlurmctldPidFile={dir}/slurmctld.pid\nSlurmdPidFile={dir}/slurmd.pid\n\
@@ -71,7 +71,7 @@ impl Cluster {
                  JobAcctGatherType=jobacct_gather/none\nAccountingStorageType=accounting_storage/none\n\
                  JobCompType=jobcomp/none\nSelectType=select/cons_tres\nSelectTypeParameters=CR_CPU\n\
                  SchedulerType=sched/backfill\nMpiDefault=none\nReturnToService=2\nMinJobAge=600\n\
-                 NodeName={host} CPUs=2 State=UNKNOWN\n\
+                 NodeName={host} NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN\n\
                  PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP\n",
                 socket = d(&socket),
                 ctld = free_port(),
@@ -276,9 +276,27 @@ fn without_slurm_the_backend_says_so() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("needs sbatch, squeue, scontrol on the PATH") && err.contains("--backend local"),
+        err.contains("needs sbatch, squeue and scontrol on the PATH; not found: sbatch, squeue, scontrol")
+            && err.contains("--backend local"),
         "{err}"
     );
+}
+
+#[test]
+fn a_shard_command_names_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let job = tmp.path().join("job").display().to_string();
+    let run = |shard: &str| {
+        let out = common::command(&["distill", "teach", "--job", &job, "--shard", shard], tmp.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run("4/4");
+    assert!(err.contains("--shard \"4/4\": expected K/N with 0 <= K < N"), "{err}");
+    let err = run("0/4");
+    assert!(err.contains("cannot read") && err.contains("job.json"), "{err}");
 }
 
 #[test]

@@ -39,9 +39,8 @@ pub fn check_installed() -> Result<()> {
         .collect();
     if !missing.is_empty() {
         bail!(
-            "the Slurm backend needs {} on the PATH, and {} not found: run on a Slurm login node \
-             (or load its module), or use --backend local",
-            COMMANDS.join(", "),
+            "the Slurm backend needs sbatch, squeue and scontrol on the PATH; not found: {}. Run on a \
+             Slurm login node (or load its module), or use --backend local",
             missing.join(", ")
         );
     }
@@ -282,6 +281,8 @@ pub fn read_state(job_dir: &Path) -> Result<State> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Next {
     Done,
+    /// It was never submitted.
+    Submit,
     Wait,
     /// Its task ended (in this state, or `UNKNOWN` when Slurm forgot it) without finishing.
     Resubmit(String),
@@ -289,11 +290,12 @@ pub enum Next {
     GiveUp(String),
 }
 
-/// The decision for one task: `done` is whether its work is on disk, `seen` Slurm's state of its
-/// latest run.
-pub fn next(done: bool, seen: Option<&str>, retries: usize, max_retries: usize) -> Next {
+/// The decision for one task: `done` is whether its work is on disk, `job` the job id of its latest
+/// submission (empty: none yet), `seen` Slurm's state of that run.
+pub fn next(done: bool, job: &str, seen: Option<&str>, retries: usize, max_retries: usize) -> Next {
     match seen {
         _ if done => Next::Done,
+        _ if job.is_empty() => Next::Submit,
         Some(state) if is_active(state) => Next::Wait,
         seen => {
             let state = seen.unwrap_or("UNKNOWN").to_owned();
@@ -359,11 +361,10 @@ pub fn follow(f: Follow<'_>, events: &mut EventSink<'_>) -> Result<bool> {
         let mut resubmit = Vec::new();
         for (k, task) in tracked.tasks.iter_mut().enumerate() {
             let observed = seen.get(&(task.job.clone(), k)).map(String::as_str);
-            let never_submitted = task.job.is_empty();
-            match next((f.done)(k), observed, task.retries, f.settings.max_retries) {
+            match next((f.done)(k), &task.job, observed, task.retries, f.settings.max_retries) {
                 Next::Done => task.state = DONE.into(),
+                Next::Submit => resubmit.push(k),
                 Next::Wait => task.state = observed.unwrap_or_default().to_owned(),
-                Next::Resubmit(_) if never_submitted => resubmit.push(k),
                 Next::Resubmit(ended) => {
                     events.emit(DistillEvent::new(f.stage, EventKind::Progress, 0, 0).message(format!(
                         "slurm: {} task {} ({}) ended {ended} without finishing; submitting it again",
@@ -602,16 +603,17 @@ mod tests {
 
     #[test]
     fn ended_tasks_without_their_work_are_resubmitted_until_the_retries_run_out() {
-        assert_eq!(next(true, Some("FAILED"), 0, 3), Next::Done);
-        assert_eq!(next(false, Some("RUNNING"), 0, 3), Next::Wait);
-        assert_eq!(next(false, Some("REQUEUED"), 0, 3), Next::Wait);
+        assert_eq!(next(false, "", None, 0, 0), Next::Submit);
+        assert_eq!(next(true, "7", Some("FAILED"), 0, 3), Next::Done);
+        assert_eq!(next(false, "7", Some("RUNNING"), 0, 3), Next::Wait);
+        assert_eq!(next(false, "7", Some("REQUEUED"), 0, 3), Next::Wait);
         for ended in
             ["FAILED", "PREEMPTED", "CANCELLED", "NODE_FAIL", "TIMEOUT", "OUT_OF_MEMORY", "COMPLETED"]
         {
-            assert_eq!(next(false, Some(ended), 2, 3), Next::Resubmit(ended.into()), "{ended}");
+            assert_eq!(next(false, "7", Some(ended), 2, 3), Next::Resubmit(ended.into()), "{ended}");
         }
-        assert_eq!(next(false, None, 0, 3), Next::Resubmit("UNKNOWN".into()));
-        assert_eq!(next(false, Some("TIMEOUT"), 3, 3), Next::GiveUp("TIMEOUT".into()));
+        assert_eq!(next(false, "7", None, 0, 3), Next::Resubmit("UNKNOWN".into()));
+        assert_eq!(next(false, "7", Some("TIMEOUT"), 3, 3), Next::GiveUp("TIMEOUT".into()));
     }
 
     #[test]
