@@ -5,7 +5,9 @@
 //! Layout of a job directory:
 //! `job.json` (the resolved settings), `events.jsonl`, `teach/cache.jsonl`, `filter/kept.jsonl` and
 //! `filter/report.json`, `train/{last,best}/`, `evaluate/{report.json,explanations.jsonl}`,
-//! `summary.json`, and `STAGE/complete.json` once a stage is done.
+//! `summary.json`, and `STAGE/complete.json` once a stage is done. A job made with `--shards N` also
+//! has `teach/plan.json`, `teach/shards/K/` and `teach/merge.json` ([`super::shards`]), and on
+//! Slurm `slurm/` ([`super::slurm`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -509,7 +511,7 @@ fn teach_stage(
 }
 
 /// Merges the complete shards' caches (see [`shards::merge`]) and reports the outcome.
-pub fn merge_shards(
+fn merge_shards(
     dir: &Path,
     spec: &JobSpec,
     keys: &[(String, String)],
