@@ -209,6 +209,8 @@ fn on_slurm(
         )
     };
     let dir = std::path::absolute(out)?;
+    let _lock =
+        shards::exclusive(&slurm::slurm_dir(&dir).join("lock"), &format!("following {}", dir.display()))?;
     let settings = &ctx.settings.slurm;
     let global = task_arguments(ctx, spec)?;
     let cancel = super::interrupt_flag();

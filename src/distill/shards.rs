@@ -6,7 +6,7 @@
 //! Layout under the job directory: `teach/plan.json` (shard count, batch size, sample count and a
 //! fingerprint of the sample keys, which every shard checks its own list against — a node that
 //! sees another dataset stops with an error instead of explaining other samples),
-//! `teach/shards/K/{cache.jsonl,events.jsonl,complete.json}`, and after [`merge`]
+//! `teach/shards/K/{cache.jsonl,events.jsonl,complete.json,lock}`, and after [`merge`]
 //! `teach/merge.json` and the merged `teach/cache.jsonl` in sample-list order.
 
 use std::collections::HashMap;
@@ -131,6 +131,31 @@ pub fn check_plan(job_dir: &Path, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// Holds an exclusive lock on `path` (created if missing) for as long as the returned file is open,
+/// or fails at once, naming `what`, when another process holds it. The lock goes with the
+/// process, however it ends. Where the file system has no locks, nothing is guarded.
+pub fn exclusive(path: &Path, what: &str) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let error = std::io::Error::last_os_error();
+        // A file system without locks (e.g. Lustre mounted without `flock`) cannot guard: go on.
+        if error.kind() == std::io::ErrorKind::WouldBlock {
+            bail!("{what} is already being run by another process (it holds {})", path.display());
+        }
+    }
+    Ok(file)
+}
+
 /// Runs (or continues) one shard with a loaded teacher, logging to the shard's own `events.jsonl`
 /// and passing each event to `on_event`. Returns whether it completed (false: cancelled).
 #[allow(clippy::too_many_arguments)]
@@ -149,6 +174,8 @@ pub fn teach_shard(
     if dir.join(COMPLETE_FILE).exists() {
         return Ok(true);
     }
+    // Two processes must never append to one shard's cache.
+    let _lock = exclusive(&dir.join("lock"), &format!("teach shard {shard}"))?;
     let mut events = EventSink::open_shard(&dir, shard, on_event)?;
     let decoding = spec.teach_decoding.config_for(teacher);
     let job = Teach {
@@ -413,6 +440,17 @@ mod tests {
         assert!(!teach_dir(job).join(CACHE_FILE).exists(), "no merged cache with gaps");
         let report: MergeReport = read_json(&teach_dir(job).join(MERGE_FILE)).unwrap();
         assert_eq!(report.gaps.len(), 2);
+    }
+
+    #[test]
+    fn a_lock_is_held_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("shards/0/lock");
+        let held = exclusive(&path, "shard 0/2").unwrap();
+        let err = format!("{:#}", exclusive(&path, "shard 0/2").unwrap_err());
+        assert!(err.contains("shard 0/2 is already being run by another process"), "{err}");
+        drop(held);
+        exclusive(&path, "shard 0/2").unwrap();
     }
 
     #[test]
