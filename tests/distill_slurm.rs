@@ -9,7 +9,9 @@
 //! fresh BART student) on a small synthetic dataset, so it takes seconds; with
 //! `PRISM_SLURM_TEST_PRESET=quick` (and the embedded models present) it is the real quick preset
 //! on the demo dataset. Without Slurm and munge installed (`.ci/run` installs Debian's packages),
-//! or without root (slurmd runs tasks as their user), the cluster test says why and passes.
+//! or without root (slurmd runs tasks as their user), the cluster test says why and passes. The
+//! other tests need no Slurm: the backend's message without it, the shard command's errors, and
+//! retries against a stand-in Slurm (shell scripts on the PATH) whose tasks always fail.
 
 mod common;
 
@@ -297,6 +299,63 @@ fn a_shard_command_names_what_is_wrong() {
     assert!(err.contains("--shard \"4/4\": expected K/N with 0 <= K < N"), "{err}");
     let err = run("0/4");
     assert!(err.contains("cannot read") && err.contains("job.json"), "{err}");
+}
+
+/// Writes executable `name` into `dir`.
+fn script(dir: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Against a stand-in Slurm whose tasks always fail (and whose controller misses one look), the
+/// backend tries again at the next poll, resubmits the failed shards, and stops once their
+/// retries are spent, naming the state and the log. Needs no Slurm.
+#[test]
+fn a_shard_that_keeps_failing_stops_the_job_after_its_retries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let bin = home.join("fake-slurm");
+    std::fs::create_dir_all(&bin).unwrap();
+    let d = bin.display();
+    script(&bin, "sbatch", &format!("n=$(cat {d}/n 2>/dev/null || echo 100); n=$((n+1)); echo $n > {d}/n\necho \"$@\" >> {d}/sbatch.log; echo $n"));
+    script(&bin, "squeue", &format!("[ -e {d}/looked ] && exit 0; touch {d}/looked; echo 'slurm_load_jobs error: Socket timed out' >&2; exit 1"));
+    script(&bin, "sacct", "echo 'Slurm accounting storage is disabled' >&2; exit 1");
+    script(
+        &bin,
+        "scontrol",
+        "echo \"JobId=$4 ArrayJobId=$4 ArrayTaskId=0-1 JobState=FAILED Reason=NonZeroExitCode\"",
+    );
+    let (mut global, preset, _) = job(home);
+    let at = global.iter().position(|a| a == "--config").unwrap() + 1;
+    let config = home.join("config-retries.toml");
+    std::fs::write(&config, std::fs::read_to_string(&global[at]).unwrap() + "max_retries = 1\n").unwrap();
+    global[at] = config.display().to_string();
+    let out = home.join("job");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let output = distill(home, &global, &preset, &out, &["--backend", "slurm", "--shards", "2"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("Socket timed out; trying again at the next poll"), "{stderr}");
+    assert!(
+        stderr.contains("teach task 0 (101) ended FAILED without finishing; submitted again as job 102"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("teach task 0 ended FAILED without finishing, 2 times in all; see")
+            && stderr.contains("teach/shards/0/slurm-102_0.out"),
+        "{stderr}"
+    );
+    let submitted = std::fs::read_to_string(bin.join("sbatch.log")).unwrap();
+    let script_path = out.join("slurm/teach.sbatch").display().to_string();
+    assert_eq!(submitted, format!("--parsable {script_path}\n--parsable --array=0,1 {script_path}\n"));
+    let state = read_json(&out.join("slurm/state.json"));
+    assert_eq!(state["teach"]["tasks"][1]["retries"], 1, "{state}");
+    assert_eq!(state["teach"]["tasks"][1]["state"], "FAILED", "{state}");
 }
 
 #[test]

@@ -348,61 +348,36 @@ pub fn follow(f: Follow<'_>, events: &mut EventSink<'_>) -> Result<bool> {
     tracked.tasks.resize(f.tasks, TaskState::default());
     let array = f.part != "rest";
     let mut last_event = Instant::now() - Duration::from_secs(3600);
+    // Slurm's controller can be briefly unreachable (busy, restarting): a failed look or
+    // submission is tried again at the next poll, up to this many times in a row.
+    const MAX_FAILURES: usize = 10;
+    let mut failures = 0;
     loop {
-        let tracked = state.get_mut(f.part).expect("inserted above");
-        let jobs: Vec<String> = {
-            let mut jobs: Vec<String> =
-                tracked.tasks.iter().filter(|t| !t.job.is_empty()).map(|t| t.job.clone()).collect();
-            jobs.sort();
-            jobs.dedup();
-            jobs
-        };
-        let seen = if jobs.is_empty() { HashMap::new() } else { query(&jobs)? };
-        let mut resubmit = Vec::new();
-        for (k, task) in tracked.tasks.iter_mut().enumerate() {
-            let observed = seen.get(&(task.job.clone(), k)).map(String::as_str);
-            match next((f.done)(k), &task.job, observed, task.retries, f.settings.max_retries) {
-                Next::Done => task.state = DONE.into(),
-                Next::Submit => resubmit.push(k),
-                Next::Wait => task.state = observed.unwrap_or_default().to_owned(),
-                Next::Resubmit(ended) => {
-                    events.emit(DistillEvent::new(f.stage, EventKind::Progress, 0, 0).message(format!(
-                        "slurm: {} task {} ({}) ended {ended} without finishing; submitting it again",
-                        f.part, k, task.job
-                    )))?;
-                    task.state = ended;
-                    task.retries += 1;
-                    resubmit.push(k);
+        let all_done = match look(&f, &script_path, &mut state, array, events) {
+            Ok(all_done) => {
+                failures = 0;
+                all_done
+            }
+            Err(e) if e.is::<GaveUp>() => {
+                save(f.dir, &state)?;
+                return Err(e);
+            }
+            Err(e) => {
+                failures += 1;
+                if failures >= MAX_FAILURES {
+                    save(f.dir, &state)?;
+                    return Err(e.context(format!("slurm failed {failures} times in a row")));
                 }
-                Next::GiveUp(ended) => bail!(
-                    "slurm: {} task {k} ended {ended} without finishing, {} times in all; see {}",
-                    f.part,
-                    task.retries + 1,
-                    (f.log)(k, &task.job)
-                ),
+                events.emit(
+                    DistillEvent::new(f.stage, EventKind::Progress, 0, 0)
+                        .message(format!("slurm: {e:#}; trying again at the next poll")),
+                )?;
+                false
             }
-        }
-        if !resubmit.is_empty() {
-            let spec: Vec<String> = resubmit.iter().map(usize::to_string).collect();
-            let spec = spec.join(",");
-            // The first submission of every task is the script's own array.
-            let first = tracked.submissions.is_empty() && resubmit.len() == f.tasks;
-            let job = submit(&script_path, (array && !first).then_some(spec.as_str()))?;
-            for &k in &resubmit {
-                tracked.tasks[k].job = job.clone();
-                tracked.tasks[k].state = "SUBMITTED".into();
-            }
-            tracked.submissions.push(Submission { job: job.clone(), tasks: resubmit.clone(), time: now() });
-            events.emit(
-                DistillEvent::new(f.stage, EventKind::Progress, 0, 0)
-                    .message(format!("slurm: submitted {} task(s) [{spec}] as job {job}", f.part)),
-            )?;
-        }
-        let all_done = tracked.tasks.iter().all(|t| t.state == DONE);
-        let tasks = tracked.tasks.clone();
+        };
         save(f.dir, &state)?;
         if all_done || last_event.elapsed().as_secs_f64() >= f.settings.poll_seconds.max(1.0) * 4.0 {
-            events.emit((f.progress)(&tasks)?)?;
+            events.emit((f.progress)(&state[f.part].tasks)?)?;
             last_event = Instant::now();
         }
         if all_done {
@@ -416,6 +391,89 @@ pub fn follow(f: Follow<'_>, events: &mut EventSink<'_>) -> Result<bool> {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// A task ended without its work more often than `max_retries` allows.
+#[derive(Debug)]
+struct GaveUp(String);
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for GaveUp {}
+
+/// One look at Slurm: updates the tasks' states and submits the ones that need it. Returns whether
+/// every task's work is on disk.
+fn look(
+    f: &Follow<'_>,
+    script: &Path,
+    state: &mut State,
+    array: bool,
+    events: &mut EventSink<'_>,
+) -> Result<bool> {
+    let tracked = state.get_mut(f.part).expect("inserted by follow");
+    let mut jobs: Vec<String> =
+        tracked.tasks.iter().filter(|t| !t.job.is_empty()).map(|t| t.job.clone()).collect();
+    jobs.sort();
+    jobs.dedup();
+    let seen = if jobs.is_empty() { HashMap::new() } else { query(&jobs)? };
+    // (task, the state its latest run ended in, if it ran).
+    let mut submit_now: Vec<(usize, Option<String>)> = Vec::new();
+    let mut spent = Vec::new();
+    for (k, task) in tracked.tasks.iter_mut().enumerate() {
+        let observed = seen.get(&(task.job.clone(), k)).map(String::as_str);
+        match next((f.done)(k), &task.job, observed, task.retries, f.settings.max_retries) {
+            Next::Done => task.state = DONE.into(),
+            Next::Submit => submit_now.push((k, None)),
+            Next::Wait => task.state = observed.unwrap_or_default().to_owned(),
+            Next::Resubmit(ended) => submit_now.push((k, Some(ended))),
+            Next::GiveUp(ended) => {
+                spent.push(format!(
+                    "{} task {k} ended {ended} without finishing, {} times in all; see {}",
+                    f.part,
+                    task.retries + 1,
+                    (f.log)(k, &task.job)
+                ));
+                task.state = ended;
+            }
+        }
+    }
+    if !spent.is_empty() {
+        return Err(GaveUp(format!("slurm: {}", spent.join("; "))).into());
+    }
+    if submit_now.is_empty() {
+        return Ok(tracked.tasks.iter().all(|t| t.state == DONE));
+    }
+    let spec: Vec<String> = submit_now.iter().map(|(k, _)| k.to_string()).collect();
+    let spec = spec.join(",");
+    // The first submission of every task is the script's own array.
+    let first = tracked.submissions.is_empty() && submit_now.len() == f.tasks;
+    let job = submit(script, (array && !first).then_some(spec.as_str()))?;
+    for (k, ended) in &submit_now {
+        let task = &mut tracked.tasks[*k];
+        if let Some(ended) = ended {
+            events.emit(DistillEvent::new(f.stage, EventKind::Progress, 0, 0).message(format!(
+                "slurm: {} task {k} ({}) ended {ended} without finishing; submitted again as job {job}",
+                f.part, task.job
+            )))?;
+            task.retries += 1;
+        }
+        task.job = job.clone();
+        task.state = "SUBMITTED".into();
+    }
+    tracked.submissions.push(Submission {
+        job: job.clone(),
+        tasks: submit_now.iter().map(|(k, _)| *k).collect(),
+        time: now(),
+    });
+    events.emit(
+        DistillEvent::new(f.stage, EventKind::Progress, 0, 0)
+            .message(format!("slurm: submitted {} task(s) [{spec}] as job {job}", f.part)),
+    )?;
+    Ok(false)
 }
 
 /// How the tasks stand, e.g. `2 DONE, 1 RUNNING, 1 PENDING`.
