@@ -30,6 +30,7 @@ pub struct Settings {
     pub prompts: PromptSettings,
     pub tui: TuiSettings,
     pub humaneval: HumanEvalSettings,
+    pub slurm: SlurmSettings,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -117,6 +118,30 @@ pub struct HumanEvalSettings {
     pub attention_max_rating: u8,
     pub reference: String,
     pub strata: usize,
+}
+
+/// How `prism distill --backend slurm` asks Slurm for its tasks (see docs/CLUSTER.md). Empty
+/// strings leave an option to the cluster's defaults.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSettings {
+    pub partition: String,
+    pub account: String,
+    pub gres: String,
+    pub time: String,
+    pub cpus_per_task: usize,
+    pub mem: String,
+    /// Further `#SBATCH` options.
+    pub options: Vec<String>,
+    /// Shell lines run before prism in each task.
+    pub setup: Vec<String>,
+    /// A command prism runs under (a container runtime).
+    pub launcher: String,
+    /// The prism binary on the compute nodes; empty: this one.
+    pub prism: String,
+    pub poll_seconds: f64,
+    pub max_retries: usize,
+    pub train_on_slurm: bool,
 }
 
 /// The project root: the directory holding `assets/` and `configs/`. `PRISM_HOME` overrides the

@@ -88,6 +88,7 @@ fn spec(dir: &Path) -> JobSpec {
         student_init: None,
         preset: "test".into(),
         dataset: "synthetic".into(),
+        shards: None,
     }
 }
 
@@ -211,4 +212,115 @@ fn a_spawned_job_reports_on_its_channel() {
         received.iter().any(|e| e.stage == Stage::Train && e.loss.is_some()),
         "training reports its loss"
     );
+}
+
+/// What must not depend on how the teach stage was split: the teacher's explanations (in sample
+/// order), the filter's choice, the student's weights and the evaluation's texts and scores.
+struct Results {
+    taught: Vec<(String, String, String)>,
+    kept: Vec<u8>,
+    weights: Vec<u8>,
+    explanations: Vec<u8>,
+    metrics: serde_json::Value,
+}
+
+fn results(dir: &Path) -> Results {
+    let taught = read_cache(&dir.join("teach")).unwrap();
+    let read = |p: &str| std::fs::read(dir.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let report: serde_json::Value = serde_json::from_slice(&read("evaluate/report.json")).unwrap();
+    Results {
+        taught: taught.into_iter().map(|t| (t.user, t.item, t.text)).collect(),
+        kept: read("filter/kept.jsonl"),
+        weights: read("train/best/model.safetensors"),
+        explanations: read("evaluate/explanations.jsonl"),
+        metrics: report["metrics"].clone(),
+    }
+}
+
+#[test]
+fn a_sharded_job_gives_the_same_results_as_one_in_one_piece() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut base = spec(tmp.path());
+    base.teach_batch = 2;
+    let whole = tmp.path().join("whole");
+    let spec_whole = job::prepare(&whole, &base, false).unwrap();
+    run(&whole, &spec_whole, None, &mut Vec::new());
+
+    // In this process, shard after shard (6 batches over 4 shards: 2, 2, 1, 1), cancelled in
+    // shard 0 and resumed.
+    let local = tmp.path().join("local");
+    let spec_local = job::prepare(&local, &JobSpec { shards: Some(4), ..base.clone() }, false).unwrap();
+    let mut first = Vec::new();
+    assert!(run(&local, &spec_local, Some(1), &mut first).cancelled);
+    let progress = first.iter().filter(|e| e.stage == Stage::Teach && e.kind == EventKind::Progress);
+    assert!(progress.clone().count() > 0 && progress.clone().all(|e| e.shard.is_some()), "{first:?}");
+    assert!(!prism_explorer::distill::shards::is_shard_complete(&local, 0));
+    let mut second = Vec::new();
+    let summary = run(&local, &spec_local, None, &mut second);
+    assert!(!summary.cancelled);
+    let resumed = second.iter().find(|e| e.kind == EventKind::Started && e.stage == Stage::Teach).unwrap();
+    assert_eq!(resumed.message, "2 cached, 2 to generate", "{resumed:?}");
+    for k in 0..4 {
+        let shard_cache = read_cache(&prism_explorer::distill::shards::shard_dir(&local, k)).unwrap();
+        assert_eq!(shard_cache.len(), if k < 2 { 4 } else { 2 }, "shard {k}");
+    }
+    let merge: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(local.join("teach/merge.json")).unwrap()).unwrap();
+    assert_eq!(merge["merged"], 12);
+    assert_eq!(merge["duplicates"], serde_json::json!([]));
+    assert_eq!(merge["gaps"], serde_json::json!([]));
+
+    // Shards run as separate tasks (as a Slurm array does, here out of order), then the job
+    // merges them and goes on.
+    let tasks = tmp.path().join("tasks");
+    let spec_tasks = job::prepare(&tasks, &JobSpec { shards: Some(3), ..base.clone() }, false).unwrap();
+    let (dataset, prompts) = (dataset(), prompts());
+    use prism_explorer::distill::shards::{prepare, run_shard, ShardJob};
+    use prism_explorer::distill::teach::Shard;
+    let shard_job = |index: usize| {
+        let cancel = AtomicBool::new(false);
+        run_shard(ShardJob {
+            dir: &tasks,
+            shard: Shard { index, count: 3 },
+            dataset: &dataset,
+            prompts: &prompts,
+            history_len: 20,
+            device: &Device::Cpu,
+            on_event: &mut |_| {},
+            cancel: &cancel,
+        })
+    };
+    let err = format!("{:#}", shard_job(0).unwrap_err());
+    assert!(err.contains("plan.json"), "a shard needs the plan: {err}");
+    prepare(&tasks, &spec_tasks, &dataset, 20).unwrap();
+    for index in [2, 0, 1, 0] {
+        assert!(shard_job(index).unwrap());
+    }
+    let wrong = run_shard(ShardJob {
+        dir: &tasks,
+        shard: Shard { index: 0, count: 2 },
+        dataset: &dataset,
+        prompts: &prompts,
+        history_len: 20,
+        device: &Device::Cpu,
+        on_event: &mut |_| {},
+        cancel: &AtomicBool::new(false),
+    });
+    assert!(format!("{:#}", wrong.unwrap_err()).contains("split in 3 shards, not 2"));
+    let mut events = Vec::new();
+    run(&tasks, &spec_tasks, None, &mut events);
+    let teach: Vec<_> = events.iter().filter(|e| e.stage == Stage::Teach).collect();
+    assert!(teach.iter().all(|e| e.kind != EventKind::Started), "complete shards are not rerun: {teach:?}");
+    assert!(teach[0].message.starts_with("merged 3 shards: 12 samples, 0 duplicates"), "{teach:?}");
+
+    let expected = results(&whole);
+    assert_eq!(expected.taught.len(), 12);
+    for dir in [&local, &tasks] {
+        let got = results(dir);
+        assert_eq!(got.taught, expected.taught, "{}: teacher explanations", dir.display());
+        assert!(got.kept == expected.kept, "{}: filter/kept.jsonl differs", dir.display());
+        assert!(got.weights == expected.weights, "{}: student weights differ", dir.display());
+        assert!(got.explanations == expected.explanations, "{}: evaluation texts differ", dir.display());
+        assert_eq!(got.metrics, expected.metrics, "{}: evaluation metrics", dir.display());
+    }
 }

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use prism_explorer::distill::{DistillEvent, EventKind, Stage};
 use prism_explorer::explain::{Class, Explanation, MentionRecord, PromptKind, Summary};
 use prism_explorer::model::stats::GenStats;
 use prism_explorer::tui::app::{
-    update, App, DataView, Event, HistoryRow, ModelInfo, Options, RankedRow, UserRow,
+    update, App, DataView, Event, HistoryRow, JobMsg, ModelInfo, Options, RankedRow, ShardRow, UserRow,
 };
 use prism_explorer::tui::keys::KeyMap;
 use prism_explorer::tui::theme::Theme;
@@ -235,4 +236,29 @@ fn about_says_the_demo_is_synthetic() {
     let drawn = draw(&app, 120, 30);
     assert!(drawn.contains("The demo data is synthetic"), "{drawn}");
     assert!(drawn.contains("/models/oracle") && drawn.contains("/models/prism"), "{drawn}");
+}
+
+#[test]
+fn a_sharded_job_shows_its_shards_and_slurm_tasks() {
+    let mut app = explored(80, 24);
+    update(&mut app, key('3'));
+    update(&mut app, Event::Job(JobMsg::Started { dir: "/scratch/job".into(), started_here: false }));
+    let event = DistillEvent::new(Stage::Teach, EventKind::Progress, 30, 48)
+        .message("slurm array: 1 DONE, 2 RUNNING, 1 SUBMITTED");
+    update(&mut app, Event::Job(JobMsg::Event(event)));
+    let row = |shard: usize, done: usize, complete: bool, slurm: &str| ShardRow {
+        shard,
+        done,
+        total: 12,
+        complete,
+        slurm: Some(slurm.to_owned()),
+    };
+    let rows = vec![
+        row(0, 12, true, "812_0 DONE"),
+        row(1, 8, false, "812_1 RUNNING"),
+        row(2, 10, false, "815_2 RUNNING (1 retries)"),
+        row(3, 0, false, "815_3 SUBMITTED"),
+    ];
+    update(&mut app, Event::Job(JobMsg::Shards(rows)));
+    check(&app, 80, 24, "jobs_shards_80x24");
 }

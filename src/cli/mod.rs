@@ -89,6 +89,8 @@ pub enum EvalCommand {
 pub struct Context {
     pub settings: Settings,
     pub json: bool,
+    /// The global arguments as given (a command that starts prism elsewhere passes them on).
+    pub global: GlobalArgs,
 }
 
 impl Context {
@@ -101,7 +103,7 @@ impl Context {
             settings.dataset.format = format.clone();
         }
         settings.dataset.lenient |= global.lenient;
-        Ok(Context { settings, json: global.json })
+        Ok(Context { settings, json: global.json, global: global.clone() })
     }
 }
 

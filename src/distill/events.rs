@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
+use super::teach::Shard;
 use crate::durable::JsonLines;
 
 /// The job's stages, in order.
@@ -58,6 +59,9 @@ pub struct DistillEvent {
     pub eta_s: Option<f64>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// The teach shard that reported it, when the stage runs in shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
 }
 
 impl DistillEvent {
@@ -73,6 +77,7 @@ impl DistillEvent {
             samples_per_s: None,
             eta_s: None,
             message: String::new(),
+            shard: None,
         }
     }
 
@@ -86,6 +91,7 @@ impl DistillEvent {
 pub struct EventSink<'a> {
     log: JsonLines,
     forward: &'a mut dyn FnMut(&DistillEvent),
+    shard: Option<Shard>,
 }
 
 /// The event log's file name inside a job directory.
@@ -93,10 +99,20 @@ pub const EVENTS_FILE: &str = "events.jsonl";
 
 impl<'a> EventSink<'a> {
     pub fn open(job_dir: &Path, forward: &'a mut dyn FnMut(&DistillEvent)) -> Result<EventSink<'a>> {
-        Ok(EventSink { log: JsonLines::open(&job_dir.join(EVENTS_FILE))?, forward })
+        Ok(EventSink { log: JsonLines::open(&job_dir.join(EVENTS_FILE))?, forward, shard: None })
     }
 
-    pub fn emit(&mut self, event: DistillEvent) -> Result<()> {
+    /// The log of one teach shard, in its directory: every event is tagged with the shard.
+    pub fn open_shard(
+        shard_dir: &Path,
+        shard: Shard,
+        forward: &'a mut dyn FnMut(&DistillEvent),
+    ) -> Result<EventSink<'a>> {
+        Ok(EventSink { shard: Some(shard), ..EventSink::open(shard_dir, forward)? })
+    }
+
+    pub fn emit(&mut self, mut event: DistillEvent) -> Result<()> {
+        event.shard = event.shard.or(self.shard);
         self.log.append(&event)?;
         (self.forward)(&event);
         Ok(())

@@ -220,7 +220,7 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
             };
             let mut config = config.clone();
             config["vocab_size"] = tokenizer.get_vocab_size(true).into();
-            (TrainableModel::fresh(&config, device)?, tokenizer)
+            (TrainableModel::fresh_seeded(&config, device, recipe.train.seed)?, tokenizer)
         }
         _ => bail!("the recipe names no model: give a checkpoint (`[model] init`, or `prism distill --student DIR`) or a fresh `[model.config]`"),
     };

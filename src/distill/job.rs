@@ -5,7 +5,9 @@
 //! Layout of a job directory:
 //! `job.json` (the resolved settings), `events.jsonl`, `teach/cache.jsonl`, `filter/kept.jsonl` and
 //! `filter/report.json`, `train/{last,best}/`, `evaluate/{report.json,explanations.jsonl}`,
-//! `summary.json`, and `STAGE/complete.json` once a stage is done.
+//! `summary.json`, and `STAGE/complete.json` once a stage is done. A job made with `--shards N` also
+//! has `teach/plan.json`, `teach/shards/K/` and `teach/merge.json` ([`super::shards`]), and on
+//! Slurm `slurm/` ([`super::slurm`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +25,8 @@ use super::evaluate::{evaluate, Evaluate};
 use super::events::{DistillEvent, EventKind, EventSink, Stage};
 use super::filter::{judge, FilterReport, FilterSettings};
 use super::finetune::{finetune, reference_pairs, Finetune, ModelSpec, Pair, Recipe};
-use super::teach::{read_cache, teach, Teach};
+use super::shards::{self, Plan};
+use super::teach::{read_cache, teach, Shard, Taught, Teach};
 use crate::data::{Dataset, Part, Split};
 use crate::durable;
 use crate::explain::samples::{samples, Sample, SampleSet};
@@ -82,6 +85,22 @@ pub struct JobSpec {
     pub preset: String,
     #[serde(default)]
     pub dataset: String,
+    /// The teach stage runs in this many shards (see [`super::shards`]); `None`: in one piece.
+    #[serde(default)]
+    pub shards: Option<usize>,
+}
+
+/// The training samples the teacher explains, in their seeded order: the same list for every
+/// process that sees the same dataset and settings.
+pub fn teach_samples(dataset: &Dataset, spec: &JobSpec, history_len: usize) -> Vec<Sample> {
+    let split = Split::leave_last_out(dataset);
+    let mut train_samples = samples(dataset, &split, SampleSet::Train, history_len);
+    if let Some(n) = spec.teach_samples.filter(|&n| n < train_samples.len()) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed);
+        train_samples.shuffle(&mut rng);
+        train_samples.truncate(n);
+    }
+    train_samples
 }
 
 impl JobSpec {
@@ -240,12 +259,7 @@ fn run_stages(
 ) -> Result<Summary> {
     let split = Split::leave_last_out(dataset);
     let matcher = Matcher::new(dataset);
-    let mut train_samples = samples(dataset, &split, SampleSet::Train, history_len);
-    if let Some(n) = spec.teach_samples.filter(|&n| n < train_samples.len()) {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed);
-        train_samples.shuffle(&mut rng);
-        train_samples.truncate(n);
-    }
+    let train_samples = teach_samples(dataset, spec, history_len);
     let cancelled = |events: &mut EventSink<'_>, stage: Stage| -> Result<Summary> {
         events.emit(DistillEvent::new(stage, EventKind::Cancelled, 0, 0))?;
         Ok(Summary {
@@ -265,19 +279,7 @@ fn run_stages(
     // Teach.
     let teach_dir = stage_dir(dir, Stage::Teach);
     if !is_complete(dir, Stage::Teach) {
-        let decoding = spec.teach_decoding.config_for(&teacher);
-        let job = Teach {
-            dataset,
-            prompts,
-            teacher: &teacher,
-            decoding: &decoding,
-            max_input_tokens: spec.teacher_max_input_tokens,
-            batch_size: spec.teach_batch,
-            samples: &train_samples,
-            dir: &teach_dir,
-            cancel,
-        };
-        if !teach(job, events)? {
+        if !teach_stage(dir, spec, dataset, prompts, &teacher, &train_samples, cancel, events)? {
             return cancelled(events, Stage::Teach);
         }
         mark_complete(dir, Stage::Teach, &serde_json::json!({"samples": train_samples.len()}))?;
@@ -290,15 +292,20 @@ fn run_stages(
     }
 
     // Filter (cheap and deterministic: recomputed unless complete).
-    let by_key: HashMap<(String, String), &Sample> = train_samples
+    // In sample-list order, whatever order the cache was written in (a resumed or merged stage).
+    let mut taught: HashMap<(String, String), Taught> = HashMap::new();
+    for t in read_cache(&teach_dir)? {
+        taught.entry((t.user.clone(), t.item.clone())).or_insert(t);
+    }
+    let taught: Vec<(&Sample, Taught)> = train_samples
         .iter()
-        .map(|s| ((dataset.users[s.user as usize].clone(), dataset.item(s.item).id.clone()), s))
+        .zip(shards::keys(dataset, &train_samples))
+        .filter_map(|(sample, key)| Some((sample, taught.remove(&key)?)))
         .collect();
-    let taught = read_cache(&teach_dir)?;
     let mut report = FilterReport { enabled: spec.filter.enabled, ..FilterReport::default() };
     let mut kept = Vec::new();
-    for t in &taught {
-        let Some(&sample) = by_key.get(&(t.user.clone(), t.item.clone())) else { continue };
+    for (sample, t) in &taught {
+        let sample = *sample;
         report.total += 1;
         match judge(&spec.filter, &matcher, sample, &t.text) {
             Some(reason) => {
@@ -449,4 +456,76 @@ fn run_stages(
     };
     durable::write_json(&dir.join(SUMMARY_FILE), &summary)?;
     Ok(summary)
+}
+
+/// The teach stage in this process: in one piece, or shard after shard and then merged (what a
+/// Slurm job array does in parallel). Returns whether it completed (false: cancelled).
+#[allow(clippy::too_many_arguments)]
+fn teach_stage(
+    dir: &Path,
+    spec: &JobSpec,
+    dataset: &Dataset,
+    prompts: &Prompts,
+    teacher: &Engine,
+    samples: &[Sample],
+    cancel: &AtomicBool,
+    events: &mut EventSink<'_>,
+) -> Result<bool> {
+    let Some(count) = spec.shards else {
+        let decoding = spec.teach_decoding.config_for(teacher);
+        let job = Teach {
+            dataset,
+            prompts,
+            teacher,
+            decoding: &decoding,
+            max_input_tokens: spec.teacher_max_input_tokens,
+            batch_size: spec.teach_batch,
+            samples,
+            shard: Shard::ALL,
+            dir: &stage_dir(dir, Stage::Teach),
+            cancel,
+        };
+        return teach(job, events);
+    };
+    let keys = shards::keys(dataset, samples);
+    shards::write_plan(dir, &Plan::new(&keys, count, spec.teach_batch))?;
+    for index in 0..count {
+        let shard = Shard { index, count };
+        let mut failure = None;
+        let mut to_job = |event: &DistillEvent| {
+            if let Err(e) = events.emit(event.clone()) {
+                failure.get_or_insert(e);
+            }
+        };
+        let done =
+            shards::teach_shard(dir, spec, dataset, prompts, teacher, samples, shard, cancel, &mut to_job)?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if !done {
+            return Ok(false);
+        }
+    }
+    merge_shards(dir, spec, &keys, events)?;
+    Ok(true)
+}
+
+/// Merges the complete shards' caches (see [`shards::merge`]) and reports the outcome.
+fn merge_shards(
+    dir: &Path,
+    spec: &JobSpec,
+    keys: &[(String, String)],
+    events: &mut EventSink<'_>,
+) -> Result<shards::MergeReport> {
+    let report = shards::merge(dir, keys, spec.teach_batch, spec.shards.unwrap_or(1))?;
+    events.emit(
+        DistillEvent::new(Stage::Teach, EventKind::Progress, report.merged, report.samples).message(format!(
+            "merged {} shards: {} samples, {} duplicates, {} stray lines",
+            report.shards,
+            report.merged,
+            report.duplicates.len(),
+            report.strays.len()
+        )),
+    )?;
+    Ok(report)
 }

@@ -1,14 +1,20 @@
 //! The *teach* stage: the Oracle writes an explanation for each chosen training sample with its
-//! faithfulness-constrained prompt. Results are appended to `teach/cache.jsonl` batch by batch (each
+//! faithfulness-constrained prompt. Results are appended to `cache.jsonl` batch by batch (each
 //! line flushed), keyed by (user, item): a killed job continues where it stopped and never
 //! generates a cached sample twice.
+//!
+//! Batches are fixed: batch `b` is always samples `b·B .. (b+1)·B` of the job's sample list, whether
+//! the stage runs whole, resumed, or as one shard of several ([`Shard`]: shard `k` of `n` runs the
+//! batches with `b % n == k`). A sample is therefore always generated in the same company and with
+//! the same padding, so its explanation does not depend on how the work was split (batched
+//! numerics can differ with the batch's shape).
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use super::events::{DistillEvent, EventKind, EventSink, Stage};
 use crate::data::Dataset;
@@ -37,6 +43,46 @@ pub fn read_cache(stage_dir: &Path) -> Result<Vec<Taught>> {
     read_json_lines(&stage_dir.join(CACHE_FILE))
 }
 
+/// One part of the stage: the batches `b` with `b % count == index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole stage as one shard.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Parses `K/N` (0 ≤ K < N).
+    pub fn parse(text: &str) -> Result<Shard> {
+        let parsed = text
+            .split_once('/')
+            .and_then(|(k, n)| Some(Shard { index: k.trim().parse().ok()?, count: n.trim().parse().ok()? }));
+        match parsed {
+            Some(shard) if shard.index < shard.count => Ok(shard),
+            _ => bail!("--shard {text:?}: expected K/N with 0 <= K < N, e.g. 0/4"),
+        }
+    }
+
+    /// Whether fixed batch `batch` belongs to this shard.
+    pub fn has_batch(self, batch: usize) -> bool {
+        batch % self.count == self.index
+    }
+
+    /// The shard that sample number `position` of the job's list belongs to, with batches of
+    /// `batch_size` samples.
+    pub fn of_sample(position: usize, batch_size: usize, count: usize) -> usize {
+        position / batch_size.max(1) % count.max(1)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
 pub struct Teach<'a> {
     pub dataset: &'a Dataset,
     pub prompts: &'a Prompts,
@@ -44,28 +90,52 @@ pub struct Teach<'a> {
     pub decoding: &'a GenerationConfig,
     pub max_input_tokens: usize,
     pub batch_size: usize,
+    /// The job's whole sample list, in its seeded order (it fixes the batches).
     pub samples: &'a [Sample],
+    pub shard: Shard,
+    /// Where `cache.jsonl` is.
     pub dir: &'a Path,
     pub cancel: &'a AtomicBool,
 }
 
-/// Runs (or continues) the stage. Returns whether it completed (false: cancelled).
+/// Runs (or continues) the stage, or one shard of it. Returns whether it completed (false:
+/// cancelled).
 pub fn teach(job: Teach<'_>, events: &mut EventSink<'_>) -> Result<bool> {
-    let Teach { dataset, prompts, teacher, decoding, max_input_tokens, batch_size, samples, dir, cancel } =
-        job;
+    let Teach {
+        dataset,
+        prompts,
+        teacher,
+        decoding,
+        max_input_tokens,
+        batch_size,
+        samples,
+        shard,
+        dir,
+        cancel,
+    } = job;
     let key = |s: &Sample| (dataset.users[s.user as usize].clone(), dataset.item(s.item).id.clone());
     let done: HashSet<(String, String)> = read_cache(dir)?.into_iter().map(|t| (t.user, t.item)).collect();
-    let todo: Vec<&Sample> = samples.iter().filter(|s| !done.contains(&key(s))).collect();
-    let total = samples.len();
-    let mut finished = total - todo.len();
+    let mine: Vec<&[Sample]> = samples
+        .chunks(batch_size.max(1))
+        .enumerate()
+        .filter(|(b, _)| shard.has_batch(*b))
+        .map(|(_, batch)| batch)
+        .collect();
+    let total: usize = mine.iter().map(|batch| batch.len()).sum();
+    // A batch a kill interrupted is generated again whole (so in the same company), and only its
+    // missing samples are appended.
+    let todo: Vec<&[Sample]> =
+        mine.into_iter().filter(|batch| batch.iter().any(|s| !done.contains(&key(s)))).collect();
+    let missing = todo.iter().flat_map(|batch| batch.iter()).filter(|s| !done.contains(&key(s))).count();
+    let mut finished = total - missing;
     events.emit(
         DistillEvent::new(Stage::Teach, EventKind::Started, finished, total)
-            .message(format!("{finished} cached, {} to generate", todo.len())),
+            .message(format!("{finished} cached, {missing} to generate")),
     )?;
     let mut cache = JsonLines::open(&dir.join(CACHE_FILE))?;
     let started = Instant::now();
     let mut generated = 0usize;
-    for batch in todo.chunks(batch_size.max(1)) {
+    for batch in todo {
         if cancel.load(Ordering::Relaxed) {
             return Ok(false);
         }
@@ -83,6 +153,9 @@ pub fn teach(job: Teach<'_>, events: &mut EventSink<'_>) -> Result<bool> {
         let per_sample_ms = out.stats.total_ms / batch.len() as f64;
         for (sample, generation) in batch.iter().zip(&out.generations) {
             let (user, item) = key(sample);
+            if done.contains(&(user.clone(), item.clone())) {
+                continue;
+            }
             cache.append(&Taught {
                 user,
                 item,
@@ -90,9 +163,9 @@ pub fn teach(job: Teach<'_>, events: &mut EventSink<'_>) -> Result<bool> {
                 ms: per_sample_ms,
                 new_tokens: generation.token_ids.len(),
             })?;
+            finished += 1;
+            generated += 1;
         }
-        finished += batch.len();
-        generated += batch.len();
         let rate = generated as f64 / started.elapsed().as_secs_f64().max(1e-9);
         let mut event = DistillEvent::new(Stage::Teach, EventKind::Progress, finished, total);
         event.samples_per_s = Some(rate);

@@ -115,11 +115,88 @@ pub struct TrainableModel {
     varmap: VarMap,
 }
 
+/// Fresh parameters drawn from a seed: candle's CPU generator cannot be seeded, so the random
+/// initialisers are drawn here, each parameter from a generator seeded by (seed, its name), which
+/// makes a fresh model a function of its seed whatever order it asks for its parameters in.
+struct SeededInit {
+    varmap: VarMap,
+    seed: u64,
+}
+
+impl SeededInit {
+    fn draw(
+        &self,
+        shape: &candle_core::Shape,
+        name: &str,
+        init: candle_nn::Init,
+    ) -> candle_core::Result<Vec<f32>> {
+        use rand::{Rng, SeedableRng};
+        let named = name
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed ^ named);
+        let n = shape.elem_count();
+        match init {
+            candle_nn::Init::Randn { mean, stdev } => Ok((0..n)
+                .map(|_| {
+                    // Box–Muller.
+                    let (u, v): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random::<f64>());
+                    (mean + stdev * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+                })
+                .collect()),
+            candle_nn::Init::Uniform { lo, up } => {
+                Ok((0..n).map(|_| rng.random_range(lo..up) as f32).collect())
+            }
+            candle_nn::Init::Const(value) => Ok(vec![value as f32; n]),
+            other => candle_core::bail!("{name}: no seeded initialiser for {other:?}"),
+        }
+    }
+}
+
+impl candle_nn::var_builder::SimpleBackend for SeededInit {
+    fn get(
+        &self,
+        shape: candle_core::Shape,
+        name: &str,
+        init: candle_nn::Init,
+        dtype: DType,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let mut vars = self.varmap.data().lock().expect("the parameter map is not poisoned");
+        if let Some(var) = vars.get(name) {
+            if var.shape() != &shape {
+                candle_core::bail!("{name}: asked for shape {shape:?}, made as {:?}", var.shape());
+            }
+            return Ok(var.as_tensor().clone());
+        }
+        let values = Tensor::from_vec(self.draw(&shape, name, init)?, shape, device)?.to_dtype(dtype)?;
+        let var = Var::from_tensor(&values)?;
+        vars.insert(name.to_owned(), var.clone());
+        Ok(var.as_tensor().clone())
+    }
+
+    fn get_unchecked(&self, name: &str, _dtype: DType, _device: &Device) -> candle_core::Result<Tensor> {
+        candle_core::bail!("{name}: a fresh model's parameters need a shape")
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.varmap.data().lock().expect("the parameter map is not poisoned").contains_key(name)
+    }
+}
+
 impl TrainableModel {
-    /// Fresh weights for a `config.json` value (T5 or BART, detected as for loading).
+    /// Fresh weights for a `config.json` value (T5 or BART, detected as for loading), drawn with
+    /// seed 0.
     pub fn fresh(config: &serde_json::Value, device: &Device) -> Result<TrainableModel> {
+        TrainableModel::fresh_seeded(config, device, 0)
+    }
+
+    /// Fresh weights drawn from `seed`: the same seed gives the same weights.
+    pub fn fresh_seeded(config: &serde_json::Value, device: &Device, seed: u64) -> Result<TrainableModel> {
         let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let backend: Box<dyn candle_nn::var_builder::SimpleBackend> =
+            Box::new(SeededInit { varmap: varmap.clone(), seed });
+        let vb = VarBuilder::from_backend(backend, DType::F32, device.clone());
         let model = match checkpoint::detect_arch(config)? {
             Arch::T5 => Model::T5(T5::new(&serde_json::from_value::<T5Config>(config.clone())?, vb)?),
             Arch::Bart => Model::Bart(Bart::new(&serde_json::from_value::<BartConfig>(config.clone())?, vb)?),

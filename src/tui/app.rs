@@ -161,6 +161,19 @@ pub struct JobView {
     pub last: Option<DistillEvent>,
     pub losses: Vec<f32>,
     pub log: Vec<String>,
+    /// The teach shards of a sharded job, as their files last said.
+    pub shards: Vec<ShardRow>,
+}
+
+/// One teach shard of a sharded job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardRow {
+    pub shard: usize,
+    pub done: usize,
+    pub total: usize,
+    pub complete: bool,
+    /// Its Slurm task, e.g. `812_2 RUNNING (1 retries)`, when the job runs on Slurm.
+    pub slurm: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -170,6 +183,8 @@ pub enum JobMsg {
         started_here: bool,
     },
     Event(DistillEvent),
+    /// Where the shards of a sharded job stand (read from their files by the watcher).
+    Shards(Vec<ShardRow>),
     /// The job (or the watch) ended; `Err` carries the reason it could not run.
     Ended(Result<String, String>),
 }
@@ -607,7 +622,13 @@ fn on_job(app: &mut App, msg: JobMsg) {
                 last: None,
                 losses: Vec::new(),
                 log: Vec::new(),
+                shards: Vec::new(),
             });
+        }
+        JobMsg::Shards(rows) => {
+            if let Some(job) = &mut app.job {
+                job.shards = rows;
+            }
         }
         JobMsg::Event(event) => {
             let Some(job) = &mut app.job else { return };
@@ -638,6 +659,7 @@ fn on_job(app: &mut App, msg: JobMsg) {
                     last: None,
                     losses: Vec::new(),
                     log: Vec::new(),
+                    shards: Vec::new(),
                 })
             }
             _ => {}

@@ -4,7 +4,7 @@
 //! (older queued ones are skipped) and a new explanation request cancels the running one.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, OnceLock};
@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _, Result};
 
-use super::app::{DataView, Effect, Event, HistoryRow, JobMsg, ModelInfo, RankedRow, UserRow};
+use super::app::{DataView, Effect, Event, HistoryRow, JobMsg, ModelInfo, RankedRow, ShardRow, UserRow};
 use crate::config::{project_root, Settings};
 use crate::data::{self, Dataset, Split};
 use crate::distill::events::{EventKind, Stage, EVENTS_FILE};
-use crate::distill::{self, DistillEvent, JobSpec};
+use crate::distill::job::read_spec;
+use crate::distill::{self, shards, slurm, DistillEvent, JobSpec};
 use crate::durable::read_json_lines;
 use crate::explain::samples::Sample;
 use crate::explain::{Explainer, Matcher, PromptKind, Prompts};
@@ -174,10 +175,27 @@ impl Workers {
         }
         let stop = Arc::new(AtomicBool::new(false));
         self.job_cancel = Some(stop.clone());
+        // A sharded job's shards report in their own files.
+        let job_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let shards = read_spec(&job_dir).ok().and_then(|spec| spec.shards);
         let _ = events.send(Event::Job(JobMsg::Started { dir: path, started_here: false }));
         std::thread::spawn(move || {
             let mut seen = 0;
+            let mut rows = Vec::new();
             loop {
+                if let Some(count) = shards {
+                    match shard_rows(&job_dir, count) {
+                        Ok(now) if now != rows => {
+                            rows = now;
+                            let _ = events.send(Event::Job(JobMsg::Shards(rows.clone())));
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            let _ = events.send(Event::Job(JobMsg::Ended(Err(format!("{e:#}")))));
+                            return;
+                        }
+                    }
+                }
                 let batch = match read_json_lines::<DistillEvent>(&file) {
                     Ok(batch) => batch,
                     Err(e) => {
@@ -200,6 +218,23 @@ impl Workers {
             }
         });
     }
+}
+
+/// Where the shards of the job in `dir` stand: their event files and the Slurm backend's record.
+fn shard_rows(dir: &Path, count: usize) -> Result<Vec<ShardRow>> {
+    let tasks = slurm::read_state(dir)?.remove("teach").map(|t| t.tasks).unwrap_or_default();
+    let rows = shards::status(dir, Some(count))?
+        .into_iter()
+        .map(|s| {
+            let (done, total) = s.latest.as_ref().map_or((0, 0), |e| (e.done, e.total));
+            let slurm = tasks.get(s.shard).filter(|t| !t.job.is_empty()).map(|t| {
+                let retries = if t.retries > 0 { format!(" ({} retries)", t.retries) } else { String::new() };
+                format!("{}_{} {}{retries}", t.job, s.shard, t.state)
+            });
+            ShardRow { shard: s.shard, done, total, complete: s.complete, slurm }
+        })
+        .collect();
+    Ok(rows)
 }
 
 /// Where jobs started from the explorer live: the platform data directory, else `./prism-jobs`.

@@ -1,4 +1,5 @@
-//! A distillation job: started here or watched from its events.jsonl — stage, progress, loss, ETA.
+//! A distillation job: started here or watched from its events.jsonl — stage, progress, loss, ETA,
+//! and for a sharded job each teach shard's progress and Slurm task.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
@@ -83,14 +84,24 @@ pub fn render(app: &App, frame: &mut Frame, rect: Rect) {
             .collect();
         frame.render_widget(Sparkline::default().data(&data).style(t.gauge), chart);
     }
-    let mut log_lines: Vec<Line> = job
-        .log
-        .iter()
-        .rev()
-        .take(log.height as usize)
-        .rev()
-        .map(|l| Line::styled(l.clone(), t.dim))
-        .collect();
+    let mut log_lines: Vec<Line> = Vec::new();
+    if !job.shards.is_empty() {
+        let complete = job.shards.iter().filter(|s| s.complete).count();
+        log_lines
+            .push(Line::styled(format!("teach shards: {complete}/{} complete", job.shards.len()), t.text));
+        for s in &job.shards {
+            let mut notes: Vec<String> = Vec::new();
+            if s.complete {
+                notes.push("done".into());
+            }
+            notes.extend(s.slurm.as_ref().map(|task| format!("slurm {task}")));
+            let style = if s.complete { t.ok } else { t.text };
+            let line = format!("  shard {:>2}: {:>6}/{:<6} {}", s.shard, s.done, s.total, notes.join(" · "));
+            log_lines.push(Line::styled(line, style));
+        }
+    }
+    let room = (log.height as usize).saturating_sub(log_lines.len());
+    log_lines.extend(job.log.iter().rev().take(room).rev().map(|l| Line::styled(l.clone(), t.dim)));
     if let JobState::Failed(message) = &job.state {
         log_lines.push(Line::styled(message.clone(), t.error));
     }

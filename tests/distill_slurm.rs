@@ -1,0 +1,503 @@
+//! The Slurm backend on a real Slurm: a single-node cluster of this machine (munged, slurmctld and
+//! slurmd in a temporary state directory, 2 CPUs, no accounting — so the backend reads ended
+//! tasks from `scontrol`) runs a distillation job's teach stage as a 4-task array; one running
+//! task is cancelled with `scancel`, the backend resubmits it, and the job completes with exactly
+//! one teacher explanation per sample and the same filter, student and evaluation as the local
+//! backend. The daemons are stopped when the test ends, however it ends.
+//!
+//! The job is the quick preset's stages on the tiny fixture models (a random T5 teacher, a tiny
+//! fresh BART student) on a small synthetic dataset, so it takes seconds; with
+//! `PRISM_SLURM_TEST_PRESET=quick` (and the embedded models present) it is the real quick preset
+//! on the demo dataset. Without Slurm and munge installed (`.ci/run` installs Debian's packages),
+//! or without root (slurmd runs tasks as their user), the cluster test says why and passes. The
+//! other tests need no Slurm: the backend's message without it, the shard command's errors, and
+//! retries against a stand-in Slurm (shell scripts on the PATH) whose tasks always fail.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `name` on the PATH or in the sbin directories, where Debian puts the daemons.
+fn find(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A private single-node Slurm: its daemons are this test's children, stopped on drop.
+struct Cluster {
+    dir: PathBuf,
+    conf: PathBuf,
+    daemons: Vec<(&'static str, Child)>,
+}
+
+impl Cluster {
+    fn start(dir: &Path) -> Cluster {
+        let (munge, state, spool, log) =
+            (dir.join("munge"), dir.join("state"), dir.join("spool"), dir.join("log"));
+        for d in [&munge, &state, &spool, &log] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let key: Vec<u8> = (0..1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let key_file = munge.join("munge.key");
+        std::fs::write(&key_file, key).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let socket = munge.join("socket");
+        let host = String::from_utf8(Command::new("hostname").arg("-s").output().unwrap().stdout).unwrap();
+        let host = host.trim();
+        let conf = dir.join("slurm.conf");
+        let d = |p: &Path| p.display().to_string();
+        std::fs::write(
+            &conf,
+            format!(
+                "ClusterName=prismtest\nSlurmctldHost={host}(127.0.0.1)\nSlurmUser=root\nSlurmdUser=root\n\
+                 AuthType=auth/munge\nCredType=cred/munge\nAuthInfo=socket={socket}\n\
+                 SlurmctldPort={ctld}\nSlurmdPort={slurmd}\nStateSaveLocation={state}\n\
+                 SlurmdSpoolDir={spool}\nSlurmctldPidFile={dir}/slurmctld.pid\nSlurmdPidFile={dir}/slurmd.pid\n\
+                 SlurmctldLogFile={log}/slurmctld.log\nSlurmdLogFile={log}/slurmd.log\n\
+                 ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\n\
+                 JobAcctGatherType=jobacct_gather/none\nAccountingStorageType=accounting_storage/none\n\
+                 JobCompType=jobcomp/none\nSelectType=select/cons_tres\nSelectTypeParameters=CR_CPU\n\
+                 SchedulerType=sched/backfill\nMpiDefault=none\nReturnToService=2\nMinJobAge=600\n\
+                 NodeName={host} NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN\n\
+                 PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP\n",
+                socket = d(&socket),
+                ctld = free_port(),
+                slurmd = free_port(),
+                state = d(&state),
+                spool = d(&spool),
+                dir = d(dir),
+                log = d(&log),
+            ),
+        )
+        .unwrap();
+        let mut cluster = Cluster { dir: dir.to_path_buf(), conf: conf.clone(), daemons: Vec::new() };
+        let spawn = |name: &str, args: &[String]| {
+            Command::new(find(name).unwrap())
+                .args(args)
+                .env("SLURM_CONF", &conf)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(log.join(format!("{name}.stderr"))).unwrap())
+                .spawn()
+                .unwrap()
+        };
+        let munged = [
+            "--foreground".to_owned(),
+            "--force".into(),
+            format!("--socket={}", d(&socket)),
+            format!("--key-file={}", d(&key_file)),
+            format!("--log-file={}", d(&log.join("munged.log"))),
+            format!("--pid-file={}", d(&munge.join("munged.pid"))),
+            format!("--seed-file={}", d(&munge.join("seed"))),
+        ];
+        cluster.daemons.push(("munged", spawn("munged", &munged)));
+        cluster.wait_for("munged's socket", || socket.exists());
+        cluster.daemons.push(("slurmctld", spawn("slurmctld", &["-D".into(), "-i".into()])));
+        cluster.daemons.push(("slurmd", spawn("slurmd", &["-D".into()])));
+        cluster.wait_for("the node to be idle", || {
+            cluster.slurm("sinfo", &["-h", "-o", "%t"]).is_some_and(|s| s.trim() == "idle")
+        });
+        cluster
+    }
+
+    fn wait_for(&self, what: &str, mut ready: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !ready() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {what}; {}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn slurm(&self, program: &str, args: &[&str]) -> Option<String> {
+        let out = Command::new(program).args(args).env("SLURM_CONF", &self.conf).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn logs(&self) -> String {
+        ["slurmctld.log", "slurmd.log", "munged.log", "slurmctld.stderr", "slurmd.stderr"]
+            .iter()
+            .map(|f| {
+                let text = std::fs::read_to_string(self.dir.join("log").join(f)).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                format!("--- {f}\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Only this test's jobs run on this private cluster.
+        let _ = self.slurm("scancel", &["--partition=debug"]);
+        for (_, child) in self.daemons.iter_mut().rev() {
+            // SAFETY: kill has no preconditions; the pid is this test's own child, not yet reaped.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            let asked = Instant::now();
+            while child.try_wait().ok().flatten().is_none() && asked.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+const STUDENT_RECIPE: &str = r#"
+prompt = "prism"
+max_input_tokens = 400
+max_target_tokens = 16
+dev_limit = 4
+eval_generate = 2
+eval_max_new_tokens = 6
+
+[model.config]
+model_type = "bart"
+d_model = 16
+encoder_layers = 1
+decoder_layers = 1
+encoder_attention_heads = 2
+decoder_attention_heads = 2
+encoder_ffn_dim = 32
+decoder_ffn_dim = 32
+max_position_embeddings = 512
+forced_bos_token_id = 0
+
+[tokenizer]
+kind = "bytelevelbpe"
+vocab_size = 400
+
+[train]
+epochs = 1
+max_steps = 3
+batch_size = 4
+lr = 1e-3
+seed = 1
+save_every = 1
+select = "rouge_l"
+select_higher = true
+"#;
+
+/// The job: `(global arguments, preset argument, samples taught)`.
+fn job(dir: &Path) -> (Vec<String>, String, usize) {
+    let config = dir.join("config.toml");
+    // Each task sleeps first, so the test can cancel one while it runs.
+    let slurm = "[slurm]\ncpus_per_task = 1\npoll_seconds = 1\nsetup = [\"sleep 3\"]\n";
+    let quick = std::env::var("PRISM_SLURM_TEST_PRESET").is_ok_and(|p| p == "quick");
+    if quick && root().join("assets/models/oracle/config.json").exists() {
+        std::fs::write(&config, slurm).unwrap();
+        return (vec!["--config".into(), config.display().to_string()], "quick".into(), 800);
+    }
+    let recipe = dir.join("student.toml");
+    std::fs::write(&recipe, STUDENT_RECIPE).unwrap();
+    let quick = std::fs::read_to_string(root().join("configs/distill/quick.toml")).unwrap();
+    let mut preset: toml::Table = toml::from_str(&quick).unwrap();
+    preset.insert("teacher".into(), root().join("tests/fixtures/hf/t5-v1_1").display().to_string().into());
+    preset.insert("student_recipe".into(), recipe.display().to_string().into());
+    preset.insert("teacher_max_input_tokens".into(), 600.into());
+    preset.insert("teach_samples".into(), 24.into());
+    preset.insert("teach_batch".into(), 2.into());
+    preset.insert("eval_samples".into(), 3.into());
+    for decoding in ["teach_decoding", "eval_decoding"] {
+        preset[decoding].as_table_mut().unwrap().insert("max_new_tokens".into(), 8.into());
+    }
+    // The random teacher writes noise: keep it all (the filter still judges it).
+    preset["filter"].as_table_mut().unwrap().insert("enabled".into(), false.into());
+    let preset_file = dir.join("tiny-quick.toml");
+    std::fs::write(&preset_file, toml::to_string(&preset).unwrap()).unwrap();
+    std::fs::write(&config, format!("[dataset]\nhistory_len = 20\n{slurm}")).unwrap();
+    let data = dir.join("data");
+    let synth = [
+        "data",
+        "synth",
+        "--out",
+        &data.display().to_string(),
+        "--users",
+        "30",
+        "--items",
+        "80",
+        "--interactions",
+        "600",
+        "--seed",
+        "4",
+    ];
+    common::json(&common::command(&synth, dir).arg("--json").output().unwrap());
+    let global =
+        vec!["--dataset".into(), data.display().to_string(), "--config".into(), config.display().to_string()];
+    (global, preset_file.display().to_string(), 24)
+}
+
+fn distill(home: &Path, global: &[String], preset: &str, out: &Path, extra: &[&str]) -> Command {
+    let mut args: Vec<&str> = global.iter().map(String::as_str).collect();
+    let out = out.display().to_string();
+    args.extend(["distill", "--preset", preset, "--out", &out, "--json"]);
+    args.extend(extra);
+    let mut c = common::command(&args, home);
+    c.stderr(Stdio::piped()).stdout(Stdio::piped());
+    c
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .unwrap()
+}
+
+fn lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn stdout_json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn without_slurm_the_backend_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("job");
+    let mut c = distill(tmp.path(), &[], "quick", &out, &["--backend", "slurm", "--shards", "2"]);
+    let out = c.env("PATH", tmp.path()).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs sbatch, squeue and scontrol on the PATH; not found: sbatch, squeue, scontrol")
+            && err.contains("--backend local"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_shard_command_names_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let job = tmp.path().join("job").display().to_string();
+    let run = |shard: &str| {
+        let out = common::command(&["distill", "teach", "--job", &job, "--shard", shard], tmp.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run("4/4");
+    assert!(err.contains("--shard \"4/4\": expected K/N with 0 <= K < N"), "{err}");
+    let err = run("0/4");
+    assert!(err.contains("cannot read") && err.contains("job.json"), "{err}");
+}
+
+/// Writes executable `name` into `dir`.
+fn script(dir: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Against a stand-in Slurm whose tasks always fail (and whose controller misses one look), the
+/// backend tries again at the next poll, resubmits the failed shards, and stops once their
+/// retries are spent, naming the state and the log. Needs no Slurm.
+#[test]
+fn a_shard_that_keeps_failing_stops_the_job_after_its_retries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let bin = home.join("fake-slurm");
+    std::fs::create_dir_all(&bin).unwrap();
+    let d = bin.display();
+    script(&bin, "sbatch", &format!("n=$(cat {d}/n 2>/dev/null || echo 100); n=$((n+1)); echo $n > {d}/n\necho \"$@\" >> {d}/sbatch.log; echo $n"));
+    script(&bin, "squeue", &format!("[ -e {d}/looked ] && exit 0; touch {d}/looked; echo 'slurm_load_jobs error: Socket timed out' >&2; exit 1"));
+    script(&bin, "sacct", "echo 'Slurm accounting storage is disabled' >&2; exit 1");
+    script(
+        &bin,
+        "scontrol",
+        "echo \"JobId=$4 ArrayJobId=$4 ArrayTaskId=0-1 JobState=FAILED Reason=NonZeroExitCode\"",
+    );
+    let (mut global, preset, _) = job(home);
+    let at = global.iter().position(|a| a == "--config").unwrap() + 1;
+    let config = home.join("config-retries.toml");
+    std::fs::write(&config, std::fs::read_to_string(&global[at]).unwrap() + "max_retries = 1\n").unwrap();
+    global[at] = config.display().to_string();
+    let out = home.join("job");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let output = distill(home, &global, &preset, &out, &["--backend", "slurm", "--shards", "2"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("Socket timed out; trying again at the next poll"), "{stderr}");
+    assert!(
+        stderr.contains("teach task 0 (101) ended FAILED without finishing; submitted again as job 102"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("teach task 0 ended FAILED without finishing, 2 times in all; see")
+            && stderr.contains("teach/shards/0/slurm-102_0.out"),
+        "{stderr}"
+    );
+    let submitted = std::fs::read_to_string(bin.join("sbatch.log")).unwrap();
+    let script_path = out.join("slurm/teach.sbatch").display().to_string();
+    assert_eq!(submitted, format!("--parsable {script_path}\n--parsable --array=0,1 {script_path}\n"));
+    let state = read_json(&out.join("slurm/state.json"));
+    assert_eq!(state["teach"]["tasks"][1]["retries"], 1, "{state}");
+    assert_eq!(state["teach"]["tasks"][1]["state"], "FAILED", "{state}");
+}
+
+#[test]
+fn a_job_array_with_a_cancelled_task_completes_as_the_local_backend_does() {
+    let missing: Vec<&str> =
+        ["munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "sinfo"]
+            .into_iter()
+            .filter(|p| find(p).is_none())
+            .collect();
+    if !missing.is_empty() {
+        eprintln!("SKIPPED: Slurm is not installed here (no {}); .ci/run installs it", missing.join(", "));
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: a private slurmd must run as root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let cluster = Cluster::start(&home.join("cluster"));
+    let (global, preset, samples) = job(home);
+
+    let local = home.join("local");
+    let local_summary = stdout_json(&distill(home, &global, &preset, &local, &[]).output().unwrap());
+
+    let out = home.join("slurm");
+    let mut run = distill(home, &global, &preset, &out, &["--backend", "slurm", "--shards", "4"]);
+    let mut child = run.env("SLURM_CONF", &cluster.conf).spawn().unwrap();
+    // Cancel the first task seen running.
+    let start = Instant::now();
+    let cancelled = loop {
+        let running = cluster.slurm("squeue", &["-h", "-r", "-t", "RUNNING", "-o", "%i"]).unwrap_or_default();
+        if let Some(task) = running.lines().next() {
+            cluster.slurm("scancel", &[task.trim()]).expect("scancel");
+            break task.trim().to_owned();
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the job ended before a task ran; {}", cluster.logs());
+        assert!(start.elapsed() < Duration::from_secs(120), "no task ran; {}", cluster.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let shard: usize = cancelled.split_once('_').unwrap().1.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(if samples > 100 { 1800 } else { 300 });
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the Slurm job did not finish; {}", cluster.logs());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}\n{}", cluster.logs());
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["cancelled"], false);
+    assert!(
+        stderr.contains(&format!("teach task {shard} (")) && stderr.contains("ended CANCELLED"),
+        "{stderr}"
+    );
+
+    // Slurm's side: the cancelled shard ran again, every task's work is on disk.
+    let state = read_json(&out.join("slurm/state.json"));
+    let tasks = state["teach"]["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 4);
+    assert!(tasks.iter().all(|t| t["state"] == "DONE"), "{state}");
+    assert!(tasks[shard]["retries"].as_u64().unwrap() >= 1, "{state}");
+    assert!(state["teach"]["submissions"].as_array().unwrap().len() >= 2, "{state}");
+    let log = std::fs::read_dir(out.join(format!("teach/shards/{shard}"))).unwrap().count();
+    assert!(log >= 5, "both runs of shard {shard} left a log beside its cache");
+
+    // Exactly one teacher explanation per sample.
+    let merge = read_json(&out.join("teach/merge.json"));
+    assert_eq!(merge["samples"], samples);
+    assert_eq!(merge["merged"], samples);
+    assert_eq!(merge["duplicates"], serde_json::json!([]));
+    assert_eq!(merge["gaps"], serde_json::json!([]));
+    let taught = lines(&out.join("teach/cache.jsonl"));
+    let mut keys: Vec<(String, String)> =
+        taught.iter().map(|t| (t["user"].to_string(), t["item"].to_string())).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!((taught.len(), keys.len()), (samples, samples));
+
+    // The same results as the local backend.
+    let texts = |dir: &Path| -> Vec<(String, String, String)> {
+        lines(&dir.join("teach/cache.jsonl"))
+            .iter()
+            .map(|t| (t["user"].to_string(), t["item"].to_string(), t["text"].to_string()))
+            .collect()
+    };
+    assert_eq!(texts(&out), texts(&local), "teacher explanations");
+    for file in [
+        "filter/kept.jsonl",
+        "filter/report.json",
+        "train/best/model.safetensors",
+        "evaluate/explanations.jsonl",
+    ] {
+        assert!(
+            std::fs::read(out.join(file)).unwrap() == std::fs::read(local.join(file)).unwrap(),
+            "{file} differs"
+        );
+    }
+    assert_eq!(summary["filter"], local_summary["filter"]);
+    assert_eq!(summary["train"]["steps"], local_summary["train"]["steps"]);
+    assert_eq!(summary["train"]["best"], local_summary["train"]["best"]);
+    assert_eq!(summary["evaluation"]["metrics"], local_summary["evaluation"]["metrics"]);
+
+    // `prism distill status` shows the shards and the array.
+    let status = stdout_json(
+        &common::command(&["distill", "status", &out.display().to_string(), "--json"], home)
+            .output()
+            .unwrap(),
+    );
+    let shards = status["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), 4);
+    assert!(shards.iter().all(|s| s["complete"] == true), "{status}");
+    assert_eq!(status["slurm"]["teach"]["tasks"][shard]["retries"], tasks[shard]["retries"]);
+
+    // With `train_on_slurm`, merge → filter → train → evaluate run as one more Slurm job (what a
+    // GPU node would do), to the same results.
+    let mut global = global;
+    let at = global.iter().position(|a| a == "--config").unwrap() + 1;
+    let rest_config = home.join("config-rest.toml");
+    let text = std::fs::read_to_string(&global[at]).unwrap() + "train_on_slurm = true\n";
+    std::fs::write(&rest_config, text).unwrap();
+    global[at] = rest_config.display().to_string();
+    let remote = home.join("remote");
+    let mut run = distill(home, &global, &preset, &remote, &["--backend", "slurm", "--shards", "3"]);
+    let output = run.env("SLURM_CONF", &cluster.conf).output().unwrap();
+    let summary = stdout_json(&output);
+    let state = read_json(&remote.join("slurm/state.json"));
+    assert_eq!(state["rest"]["tasks"][0]["state"], "DONE", "{state}");
+    let job = state["rest"]["tasks"][0]["job"].as_str().unwrap().to_owned();
+    let log = std::fs::read_to_string(remote.join(format!("slurm/rest-{job}.out"))).unwrap();
+    assert!(log.contains("evaluate") && log.contains("[Finished]"), "{log}");
+    assert_eq!(texts(&remote), texts(&local), "teacher explanations");
+    for file in ["filter/kept.jsonl", "train/best/model.safetensors", "evaluate/explanations.jsonl"] {
+        assert!(
+            std::fs::read(remote.join(file)).unwrap() == std::fs::read(local.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    assert_eq!(summary["evaluation"]["metrics"], local_summary["evaluation"]["metrics"]);
+    drop(cluster);
+}
