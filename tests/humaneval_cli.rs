@@ -1,7 +1,8 @@
-//! A whole human evaluation through the real binary on the demo dataset, no model needed: `new`
+//! A whole human evaluation through the real binary on the demo dataset: `new`
 //! with the `template` system and an explanations file, `resume` answering three items through a
 //! pipe, a kill while the fourth is on screen, a torn line, `resume` to the end, then `report`
-//! and `export` giving back exactly the answers.
+//! and `export` giving back exactly the answers. And a study whose systems are the configured
+//! models (tiny random checkpoints), made through the engine.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -223,4 +224,38 @@ fn resume_needs_a_study_and_a_valid_name() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("annotator name \"../x\" is not allowed"));
     let out = prism(&["human-eval", "new", "--out", "x", "--systems", "template,gpt"], home.path());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown system \"gpt\""));
+}
+
+/// The `oracle` and `prism` systems are the configured models, run by the engine once per item when
+/// the study is made (tiny random checkpoints here: real generation, meaningless text).
+#[test]
+fn model_systems_write_their_texts_once_into_the_study() {
+    let home = tempfile::tempdir().unwrap();
+    let t5 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/t5-v1_1");
+    let bart = home.path().join("bart");
+    common::tiny_bart(&bart);
+    let config = home.path().join("models.toml");
+    let toml = format!(
+        "[models]\noracle = {t5:?}\nprism = {bart:?}\noracle_max_input_tokens = 1500\n\
+         prism_max_input_tokens = 1000\n\n[decoding]\nbeams = 1\nmax_new_tokens = 12\n"
+    );
+    std::fs::write(&config, toml).unwrap();
+    let dir = home.path().join("study");
+    let d = dir.to_str().unwrap();
+    let c = config.to_str().unwrap();
+    let args = ["--config", c, "human-eval", "new", "--dataset", "demo", "--out", d, "--samples", "3"];
+    let rest = ["--systems", "oracle,prism", "--attention-checks", "0", "--json"];
+    let created = json(&prism(&[&args[..], &rest[..]].concat(), home.path()));
+    assert_eq!(created["items"], 3);
+    let study: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("study.json")).unwrap()).unwrap();
+    for item in study["items"].as_array().unwrap() {
+        let texts = item["texts"].as_array().unwrap();
+        assert_eq!(texts.len(), 2, "{item}");
+        assert!(texts.iter().all(|t| !t.as_str().unwrap().trim().is_empty()), "{item}");
+    }
+    let study_text = std::fs::read_to_string(dir.join("study.json")).unwrap();
+    assert!(!study_text.contains("oracle") && !study_text.contains("prism"), "blind: {study_text}");
+    let key = std::fs::read_to_string(dir.join("key.json")).unwrap();
+    assert!(key.contains("oracle") && key.contains("prism"), "{key}");
 }
