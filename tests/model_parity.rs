@@ -232,6 +232,24 @@ fn write_ours(dir: &Path, ids: &Tensor, mask: &Tensor, dec: &Tensor, dec_mask: &
     candle_core::safetensors::save(&ours, dir.join("ours.safetensors")).unwrap();
 }
 
+/// An inference model keeps its linear weights transposed (`Wᵀ` contiguous); saving it still
+/// writes the checkpoint layout, so the saved model gives the same logits.
+#[test]
+fn an_inference_model_saves_the_checkpoint_layout() {
+    for name in ["t5-v1_1", "bart"] {
+        let options = LoadOptions::inference(candle_core::Device::Cpu, DType::F32);
+        let model = load_model(&fixture(name), &options).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        model.save(tmp.path(), None).unwrap();
+        std::fs::copy(fixture(name).join("tokenizer.json"), tmp.path().join("tokenizer.json")).unwrap();
+        let reloaded = load_model(tmp.path(), &options).unwrap();
+        let g = golden(name);
+        let a = model.forward_train(&g.input_ids, &g.attention_mask, &g.decoder_input_ids, None).unwrap();
+        let b = reloaded.forward_train(&g.input_ids, &g.attention_mask, &g.decoder_input_ids, None).unwrap();
+        assert_eq!(max_abs_diff(&a, &b), 0.0, "{name}: logits changed on save → reload");
+    }
+}
+
 /// Fixture checkpoints saved by our code reload with identical logits (and, via
 /// `PRISM_EXPORT_DIR`, load in transformers).
 #[test]
