@@ -82,7 +82,7 @@ fn run_until(
     on_event: &mut dyn FnMut(&TrainEvent),
     stop_at: Option<usize>,
 ) -> train::TrainOutcome {
-    // Fresh weights come from candle's unseeded generator, so both runs start from saved weights.
+    // Every run starts from the same saved weights.
     let model = TrainableModel::from_checkpoint(&initial_dir(), &Device::Cpu).unwrap();
     let tok = tokenizer();
     train::train(Run {
@@ -223,6 +223,7 @@ fn a_tiny_model_learns_to_copy_its_input() {
     let cfg = TrainConfig { lr: 3e-3, grad_accum: 1, label_smoothing: 0.0, warmup_steps: 10, ..config(300) };
     let model = TrainableModel::from_checkpoint(&initial_dir(), &Device::Cpu).unwrap();
     let tok = tokenizer();
+    let mut input_gains = Vec::new();
     train::train(Run {
         model: &model,
         tokenizer: &tok,
@@ -231,7 +232,11 @@ fn a_tiny_model_learns_to_copy_its_input() {
         config: &cfg,
         out: out.path(),
         evaluator: None,
-        on_event: &mut |_| {},
+        on_event: &mut |e| {
+            if let TrainEvent::Eval(record) = e {
+                input_gains.push(record.metrics["input_gain"]);
+            }
+        },
         cancel: &AtomicBool::new(false),
         stop_at: None,
     })
@@ -250,4 +255,7 @@ fn a_tiny_model_learns_to_copy_its_input() {
     .unwrap();
     let copied = out.sequences.iter().zip(&inputs).filter(|(got, want)| got == want).count();
     assert!(copied >= 5, "copied {copied} of 50 unseen inputs: {:?} vs {:?}", out.sequences[0], inputs[0]);
+    // The dev loss with each target given another example's input is far higher: the model reads.
+    let gain = *input_gains.last().expect("at least one evaluation");
+    assert!(gain > 0.5, "input gain {gain} (every evaluation: {input_gains:?})");
 }

@@ -510,6 +510,18 @@ fn save_last(
     Ok(())
 }
 
+/// `examples` with each target paired with the next example's source. The dev loss on these minus
+/// the true dev loss (`input_gain`) is how much the model reads its input: about zero for a model
+/// that writes the same text whatever it is given, however low its loss.
+fn with_sources_rotated(examples: &[Example]) -> Vec<Example> {
+    (0..examples.len())
+        .map(|i| Example {
+            source: examples[(i + 1) % examples.len()].source.clone(),
+            target: examples[i].target.clone(),
+        })
+        .collect()
+}
+
 /// Mean label cross-entropy (no smoothing, no dropout) over `dev`.
 pub fn dev_loss(model: &Model, dev: &[Example], batch_size: usize, device: &Device) -> Result<f64> {
     let info = model.info();
@@ -543,7 +555,12 @@ fn evaluate_and_select(
     let device = model.vars().first().map(|(_, v)| v.device().clone()).unwrap_or(Device::Cpu);
     let mut metrics = BTreeMap::new();
     if !dev.is_empty() {
-        metrics.insert("dev_loss".to_owned(), dev_loss(&model.model, dev, config.batch_size, &device)?);
+        let loss = dev_loss(&model.model, dev, config.batch_size, &device)?;
+        metrics.insert("dev_loss".to_owned(), loss);
+        if dev.len() > 1 {
+            let mismatched = dev_loss(&model.model, &with_sources_rotated(dev), config.batch_size, &device)?;
+            metrics.insert("input_gain".to_owned(), mismatched - loss);
+        }
     }
     if let Some(evaluate) = evaluator.as_mut() {
         metrics.extend(evaluate(&model.model)?);
