@@ -14,48 +14,15 @@ use prism_explorer::distill::teach::read_cache;
 use prism_explorer::distill::{DistillEvent, EventKind, Job, JobSpec, Stage};
 use prism_explorer::explain::Prompts;
 
+mod common;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-const STUDENT_RECIPE: &str = r#"
-prompt = "prism"
-max_input_tokens = 400
-max_target_tokens = 16
-dev_limit = 4
-eval_generate = 2
-eval_max_new_tokens = 6
-
-[model.config]
-model_type = "bart"
-d_model = 16
-encoder_layers = 1
-decoder_layers = 1
-encoder_attention_heads = 2
-decoder_attention_heads = 2
-encoder_ffn_dim = 32
-decoder_ffn_dim = 32
-max_position_embeddings = 512
-forced_bos_token_id = 0
-
-[tokenizer]
-kind = "bytelevelbpe"
-vocab_size = 400
-
-[train]
-epochs = 1
-max_steps = 3
-batch_size = 4
-lr = 1e-3
-seed = 1
-save_every = 1
-select = "rouge_l"
-select_higher = true
-"#;
-
 fn spec(dir: &Path) -> JobSpec {
     let recipe = dir.join("student.toml");
-    std::fs::write(&recipe, STUDENT_RECIPE).unwrap();
+    std::fs::write(&recipe, common::TINY_STUDENT_RECIPE).unwrap();
     JobSpec {
         teacher: root().join("tests/fixtures/hf/t5-v1_1"),
         teacher_max_input_tokens: 600,

@@ -161,41 +161,6 @@ impl Drop for Cluster {
     }
 }
 
-const STUDENT_RECIPE: &str = r#"
-prompt = "prism"
-max_input_tokens = 400
-max_target_tokens = 16
-dev_limit = 4
-eval_generate = 2
-eval_max_new_tokens = 6
-
-[model.config]
-model_type = "bart"
-d_model = 16
-encoder_layers = 1
-decoder_layers = 1
-encoder_attention_heads = 2
-decoder_attention_heads = 2
-encoder_ffn_dim = 32
-decoder_ffn_dim = 32
-max_position_embeddings = 512
-forced_bos_token_id = 0
-
-[tokenizer]
-kind = "bytelevelbpe"
-vocab_size = 400
-
-[train]
-epochs = 1
-max_steps = 3
-batch_size = 4
-lr = 1e-3
-seed = 1
-save_every = 1
-select = "rouge_l"
-select_higher = true
-"#;
-
 /// The job: `(global arguments, preset argument, samples taught)`.
 fn job(dir: &Path) -> (Vec<String>, String, usize) {
     let config = dir.join("config.toml");
@@ -207,7 +172,7 @@ fn job(dir: &Path) -> (Vec<String>, String, usize) {
         return (vec!["--config".into(), config.display().to_string()], "quick".into(), 800);
     }
     let recipe = dir.join("student.toml");
-    std::fs::write(&recipe, STUDENT_RECIPE).unwrap();
+    std::fs::write(&recipe, common::TINY_STUDENT_RECIPE).unwrap();
     let quick = std::fs::read_to_string(root().join("configs/distill/quick.toml")).unwrap();
     let mut preset: toml::Table = toml::from_str(&quick).unwrap();
     preset.insert("teacher".into(), root().join("tests/fixtures/hf/t5-v1_1").display().to_string().into());

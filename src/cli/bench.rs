@@ -4,7 +4,6 @@
 //! its memory is measured in isolation: nothing of the other model is resident or cached.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context as _, Result};
@@ -92,20 +91,14 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
     if args.print_inputs {
         return print_inputs(ctx, &args);
     }
-    let children: &[ChildModel] = match args.model {
-        Which::Oracle => &[ChildModel::Oracle],
-        Which::Prism => &[ChildModel::Prism],
-        Which::Both => &[ChildModel::Oracle, ChildModel::Prism],
-    };
     let mut oracle = None;
     let mut prism = None;
-    for &child in children {
-        let kind = child.kind();
+    for &kind in args.model.kinds() {
         eprintln!("benchmarking {} ({} warm-up + {} timed runs)…", kind.name(), args.warmup, args.runs);
         let figures = run_child(kind)?;
-        match child {
-            ChildModel::Oracle => oracle = Some(figures),
-            ChildModel::Prism => prism = Some(figures),
+        match kind {
+            PromptKind::Oracle => oracle = Some(figures),
+            PromptKind::Prism => prism = Some(figures),
         }
     }
     let (speedup, memory_ratio) = match (&oracle, &prism) {
@@ -186,22 +179,13 @@ impl Workload {
     }
 }
 
-/// The configured checkpoint directory and input length of the model of `kind`.
-fn model_of(ctx: &Context, kind: PromptKind) -> (&Path, usize) {
-    let models = &ctx.settings.models;
-    match kind {
-        PromptKind::Oracle => (&models.oracle, models.oracle_max_input_tokens),
-        PromptKind::Prism => (&models.prism, models.prism_max_input_tokens),
-    }
-}
-
 fn bench_in_this_process(ctx: &Context, args: &BenchArgs, kind: PromptKind) -> Result<ModelBench> {
     let workload = Workload::load(ctx, args)?;
     let mut overrides = decoding_overrides(&ctx.settings.decoding);
     overrides.num_beams = Some(args.beams);
     overrides.max_new_tokens = Some(args.max_new_tokens);
     overrides.min_new_tokens = Some(args.min_new_tokens);
-    let (dir, max_input_tokens) = model_of(ctx, kind);
+    let (dir, max_input_tokens) = kind.configured(&ctx.settings.models);
     let protocol = Protocol { warmup: args.warmup, runs: args.runs };
     bench_model(&workload.inputs(), dir, kind, max_input_tokens, &workload.options, &overrides, protocol)
 }
@@ -210,7 +194,7 @@ fn print_inputs(ctx: &Context, args: &BenchArgs) -> Result<()> {
     let workload = Workload::load(ctx, args)?;
     let mut out = BTreeMap::new();
     for kind in [PromptKind::Oracle, PromptKind::Prism] {
-        let (dir, max_input_tokens) = model_of(ctx, kind);
+        let (dir, max_input_tokens) = kind.configured(&ctx.settings.models);
         let engine = Engine::load(dir, &workload.options)?;
         let explainer = Explainer {
             engine: &engine,

@@ -24,6 +24,16 @@ pub enum Which {
     Both,
 }
 
+impl Which {
+    pub fn kinds(self) -> &'static [PromptKind] {
+        match self {
+            Which::Oracle => &[PromptKind::Oracle],
+            Which::Prism => &[PromptKind::Prism],
+            Which::Both => &[PromptKind::Oracle, PromptKind::Prism],
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
     #[arg(long, value_name = "USER")]
@@ -102,17 +112,9 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
     let mut overrides = decoding_overrides(&settings.decoding);
     overrides.num_beams = args.beams.or(overrides.num_beams);
     overrides.max_new_tokens = args.max_new_tokens.or(overrides.max_new_tokens);
-    let kinds: &[PromptKind] = match args.model {
-        Which::Oracle => &[PromptKind::Oracle],
-        Which::Prism => &[PromptKind::Prism],
-        Which::Both => &[PromptKind::Oracle, PromptKind::Prism],
-    };
     let mut models = BTreeMap::new();
-    for &kind in kinds {
-        let (dir, max_input_tokens) = match kind {
-            PromptKind::Oracle => (&settings.models.oracle, settings.models.oracle_max_input_tokens),
-            PromptKind::Prism => (&settings.models.prism, settings.models.prism_max_input_tokens),
-        };
+    for &kind in args.model.kinds() {
+        let (dir, max_input_tokens) = kind.configured(&settings.models);
         let engine = Engine::load(dir, &options)?;
         let explainer = Explainer {
             engine: &engine,

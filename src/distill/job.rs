@@ -458,6 +458,38 @@ fn run_stages(
     Ok(summary)
 }
 
+/// What teaching any part of a job's samples needs.
+pub(super) struct TeachPart<'a> {
+    pub spec: &'a JobSpec,
+    pub dataset: &'a Dataset,
+    pub prompts: &'a Prompts,
+    pub teacher: &'a Engine,
+    pub samples: &'a [Sample],
+    pub cancel: &'a AtomicBool,
+}
+
+impl TeachPart<'_> {
+    /// Teaches `shard` of the samples into `dir` with the job's teacher settings; false when
+    /// cancelled.
+    pub(super) fn teach(&self, shard: Shard, dir: &Path, events: &mut EventSink<'_>) -> Result<bool> {
+        let spec = self.spec;
+        let decoding = spec.teach_decoding.config_for(self.teacher);
+        let job = Teach {
+            dataset: self.dataset,
+            prompts: self.prompts,
+            teacher: self.teacher,
+            decoding: &decoding,
+            max_input_tokens: spec.teacher_max_input_tokens,
+            batch_size: spec.teach_batch,
+            samples: self.samples,
+            shard,
+            dir,
+            cancel: self.cancel,
+        };
+        teach(job, events)
+    }
+}
+
 /// The teach stage in this process: in one piece, or shard after shard and then merged (what a
 /// Slurm job array does in parallel). Returns whether it completed (false: cancelled).
 #[allow(clippy::too_many_arguments)]
@@ -471,21 +503,9 @@ fn teach_stage(
     cancel: &AtomicBool,
     events: &mut EventSink<'_>,
 ) -> Result<bool> {
+    let part = TeachPart { spec, dataset, prompts, teacher, samples, cancel };
     let Some(count) = spec.shards else {
-        let decoding = spec.teach_decoding.config_for(teacher);
-        let job = Teach {
-            dataset,
-            prompts,
-            teacher,
-            decoding: &decoding,
-            max_input_tokens: spec.teacher_max_input_tokens,
-            batch_size: spec.teach_batch,
-            samples,
-            shard: Shard::ALL,
-            dir: &stage_dir(dir, Stage::Teach),
-            cancel,
-        };
-        return teach(job, events);
+        return part.teach(Shard::ALL, &stage_dir(dir, Stage::Teach), events);
     };
     let keys = shards::keys(dataset, samples);
     shards::write_plan(dir, &Plan::new(&keys, count, spec.teach_batch))?;
@@ -497,8 +517,7 @@ fn teach_stage(
                 failure.get_or_insert(e);
             }
         };
-        let done =
-            shards::teach_shard(dir, spec, dataset, prompts, teacher, samples, shard, cancel, &mut to_job)?;
+        let done = shards::teach_shard(dir, &part, shard, &mut to_job)?;
         if let Some(e) = failure {
             return Err(e);
         }

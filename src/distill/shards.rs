@@ -17,8 +17,8 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 
 use super::events::{DistillEvent, EventKind, EventSink, Stage};
-use super::job::{read_spec, teach_samples, JobSpec};
-use super::teach::{read_cache, teach, Shard, Taught, Teach, CACHE_FILE};
+use super::job::{read_spec, teach_samples, JobSpec, TeachPart};
+use super::teach::{read_cache, Shard, Taught, CACHE_FILE};
 use crate::data::Dataset;
 use crate::durable;
 use crate::explain::samples::Sample;
@@ -158,16 +158,10 @@ pub fn exclusive(path: &Path, what: &str) -> Result<std::fs::File> {
 
 /// Runs (or continues) one shard with a loaded teacher, logging to the shard's own `events.jsonl`
 /// and passing each event to `on_event`. Returns whether it completed (false: cancelled).
-#[allow(clippy::too_many_arguments)]
-pub fn teach_shard(
+pub(super) fn teach_shard(
     job_dir: &Path,
-    spec: &JobSpec,
-    dataset: &Dataset,
-    prompts: &Prompts,
-    teacher: &Engine,
-    samples: &[Sample],
+    part: &TeachPart<'_>,
     shard: Shard,
-    cancel: &AtomicBool,
     on_event: &mut dyn FnMut(&DistillEvent),
 ) -> Result<bool> {
     let dir = shard_dir(job_dir, shard.index);
@@ -177,20 +171,7 @@ pub fn teach_shard(
     // Two processes must never append to one shard's cache.
     let _lock = exclusive(&dir.join("lock"), &format!("teach shard {shard}"))?;
     let mut events = EventSink::open_shard(&dir, shard, on_event)?;
-    let decoding = spec.teach_decoding.config_for(teacher);
-    let job = Teach {
-        dataset,
-        prompts,
-        teacher,
-        decoding: &decoding,
-        max_input_tokens: spec.teacher_max_input_tokens,
-        batch_size: spec.teach_batch,
-        samples,
-        shard,
-        dir: &dir,
-        cancel,
-    };
-    if !teach(job, &mut events)? {
+    if !part.teach(shard, &dir, &mut events)? {
         events.emit(DistillEvent::new(Stage::Teach, EventKind::Cancelled, 0, 0))?;
         return Ok(false);
     }
@@ -238,7 +219,8 @@ pub fn run_shard(job: ShardJob<'_>) -> Result<bool> {
     let options = EngineOptions { device: device.clone(), ..EngineOptions::default() };
     let teacher = Engine::load(&spec.teacher, &options)
         .with_context(|| format!("cannot load the teacher from {}", spec.teacher.display()))?;
-    teach_shard(dir, &spec, dataset, prompts, &teacher, &samples, shard, cancel, on_event)
+    let part = TeachPart { spec: &spec, dataset, prompts, teacher: &teacher, samples: &samples, cancel };
+    teach_shard(dir, &part, shard, on_event)
 }
 
 /// A sample cached more than once.

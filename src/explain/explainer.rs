@@ -2,6 +2,7 @@
 //! input length, generation with streaming and cancellation, and the result's grounding and
 //! measurements — what `prism explain`, the distillation job and the explorer share.
 
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
@@ -11,7 +12,7 @@ use tokenizers::Tokenizer;
 use super::grounding::{Matcher, MentionRecord, Summary};
 use super::samples::Sample;
 use super::Prompts;
-use crate::config::DecodingSettings;
+use crate::config::{DecodingSettings, ModelSettings};
 use crate::data::{Dataset, Item};
 use crate::model::engine::{Engine, TextEvent};
 use crate::model::{GenStats, GenerationConfig, GenerationOverrides};
@@ -25,6 +26,14 @@ pub enum PromptKind {
 }
 
 impl PromptKind {
+    /// The configured checkpoint directory of this kind's model and the prompt length it reads.
+    pub fn configured(self, models: &ModelSettings) -> (&Path, usize) {
+        match self {
+            PromptKind::Oracle => (&models.oracle, models.oracle_max_input_tokens),
+            PromptKind::Prism => (&models.prism, models.prism_max_input_tokens),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             PromptKind::Oracle => "oracle",

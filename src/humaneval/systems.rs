@@ -170,10 +170,7 @@ fn model_texts(
     settings: &Settings,
     progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<Vec<String>> {
-    let (dir, max_input_tokens) = match kind {
-        PromptKind::Oracle => (&settings.models.oracle, settings.models.oracle_max_input_tokens),
-        PromptKind::Prism => (&settings.models.prism, settings.models.prism_max_input_tokens),
-    };
+    let (dir, max_input_tokens) = kind.configured(&settings.models);
     let options =
         EngineOptions { device: parse_device(&settings.models.device)?, ..EngineOptions::default() };
     let engine = Engine::load(dir, &options).with_context(|| format!("system {name}"))?;

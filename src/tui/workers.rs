@@ -365,10 +365,7 @@ fn model_worker(
     loaded: &Shared,
     commands: Receiver<ExplainCmd>,
 ) {
-    let (dir, max_input_tokens) = match kind {
-        PromptKind::Oracle => (&settings.models.oracle, settings.models.oracle_max_input_tokens),
-        PromptKind::Prism => (&settings.models.prism, settings.models.prism_max_input_tokens),
-    };
+    let (dir, max_input_tokens) = kind.configured(&settings.models);
     let engine = parse_device(&settings.models.device)
         .and_then(|device| Engine::load(dir, &EngineOptions { device, ..EngineOptions::default() }));
     let engine = match engine {

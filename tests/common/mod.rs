@@ -11,6 +11,42 @@ use prism_explorer::data::{self, Part, Split};
 use prism_explorer::explain::samples::{samples, SampleSet};
 use prism_explorer::train::{train_tokenizer, TokenizerKind, TrainableModel};
 
+/// A student recipe small enough for a distillation job in seconds: a tiny BART, 3 steps.
+pub const TINY_STUDENT_RECIPE: &str = r#"
+prompt = "prism"
+max_input_tokens = 400
+max_target_tokens = 16
+dev_limit = 4
+eval_generate = 2
+eval_max_new_tokens = 6
+
+[model.config]
+model_type = "bart"
+d_model = 16
+encoder_layers = 1
+decoder_layers = 1
+encoder_attention_heads = 2
+decoder_attention_heads = 2
+encoder_ffn_dim = 32
+decoder_ffn_dim = 32
+max_position_embeddings = 512
+forced_bos_token_id = 0
+
+[tokenizer]
+kind = "bytelevelbpe"
+vocab_size = 400
+
+[train]
+epochs = 1
+max_steps = 3
+batch_size = 4
+lr = 1e-3
+seed = 1
+save_every = 1
+select = "rouge_l"
+select_higher = true
+"#;
+
 /// A tiny random BART with a byte-level tokenizer and room for the Prism's whole prompt.
 pub fn tiny_bart(dir: &std::path::Path) {
     let texts = ["Recent history: a drama by a director, a comedy with an actor. Why it fits:"; 30];
