@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::{print_json, Context};
 use crate::data::{self, Part, Split};
-use crate::distill::finetune::{finetune, reference_pairs, Finetune, Recipe};
+use crate::distill::finetune::{finetune, target_pairs, Finetune, Recipe};
 use crate::explain::samples::{samples, SampleSet};
 use crate::explain::{Matcher, Prompts};
 use crate::model::device::parse_device;
@@ -50,8 +50,9 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<()> {
     let dataset = data::open(&ctx.settings.dataset)?;
     let split = Split::leave_last_out(&dataset);
     let history_len = ctx.settings.dataset.history_len;
-    let train = reference_pairs(samples(&dataset, &split, SampleSet::Train, history_len));
-    let dev = reference_pairs(samples(&dataset, &split, SampleSet::Held(Part::Dev), history_len));
+    let pairs = |set| target_pairs(&dataset, samples(&dataset, &split, set, history_len), recipe.targets);
+    let train = pairs(SampleSet::Train);
+    let dev = pairs(SampleSet::Held(Part::Dev));
     if train.is_empty() {
         bail!("the dataset has no reference explanations to train on");
     }

@@ -14,6 +14,7 @@ use tokenizers::Tokenizer;
 
 use crate::data::{Dataset, Item};
 use crate::durable;
+use crate::explain::prompt::item_line;
 use crate::explain::samples::Sample;
 use crate::explain::{render_prompt, PromptKind};
 use crate::explain::{Matcher, Prompts};
@@ -36,6 +37,11 @@ pub struct ModelSpec {
     /// tokenizer).
     #[serde(default)]
     pub config: Option<serde_json::Value>,
+    /// A fresh model starts with identity cross-attention values and outputs
+    /// ([`TrainableModel::start_cross_attention_as_copy`]), so it learns to read its input in
+    /// hundreds of steps instead of not at all.
+    #[serde(default)]
+    pub copy_init: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -53,6 +59,10 @@ pub struct Recipe {
     #[serde(default)]
     pub tokenizer: Option<TokenizerSpec>,
     pub prompt: PromptKind,
+    /// What the model learns to write (`prism train`; the distillation job always learns the
+    /// teacher's explanations).
+    #[serde(default)]
+    pub targets: Targets,
     pub max_input_tokens: usize,
     pub max_target_tokens: usize,
     /// Use at most this many training pairs (a seeded sample), `None` = all.
@@ -67,6 +77,19 @@ pub struct Recipe {
     #[serde(default = "default_eval_tokens")]
     pub eval_max_new_tokens: usize,
     pub train: TrainConfig,
+}
+
+/// The text a training pair asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Targets {
+    /// The dataset's reference explanations.
+    #[default]
+    References,
+    /// The recommended item's own prompt line (title, year, features): a task that can only be
+    /// learnt by reading the prompt, used to warm up a model trained from scratch before it
+    /// learns the references (docs/EMBEDDED_MODELS.md).
+    ItemLines,
 }
 
 fn default_eval_tokens() -> usize {
@@ -86,6 +109,12 @@ impl Recipe {
         if recipe.model.init.is_some() && recipe.model.config.is_some() {
             bail!(
                 "{}: [model] takes one of `init` (a checkpoint) and `config` (fresh weights), not both",
+                path.display()
+            );
+        }
+        if recipe.model.copy_init && recipe.model.config.is_none() {
+            bail!(
+                "{}: [model] copy_init applies to fresh weights (`config`), not to a checkpoint",
                 path.display()
             );
         }
@@ -110,6 +139,21 @@ pub fn reference_pairs(samples: Vec<Sample>) -> Vec<Pair> {
         .into_iter()
         .filter_map(|sample| sample.reference.clone().map(|target| Pair { sample, target }))
         .collect()
+}
+
+/// The pairs `targets` asks for from `samples`.
+pub fn target_pairs(dataset: &Dataset, samples: Vec<Sample>, targets: Targets) -> Vec<Pair> {
+    match targets {
+        Targets::References => reference_pairs(samples),
+        Targets::ItemLines => samples
+            .into_iter()
+            .map(|sample| {
+                let line = item_line(dataset.item(sample.item));
+                let target = line.trim_start_matches("- ").to_owned();
+                Pair { sample, target }
+            })
+            .collect(),
+    }
 }
 
 /// Token ids of `text` cut to `max_tokens`, keeping the tokenizer's closing special token.
@@ -220,7 +264,11 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
             };
             let mut config = config.clone();
             config["vocab_size"] = tokenizer.get_vocab_size(true).into();
-            (TrainableModel::fresh_seeded(&config, device, recipe.train.seed)?, tokenizer)
+            let model = TrainableModel::fresh_seeded(&config, device, recipe.train.seed)?;
+            if recipe.model.copy_init && model.start_cross_attention_as_copy()? == 0 {
+                bail!("[model] copy_init needs square cross-attention projections (heads × head size = d_model)");
+            }
+            (model, tokenizer)
         }
         _ => bail!("the recipe names no model: give a checkpoint (`[model] init`, or `prism distill --student DIR`) or a fresh `[model.config]`"),
     };
@@ -312,4 +360,47 @@ fn dev_generation_metrics(
         ("rouge_l".to_owned(), rouge.rouge_l.f),
         ("invented_rate".to_owned(), rates.invented_rate),
     ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{DatasetBuilder, Feature};
+
+    #[test]
+    fn item_line_targets_write_back_the_recommended_items_line() {
+        let mut b = DatasetBuilder::new("test");
+        let user = b.intern_user("u");
+        let item = b.set_item(Item {
+            id: "m1".into(),
+            title: "The Glass Harbor".into(),
+            year: Some(2011),
+            features: vec![Feature { kind: "genre".into(), value: "Drama".into() }],
+        });
+        let dataset = b.build();
+        let sample = |reference: Option<&str>| Sample {
+            user,
+            item,
+            history: vec![],
+            reference: reference.map(str::to_owned),
+            noisy_reference: false,
+        };
+        let lines = target_pairs(&dataset, vec![sample(None), sample(Some("ref"))], Targets::ItemLines);
+        let texts: Vec<&str> = lines.iter().map(|p| p.target.as_str()).collect();
+        assert_eq!(texts, ["The Glass Harbor (2011) — genre: Drama"; 2], "every sample, reference or not");
+        let references = target_pairs(&dataset, vec![sample(None), sample(Some("ref"))], Targets::References);
+        assert_eq!(references.iter().map(|p| p.target.as_str()).collect::<Vec<_>>(), ["ref"]);
+    }
+
+    #[test]
+    fn copy_init_is_refused_for_a_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.toml");
+        let recipe = "prompt = \"prism\"\nmax_input_tokens = 8\nmax_target_tokens = 8\ndev_limit = 1\n\
+                      [model]\ninit = \"ckpt\"\ncopy_init = true\n\
+                      [train]\nepochs = 1\nbatch_size = 1\nlr = 1e-3\nseed = 1\n";
+        std::fs::write(&path, recipe).unwrap();
+        let err = Recipe::load(&path).unwrap_err().to_string();
+        assert!(err.contains("copy_init applies to fresh weights"), "{err}");
+    }
 }

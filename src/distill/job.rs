@@ -350,7 +350,7 @@ fn run_stages(
     // Train.
     let mut recipe = Recipe::load(&spec.student_recipe)?;
     if let Some(init) = &spec.student_init {
-        recipe.model = ModelSpec { init: Some(init.clone()), config: None };
+        recipe.model = ModelSpec { init: Some(init.clone()), config: None, copy_init: false };
     }
     let dev = reference_pairs(samples(dataset, &split, SampleSet::Held(Part::Dev), history_len));
     let train_dir = stage_dir(dir, Stage::Train);

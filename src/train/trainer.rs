@@ -204,6 +204,35 @@ impl TrainableModel {
         Ok(TrainableModel { model, varmap })
     }
 
+    /// Sets every cross-attention value and output projection to the identity, so that from the
+    /// first step the decoder receives the encoder states it attends to unchanged and, through the
+    /// tied embeddings, the logits of the attended input tokens rise: the model only has to learn
+    /// *where* to look. Trained from random weights, the small embedded Oracle otherwise learnt
+    /// fluent text that ignored its input (docs/EMBEDDED_MODELS.md). Square projections only
+    /// (`heads × head_dim = d_model`); returns how many were set.
+    pub fn start_cross_attention_as_copy(&self) -> Result<usize> {
+        let mut set = 0;
+        for (name, var) in self.vars() {
+            let is_value_or_output = [
+                ".EncDecAttention.v.",
+                ".EncDecAttention.o.",
+                ".encoder_attn.v_proj.",
+                ".encoder_attn.out_proj.",
+            ]
+            .iter()
+            .any(|part| name.contains(part));
+            if !is_value_or_output || !name.ends_with(".weight") {
+                continue;
+            }
+            let (rows, cols) = var.dims2()?;
+            if rows == cols {
+                var.set(&Tensor::eye(rows, var.dtype(), var.device())?)?;
+                set += 1;
+            }
+        }
+        Ok(set)
+    }
+
     /// The weights of the checkpoint in `dir` (any layout the loader reads), made trainable.
     pub fn from_checkpoint(dir: &Path, device: &Device) -> Result<TrainableModel> {
         let ckpt = Checkpoint::open(dir)?;
