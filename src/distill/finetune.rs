@@ -38,8 +38,8 @@ pub struct ModelSpec {
     #[serde(default)]
     pub config: Option<serde_json::Value>,
     /// A fresh model starts with identity cross-attention values and outputs
-    /// ([`TrainableModel::start_cross_attention_as_copy`]), so it learns to read its input in
-    /// hundreds of steps instead of not at all.
+    /// ([`TrainableModel::start_cross_attention_as_copy`]), so it learns to copy from its input
+    /// many times sooner (docs/EMBEDDED_MODELS.md).
     #[serde(default)]
     pub copy_init: bool,
 }

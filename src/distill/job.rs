@@ -24,7 +24,7 @@ use rand::SeedableRng;
 use super::evaluate::{evaluate, Evaluate};
 use super::events::{DistillEvent, EventKind, EventSink, Stage};
 use super::filter::{judge, FilterReport, FilterSettings};
-use super::finetune::{finetune, reference_pairs, Finetune, ModelSpec, Pair, Recipe};
+use super::finetune::{finetune, reference_pairs, Finetune, ModelSpec, Pair, Recipe, Targets};
 use super::shards::{self, Plan};
 use super::teach::{read_cache, teach, Shard, Taught, Teach};
 use crate::data::{Dataset, Part, Split};
@@ -349,6 +349,12 @@ fn run_stages(
 
     // Train.
     let mut recipe = Recipe::load(&spec.student_recipe)?;
+    if recipe.targets != Targets::References {
+        bail!(
+            "{}: the student learns the teacher's explanations; `targets` is for `prism train` only",
+            spec.student_recipe.display()
+        );
+    }
     if let Some(init) = &spec.student_init {
         recipe.model = ModelSpec { init: Some(init.clone()), config: None, copy_init: false };
     }
