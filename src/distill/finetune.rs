@@ -87,8 +87,8 @@ pub enum Targets {
     #[default]
     References,
     /// The recommended item's own prompt line (title, year, features): a task that can only be
-    /// learnt by reading the prompt, used to warm up a model trained from scratch before it
-    /// learns the references (docs/EMBEDDED_MODELS.md).
+    /// learnt by reading the prompt: measures and trains a fresh model's reading
+    /// (docs/EMBEDDED_MODELS.md).
     ItemLines,
 }
 
