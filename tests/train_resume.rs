@@ -209,27 +209,21 @@ fn a_resume_with_other_settings_is_refused() {
     assert!(err.to_string().contains("different configuration"), "{err}");
 }
 
-/// The loss alone can fall by learning the targets' token distribution; this checks the model
-/// learns to *read its input*: after 300 steps on copying, greedy decoding reproduces unseen inputs
-/// (7 of 50 here). A model blind to its input copies almost none (the likeliest guess of a random
-/// 2–5 token sequence over 9 symbols is right 1 time in 81). For scale: transformers' T5 with this
-/// config, AdamW, schedule and number of steps copied 4 of 50 (`tests/fixtures/hf_copy_task.py`, run by hand).
-#[test]
-fn a_tiny_model_learns_to_copy_its_input() {
-    let data = reverse_task(256, 7);
-    let copy: Vec<Example> =
-        data.iter().map(|e| Example { source: e.source.clone(), target: e.source.clone() }).collect();
+/// Trains `model` to copy 256 short sequences (the first 8 are the dev set); returns the input
+/// gain of every evaluation.
+fn train_on_copying(model: &TrainableModel, cfg: &TrainConfig) -> Vec<f64> {
+    let copy: Vec<Example> = reverse_task(256, 7)
+        .into_iter()
+        .map(|e| Example { target: e.source.clone(), source: e.source })
+        .collect();
     let out = tempfile::tempdir().unwrap();
-    let cfg = TrainConfig { lr: 3e-3, grad_accum: 1, label_smoothing: 0.0, warmup_steps: 10, ..config(300) };
-    let model = TrainableModel::from_checkpoint(&initial_dir(), &Device::Cpu).unwrap();
-    let tok = tokenizer();
     let mut input_gains = Vec::new();
     train::train(Run {
-        model: &model,
-        tokenizer: &tok,
+        model,
+        tokenizer: &tokenizer(),
         train: &copy,
         dev: &copy[..8],
-        config: &cfg,
+        config: cfg,
         out: out.path(),
         evaluator: None,
         on_event: &mut |e| {
@@ -241,6 +235,19 @@ fn a_tiny_model_learns_to_copy_its_input() {
         stop_at: None,
     })
     .unwrap();
+    input_gains
+}
+
+/// The loss alone can fall by learning the targets' token distribution; this checks the model
+/// learns to *read its input*: after 300 steps on copying, greedy decoding reproduces unseen inputs
+/// (7 of 50 here). A model blind to its input copies almost none (the likeliest guess of a random
+/// 2–5 token sequence over 9 symbols is right 1 time in 81). For scale: transformers' T5 with this
+/// config, AdamW, schedule and number of steps copied 4 of 50 (`tests/fixtures/hf_copy_task.py`, run by hand).
+#[test]
+fn a_tiny_model_learns_to_copy_its_input() {
+    let cfg = TrainConfig { lr: 3e-3, grad_accum: 1, label_smoothing: 0.0, warmup_steps: 10, ..config(300) };
+    let model = TrainableModel::from_checkpoint(&initial_dir(), &Device::Cpu).unwrap();
+    let input_gains = train_on_copying(&model, &cfg);
     let unseen = reverse_task(50, 99);
     let inputs: Vec<Vec<u32>> = unseen.iter().map(|e| e.source.clone()).collect();
     let mut gen = prism_explorer::model::GenerationConfig::from_model_info(model.model.info());
@@ -266,9 +273,6 @@ fn a_tiny_model_learns_to_copy_its_input() {
 /// scale: docs/EMBEDDED_MODELS.md).
 #[test]
 fn copy_init_reads_its_input_sooner() {
-    let data = reverse_task(256, 7);
-    let copy: Vec<Example> =
-        data.iter().map(|e| Example { source: e.source.clone(), target: e.source.clone() }).collect();
     let mut tied = tiny_t5();
     tied["tie_word_embeddings"] = true.into();
     let cfg = TrainConfig { lr: 3e-3, label_smoothing: 0.0, epochs: 3, ..config(1000) };
@@ -282,26 +286,7 @@ fn copy_init_reads_its_input_sooner() {
                 "value and output per layer"
             );
         }
-        let out = tempfile::tempdir().unwrap();
-        let mut gains = Vec::new();
-        train::train(Run {
-            model: &model,
-            tokenizer: &tokenizer(),
-            train: &copy,
-            dev: &copy[..8],
-            config: &cfg,
-            out: out.path(),
-            evaluator: None,
-            on_event: &mut |e| {
-                if let TrainEvent::Eval(record) = e {
-                    gains.push(record.metrics["input_gain"]);
-                }
-            },
-            cancel: &AtomicBool::new(false),
-            stop_at: None,
-        })
-        .unwrap();
-        *gains.last().expect("an evaluation per epoch")
+        *train_on_copying(&model, &cfg).last().expect("an evaluation per epoch")
     };
     let (random, copying) = (gain_after_training(false), gain_after_training(true));
     eprintln!("input gain after 3 epochs: random cross-attention {random:.3}, copy_init {copying:.3}");
