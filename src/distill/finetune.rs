@@ -42,6 +42,10 @@ pub struct ModelSpec {
     /// many times sooner (docs/EMBEDDED_MODELS.md).
     #[serde(default)]
     pub copy_init: bool,
+    /// A fresh model starts as an induction copier ([`crate::train::induction`]): from the first
+    /// step it predicts the input token that followed the one it has just written.
+    #[serde(default)]
+    pub induction_init: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -112,11 +116,18 @@ impl Recipe {
                 path.display()
             );
         }
-        if recipe.model.copy_init && recipe.model.config.is_none() {
-            bail!(
-                "{}: [model] copy_init applies to fresh weights (`config`), not to a checkpoint",
-                path.display()
-            );
+        for (set, name) in
+            [(recipe.model.copy_init, "copy_init"), (recipe.model.induction_init, "induction_init")]
+        {
+            if set && recipe.model.config.is_none() {
+                bail!(
+                    "{}: [model] {name} applies to fresh weights (`config`), not to a checkpoint",
+                    path.display()
+                );
+            }
+        }
+        if recipe.model.copy_init && recipe.model.induction_init {
+            bail!("{}: [model] takes one of copy_init and induction_init", path.display());
         }
         if recipe.model.config.is_some() && recipe.tokenizer.is_none() {
             bail!("{}: a fresh model needs a [tokenizer] section", path.display());
@@ -268,6 +279,10 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
             if recipe.model.copy_init && model.start_cross_attention_as_copy()? == 0 {
                 bail!("[model] copy_init needs square cross-attention projections (heads × head size = d_model)");
             }
+            if recipe.model.induction_init {
+                crate::train::induction::start_as_induction_copier(&model, &config, recipe.train.seed)
+                    .context("[model] induction_init")?;
+            }
             (model, tokenizer)
         }
         _ => bail!("the recipe names no model: give a checkpoint (`[model] init`, or `prism distill --student DIR`) or a fresh `[model.config]`"),
@@ -393,14 +408,22 @@ mod tests {
     }
 
     #[test]
-    fn copy_init_is_refused_for_a_checkpoint() {
+    fn starting_inits_are_refused_for_a_checkpoint_and_together() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.toml");
-        let recipe = "prompt = \"prism\"\nmax_input_tokens = 8\nmax_target_tokens = 8\ndev_limit = 1\n\
-                      [model]\ninit = \"ckpt\"\ncopy_init = true\n\
-                      [train]\nepochs = 1\nbatch_size = 1\nlr = 1e-3\nseed = 1\n";
-        std::fs::write(&path, recipe).unwrap();
-        let err = Recipe::load(&path).unwrap_err().to_string();
+        let error = |model: &str| {
+            let recipe = format!(
+                "prompt = \"prism\"\nmax_input_tokens = 8\nmax_target_tokens = 8\ndev_limit = 1\n\
+                 [model]\n{model}\n[train]\nepochs = 1\nbatch_size = 1\nlr = 1e-3\nseed = 1\n"
+            );
+            std::fs::write(&path, recipe).unwrap();
+            Recipe::load(&path).unwrap_err().to_string()
+        };
+        let err = error("init = \"ckpt\"\ncopy_init = true");
         assert!(err.contains("copy_init applies to fresh weights"), "{err}");
+        let err = error("init = \"ckpt\"\ninduction_init = true");
+        assert!(err.contains("induction_init applies to fresh weights"), "{err}");
+        let err = error("copy_init = true\ninduction_init = true\n[model.config]\nmodel_type = \"t5\"");
+        assert!(err.contains("one of copy_init and induction_init"), "{err}");
     }
 }

@@ -356,7 +356,8 @@ fn run_stages(
         );
     }
     if let Some(init) = &spec.student_init {
-        recipe.model = ModelSpec { init: Some(init.clone()), config: None, copy_init: false };
+        recipe.model =
+            ModelSpec { init: Some(init.clone()), config: None, copy_init: false, induction_init: false };
     }
     let dev = reference_pairs(samples(dataset, &split, SampleSet::Held(Part::Dev), history_len));
     let train_dir = stage_dir(dir, Stage::Train);

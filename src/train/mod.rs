@@ -3,6 +3,7 @@
 //! models and token ids, nothing of recommendation.
 
 pub mod batch;
+pub mod induction;
 pub mod optim;
 pub mod tokenizer;
 pub mod trainer;
