@@ -1,7 +1,8 @@
-//! End to end: the real `prism` binary in a tmux pane at 160×48 with tiny random checkpoints (the
-//! T5 fixture as Oracle, a tiny BART made by the test as Prism: the text is generated, not canned).
-//! Selects a user and an item, waits for both explanations, opens the help, quits, and checks the terminal is back to normal. Skipped
-//! (with a message) only when tmux is not installed; CI installs it.
+//! End to end: the real `prism` binary in a tmux pane at 160×48. First with tiny random checkpoints
+//! (the T5 fixture as Oracle, a tiny BART made by the test as Prism: the text is generated, not
+//! canned): selects a user and an item, waits for both explanations, opens the help, quits, and
+//! checks the terminal is back to normal. Then as a user first meets it, with the embedded models.
+//! Skipped (with a message) only when tmux is not installed; CI installs it.
 
 use std::path::Path;
 use std::process::Command;
@@ -67,4 +68,37 @@ fn explore_a_user_and_an_item_then_quit_restoring_the_terminal() {
     // Raw mode is off again (icanon, not -icanon) and the alternate screen is gone.
     assert!(screen.lines().any(|l| l.trim() == "icanon"), "{screen}");
     assert!(!screen.contains("History of u0042"), "{screen}");
+}
+
+/// The explorer as a user first meets it: no configuration, so the embedded Oracle and Prism
+/// (`assets/models/`) explain the demo user's top-ranked item, each with its grounding, and the
+/// performance panel shows the measured speed-up.
+#[test]
+fn the_embedded_models_explain_the_top_ranked_item() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED tui_tmux: tmux is not installed (CI installs it)");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().display();
+    let script = format!(
+        "env HOME={h} XDG_CONFIG_HOME={h} XDG_DATA_HOME={h} PRISM_CACHE_DIR={h} {}; \
+         echo \"prism exited with $?\"; sleep 600",
+        env!("CARGO_BIN_EXE_prism")
+    );
+    let tmux =
+        common::Tmux { socket: format!("prism-embedded-{}", std::process::id()), session: "prism".into() };
+    tmux.cmd(&["new-session", "-d", "-s", "prism", "-x", "160", "-y", "48", &script]);
+    tmux.wait("the users list", 60, |s| s.contains("Users 1000/1000"));
+    tmux.keys(&["/"]);
+    tmux.literal("u0042");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait("both explanations", 120, |s| s.matches('✓').count() == 2);
+    assert!(screen.contains(" Oracle t5 · 28.3 MB") && screen.contains(" Prism bart"), "{screen}");
+    assert!(!screen.contains('✗'), "{screen}");
+    assert_eq!(screen.matches("■ grounded").count(), 2, "each explanation's grounding:\n{screen}");
+    assert!(screen.contains("speed-up ×") && screen.contains("memory ratio ×"), "{screen}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait("the shell after quitting", 10, |s| s.contains("prism exited with"));
+    assert!(screen.contains("prism exited with 0"), "{screen}");
 }
