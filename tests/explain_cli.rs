@@ -1,6 +1,6 @@
-//! `prism explain` through the real binary on the demo data, with tiny random checkpoints standing
-//! in for the Oracle (the T5 fixture) and the Prism (a BART made here with room for the whole
-//! prompt): real generation, meaningless text.
+//! `prism explain` through the real binary on the demo data: mostly with tiny random checkpoints
+//! standing in for the Oracle (the T5 fixture) and the Prism (a BART made here with room for the
+//! whole prompt): real generation, meaningless text; once with the embedded models.
 
 use std::process::{Command, Output};
 
@@ -65,6 +65,32 @@ fn both_models_explain_the_top_ranked_item() {
         }
     }
     assert!(out["oracle"]["param_bytes"].as_u64() > out["prism"]["param_bytes"].as_u64());
+}
+
+/// The embedded models (`assets/models/`, no configuration): both read the prompt, so for u0001
+/// both name the recommended film, and the Prism's weights are several times smaller.
+#[test]
+fn the_embedded_models_name_the_recommended_item() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_prism"))
+        .args(["explain", "--dataset", "demo", "--user", "u0001", "--model", "both", "--json"])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("PRISM_CACHE_DIR", home.path())
+        .output()
+        .unwrap();
+    let out = json(&out);
+    let title = out["title"].as_str().unwrap();
+    for model in ["oracle", "prism"] {
+        let text = out[model]["text"].as_str().unwrap();
+        assert!(text.contains(title), "{model} does not name {title:?}: {text:?}");
+        assert!(
+            out[model]["grounding"]["item_only"].as_array().unwrap().iter().any(|m| m == title),
+            "{model}"
+        );
+    }
+    let params = |model: &str| out[model]["param_bytes"].as_u64().unwrap();
+    assert!(params("oracle") > 5 * params("prism"), "{} vs {}", params("oracle"), params("prism"));
 }
 
 #[test]
