@@ -109,40 +109,12 @@ fn start_t5(vars: &HashMap<String, Var>, config: &serde_json::Value, rng: &mut i
         (false, _) => value,
     })?;
     edit(var(&format!("{previous}.o.weight"))?, |row, col, _| {
-        if col < k && row == embedding_dims + col {
-            1.0
-        } else {
-            0.0
-        }
+        indicator(col < k && row == embedding_dims + col)
     })?;
 
     let copier = "decoder.block.0.layer.1.EncDecAttention";
-    let copying_head = |row: usize| row < embedding_dims;
-    edit(var(&format!("{copier}.q.weight"))?, |row, col, _| {
-        if copying_head(row) && col < embedding_dims {
-            match_scale * sketch[(row % k) * embedding_dims + col]
-        } else {
-            0.0
-        }
-    })?;
-    edit(var(&format!("{copier}.k.weight"))?, |row, col, _| {
-        if copying_head(row) && col == embedding_dims + row % k {
-            1.0
-        } else {
-            0.0
-        }
-    })?;
-    edit(
-        var(&format!("{copier}.v.weight"))?,
-        |row, col, _| if copying_head(row) && col == row { 1.0 } else { 0.0 },
-    )?;
-    edit(var(&format!("{copier}.o.weight"))?, |row, col, _| {
-        if copying_head(col) && row == col {
-            COPY_WEIGHT
-        } else {
-            0.0
-        }
-    })?;
+    let projections = ["q", "k", "v", "o"].map(|p| format!("{copier}.{p}.weight"));
+    start_copier(vars, &projections, 0..embedding_dims, embedding_dims, k, &sketch, match_scale)?;
 
     let designed = [format!("{previous}.o.weight"), format!("{copier}.o.weight")];
     for (name, var) in vars {
@@ -217,7 +189,7 @@ fn start_bart(vars: &HashMap<String, Var>, config: &serde_json::Value, rng: &mut
             }
     })?;
     edit(var(&format!("{previous}.k_proj.weight"))?, |row, col, value| match row < k {
-        true => f32::from(u8::from(col == positions.start + row)),
+        true => indicator(col == positions.start + row),
         false => value,
     })?;
     edit(var(&format!("{previous}.v_proj.weight"))?, |row, col, value| {
@@ -228,33 +200,14 @@ fn start_bart(vars: &HashMap<String, Var>, config: &serde_json::Value, rng: &mut
         }
     })?;
     edit(var(&format!("{previous}.out_proj.weight"))?, |row, col, _| {
-        f32::from(u8::from(col < k && row == sketched.start + col))
+        indicator(col < k && row == sketched.start + col)
     })?;
 
     let copier = "model.decoder.layers.0.encoder_attn";
-    let copying_head = |row: usize| tokens.contains(&row);
     // The match score is `scale · gain · |P·x|²`, with `|P·x|² ≈ k · unit` for the query's token.
     let match_gain = MATCH_SCORE / (scale * k as f32 * unit);
-    edit(var(&format!("{copier}.q_proj.weight"))?, |row, col, _| {
-        if copying_head(row) && tokens.contains(&col) {
-            match_gain * sketch[(row % k) * tokens.len() + col]
-        } else {
-            0.0
-        }
-    })?;
-    edit(var(&format!("{copier}.k_proj.weight"))?, |row, col, _| {
-        f32::from(u8::from(copying_head(row) && col == sketched.start + row % k))
-    })?;
-    edit(var(&format!("{copier}.v_proj.weight"))?, |row, col, _| {
-        f32::from(u8::from(copying_head(row) && col == row))
-    })?;
-    edit(var(&format!("{copier}.out_proj.weight"))?, |row, col, _| {
-        if copying_head(col) && row == col {
-            COPY_WEIGHT
-        } else {
-            0.0
-        }
-    })?;
+    let projections = ["q_proj", "k_proj", "v_proj", "out_proj"].map(|p| format!("{copier}.{p}.weight"));
+    start_copier(vars, &projections, tokens.clone(), sketched.start, k, &sketch, match_gain)?;
 
     let designed = [format!("{previous}.out_proj.weight"), format!("{copier}.out_proj.weight")];
     for (name, var) in vars {
@@ -293,6 +246,41 @@ fn distinct_frequencies(n: usize, max_distance: usize, rng: &mut impl Rng) -> Ve
         .map(|_| (0..n).map(|_| rng.random_range(0.5..std::f32::consts::PI)).collect::<Vec<f32>>())
         .min_by(|a, b| worst_echo(a).total_cmp(&worst_echo(b)))
         .expect("sixteen draws")
+}
+
+/// The copier heads of a cross-attention (`projections`: query, key, value and output weights): the
+/// heads over the `tokens` band query with `gain` times the sketch of the token just written, key on
+/// the sketch band starting at `sketch_band`, and copy their own slice of the token band.
+fn start_copier(
+    vars: &HashMap<String, Var>,
+    projections: &[String; 4],
+    tokens: std::ops::Range<usize>,
+    sketch_band: usize,
+    k: usize,
+    sketch: &[f32],
+    gain: f32,
+) -> Result<()> {
+    let [query, key, value, output] = projections;
+    let copying_head = |row: usize| tokens.contains(&row);
+    edit(weight(vars, query)?, |row, col, _| {
+        if copying_head(row) && tokens.contains(&col) {
+            gain * sketch[(row % k) * tokens.len() + col]
+        } else {
+            0.0
+        }
+    })?;
+    edit(weight(vars, key)?, |row, col, _| indicator(copying_head(row) && col == sketch_band + row % k))?;
+    edit(weight(vars, value)?, |row, col, _| indicator(copying_head(row) && col == row))?;
+    edit(weight(vars, output)?, |row, col, _| COPY_WEIGHT * indicator(copying_head(col) && row == col))
+}
+
+/// 1 where `condition` holds, else 0.
+fn indicator(condition: bool) -> f32 {
+    if condition {
+        1.0
+    } else {
+        0.0
+    }
 }
 
 /// Replaces each entry of the matrix `weight` by `f(row, column, value)`.
