@@ -59,6 +59,21 @@ pub struct Workers {
     job_cancel: Option<Arc<AtomicBool>>,
 }
 
+/// Scheduling niceness of the explorer's compute threads (loading, ranking, models, rayon's pool):
+/// on a machine with few cores the event loop, at the default priority, is then scheduled first, so
+/// keys are handled within milliseconds while the models generate and a job trains.
+const COMPUTE_NICENESS: i32 = 10;
+
+/// Lowers the calling thread's priority to [`COMPUTE_NICENESS`] (Linux keeps a niceness per thread;
+/// elsewhere this does nothing).
+pub fn yield_to_the_event_loop() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority has no memory-safety preconditions; on Linux `who = 0` is the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, COMPUTE_NICENESS);
+    }
+}
+
 impl Workers {
     /// Starts loading the dataset and both models at once.
     pub fn start(settings: Settings, events: Sender<Event>) -> Workers {
@@ -66,6 +81,7 @@ impl Workers {
         {
             let (settings, events, loaded) = (settings.clone(), events.clone(), loaded.clone());
             std::thread::spawn(move || {
+                yield_to_the_event_loop();
                 let result = load_data(&settings).map(|(view, data)| {
                     let _ = loaded.set(data);
                     view
@@ -76,12 +92,18 @@ impl Workers {
         let (rank, rank_rx) = mpsc::channel();
         {
             let (settings, events, loaded) = (settings.clone(), events.clone(), loaded.clone());
-            std::thread::spawn(move || rank_worker(&settings, &events, &loaded, rank_rx));
+            std::thread::spawn(move || {
+                yield_to_the_event_loop();
+                rank_worker(&settings, &events, &loaded, rank_rx)
+            });
         }
         let models = [PromptKind::Oracle, PromptKind::Prism].map(|kind| {
             let (sender, receiver) = mpsc::channel();
             let (settings, events, loaded) = (settings.clone(), events.clone(), loaded.clone());
-            std::thread::spawn(move || model_worker(kind, &settings, &events, &loaded, receiver));
+            std::thread::spawn(move || {
+                yield_to_the_event_loop();
+                model_worker(kind, &settings, &events, &loaded, receiver)
+            });
             sender
         });
         Workers { events, settings, loaded, rank, models, explain_cancel: None, job_cancel: None }
