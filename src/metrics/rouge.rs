@@ -74,19 +74,19 @@ where
 {
     check_same_len("ROUGE", "hypotheses", hypotheses.len(), "references", references.len())?;
     check_at_least("ROUGE", 1, hypotheses.len())?;
-    let sum = hypotheses
+    // Scored in parallel, summed in order: a parallel float reduction's result depends on how the
+    // work was split, and the same explanations must always give the same scores.
+    let scores: Vec<[f64; 9]> = hypotheses
         .par_iter()
         .zip(references.par_iter())
         .map_init(Vec::new, |lcs_row, (hyp, reference)| {
             flatten(&sentence_rouge_with(hyp.as_ref(), reference.as_ref(), lcs_row))
         })
-        .reduce(
-            || [0.0; 9],
-            |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                a
-            },
-        );
+        .collect();
+    let sum = scores.iter().fold([0.0; 9], |mut a, b| {
+        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        a
+    });
     let n = hypotheses.len() as f64;
     let mean = |i: usize| Prf { precision: sum[i] / n, recall: sum[i + 1] / n, f: sum[i + 2] / n };
     Ok(RougeScores { rouge1: mean(0), rouge2: mean(3), rouge_l: mean(6) })
@@ -175,6 +175,26 @@ mod tests {
 
     fn w(s: &str) -> Vec<&str> {
         s.split_whitespace().collect()
+    }
+
+    /// The same corpus gives bit-identical scores whatever the thread count (a parallel float sum
+    /// would depend on how the work was split; the Slurm and local backends compare reports exactly).
+    #[test]
+    fn corpus_scores_do_not_depend_on_the_thread_count() {
+        let words = ["a", "film", "by", "the", "same", "director", "as", "you", "liked", "drama"];
+        let sentence = |i: usize| -> Vec<&str> {
+            (0..5 + i % 7).map(|j| words[(i * 7 + j * 3) % words.len()]).collect()
+        };
+        let hypotheses: Vec<Vec<&str>> = (0..997).map(sentence).collect();
+        let references: Vec<Vec<&str>> = (0..997).map(|i| sentence(i + 3)).collect();
+        let with_threads = |n: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+            pool.install(|| corpus_rouge(&hypotheses, &references).unwrap())
+        };
+        let one = with_threads(1);
+        for n in [2, 3, 8] {
+            assert_eq!(with_threads(n), one, "{n} threads");
+        }
     }
 
     fn close(a: f64, b: f64) {

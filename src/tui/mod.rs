@@ -125,7 +125,8 @@ fn event_loop(
     });
     // The models' and jobs' tensor work runs on rayon's pool: below the event loop's priority too.
     // (If the pool already exists, its threads keep their priority.)
-    let _ = rayon::ThreadPoolBuilder::new().start_handler(|_| workers::yield_to_the_event_loop()).build_global();
+    let _ =
+        rayon::ThreadPoolBuilder::new().start_handler(|_| workers::yield_to_the_event_loop()).build_global();
     let mut workers = workers::Workers::start(settings, sender);
     loop {
         let first = match events.recv_timeout(FRAME) {
