@@ -27,23 +27,32 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-#[test]
-fn explore_a_user_and_an_item_then_quit_restoring_the_terminal() {
+/// The real binary in a 160×48 tmux pane (socket `name`), with `args`, in a home of its own; when
+/// it exits the pane prints its exit status after `after_exit`'s output. `None` (with a message)
+/// where tmux is not installed.
+fn explorer_in_tmux(home: &Path, args: &str, after_exit: &str, name: &str) -> Option<common::Tmux> {
     if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("SKIPPED tui_tmux: tmux is not installed (CI installs it)");
-        return;
+        return None;
     }
+    let h = home.display();
+    let script = format!(
+        "env HOME={h} XDG_CONFIG_HOME={h} XDG_DATA_HOME={h} PRISM_CACHE_DIR={h} {} {args}; \
+         echo \"prism exited with $?\"; {after_exit}sleep 600",
+        env!("CARGO_BIN_EXE_prism")
+    );
+    let tmux = common::Tmux { socket: format!("{name}-{}", std::process::id()), session: "prism".into() };
+    tmux.cmd(&["new-session", "-d", "-s", "prism", "-x", "160", "-y", "48", &script]);
+    Some(tmux)
+}
+
+#[test]
+fn explore_a_user_and_an_item_then_quit_restoring_the_terminal() {
     let home = tempfile::tempdir().unwrap();
     let config = write_config(home.path());
-    let h = home.path().display();
-    let script = format!(
-        "env HOME={h} XDG_CONFIG_HOME={h} XDG_DATA_HOME={h} PRISM_CACHE_DIR={h} {} --config {}; \
-         echo \"prism exited with $?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-*icanon'; sleep 600",
-        env!("CARGO_BIN_EXE_prism"),
-        config.display()
-    );
-    let tmux = common::Tmux { socket: format!("prism-test-{}", std::process::id()), session: "prism".into() };
-    tmux.cmd(&["new-session", "-d", "-s", "prism", "-x", "160", "-y", "48", &script]);
+    let after_exit = "stty -a | tr ' ;' '\\n\\n' | grep -x -- '-*icanon'; ";
+    let args = format!("--config {}", config.display());
+    let Some(tmux) = explorer_in_tmux(home.path(), &args, after_exit, "prism-test") else { return };
 
     tmux.wait("the users list", 60, |s| s.contains("/ to filter") && s.contains("Users 1000/1000"));
     tmux.keys(&["/"]);
@@ -75,20 +84,8 @@ fn explore_a_user_and_an_item_then_quit_restoring_the_terminal() {
 /// performance panel shows the measured speed-up.
 #[test]
 fn the_embedded_models_explain_the_top_ranked_item() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED tui_tmux: tmux is not installed (CI installs it)");
-        return;
-    }
     let home = tempfile::tempdir().unwrap();
-    let h = home.path().display();
-    let script = format!(
-        "env HOME={h} XDG_CONFIG_HOME={h} XDG_DATA_HOME={h} PRISM_CACHE_DIR={h} {}; \
-         echo \"prism exited with $?\"; sleep 600",
-        env!("CARGO_BIN_EXE_prism")
-    );
-    let tmux =
-        common::Tmux { socket: format!("prism-embedded-{}", std::process::id()), session: "prism".into() };
-    tmux.cmd(&["new-session", "-d", "-s", "prism", "-x", "160", "-y", "48", &script]);
+    let Some(tmux) = explorer_in_tmux(home.path(), "", "", "prism-embedded") else { return };
     tmux.wait("the users list", 60, |s| s.contains("Users 1000/1000"));
     tmux.keys(&["/"]);
     tmux.literal("u0042");
