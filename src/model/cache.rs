@@ -1,14 +1,15 @@
 //! The decoder's key/value cache, owned by the caller (not hidden inside modules), so one loaded
 //! model can serve many generations at once and beam search can reorder it.
 
-use candle_core::{Result, Tensor};
+use candle_core::Tensor;
 
-/// Cached keys and values of one decoder layer, each `[batch, heads, seq, head_dim]`.
+/// Cached keys and values of one decoder layer, each `[rows, heads, seq, head_dim]`.
 #[derive(Clone, Debug, Default)]
 pub struct LayerKv {
     /// Self-attention K/V: grows by the number of new positions at every step.
     pub self_kv: Option<(Tensor, Tensor)>,
-    /// Cross-attention K/V: computed once from the encoder output, then reused.
+    /// Cross-attention K/V: computed once from the encoder output, then reused. One row per input:
+    /// under beam search that input's beams (adjacent rows of `self_kv`) share it.
     pub cross_kv: Option<(Tensor, Tensor)>,
 }
 
@@ -35,17 +36,5 @@ impl KvCache {
             .flat_map(|l| l.self_kv.iter().chain(l.cross_kv.iter()))
             .map(|(k, v)| size(k) + size(v))
             .sum()
-    }
-
-    /// Keeps, in order, the batch rows named by `rows` (a `u32` tensor): how beam search follows
-    /// the beams it keeps. Cross-attention K/V are reordered too, so batches of several inputs
-    /// stay aligned.
-    pub fn reorder(&mut self, rows: &Tensor) -> Result<()> {
-        for layer in &mut self.layers {
-            for kv in [&mut layer.self_kv, &mut layer.cross_kv].into_iter().flatten() {
-                *kv = (kv.0.index_select(rows, 0)?, kv.1.index_select(rows, 0)?);
-            }
-        }
-        Ok(())
     }
 }

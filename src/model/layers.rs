@@ -433,21 +433,46 @@ impl Attention {
     }
 
     /// Scores and softmax in f32 (as Hugging Face does for T5), with the additive `bias`
-    /// broadcast to `[b, heads, t, s]`.
+    /// broadcast to `[sources, heads, group * t, s]`.
+    ///
+    /// `x` may hold `group` rows per row of `k`/`v`, adjacent (beam search: the beams of one input
+    /// share that input's single copy of the encoder keys and values). Their queries are stacked
+    /// into one matmul per source row instead of copying the keys and values for every beam.
     fn attend(&self, x: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
+        let (rows, t, _) = x.dims3()?;
+        let sources = k.dim(0)?;
+        if sources == 0 || rows % sources != 0 {
+            candle_core::bail!("attention: {rows} query rows cannot share {sources} key/value rows");
+        }
+        let group = rows / sources;
+        let (heads, head_dim) = (self.heads, self.head_dim);
         let mut q = self.q.forward(x)?;
         if let Some(scale) = self.scale {
             q = (q * scale)?;
         }
-        let q = self.split(&q)?;
+        let mut q = self.split(&q)?;
+        if group > 1 {
+            q = q.reshape((sources, group, heads, t, head_dim))?.transpose(1, 2)?.reshape((
+                sources,
+                heads,
+                group * t,
+                head_dim,
+            ))?;
+        }
         let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?.broadcast_add(bias)?;
         let probs = match self.kernels {
             Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,
             Kernels::Fused => candle_nn::ops::softmax_last_dim(&scores)?,
         };
         let probs = self.dropout.forward(&probs.to_dtype(v.dtype())?)?;
-        let out = probs.matmul(v)?.transpose(1, 2)?.reshape((b, t, self.heads * self.head_dim))?;
+        let mut out = probs.matmul(v)?;
+        if group > 1 {
+            out = out
+                .reshape((sources, heads, group, t, head_dim))?
+                .transpose(1, 2)?
+                .reshape((rows, heads, t, head_dim))?;
+        }
+        let out = out.transpose(1, 2)?.reshape((rows, t, heads * head_dim))?;
         self.o.forward(&out)
     }
 }
@@ -501,6 +526,63 @@ mod tests {
         let y = drop.forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert!(y.iter().all(|v| *v == 0.0 || *v == 2.0), "kept values are scaled by 1 / (1 - p)");
         assert!(y.contains(&0.0) && y.contains(&2.0));
+    }
+
+    #[test]
+    fn beams_sharing_one_encoder_row_attend_as_if_it_were_copied() {
+        let dev = Device::Cpu;
+        let (d_model, heads, head_dim) = (8, 2, 4);
+        let w = Weights::new(VarBuilder::zeros(DType::F32, &dev), Kernels::Fused);
+        let linear = |seed: f32| {
+            let values: Vec<f32> = (0..d_model * d_model).map(|i| ((i as f32 + seed) * 0.37).sin()).collect();
+            Linear::new(Tensor::from_vec(values, (d_model, d_model), &dev).unwrap(), None).unwrap()
+        };
+        let attention = Attention {
+            q: linear(1.0),
+            k: linear(2.0),
+            v: linear(3.0),
+            o: linear(4.0),
+            heads,
+            head_dim,
+            scale: Some(0.5),
+            kernels: Kernels::Fused,
+            dropout: w.dropout(0.0),
+        };
+        let (inputs, beams, source_len) = (2, 3, 5);
+        let values =
+            |n: usize, seed: f32| (0..n).map(|i| ((i as f32 * 0.71 + seed).cos())).collect::<Vec<f32>>();
+        let encoder =
+            Tensor::from_vec(values(inputs * source_len * d_model, 0.3), (inputs, source_len, d_model), &dev)
+                .unwrap();
+        let queries =
+            Tensor::from_vec(values(inputs * beams * d_model, 1.1), (inputs * beams, 1, d_model), &dev)
+                .unwrap();
+        let mask = Tensor::new(&[[1u8, 1, 1, 1, 1], [1, 1, 1, 0, 0]], &dev).unwrap();
+        let shared = attention.cross_attend(&queries, &encoder, &padding_bias(&mask).unwrap(), None).unwrap();
+
+        let copies = Tensor::new(&[0u32, 0, 0, 1, 1, 1], &dev).unwrap();
+        let copied = attention
+            .cross_attend(
+                &queries,
+                &encoder.index_select(&copies, 0).unwrap(),
+                &padding_bias(&mask.index_select(&copies, 0).unwrap()).unwrap(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(shared.dims(), &[inputs * beams, 1, d_model]);
+        let difference =
+            (shared - copied).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(difference < 1e-5, "shared and copied encoder rows differ by {difference}");
+
+        let odd = Tensor::zeros((4, 1, d_model), DType::F32, &dev).unwrap();
+        assert!(attention
+            .cross_attend(
+                &odd,
+                &encoder.narrow(0, 0, 1).unwrap().repeat((3, 1, 1)).unwrap(),
+                &padding_bias(&Tensor::ones((3, source_len), DType::U8, &dev).unwrap()).unwrap(),
+                None
+            )
+            .is_err());
     }
 
     #[test]

@@ -66,12 +66,8 @@ pub(super) fn beam_search(
     let nb = cfg.num_beams;
     let batch = encoder_hidden.dim(0)?;
     let device = encoder_hidden.device();
-    // The encoder ran once per input; each beam gets a copy of its input's rows.
-    let rows: Vec<u32> = (0..batch as u32).flat_map(|b| std::iter::repeat_n(b, nb)).collect();
-    let rows = Tensor::from_vec(rows, batch * nb, device)?;
-    let encoder_hidden = encoder_hidden.index_select(&rows, 0)?;
-    let encoder_mask = encoder_mask.index_select(&rows, 0)?;
-
+    // The encoder output stays one row per input: the decoder's cross-attention lets the `nb`
+    // adjacent beam rows of an input share it (`Attention::attend`).
     // Only the first beam is live at the start, so the first step expands one hypothesis.
     let mut searches: Vec<Search> = (0..batch)
         .map(|_| Search {
@@ -98,7 +94,7 @@ pub(super) fn beam_search(
         }
         let last: Vec<u32> =
             searches.iter().flat_map(|s| s.running.iter().map(|b| b.tokens[b.tokens.len() - 1])).collect();
-        let (mut scores, vocab) = run.step(&last, &encoder_hidden, &encoder_mask, &mut cache)?;
+        let (mut scores, vocab) = run.step(&last, encoder_hidden, encoder_mask, &mut cache)?;
         let mut sources = Vec::with_capacity(batch * nb);
         let mut all_hit = true;
         for (b, search) in searches.iter_mut().enumerate() {
@@ -248,7 +244,7 @@ fn top_k(scores: &[f32], k: usize) -> Vec<(f32, usize)> {
 }
 
 /// Follows the kept beams in the self-attention cache. Cross-attention keys/values are left alone:
-/// beams only ever take parents from their own input, whose rows all hold the same encoder copy.
+/// they hold one row per input, and beams only ever take parents from their own input.
 fn reorder_self_attention(cache: &mut KvCache, sources: &[u32], device: &candle_core::Device) -> Result<()> {
     if sources.iter().enumerate().all(|(i, &s)| i as u32 == s) {
         return Ok(());

@@ -4,8 +4,9 @@
 //! all with the same logits processors (no-repeat n-grams, minimum length, forced BOS/EOS).
 //!
 //! Inputs of a batch are right-padded with an attention mask and encoded once; beams run as one
-//! `[batch * beams, 1]` decoder call per step, the encoder output repeated per beam and the
-//! self-attention cache reordered to follow the beams kept. Streaming ([`StepEvent`]) and
+//! `[batch * beams, 1]` decoder call per step; an input's beams share its one copy of the encoder
+//! output and cross-attention keys/values, and the self-attention cache is reordered to follow the
+//! beams kept. Streaming ([`StepEvent`]) and
 //! cancellation are checked at every step; every call returns [`GenStats`].
 //! Token ids in and out; text is the [`Engine`](super::engine::Engine)'s business.
 

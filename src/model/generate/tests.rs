@@ -76,8 +76,11 @@ impl Seq2Seq for ScriptedModel {
         }
         let prefixes = all.squeeze(3)?.squeeze(1)?.to_vec2::<f32>()?;
         let inputs = encoder_hidden.squeeze(2)?.to_vec2::<f32>()?;
+        // Beam search gives each input's adjacent beam rows one shared encoder row.
+        let beams = rows / inputs.len();
         let mut logits = Vec::new();
-        for (prefix, input) in prefixes.iter().zip(&inputs) {
+        for (row, prefix) in prefixes.iter().enumerate() {
+            let input = &inputs[row / beams];
             let input: Vec<u32> = input.iter().filter(|&&x| x >= 0.0).map(|&x| x as u32).collect();
             let prefix: Vec<u32> = prefix[1..].iter().map(|&x| x as u32).collect();
             logits.extend((self.script)(&input, &prefix));
