@@ -150,6 +150,10 @@ fn bench_measures_each_model_in_its_own_process() {
         out["oracle"]["peak_memory_bytes"].as_f64().unwrap(),
         out["prism"]["peak_memory_bytes"].as_f64().unwrap(),
     );
+    let model_memory = |m: &serde_json::Value| {
+        m["param_bytes"].as_f64().unwrap() + m["max_kv_cache_bytes"].as_f64().unwrap()
+    };
+    ratio("model_memory_ratio", model_memory(&out["oracle"]), model_memory(&out["prism"]));
 
     let inputs = json(&prism(&["bench", "--print-inputs", "--inputs", "2"], cache.path()));
     for model in ["oracle", "prism"] {

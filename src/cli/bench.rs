@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::explain::Which;
 use super::{print_json, Context};
 use crate::data::{self, Part, Split};
-use crate::explain::bench::{bench_model, memory_cost, BenchInputs, ModelBench, Protocol};
+use crate::explain::bench::{bench_model, memory_cost, model_memory, BenchInputs, ModelBench, Protocol};
 use crate::explain::samples::Sample;
 use crate::explain::samples::{samples, SampleSet};
 use crate::explain::{decoding_overrides, Explainer, Matcher, PromptKind, Prompts};
@@ -79,6 +79,10 @@ pub struct BenchOutput {
     pub speedup: Option<f64>,
     /// Oracle's memory cost over the Prism's (peak resident-set growth, plus device memory).
     pub memory_ratio: Option<f64>,
+    /// Oracle's model memory (weights + largest KV cache, as the distillation job's evaluate stage
+    /// reports it) over the Prism's: the ratio without the engine's fixed costs (`gemm`'s
+    /// per-thread packing buffers, the tokenizer), which do not grow with the model.
+    pub model_memory_ratio: Option<f64>,
     pub device: String,
     pub threads: usize,
     pub protocol: Protocol,
@@ -101,12 +105,13 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
             PromptKind::Prism => prism = Some(figures),
         }
     }
-    let (speedup, memory_ratio) = match (&oracle, &prism) {
+    let (speedup, memory_ratio, model_memory_ratio) = match (&oracle, &prism) {
         (Some(o), Some(p)) => (
             Some(o.mean_ms / p.mean_ms.max(1e-9)),
             Some(memory_cost(o) as f64 / memory_cost(p).max(1) as f64),
+            Some(model_memory(o) as f64 / model_memory(p).max(1) as f64),
         ),
-        _ => (None, None),
+        _ => (None, None, None),
     };
     let out = BenchOutput {
         device: oracle.as_ref().or(prism.as_ref()).map(|m| m.device.clone()).unwrap_or_default(),
@@ -114,6 +119,7 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
         prism,
         speedup,
         memory_ratio,
+        model_memory_ratio,
         threads: rayon::current_num_threads(),
         protocol: Protocol { warmup: args.warmup, runs: args.runs },
     };
@@ -254,7 +260,8 @@ fn print_table(out: &BenchOutput) {
         }
         println!();
     }
-    if let (Some(speedup), Some(ratio)) = (out.speedup, out.memory_ratio) {
-        println!("speed-up {speedup:.1}×, memory ratio {ratio:.1}×");
+    if let (Some(speedup), Some(peak), Some(model)) = (out.speedup, out.memory_ratio, out.model_memory_ratio)
+    {
+        println!("speed-up {speedup:.1}×, memory ratio {peak:.1}× by peak growth, {model:.1}× by weights + KV cache");
     }
 }

@@ -149,6 +149,11 @@ pub fn memory_cost(bench: &ModelBench) -> u64 {
     bench.peak_memory_bytes + bench.device_memory_bytes.unwrap_or(0)
 }
 
+/// The memory that scales with the model: its weights and its largest key/value cache.
+pub fn model_memory(bench: &ModelBench) -> u64 {
+    bench.param_bytes as u64 + bench.max_kv_cache_bytes as u64
+}
+
 /// The `q`-quantile of sorted values, by the nearest-rank method (p95 of 100 runs is the 95th).
 pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
