@@ -550,7 +550,7 @@ mod tests {
         };
         let (inputs, beams, source_len) = (2, 3, 5);
         let values =
-            |n: usize, seed: f32| (0..n).map(|i| ((i as f32 * 0.71 + seed).cos())).collect::<Vec<f32>>();
+            |n: usize, seed: f32| (0..n).map(|i| (i as f32 * 0.71 + seed).cos()).collect::<Vec<f32>>();
         let encoder =
             Tensor::from_vec(values(inputs * source_len * d_model, 0.3), (inputs, source_len, d_model), &dev)
                 .unwrap();
