@@ -450,29 +450,24 @@ impl Attention {
         if let Some(scale) = self.scale {
             q = (q * scale)?;
         }
-        let mut q = self.split(&q)?;
-        if group > 1 {
-            q = q.reshape((sources, group, heads, t, head_dim))?.transpose(1, 2)?.reshape((
-                sources,
-                heads,
-                group * t,
-                head_dim,
-            ))?;
-        }
+        // `[rows, t, heads * head_dim]` → `[sources, heads, group * t, head_dim]` in one copy.
+        let q = q.reshape((sources, group, t, heads, head_dim))?.permute((0, 3, 1, 2, 4))?.reshape((
+            sources,
+            heads,
+            group * t,
+            head_dim,
+        ))?;
         let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?.broadcast_add(bias)?;
         let probs = match self.kernels {
             Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,
             Kernels::Fused => candle_nn::ops::softmax_last_dim(&scores)?,
         };
         let probs = self.dropout.forward(&probs.to_dtype(v.dtype())?)?;
-        let mut out = probs.matmul(v)?;
-        if group > 1 {
-            out = out
-                .reshape((sources, heads, group, t, head_dim))?
-                .transpose(1, 2)?
-                .reshape((rows, heads, t, head_dim))?;
-        }
-        let out = out.transpose(1, 2)?.reshape((rows, t, heads * head_dim))?;
+        let out = probs
+            .matmul(v)?
+            .reshape((sources, heads, group, t, head_dim))?
+            .permute((0, 2, 3, 1, 4))?
+            .reshape((rows, t, heads * head_dim))?;
         self.o.forward(&out)
     }
 }
