@@ -235,6 +235,7 @@ struct Stack {
     layers: Vec<Layer>,
     dropout: Dropout,
     activation_dropout: Dropout,
+    kernels: Kernels,
 }
 
 impl Stack {
@@ -253,6 +254,7 @@ impl Stack {
                 .collect::<Result<_>>()?,
             dropout: w.dropout(cfg.dropout),
             activation_dropout: w.dropout(cfg.activation_dropout),
+            kernels: w.kernels(),
         })
     }
 
@@ -286,7 +288,8 @@ impl Stack {
                 let attn = cross.cross_attend(&h, enc, enc_bias, slot.map(|l| &mut l.cross_kv))?;
                 h = norm.forward(&(h + self.dropout.forward(&attn)?)?)?;
             }
-            let inner = self.activation_dropout.forward(&activation.apply(&layer.fc1.forward(&h)?)?)?;
+            let inner =
+                self.activation_dropout.forward(&activation.apply(&layer.fc1.forward(&h)?, self.kernels)?)?;
             let ff = self.dropout.forward(&layer.fc2.forward(&inner)?)?;
             h = layers::clamp_f16(layer.final_layer_norm.forward(&(h + ff)?)?)?;
         }
@@ -382,7 +385,7 @@ impl Bart {
             activation,
             encoder,
             decoder,
-            lm_head: Linear::new(table, None)?,
+            lm_head: Linear::new(table, None, kernels)?,
             final_logits_bias,
             info,
             tensors,

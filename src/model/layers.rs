@@ -26,7 +26,8 @@ pub enum Kernels {
     /// Ops with a backward pass (explicit softmax and norms): required for training.
     #[default]
     Differentiable,
-    /// candle's fused softmax, RMS norm and layer norm: faster inference, but **no gradients**.
+    /// Fused kernels (candle's RMS and layer norms, our vectorised softmax and GELUs in
+    /// [`super::kernels`]): faster inference, but **no gradients**.
     Fused,
 }
 
@@ -197,12 +198,13 @@ pub struct Linear {
     /// `Wᵀ`, `[in, out]`.
     rhs: Tensor,
     bias: Option<Tensor>,
+    kernels: Kernels,
 }
 
 impl Linear {
     /// A layer over `weight` as it is (a tied embedding table stays shared, not copied).
-    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
-        Ok(Linear { rhs: weight.t()?, bias })
+    pub fn new(weight: Tensor, bias: Option<Tensor>, kernels: Kernels) -> Result<Self> {
+        Ok(Linear { rhs: weight.t()?, bias, kernels })
     }
 
     pub fn load(w: &Weights, d_in: usize, d_out: usize, bias: bool, std: f64) -> Result<Self> {
@@ -217,7 +219,7 @@ impl Linear {
             }
         };
         let bias = if bias { Some(w.get(d_out, "bias", Init::Const(0.0))?) } else { None };
-        Ok(Linear { rhs, bias })
+        Ok(Linear { rhs, bias, kernels: w.kernels() })
     }
 }
 
@@ -229,7 +231,12 @@ impl Module for Linear {
         let in_features = out_dims.pop().expect("a linear layer's input has a feature dimension");
         out_dims.push(self.rhs.dim(1)?);
         let rows = x.elem_count() / in_features.max(1);
-        let y = x.reshape((rows, in_features))?.matmul(&self.rhs)?.reshape(out_dims)?;
+        let x = x.reshape((rows, in_features))?;
+        let y = match self.kernels {
+            Kernels::Differentiable => x.matmul(&self.rhs)?,
+            Kernels::Fused => super::kernels::matmul(&x, &self.rhs)?,
+        };
+        let y = y.reshape(out_dims)?;
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
@@ -321,12 +328,14 @@ impl Activation {
         })
     }
 
-    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Activation::Relu => x.relu(),
-            Activation::Gelu => x.gelu_erf(),
-            Activation::GeluNew => x.gelu(),
-            Activation::Silu => x.silu(),
+    pub fn apply(self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
+        match (self, kernels) {
+            (Activation::Relu, _) => x.relu(),
+            (Activation::Gelu, Kernels::Differentiable) => x.gelu_erf(),
+            (Activation::Gelu, Kernels::Fused) => super::kernels::gelu_erf(x),
+            (Activation::GeluNew, Kernels::Differentiable) => x.gelu(),
+            (Activation::GeluNew, Kernels::Fused) => super::kernels::gelu_tanh(x),
+            (Activation::Silu, _) => x.silu(),
         }
     }
 }
@@ -460,7 +469,7 @@ impl Attention {
         let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?.broadcast_add(bias)?;
         let probs = match self.kernels {
             Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,
-            Kernels::Fused => candle_nn::ops::softmax_last_dim(&scores)?,
+            Kernels::Fused => super::kernels::softmax_last_dim(&scores)?,
         };
         let probs = self.dropout.forward(&probs.to_dtype(v.dtype())?)?;
         let out = probs
@@ -530,7 +539,12 @@ mod tests {
         let w = Weights::new(VarBuilder::zeros(DType::F32, &dev), Kernels::Fused);
         let linear = |seed: f32| {
             let values: Vec<f32> = (0..d_model * d_model).map(|i| ((i as f32 + seed) * 0.37).sin()).collect();
-            Linear::new(Tensor::from_vec(values, (d_model, d_model), &dev).unwrap(), None).unwrap()
+            Linear::new(
+                Tensor::from_vec(values, (d_model, d_model), &dev).unwrap(),
+                None,
+                Kernels::Differentiable,
+            )
+            .unwrap()
         };
         let attention = Attention {
             q: linear(1.0),

@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod engine;
 pub mod generate;
+pub mod kernels;
 pub mod layers;
 pub mod load;
 pub mod stats;

@@ -208,6 +208,7 @@ struct DenseFf {
     act: Activation,
     norm: RmsNorm,
     dropout: Dropout,
+    kernels: Kernels,
 }
 
 impl DenseFf {
@@ -231,15 +232,16 @@ impl DenseFf {
             act,
             norm: RmsNorm::load(&w.pp("layer_norm"), cfg.d_model, cfg.layer_norm_epsilon)?,
             dropout: w.dropout(cfg.dropout_rate),
+            kernels: w.kernels(),
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.norm.forward(x)?;
         let (inner, wo) = match &self.ff {
-            FeedForward::Plain { wi, wo } => (self.act.apply(&wi.forward(&h)?)?, wo),
+            FeedForward::Plain { wi, wo } => (self.act.apply(&wi.forward(&h)?, self.kernels)?, wo),
             FeedForward::Gated { wi_0, wi_1, wo } => {
-                ((self.act.apply(&wi_0.forward(&h)?)? * wi_1.forward(&h)?)?, wo)
+                ((self.act.apply(&wi_0.forward(&h)?, self.kernels)? * wi_1.forward(&h)?)?, wo)
             }
         };
         let y = wo.forward(&self.dropout.forward(&inner)?)?;
@@ -404,7 +406,7 @@ impl T5 {
         let encoder = Stack::load(&w.pp("encoder"), cfg, false)?;
         let decoder = Stack::load(&w.pp("decoder"), cfg, true)?;
         let lm_head = if cfg.tie_word_embeddings {
-            Linear::new(table, None)?
+            Linear::new(table, None, kernels)?
         } else {
             Linear::load(&w.pp("lm_head"), cfg.d_model, cfg.vocab_size, false, cfg.initializer_factor)?
         };

@@ -100,7 +100,7 @@ pub(super) fn beam_search(
         for (b, search) in searches.iter_mut().enumerate() {
             let block = &mut scores[b * nb * vocab..(b + 1) * nb * vocab];
             for (beam, row) in search.running.iter().zip(block.chunks_exact_mut(vocab)) {
-                logits::log_softmax_in_place(row);
+                crate::model::kernels::log_softmax_in_place(row);
                 logits::process(row, &beam.tokens, cfg);
                 for s in row.iter_mut() {
                     *s += beam.score;

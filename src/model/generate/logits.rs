@@ -109,19 +109,6 @@ pub fn softmax(scores: &[f32]) -> Vec<f32> {
     exps.into_iter().map(|e| e / sum).collect()
 }
 
-/// `log_softmax` in place, as torch computes it: `x - max - ln(sum(exp(x - max)))`.
-pub fn log_softmax_in_place(scores: &mut [f32]) {
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        return;
-    }
-    let sum: f32 = scores.iter().map(|&s| (s - max).exp()).sum();
-    let shift = max + sum.ln();
-    for s in scores.iter_mut() {
-        *s -= shift;
-    }
-}
-
 /// The first index of the largest score (torch's `argmax` tie rule).
 pub fn argmax(scores: &[f32]) -> u32 {
     let mut best = 0;
@@ -255,7 +242,7 @@ mod tests {
     #[test]
     fn log_softmax_and_argmax_match_hand_values() {
         let mut s = vec![0.0, 2f32.ln(), f32::NEG_INFINITY, 0.0];
-        log_softmax_in_place(&mut s);
+        crate::model::kernels::log_softmax_in_place(&mut s);
         let expected = [0.25f32.ln(), 0.5f32.ln(), f32::NEG_INFINITY, 0.25f32.ln()];
         for (a, b) in s.iter().zip(expected) {
             assert!(a == &b || (a - b).abs() < 1e-6, "{s:?}");

@@ -230,7 +230,7 @@ fn greedy_or_sample(
             } else {
                 logits::argmax(row)
             };
-            logits::log_softmax_in_place(row);
+            crate::model::kernels::log_softmax_in_place(row);
             scores[b] += row[token as usize];
             seqs[b].push(token);
             finished[b] = cfg.eos_token_ids.contains(&token);

@@ -230,7 +230,7 @@ fn exhaustive_best(model: &ScriptedModel, input: &[u32], cfg: &GenerationConfig)
     let mut stack: Vec<(Vec<u32>, f32)> = vec![(vec![], 0.0)];
     while let Some((prefix, sum)) = stack.pop() {
         let mut scores = (model.script)(input, &prefix);
-        logits::log_softmax_in_place(&mut scores);
+        crate::model::kernels::log_softmax_in_place(&mut scores);
         let mut seq = vec![cfg.decoder_start_token_id];
         seq.extend(&prefix);
         logits::process(&mut scores, &seq, cfg);
