@@ -1,6 +1,6 @@
 //! Vectorisable CPU kernels for inference: `exp`, softmax over the last dimension, log-softmax,
-//! both GELUs and the matrix product of a decoder step, as candle custom ops (no backward pass,
-//! like [`Kernels::Fused`]).
+//! both GELUs, layer and RMS norms and the matrix product of a decoder step, as candle custom ops
+//! (no backward pass, like [`Kernels::Fused`]).
 //!
 //! candle's CPU softmax and GELUs, and a plain `f32::exp` loop, call libm's scalar `expf`, `erff`
 //! and `tanhf` one element at a time: 18% of a Prism beam-search explanation's instructions.
@@ -8,11 +8,13 @@
 //! (AVX2 + FMA when the CPU has them, chosen at run time; SSE2 otherwise), within a few ulp of
 //! libm. A decoder step multiplies one row per beam by each weight, which `gemm` repacks in full
 //! on every call; [`matmul`] reads the weight where it lies instead, a register tile at a time.
+//! Small inputs stay on the calling thread: candle's fused norms hand every call to the thread
+//! pool, and waking a worker and waiting for it was a third of a Prism explanation's time.
 //!
 //! [`Kernels::Fused`]: super::Kernels::Fused
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// Work below this many elements stays on the calling thread: handing a decoder step's few
@@ -104,6 +106,18 @@ dispatch!(
     /// The tanh GELU, `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))` (`"gelu_new"`), computed as
     /// `x · σ(2u)`, which is the same function.
     gelu_tanh_in_place(xs: &mut [f32]) => gelu_tanh_body
+);
+
+dispatch!(
+    /// Layer norm of each `weight.len()`-long row of `rows` in place: `(x - mean) / √(var + eps)
+    /// · weight + bias`, with the biased variance of the centred row (two passes, as torch).
+    layer_norm_rows_in_place(rows: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) => layer_norm_body
+);
+
+dispatch!(
+    /// T5's RMS norm of each `weight.len()`-long row of `rows` in place: `x / √(mean(x²) + eps)
+    /// · weight`.
+    rms_norm_rows_in_place(rows: &mut [f32], weight: &[f32], eps: f32) => rms_norm_body
 );
 
 dispatch!(
@@ -216,6 +230,46 @@ fn log_softmax_body(row: &mut [f32]) {
     let shift = max + sum_exp(row, max).ln();
     for x in row.iter_mut() {
         *x -= shift;
+    }
+}
+
+/// `Σ x²`, with eight accumulators so the loop vectorises.
+#[inline(always)]
+fn sum_squares(xs: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane += x * x;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail.iter().map(|&x| x * x).sum::<f32>()
+}
+
+#[inline(always)]
+fn layer_norm_body(rows: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
+    let len = weight.len();
+    for row in rows.chunks_exact_mut(len) {
+        let mean = sum(row) / len as f32;
+        for x in row.iter_mut() {
+            *x -= mean;
+        }
+        let inverse_deviation = 1.0 / (sum_squares(row) / len as f32 + eps).sqrt();
+        for ((x, &w), &b) in row.iter_mut().zip(weight).zip(bias) {
+            *x = *x * inverse_deviation * w + b;
+        }
+    }
+}
+
+#[inline(always)]
+fn rms_norm_body(rows: &mut [f32], weight: &[f32], eps: f32) {
+    let len = weight.len();
+    for row in rows.chunks_exact_mut(len) {
+        let inverse_rms = 1.0 / (sum_squares(row) / len as f32 + eps).sqrt();
+        for (x, &w) in row.iter_mut().zip(weight) {
+            *x = *x * inverse_rms * w;
+        }
     }
 }
 
@@ -420,6 +474,26 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// Layer norm over the last dimension (BART's): the custom op on CPU f32, candle's fused kernel
+/// elsewhere. candle's CPU kernel hands every call to the thread pool, which for a decoder step's
+/// few rows costs more than the arithmetic.
+pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 && weight.dtype() == DType::F32 {
+        x.contiguous()?.apply_op3_no_bwd(weight, bias, &Norm { eps })
+    } else {
+        candle_nn::ops::layer_norm(&x.contiguous()?, weight, bias, eps)
+    }
+}
+
+/// T5's RMS norm over the last dimension: the custom op on CPU f32, candle's elsewhere.
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f32) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 && weight.dtype() == DType::F32 {
+        x.contiguous()?.apply_op2_no_bwd(weight, &Norm { eps })
+    } else {
+        candle_nn::ops::rms_norm(&x.contiguous()?, weight, eps)
+    }
+}
+
 /// Exact GELU: the custom op on CPU f32, candle's elsewhere.
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     if x.device().is_cpu() && x.dtype() == DType::F32 {
@@ -483,7 +557,7 @@ const PARALLEL_MIN_PRODUCTS: usize = 1 << 20;
 
 struct FewRowsMatmul;
 
-impl candle_core::CustomOp2 for FewRowsMatmul {
+impl CustomOp2 for FewRowsMatmul {
     fn name(&self) -> &'static str {
         "prism-few-rows-matmul"
     }
@@ -553,6 +627,18 @@ fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Res
     }
 }
 
+/// Runs `kernel` over `data` in tasks of whole `row_len`-long rows: on the calling thread when
+/// the data is small or the pool has one thread (handing work to the pool wakes a thread and
+/// waits for it), split across the pool otherwise.
+fn in_row_tasks(data: &mut [f32], row_len: usize, kernel: impl Fn(&mut [f32]) + Sync) {
+    let task_len = PARALLEL_MIN_ELEMENTS.div_ceil(row_len.max(1)) * row_len.max(1);
+    if data.len() <= task_len || rayon::current_num_threads() == 1 {
+        kernel(data);
+    } else {
+        data.par_chunks_mut(task_len).for_each(&kernel);
+    }
+}
+
 struct SoftmaxLastDim;
 
 impl CustomOp1 for SoftmaxLastDim {
@@ -563,13 +649,82 @@ impl CustomOp1 for SoftmaxLastDim {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let mut out = contiguous_f32(storage, layout, self.name())?.to_vec();
         let row_len = layout.dims().last().copied().unwrap_or(1).max(1);
-        let task_len = PARALLEL_MIN_ELEMENTS.div_ceil(row_len) * row_len;
-        if out.len() <= task_len {
-            softmax_rows_in_place(&mut out, row_len);
-        } else {
-            out.par_chunks_mut(task_len).for_each(|rows| softmax_rows_in_place(rows, row_len));
-        }
+        in_row_tasks(&mut out, row_len, |rows| softmax_rows_in_place(rows, row_len));
         Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+/// Layer norm (with a bias, [`CustomOp3`]) or RMS norm (without, [`CustomOp2`]) over the last
+/// dimension.
+struct Norm {
+    eps: f32,
+}
+
+impl Norm {
+    fn run(
+        &self,
+        x: &[f32],
+        shape: &Shape,
+        weight: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<(CpuStorage, Shape)> {
+        let row_len = shape.dims().last().copied().unwrap_or(1);
+        if weight.len() != row_len || bias.is_some_and(|b| b.len() != row_len) {
+            candle_core::bail!("prism-norm: rows of {row_len} against a weight of {}", weight.len())
+        }
+        let mut out = x.to_vec();
+        let norm = |rows: &mut [f32]| match bias {
+            Some(bias) => layer_norm_rows_in_place(rows, weight, bias, self.eps),
+            None => rms_norm_rows_in_place(rows, weight, self.eps),
+        };
+        in_row_tasks(&mut out, row_len, norm);
+        Ok((CpuStorage::F32(out), shape.clone()))
+    }
+}
+
+impl CustomOp3 for Norm {
+    fn name(&self) -> &'static str {
+        "prism-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        weight: &CpuStorage,
+        weight_layout: &Layout,
+        bias: &CpuStorage,
+        bias_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let name = CustomOp3::name(self);
+        self.run(
+            contiguous_f32(x, x_layout, name)?,
+            x_layout.shape(),
+            contiguous_f32(weight, weight_layout, name)?,
+            Some(contiguous_f32(bias, bias_layout, name)?),
+        )
+    }
+}
+
+impl CustomOp2 for Norm {
+    fn name(&self) -> &'static str {
+        "prism-rms-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        weight: &CpuStorage,
+        weight_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let name = CustomOp2::name(self);
+        self.run(
+            contiguous_f32(x, x_layout, name)?,
+            x_layout.shape(),
+            contiguous_f32(weight, weight_layout, name)?,
+            None,
+        )
     }
 }
 
@@ -592,11 +747,7 @@ impl CustomOp1 for Gelu {
             Gelu::Erf => gelu_erf_in_place,
             Gelu::Tanh => gelu_tanh_in_place,
         };
-        if out.len() <= PARALLEL_MIN_ELEMENTS {
-            kernel(&mut out);
-        } else {
-            out.par_chunks_mut(PARALLEL_MIN_ELEMENTS).for_each(kernel);
-        }
+        in_row_tasks(&mut out, 1, kernel);
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 }
@@ -682,6 +833,24 @@ mod tests {
     }
 
     #[test]
+    fn norms_match_hand_values() {
+        // Row [1, 2, 3, 6]: mean 3, centred [-2, -1, 0, 3], variance 14 / 4, mean square 50 / 4.
+        let mut rows = [1.0, 2.0, 3.0, 6.0];
+        layer_norm_rows_in_place(&mut rows, &[1.0, 1.0, 2.0, 0.5], &[0.0, 1.0, 0.0, -1.0], 0.0);
+        let deviation = 3.5f32.sqrt();
+        let want = [-2.0 / deviation, -1.0 / deviation + 1.0, 0.0, 1.5 / deviation - 1.0];
+        for (got, want) in rows.iter().zip(want) {
+            assert!((got - want).abs() < 1e-6, "{rows:?}");
+        }
+        let mut rows = [1.0, 2.0, 3.0, 6.0];
+        rms_norm_rows_in_place(&mut rows, &[1.0, 1.0, 1.0, 2.0], 0.0);
+        let rms = 12.5f32.sqrt();
+        for (got, want) in rows.iter().zip([1.0 / rms, 2.0 / rms, 3.0 / rms, 12.0 / rms]) {
+            assert!((got - want).abs() < 1e-6, "{rows:?}");
+        }
+    }
+
+    #[test]
     fn few_rows_products_match_gemm_for_both_weight_layouts_and_any_thread_split() -> Result<()> {
         let device = candle_core::Device::Cpu;
         for (rows, inner, width) in [(1, 7, 3), (5, 128, 512), (16, 256, 3001), (17, 9, 9)] {
@@ -702,10 +871,14 @@ mod tests {
     fn the_ops_agree_with_candle_on_a_tensor_large_enough_to_split_across_threads() -> Result<()> {
         let device = candle_core::Device::Cpu;
         let x = (Tensor::randn(0f32, 3.0, (7, 40, 300), &device)? - 1.0)?;
+        let weight = Tensor::randn(1f32, 0.5, 300, &device)?;
+        let bias = Tensor::randn(0f32, 0.5, 300, &device)?;
         let pairs = [
             (softmax_last_dim(&x)?, candle_nn::ops::softmax_last_dim(&x)?),
             (gelu_erf(&x)?, x.gelu_erf()?),
             (gelu_tanh(&x)?, x.gelu()?),
+            (layer_norm(&x, &weight, &bias, 1e-5)?, candle_nn::ops::layer_norm(&x, &weight, &bias, 1e-5)?),
+            (rms_norm(&x, &weight, 1e-6)?, candle_nn::ops::rms_norm(&x, &weight, 1e-6)?),
         ];
         for (ours, candles) in pairs {
             let difference = (ours - candles)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;

@@ -26,7 +26,7 @@ pub enum Kernels {
     /// Ops with a backward pass (explicit softmax and norms): required for training.
     #[default]
     Differentiable,
-    /// Fused kernels (candle's RMS and layer norms, our vectorised softmax and GELUs in
+    /// Fused kernels (our vectorised softmax, GELUs, norms and few-rows matrix products in
     /// [`super::kernels`]): faster inference, but **no gradients**.
     Fused,
 }
@@ -261,7 +261,7 @@ impl RmsNorm {
 impl Module for RmsNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if self.kernels == Kernels::Fused {
-            return candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32);
+            return super::kernels::rms_norm(x, &self.weight, self.eps as f32);
         }
         let dtype = x.dtype();
         let xf = x.to_dtype(DType::F32)?;
@@ -294,7 +294,7 @@ impl LayerNorm {
 impl Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if self.kernels == Kernels::Fused {
-            return candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps as f32);
+            return super::kernels::layer_norm(x, &self.weight, &self.bias, self.eps as f32);
         }
         let dtype = x.dtype();
         let xf = x.to_dtype(DType::F32)?;
