@@ -175,32 +175,36 @@ fn max(xs: &[f32]) -> f32 {
     tail.iter().chain(&lanes).fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
 }
 
-/// The sum, with eight accumulators so the loop vectorises.
+/// `Σ f(x)`, with eight accumulators so the loop vectorises.
 #[inline(always)]
-fn sum(xs: &[f32]) -> f32 {
+fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut lanes = [0f32; 8];
     let chunks = xs.chunks_exact(8);
     let tail = chunks.remainder();
     for chunk in chunks {
         for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            *lane += x;
+            *lane += f(x);
         }
     }
-    lanes.iter().chain(tail).sum()
+    lanes.iter().sum::<f32>() + tail.iter().map(|&x| f(x)).sum::<f32>()
+}
+
+/// The sum.
+#[inline(always)]
+fn sum(xs: &[f32]) -> f32 {
+    lane_sum(xs, |x| x)
 }
 
 /// `Σ exp(x - shift)`.
 #[inline(always)]
 fn sum_exp(xs: &[f32], shift: f32) -> f32 {
-    let mut lanes = [0f32; 8];
-    let chunks = xs.chunks_exact(8);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            *lane += exp(x - shift);
-        }
-    }
-    lanes.iter().sum::<f32>() + tail.iter().map(|&x| exp(x - shift)).sum::<f32>()
+    lane_sum(xs, |x| exp(x - shift))
+}
+
+/// `Σ x²`.
+#[inline(always)]
+fn sum_squares(xs: &[f32]) -> f32 {
+    lane_sum(xs, |x| x * x)
 }
 
 #[inline(always)]
@@ -231,20 +235,6 @@ fn log_softmax_body(row: &mut [f32]) {
     for x in row.iter_mut() {
         *x -= shift;
     }
-}
-
-/// `Σ x²`, with eight accumulators so the loop vectorises.
-#[inline(always)]
-fn sum_squares(xs: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let chunks = xs.chunks_exact(8);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            *lane += x * x;
-        }
-    }
-    lanes.iter().sum::<f32>() + tail.iter().map(|&x| x * x).sum::<f32>()
 }
 
 #[inline(always)]
@@ -521,14 +511,15 @@ const FEW_ROWS: usize = 16;
 /// for a decoder step spends longer packing than multiplying. Anything else is candle's matmul.
 pub fn matmul(x: &Tensor, rhs: &Tensor) -> Result<Tensor> {
     let few_rows = x.dims2().is_ok_and(|(rows, inner)| rows <= FEW_ROWS && inner > 0);
-    let stored_as = RhsLayout::of(rhs.layout());
-    match stored_as {
-        Some(_)
-            if few_rows && x.device().is_cpu() && x.dtype() == DType::F32 && rhs.dtype() == DType::F32 =>
-        {
-            x.contiguous()?.apply_op2_no_bwd(rhs, &FewRowsMatmul)
-        }
-        _ => x.matmul(rhs),
+    if few_rows
+        && x.device().is_cpu()
+        && x.dtype() == DType::F32
+        && rhs.dtype() == DType::F32
+        && RhsLayout::of(rhs.layout()).is_some()
+    {
+        x.contiguous()?.apply_op2_no_bwd(rhs, &FewRowsMatmul)
+    } else {
+        x.matmul(rhs)
     }
 }
 
