@@ -100,13 +100,9 @@ pub fn warp(scores: &mut [f32], cfg: &GenerationConfig) {
 
 /// Numerically stable softmax; a row of `-inf` gives zeros.
 pub fn softmax(scores: &[f32]) -> Vec<f32> {
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        return vec![0.0; scores.len()];
-    }
-    let exps: Vec<f32> = scores.iter().map(|&s| (s - max).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    exps.into_iter().map(|e| e / sum).collect()
+    let mut probs = scores.to_vec();
+    crate::model::kernels::softmax_rows_in_place(&mut probs, scores.len().max(1));
+    probs
 }
 
 /// The first index of the largest score (torch's `argmax` tie rule).
