@@ -1027,7 +1027,7 @@ fn on_mouse(app: &mut App, mouse: MouseEvent) -> Vec<Effect> {
     let (column, row) = (mouse.column, mouse.row);
     if row == layout.tabs.y {
         if let MouseEventKind::Down(MouseButton::Left) = mouse.kind {
-            if let Some(tab) = super::ui::tab_at(column) {
+            if let Some(tab) = super::layout::tab_at(column) {
                 app.tab = tab;
             }
         }
