@@ -40,6 +40,19 @@ pub fn resolve(spec: &Path) -> Result<PathBuf> {
     })
 }
 
+/// A model setting written in a file (config, preset, recipe) made absolute against the file's
+/// directory `base`, unless it names no existing path there and is a Hugging Face id: then it is
+/// kept as written, for [`resolve`] to find in the cache.
+pub fn relative_to(base: &Path, spec: &Path) -> PathBuf {
+    let joined = base.join(spec);
+    let is_id = spec.to_str().and_then(ModelId::parse).is_some();
+    if spec.is_relative() && !joined.exists() && is_id {
+        spec.to_path_buf()
+    } else {
+        joined
+    }
+}
+
 /// A model id and an optional revision, as `huggingface_hub` accepts them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelId {
@@ -209,6 +222,20 @@ mod tests {
         assert!(at("acme/other").unwrap_err().contains("models--acme--other"));
         std::fs::write(dir.path().join("models--acme--tiny-prism/refs/main"), "c".repeat(40)).unwrap();
         assert!(at("acme/tiny-prism").unwrap_err().contains("refs/main names commit"));
+    }
+
+    #[test]
+    fn settings_in_files_keep_ids_and_resolve_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("acme/local")).unwrap();
+        let base = dir.path();
+        assert_eq!(relative_to(base, Path::new("acme/local")), base.join("acme/local"));
+        assert_eq!(
+            relative_to(base, Path::new("google/flan-t5-large")),
+            PathBuf::from("google/flan-t5-large")
+        );
+        assert_eq!(relative_to(base, Path::new("models/a/b")), base.join("models/a/b"));
+        assert_eq!(relative_to(base, Path::new("/abs")), PathBuf::from("/abs"));
     }
 
     #[test]
