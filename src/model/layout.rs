@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 
 use super::bart::BartConfig;
 use super::checkpoint::{Checkpoint, WeightFiles};
@@ -65,22 +65,27 @@ impl FileTensors {
         self.shapes.contains_key(name)
     }
 
-    /// One tensor's values, as f32 on the CPU.
-    fn load(&self, name: &str) -> Result<Tensor> {
-        let t = match &self.source {
-            Source::Safetensors(st) => st.load(name, &Device::Cpu)?,
-            Source::Pytorch(files) => {
-                let mut found = None;
-                for f in files {
-                    if let Some(t) = f.get(name)? {
-                        found = Some(t);
-                        break;
-                    }
-                }
-                found.with_context(|| format!("tensor {name} is not in the weight files"))?
+    /// Whether two tensors hold the same values. Safetensors are compared as the mapped bytes
+    /// (no copy: an untied head of a large model would otherwise be read twice into memory).
+    fn equal(&self, a: &str, b: &str) -> Result<bool> {
+        match &self.source {
+            Source::Safetensors(st) => {
+                let (a, b) = (st.get(a)?, st.get(b)?);
+                Ok(a.dtype() == b.dtype() && a.shape() == b.shape() && a.data() == b.data())
             }
-        };
-        Ok(t.to_dtype(DType::F32)?)
+            Source::Pytorch(files) => {
+                let load = |name: &str| -> Result<Tensor> {
+                    for f in files {
+                        if let Some(t) = f.get(name)? {
+                            return Ok(t.to_dtype(DType::F32)?);
+                        }
+                    }
+                    bail!("tensor {name} is not in the weight files")
+                };
+                let (a, b) = (load(a)?, load(b)?);
+                Ok(a.dims() == b.dims() && (a - b)?.abs()?.max_all()?.to_scalar::<f32>()? == 0.0)
+            }
+        }
     }
 }
 
@@ -208,10 +213,7 @@ pub fn check(ckpt: &Checkpoint) -> Result<Checked> {
     }
 
     let untied_lm_head = match &plan.tied_head {
-        Some(embedding) if file.contains("lm_head.weight") => {
-            let (head, emb) = (file.load("lm_head.weight")?, file.load(embedding)?);
-            head.dims() != emb.dims() || (head - emb)?.abs()?.max_all()?.to_scalar::<f32>()? != 0.0
-        }
+        Some(embedding) if file.contains("lm_head.weight") => !file.equal("lm_head.weight", embedding)?,
         _ => false,
     };
     if untied_lm_head && ckpt.arch == Arch::Bart {
