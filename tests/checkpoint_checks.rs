@@ -80,6 +80,14 @@ fn every_missing_and_misshaped_tensor_is_listed_in_one_error() {
     assert_eq!(misshaped, 12, "{err}");
     assert!(err.contains("is [64, 32], config.json implies [96, 32] (d_ff, d_model)"), "{err}");
 
+    // Deeper layers in the file and mis-shaped tensors are one error, not the first found.
+    let both = copy_with("t5-v1_0", |c| {
+        c["num_layers"] = 1.into();
+        c["d_ff"] = 48.into();
+    });
+    let err = load_error(both.path());
+    assert!(err.contains("wrong shape") && err.contains("num_layers = 1"), "{err}");
+
     let partial = copy_with("bart", |_| {});
     edit_weights(partial.path(), |t| {
         t.remove("model.encoder.layers.0.fc1.bias");

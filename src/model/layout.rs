@@ -167,17 +167,6 @@ pub fn check(ckpt: &Checkpoint) -> Result<Checked> {
             _ => missing.push(format!("{} {:?} ({})", e.name, e.shape, e.dims)),
         }
     }
-    if !missing.is_empty() || !problems.is_empty() {
-        let mut msg = format!("{label} does not match {}/config.json:", ckpt.dir.display());
-        if !missing.is_empty() {
-            msg.push_str(&format!("\n  missing: {}", missing.join("\n           ")));
-        }
-        if !problems.is_empty() {
-            msg.push_str(&format!("\n  wrong shape: {}", problems.join("\n               ")));
-        }
-        bail!(msg);
-    }
-
     let expected: BTreeSet<&str> = plan.expected.iter().map(|e| e.name.as_str()).collect();
     let mut deeper: BTreeMap<&'static str, (usize, BTreeSet<String>, usize)> = BTreeMap::new();
     let mut unused = Vec::new();
@@ -194,22 +183,24 @@ pub fn check(ckpt: &Checkpoint) -> Result<Checked> {
             _ => unused.push(name.clone()),
         }
     }
-    if !deeper.is_empty() {
-        let lines: Vec<String> = deeper
-            .iter()
-            .map(|(key, (depth, layers, count))| {
-                let layers: Vec<&str> = layers.iter().map(String::as_str).collect();
-                format!(
-                    "config.json says {key} = {depth}, but the weights hold {count} tensors of deeper layers: {}",
-                    layers.join(", ")
-                )
-            })
-            .collect();
-        bail!(
-            "{label} does not match {}/config.json: {}; the config is wrong for these weights",
-            ckpt.dir.display(),
-            lines.join("; ")
-        );
+
+    let mut sections = Vec::new();
+    if !missing.is_empty() {
+        sections.push(format!("missing: {}", missing.join("\n           ")));
+    }
+    if !problems.is_empty() {
+        sections.push(format!("wrong shape: {}", problems.join("\n               ")));
+    }
+    for (key, (depth, layers, count)) in &deeper {
+        let layers: Vec<&str> = layers.iter().map(String::as_str).collect();
+        sections.push(format!(
+            "config.json says {key} = {depth}, but the weights hold {count} tensors of deeper layers \
+             ({}): the config is wrong for these weights",
+            layers.join(", ")
+        ));
+    }
+    if !sections.is_empty() {
+        bail!("{label} does not match {}/config.json:\n  {}", ckpt.dir.display(), sections.join("\n  "));
     }
 
     let untied_lm_head = match &plan.tied_head {
