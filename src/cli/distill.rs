@@ -71,11 +71,13 @@ pub struct RunArgs {
     /// configs/distill/, or a .toml file.
     #[arg(long, default_value = "quick")]
     pub preset: String,
-    /// Teacher checkpoint (T5 family); default: the preset's (the embedded Oracle).
-    #[arg(long, value_name = "DIR")]
+    /// Teacher checkpoint (T5 family), a directory or a Hugging Face id in the local cache;
+    /// default: the preset's (the embedded Oracle).
+    #[arg(long, value_name = "DIR|ID")]
     pub teacher: Option<PathBuf>,
-    /// Start the student from this checkpoint (BART family) instead of the preset's fresh model.
-    #[arg(long, value_name = "DIR")]
+    /// Start the student from this checkpoint (BART family; a directory or a Hugging Face id in
+    /// the local cache) instead of the preset's fresh model.
+    #[arg(long, value_name = "DIR|ID")]
     pub student: Option<PathBuf>,
     /// "cpu" or "cuda:N"; default from the configuration.
     #[arg(long, value_name = "DEVICE")]

@@ -115,7 +115,7 @@ impl JobSpec {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read preset {}", path.display()))?;
         let mut spec: JobSpec = toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        spec.teacher = root.join(&spec.teacher);
+        spec.teacher = crate::model::hf_cache::relative_to(root, &spec.teacher);
         spec.student_recipe = root.join(&spec.student_recipe);
         spec.preset = name.to_owned();
         Ok(spec)
