@@ -229,6 +229,13 @@ fn lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// `prism distill status DIR --json` with `env` set.
+fn status_json(home: &Path, dir: &Path, env: &[(&str, &str)]) -> serde_json::Value {
+    let mut c = common::command(&["distill", "status", &dir.display().to_string(), "--json"], home);
+    c.envs(env.iter().copied());
+    stdout_json(&c.output().unwrap())
+}
+
 fn stdout_json(out: &Output) -> serde_json::Value {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
@@ -307,14 +314,50 @@ fn a_shard_that_keeps_failing_stops_the_job_after_its_retries() {
     assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains("Socket timed out; trying again at the next poll"), "{stderr}");
     assert!(
-        stderr.contains("teach task 0 (101) ended FAILED without finishing; submitted again as job 102"),
+        stderr.contains(
+            "teach task 0 (job 101) ended FAILED without finishing; submitted again as job 102 (retry 1 of 1)"
+        ),
         "{stderr}"
     );
     assert!(
-        stderr.contains("teach task 0 ended FAILED without finishing, 2 times in all; see")
-            && stderr.contains("teach/shards/0/slurm-102_0.out"),
+        stderr.contains(
+            "teach task 0 (job 102) ended FAILED without finishing, 2 times in all (max_retries = 1)"
+        ) && stderr.contains("teach/shards/0/slurm-102_0.out"),
         "{stderr}"
     );
+    // The give-up is the log's last event, with what to do next; the resubmissions are Slurm
+    // messages, not progress.
+    let events = lines(&out.join("events.jsonl"));
+    let last = events.last().unwrap();
+    assert_eq!((last["kind"].as_str(), last["stage"].as_str()), (Some("failed"), Some("teach")), "{last}");
+    assert!(last["message"].as_str().unwrap().contains("2 times in all"), "{last}");
+    let next = last["next"].as_str().unwrap();
+    assert!(
+        next.starts_with("raise [slurm] max_retries (now 1) in the config, then continue with: "),
+        "{next}"
+    );
+    assert!(next.contains(&format!("--out {} --resume --backend slurm", out.display())), "{next}");
+    assert!(events
+        .iter()
+        .any(|e| e["kind"] == "slurm" && e["message"].as_str().unwrap().contains("retry 1 of 1")));
+    assert!(events.iter().filter(|e| e["kind"] == "progress").all(|e| e["total"] == 24), "{events:?}");
+    // `status` says the same, and that nothing follows the job any more.
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let status = status_json(home, &out, &[("PATH", &path)]);
+    assert_eq!(status["state"], "failed", "{status}");
+    assert!(status["reason"].as_str().unwrap().contains("no coordinator holds the job"), "{status}");
+    assert_eq!(status["next"].as_str(), Some(next));
+    assert_eq!(status["holders"]["coordinator"], false);
+    assert_eq!(status["slurm"]["live"], true, "{status}");
+    for shard in status["shards"].as_array().unwrap() {
+        assert_eq!(shard["state"], "failed", "{shard}");
+        assert_eq!(shard["task"]["seen"]["state"], "FAILED", "{shard}");
+    }
+    // Without Slurm the states are the coordinator's, as last seen.
+    let status = status_json(home, &out, &[("PATH", "/nonexistent")]);
+    assert_eq!(status["slurm"]["live"], false, "{status}");
+    assert!(status["slurm"]["as_of"].as_f64().is_some(), "{status}");
+    assert!(status["slurm"]["error"].as_str().unwrap().contains("not found: sbatch"), "{status}");
     let submitted = std::fs::read_to_string(bin.join("sbatch.log")).unwrap();
     let script_path = out.join("slurm/teach.sbatch").display().to_string();
     assert_eq!(submitted, format!("--parsable {script_path}\n--parsable --array=0,1 {script_path}\n"));
