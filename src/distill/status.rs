@@ -335,7 +335,8 @@ pub fn shard_state(f: &ShardFacts<'_>) -> (ShardState, String) {
         let as_last_seen = if f.live { "" } else { " (as last seen)" };
         match seen.map(|s| s.state.as_str()) {
             Some(state) if is_running(state) => {
-                return (ShardState::Running, format!("Slurm says {state}{as_last_seen}"));
+                let ending = if state == "COMPLETING" { ": its task is ending" } else { "" };
+                return (ShardState::Running, format!("Slurm says {state}{as_last_seen}{ending}"));
             }
             Some("SUBMITTED") => return (ShardState::Pending, format!("submitted{as_last_seen}")),
             Some(state) if slurm::is_active(state) => {
