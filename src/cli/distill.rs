@@ -208,7 +208,14 @@ fn resume_command(
         argv.extend(["--device".into(), device.to_owned()]);
     }
     let resume = Resume { argv, cwd: std::env::current_dir().ok() };
-    durable::write_json(&out.join(status::RESUME_FILE), &resume)?;
+    // The rest of a Slurm job runs as `prism distill --resume` on a node: the coordinator's
+    // command stays the one that continues the whole job.
+    let path = out.join(status::RESUME_FILE);
+    let on_slurm = |r: &Resume| r.argv.windows(2).any(|w| w[0] == "--backend" && w[1] == "slurm");
+    let recorded: Option<Resume> = read_json(&path).ok();
+    if backend == Backend::Slurm || !recorded.as_ref().is_some_and(on_slurm) {
+        durable::write_json(&path, &resume)?;
+    }
     Ok(resume)
 }
 

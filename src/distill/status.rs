@@ -739,6 +739,57 @@ mod tests {
         assert_eq!(shard_state(&cancelled).0, ShardState::Cancelled);
     }
 
+    /// A job on Slurm whose coordinator is gone, with a log written before the `slurm` event kind
+    /// and Slurm not asked: stopped, the teach line summed from the shards' caches (never the old
+    /// log's 0/0), the states as last seen, and the command to continue.
+    #[test]
+    fn an_older_job_reads_as_stopped_with_the_teach_line_summed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let mut spec = super::super::JobSpec::preset("quick", &crate::config::project_root()).unwrap();
+        spec.shards = Some(2);
+        spec.dataset = "data/demo".into();
+        super::super::job::prepare(dir, &spec, false).unwrap();
+        shards::write_plan(dir, &Plan { shards: 2, batch_size: 2, samples: 8, fingerprint: "f".into() })
+            .unwrap();
+        for (k, n) in [(0, 3), (1, 2)] {
+            let row = r#"{"user":"u","item":"i","text":"t","ms":1.0,"new_tokens":1}"#;
+            std::fs::write(shards::shard_dir(dir, k).join("cache.jsonl"), format!("{row}\n").repeat(n))
+                .unwrap();
+        }
+        let old = [
+            r#"{"time":1.0,"stage":"teach","kind":"progress","done":4,"total":8,"message":"slurm array: 2 RUNNING"}"#,
+            r#"{"time":2.0,"stage":"teach","kind":"progress","done":0,"total":0,"message":"slurm: submitted teach task(s) [1] as job 13"}"#,
+        ];
+        std::fs::write(dir.join(EVENTS_FILE), old.join("\n") + "\n").unwrap();
+        let mut recorded = slurm::State::new();
+        let tracked = recorded.entry("teach".into()).or_default();
+        tracked.tasks = vec![task("12", "RUNNING"), task("13", "PENDING")];
+        crate::durable::write_json(&slurm::slurm_dir(dir).join(slurm::STATE_FILE), &recorded).unwrap();
+
+        let status = read(dir, &Options { ask_slurm: false, poll_seconds: 1.0 }).unwrap();
+        assert_eq!(status.state, JobState::Stopped);
+        assert!(
+            status.reason.starts_with("no coordinator holds the job (slurm/lock is free)"),
+            "{}",
+            status.reason
+        );
+        assert!(status.reason.contains("2 Slurm task(s) still queued or running"), "{}", status.reason);
+        let next = status.next.unwrap();
+        assert!(next.starts_with("continue with: prism --dataset data/demo distill --out "), "{next}");
+        assert!(next.ends_with(" --resume --backend slurm"), "{next}");
+        let teach = &status.stages[0];
+        assert_eq!((teach.done, teach.total), (5, 8));
+        let states: Vec<(ShardState, usize, usize)> =
+            status.shards.iter().map(|s| (s.state, s.done, s.total)).collect();
+        assert_eq!(states, [(ShardState::Running, 3, 4), (ShardState::Pending, 2, 4)]);
+        assert!(status.shards[0].detail.ends_with("(as last seen)"), "{}", status.shards[0].detail);
+        let slurm = status.slurm.unwrap();
+        assert!(!slurm.live && slurm.as_of.is_some());
+        assert_eq!(status.last_slurm.unwrap().kind, EventKind::Slurm);
+        assert!(status.problems.is_empty());
+    }
+
     #[test]
     fn a_resume_command_reads_as_typed() {
         let resume = Resume {
