@@ -478,7 +478,8 @@ pub fn status_lines(job: &JobStatus) -> Vec<String> {
                 .get(part)
                 .map(|t| t.submissions.iter().map(|s| s.job.as_str()).collect())
                 .unwrap_or_default();
-            lines.push(format!("  slurm {part}: {summary} (jobs {}; {source})", jobs.join(", ")));
+            let jobs = if jobs.is_empty() { String::new() } else { format!("jobs {}; ", jobs.join(", ")) };
+            lines.push(format!("  slurm {part}: {summary} ({jobs}{source})"));
         }
         if let Some(e) = &job.last_slurm {
             lines.push(format!("  last slurm message: {}", e.message));
