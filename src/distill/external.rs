@@ -401,7 +401,39 @@ pub fn read_report(stage_dir: &Path) -> Result<ExternalReport> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn any_row_reads_back(
+            user in "\\PC*",
+            item in any::<u64>(),
+            text in "\\PC*",
+            ms in proptest::option::of(0.0f64..1e9),
+        ) {
+            let mut value = serde_json::json!({"user": user, "item": item, "text": text});
+            if let Some(ms) = ms {
+                value["latency_ms"] = serde_json::json!(ms);
+            }
+            let row = parse_row(&value.to_string(), 9, "f").unwrap();
+            prop_assert_eq!((row.user, row.item, row.text), (user, item.to_string(), text.trim().to_owned()));
+            prop_assert_eq!(row.line, 9);
+            // serde_json parses floats to within an ulp unless built with `float_roundtrip`.
+            match (row.ms, ms) {
+                (Some(a), Some(b)) => prop_assert!((a - b).abs() <= b * 1e-15, "{} vs {}", a, b),
+                (a, b) => prop_assert_eq!(a, b),
+            }
+        }
+
+        #[test]
+        fn any_line_is_a_row_or_an_error_naming_it(line in "\\PC*") {
+            if let Err(e) = parse_row(&line, 7, "f") {
+                prop_assert!(e.to_string().starts_with("f, line 7: "), "{}", e);
+            }
+        }
+    }
 
     #[test]
     fn rows_take_string_or_integer_ids_and_optional_timings() {

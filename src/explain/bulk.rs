@@ -243,3 +243,53 @@ pub fn write_prompts(
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(user: &str, model: &str) -> String {
+        let r = PromptRow { user: user.into(), item: "i".into(), model: model.into(), prompt: "p".into() };
+        serde_json::to_string(&r).unwrap() + "\n"
+    }
+
+    #[test]
+    fn rows_already_there_are_skipped_a_torn_line_is_cut_and_a_repeat_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.jsonl");
+        let samples: HashSet<(String, String)> = [("a".into(), "i".into()), ("b".into(), "i".into())].into();
+        let decoding = HashMap::new();
+        let expect = Expect {
+            kind: RowKind::Prompt,
+            samples: &samples,
+            samples_are: "test samples",
+            decoding: &decoding,
+        };
+        std::fs::write(&path, row("a", "oracle") + &row("a", "prism") + "{\"user\":\"b\",").unwrap();
+        let mut out = Output::open(&path, &expect).unwrap();
+        assert_eq!((out.existing, out.torn.as_ref().map(|t| t.line)), (2, Some(3)));
+        let key = ("a".to_owned(), "i".to_owned());
+        assert!(
+            out.has("oracle", &key)
+                && out.has("prism", &key)
+                && !out.has("oracle", &("b".into(), "i".into()))
+        );
+        let next =
+            PromptRow { user: "b".into(), item: "i".into(), model: "oracle".into(), prompt: "p".into() };
+        out.append("oracle", ("b".into(), "i".into()), &next).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            row("a", "oracle") + &row("a", "prism") + &row("b", "oracle")
+        );
+
+        std::fs::write(&path, row("a", "oracle") + &row("b", "oracle") + &row("a", "oracle")).unwrap();
+        let err = Output::open(&path, &expect).err().unwrap().to_string();
+        assert!(
+            err.contains("line 3: model \"oracle\" explained (user \"a\", item \"i\") on line 1 already"),
+            "{err}"
+        );
+        std::fs::write(&path, row("c", "oracle")).unwrap();
+        let err = Output::open(&path, &expect).err().unwrap().to_string();
+        assert!(err.contains("line 1: (user \"c\", item \"i\") is not one of the test samples"), "{err}");
+    }
+}
