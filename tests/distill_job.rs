@@ -56,6 +56,7 @@ fn spec(dir: &Path) -> JobSpec {
         preset: "test".into(),
         dataset: "synthetic".into(),
         shards: None,
+        teacher_outputs: None,
     }
 }
 

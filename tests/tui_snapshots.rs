@@ -296,6 +296,7 @@ fn a_sharded_job_shows_its_shards_and_slurm_tasks() {
         dir: "/scratch/job".into(),
         preset: "paper".into(),
         teacher: "/models/oracle".into(),
+        teacher_outputs: None,
         state: JobState::Failed,
         reason: format!("{}: no coordinator holds the job (slurm/lock is free)", gave_up.message),
         next: Some(gave_up.next.clone()),

@@ -14,11 +14,12 @@ use super::explain::Which;
 use super::{print_json, Context};
 use crate::data::{self, Part, Split};
 use crate::explain::bench::{bench_model, memory_cost, model_memory, BenchInputs, ModelBench, Protocol};
+use crate::explain::inputs::ModelInputs;
 use crate::explain::samples::Sample;
 use crate::explain::samples::{samples, SampleSet};
-use crate::explain::{decoding_overrides, Explainer, Matcher, PromptKind, Prompts};
+use crate::explain::{decoding_overrides, Matcher, PromptKind, Prompts};
 use crate::model::device::parse_device;
-use crate::model::engine::{Engine, EngineOptions};
+use crate::model::engine::EngineOptions;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -45,7 +46,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DEVICE")]
     pub device: Option<String>,
     /// Print the inputs, as each model reads them, instead of timing (`{"oracle":[…],"prism":[…]}`,
-    /// for benchmarking other engines on the same inputs: bench/engines.sh)
+    /// for benchmarking other engines on the same inputs: bench/engines.sh). The prompts of any
+    /// split, as a file: `prism explain --split test --prompts-only --out F.jsonl`
     #[arg(long)]
     pub print_inputs: bool,
     /// Benchmark only this model in this process and print its figures (what `prism bench` runs
@@ -196,21 +198,18 @@ fn bench_in_this_process(ctx: &Context, args: &BenchArgs, kind: PromptKind) -> R
     bench_model(&workload.inputs(), dir, kind, max_input_tokens, &workload.options, &overrides, protocol)
 }
 
+/// The prompts each model reads for the benchmark's inputs, as `prism explain --prompts-only`
+/// writes them (the same [`ModelInputs`]), in one document for bench/engines.py.
 fn print_inputs(ctx: &Context, args: &BenchArgs) -> Result<()> {
     let workload = Workload::load(ctx, args)?;
     let mut out = BTreeMap::new();
     for kind in [PromptKind::Oracle, PromptKind::Prism] {
-        let (dir, max_input_tokens) = kind.configured(&ctx.settings.models);
-        let engine = Engine::load(dir, &workload.options)?;
-        let explainer = Explainer {
-            engine: &engine,
-            kind,
-            max_input_tokens,
-            dataset: &workload.dataset,
-            prompts: &workload.prompts,
-            matcher: &workload.matcher,
-        };
-        let texts = workload.samples.iter().map(|s| explainer.prompt(s)).collect::<Result<Vec<_>>>()?;
+        let inputs = ModelInputs::configured(kind, &ctx.settings.models)?;
+        let texts = workload
+            .samples
+            .iter()
+            .map(|s| inputs.prompt(&workload.dataset, &workload.prompts, s))
+            .collect::<Result<Vec<_>>>()?;
         out.insert(kind.name(), texts);
     }
     print_json(&out)

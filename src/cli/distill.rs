@@ -5,7 +5,8 @@
 //! a Slurm job array with `--backend slurm`. `prism distill teach --job DIR --shard K/N` runs one
 //! shard (what each array task runs). `prism distill status DIR` shows where a job and its shards
 //! stand, from their files, the locks of whoever runs them and Slurm at the time of asking
-//! (`distill::status`).
+//! (`distill::status`). `--teacher-outputs F.jsonl` replaces the teach stage with an external
+//! teacher's explanations (see [`crate::distill::external`]).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use super::{print_json, Context};
 use crate::config::project_root;
 use crate::data;
 use crate::distill::events::{EventKind, EventSink};
+use crate::distill::external::{self, TeacherOutputs};
 use crate::distill::job::{self, is_complete, read_spec};
 use crate::distill::shards::{self, ShardJob};
 use crate::distill::slurm;
@@ -77,6 +79,11 @@ pub struct RunArgs {
     /// default: the preset's (the embedded Oracle).
     #[arg(long, value_name = "DIR|ID")]
     pub teacher: Option<PathBuf>,
+    /// Learn from these explanations instead of running a teacher: `{"user","item","text"}` rows
+    /// from any engine, for the preset's training samples (and optionally test items, which
+    /// become the teacher's side of the evaluation); see docs/EXTERNAL_TEACHER.md
+    #[arg(long, value_name = "F.jsonl", conflicts_with_all = ["teacher", "shards"])]
+    pub teacher_outputs: Option<PathBuf>,
     /// Start the student from this checkpoint (BART family; a directory or a Hugging Face id in
     /// the local cache) instead of the preset's fresh model.
     #[arg(long, value_name = "DIR|ID")]
@@ -112,18 +119,44 @@ pub fn run(ctx: &Context, args: DistillArgs) -> Result<()> {
 fn start(ctx: &Context, args: RunArgs) -> Result<()> {
     let Some(out) = args.out else { bail!("--out DIR is required: the job directory") };
     if args.backend == Backend::Slurm {
+        if args.teacher_outputs.is_some() {
+            bail!("--teacher-outputs replaces the teach stage, the part --backend slurm runs on the cluster; use the local backend");
+        }
         slurm::check_installed()?;
     }
     let mut spec = JobSpec::preset(&args.preset, &project_root())?;
     if let Some(teacher) = args.teacher {
         spec.teacher = teacher;
     }
+    let outputs = args.teacher_outputs.as_deref().map(TeacherOutputs::identify).transpose()?;
+    spec.teacher_outputs = outputs.clone();
     spec.student_init = args.student;
     spec.filter.enabled &= !args.no_filter;
     spec.dataset = ctx.settings.dataset.path.clone();
     let shards = args.shards.map(|n| n as usize).or((args.backend == Backend::Slurm).then_some(1));
     spec.shards = shards;
+    let dataset = data::open(&ctx.settings.dataset)?;
+    if let (Some(outputs), false) = (&outputs, args.resume) {
+        // Every row is checked before the job is made, so a bad file leaves no job directory.
+        let teach = job::teach_samples(&dataset, &spec, ctx.settings.dataset.history_len);
+        external::validate(outputs, &dataset, &teach)?;
+    }
     let spec = job::prepare(&out, &spec, args.resume)?;
+    if let Some(given) = &outputs {
+        if spec.teacher_outputs.as_ref().map(|o| &o.sha256) != Some(&given.sha256) {
+            let made_with = match &spec.teacher_outputs {
+                Some(o) => format!("teacher outputs {} (SHA-256 {})", o.path.display(), o.sha256),
+                None => format!("the teacher model {}", spec.teacher.display()),
+            };
+            bail!(
+                "the job in {} learns from {made_with}, not {} (SHA-256 {}); resume it without \
+                 --teacher-outputs, or start a new job with another --out",
+                out.display(),
+                given.path.display(),
+                given.sha256
+            );
+        }
+    }
     if args.shards.is_some() && spec.shards != shards {
         bail!(
             "the job in {} teaches in {} shards; --shards cannot change it",
@@ -141,7 +174,6 @@ fn start(ctx: &Context, args: RunArgs) -> Result<()> {
     }
     let device = parse_device(&device_name(ctx, args.device.as_deref()))?;
     let resume = resume_command(ctx, &out, &spec, args.backend, args.device.as_deref())?;
-    let dataset = data::open(&ctx.settings.dataset)?;
     let prompts = Prompts::load(&ctx.settings.prompts)?;
     let terminal = std::io::stderr().is_terminal();
     let mut show = |event: &DistillEvent| print_event(event, terminal);
@@ -439,8 +471,18 @@ fn status(ctx: &Context, dir: &Path) -> Result<()> {
 
 /// `prism distill status`'s text.
 pub fn status_lines(job: &JobStatus) -> Vec<String> {
-    let mut lines =
-        vec![format!("job {} (preset {}, teacher {})", job.dir.display(), job.preset, job.teacher.display())];
+    let mut lines = vec![match &job.teacher_outputs {
+        Some(file) => format!(
+            "job {} (preset {}, teacher outputs {}, {} rows)",
+            job.dir.display(),
+            job.preset,
+            file.path.display(),
+            file.rows
+        ),
+        None => {
+            format!("job {} (preset {}, teacher {})", job.dir.display(), job.preset, job.teacher.display())
+        }
+    }];
     lines.push(format!("  {:<9} {}: {}", "state", job.state.name(), job.reason));
     if let Some(next) = &job.next {
         lines.push(format!("  {:<9} {next}", "next"));

@@ -1,6 +1,8 @@
 //! `prism explain --user U [--item I] [--model oracle|prism|both] --json`: the Oracle's and/or the
 //! Prism's explanation of one recommendation (by default the user's top-ranked item), each with
-//! its latency, memory and grounding.
+//! its latency, memory and grounding. `prism explain --split train|dev|test --out F.jsonl` does the
+//! same for every sample of a split into a file, resumably, or writes only the prompts
+//! (`--prompts-only`); see [`super::explain_bulk`].
 
 use std::collections::BTreeMap;
 
@@ -15,6 +17,7 @@ use crate::explain::samples::Sample;
 use crate::explain::{decoding_overrides, Explainer, Explanation, Matcher, PromptKind, Prompts};
 use crate::model::device::parse_device;
 use crate::model::engine::{Engine, EngineOptions};
+use crate::model::GenerationOverrides;
 use crate::rank::{self, RankerSpec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -35,16 +38,17 @@ impl Which {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["user", "split"])))]
 pub struct ExplainArgs {
     #[arg(long, value_name = "USER")]
-    pub user: String,
+    pub user: Option<String>,
     /// The item to explain [default: the user's top-ranked item]
-    #[arg(long, value_name = "ITEM")]
+    #[arg(long, value_name = "ITEM", requires = "user")]
     pub item: Option<String>,
     #[arg(long, value_enum, default_value = "both")]
     pub model: Which,
     /// Ranker that picks the default item [default: ranker.default]
-    #[arg(long, value_name = "RANKER")]
+    #[arg(long, value_name = "RANKER", requires = "user")]
     pub ranker: Option<String>,
     /// Beam width [default: decoding.beams]
     #[arg(long, value_name = "N")]
@@ -55,6 +59,8 @@ pub struct ExplainArgs {
     /// "cpu" or "cuda:N" [default: models.device]
     #[arg(long, value_name = "DEVICE")]
     pub device: Option<String>,
+    #[command(flatten)]
+    pub bulk: super::explain_bulk::BulkArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -71,13 +77,13 @@ pub struct ExplainOutput {
 }
 
 pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
+    let Some(user_id) = args.user.clone() else {
+        return super::explain_bulk::run(ctx, args);
+    };
     let settings = &ctx.settings;
     let dataset = data::open(&settings.dataset)?;
-    let Some(user) = dataset.user_by_id(&args.user) else {
-        bail!(
-            "unknown user '{}': not in the dataset. Consider `prism data users` to list the users.",
-            args.user
-        );
+    let Some(user) = dataset.user_by_id(&user_id) else {
+        bail!("unknown user '{user_id}': not in the dataset. Consider `prism data users` to list the users.");
     };
     let (item, ranker) = match &args.item {
         Some(id) => {
@@ -90,11 +96,11 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
             let spec: RankerSpec = args.ranker.as_deref().unwrap_or(&settings.ranker.default).parse()?;
             let cache = rank::default_cache_dir();
             let ranked =
-                recommendations(&dataset, &settings.ranker, &args.user, &spec, 1, cache.as_deref(), &|l| {
+                recommendations(&dataset, &settings.ranker, &user_id, &spec, 1, cache.as_deref(), &|l| {
                     eprintln!("{l}")
                 })?;
             let Some(top) = ranked.items.first() else {
-                bail!("the ranker recommends nothing to '{}'", args.user)
+                bail!("the ranker recommends nothing to '{user_id}'")
             };
             (dataset.item_by_id(&top.item).expect("ranked items come from the dataset"), Some(ranked.ranker))
         }
@@ -105,13 +111,8 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
     let sample = Sample { user, item, history, reference: None, noisy_reference: false };
     let prompts = Prompts::load(&settings.prompts)?;
     let matcher = Matcher::new(&dataset);
-    let options = EngineOptions {
-        device: parse_device(args.device.as_deref().unwrap_or(&settings.models.device))?,
-        ..EngineOptions::default()
-    };
-    let mut overrides = decoding_overrides(&settings.decoding);
-    overrides.num_beams = args.beams.or(overrides.num_beams);
-    overrides.max_new_tokens = args.max_new_tokens.or(overrides.max_new_tokens);
+    let options = engine_options(ctx, &args)?;
+    let overrides = overrides(ctx, &args);
     let mut models = BTreeMap::new();
     for &kind in args.model.kinds() {
         let (dir, max_input_tokens) = kind.configured(&settings.models);
@@ -130,7 +131,7 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
     }
     let item_info = dataset.item(item);
     let out = ExplainOutput {
-        user: args.user,
+        user: user_id,
         item: item_info.id.clone(),
         title: item_info.title.clone(),
         ranker,
@@ -154,4 +155,20 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
         println!("  grounded: {:?}  item only: {:?}  invented: {:?}", g.grounded, g.item_only, g.invented);
     }
     Ok(())
+}
+
+/// How the models load: `--device` or the configured one.
+pub(super) fn engine_options(ctx: &Context, args: &ExplainArgs) -> Result<EngineOptions> {
+    Ok(EngineOptions {
+        device: parse_device(args.device.as_deref().unwrap_or(&ctx.settings.models.device))?,
+        ..EngineOptions::default()
+    })
+}
+
+/// The configured decoding with `--beams` and `--max-new-tokens` applied.
+pub(super) fn overrides(ctx: &Context, args: &ExplainArgs) -> GenerationOverrides {
+    let mut overrides = decoding_overrides(&ctx.settings.decoding);
+    overrides.num_beams = args.beams.or(overrides.num_beams);
+    overrides.max_new_tokens = args.max_new_tokens.or(overrides.max_new_tokens);
+    overrides
 }

@@ -7,6 +7,7 @@ pub mod data;
 pub mod distill;
 pub mod eval_explain;
 pub mod explain;
+pub mod explain_bulk;
 pub mod generate;
 pub mod human_eval;
 pub mod rank;
@@ -65,7 +66,7 @@ pub enum Command {
     Generate(Box<generate::GenerateArgs>),
     /// Fine-tune a model on the dataset's reference explanations (how the embedded Oracle is made).
     Train(train::TrainArgs),
-    /// Explain a recommendation with the Oracle and/or the Prism
+    /// Explain a recommendation with the Oracle and/or the Prism, or a whole split into a file
     Explain(explain::ExplainArgs),
     /// Distil the Oracle into a Prism: teach → filter → train → evaluate (resumable)
     Distill(distill::DistillArgs),

@@ -1,8 +1,11 @@
 //! The *evaluate* stage: teacher and student explain the same test samples with the same decoding,
 //! one sample at a time as a user would ask, and are scored with every explanation metric against
 //! the references, next to a baseline that copies the item's features into a fixed sentence.
-//! Latency and memory are measured per explanation.
+//! Latency and memory are measured per explanation. A job taught from an external teacher's file
+//! has no teacher model here: the teacher's side is that file's texts for the test samples (not
+//! timed, so no speed-up), or nothing when the file has none ([`Teacher`]).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -82,22 +85,35 @@ pub struct Evaluation {
     pub samples: usize,
     pub decoding: Decoding,
     pub threads: usize,
-    pub teacher: Speed,
+    /// What the `oracle` rows of the metrics are.
+    pub teacher_source: String,
+    /// `None` when the teacher did not run here.
+    pub teacher: Option<Speed>,
     pub student: Speed,
     /// Teacher latency / student latency (mean per explanation).
-    pub speedup: f64,
+    pub speedup: Option<f64>,
     /// Teacher model memory / student model memory.
-    pub memory_ratio: f64,
-    /// Metrics of `oracle`, `prism` and `template` against the test references.
+    pub memory_ratio: Option<f64>,
+    /// Metrics of `oracle` (when there is a teacher), `prism` and `template` against the test
+    /// references.
     pub metrics: Report,
+}
+
+/// The student's counterpart in the evaluation.
+pub enum Teacher<'a> {
+    /// The teacher model, run here on the same samples with the same decoding.
+    Model { engine: &'a Engine, max_input: usize },
+    /// An external teacher's texts by (user id, item id), covering every evaluated sample.
+    Texts { texts: &'a HashMap<(String, String), String>, source: String },
+    /// No teacher: the student and the template only.
+    Absent { why: String },
 }
 
 pub struct Evaluate<'a> {
     pub dataset: &'a Dataset,
     pub prompts: &'a Prompts,
     pub matcher: &'a Matcher,
-    pub teacher: &'a Engine,
-    pub teacher_max_input: usize,
+    pub teacher: Teacher<'a>,
     pub student: &'a Engine,
     pub student_max_input: usize,
     pub decoding: &'a Decoding,
@@ -114,7 +130,6 @@ pub fn evaluate(job: Evaluate<'_>, events: &mut EventSink<'_>) -> Result<Option<
         prompts,
         matcher,
         teacher,
-        teacher_max_input,
         student,
         student_max_input,
         decoding,
@@ -123,15 +138,12 @@ pub fn evaluate(job: Evaluate<'_>, events: &mut EventSink<'_>) -> Result<Option<
         dir,
         cancel,
     } = job;
-    let total = samples.len() * 2;
+    let runs_teacher = matches!(teacher, Teacher::Model { .. });
+    let total = samples.len() * if runs_teacher { 2 } else { 1 };
     events.emit(DistillEvent::new(Stage::Evaluate, EventKind::Started, 0, total))?;
     let mut rows = Vec::new();
-    let mut speeds = Vec::new();
     let mut done = 0;
-    for (name, engine, kind, max_input) in [
-        ("oracle", teacher, PromptKind::Oracle, teacher_max_input),
-        ("prism", student, PromptKind::Prism, student_max_input),
-    ] {
+    let mut timed = |name: &str, engine: &Engine, kind: PromptKind, max_input: usize, rows: &mut Vec<Row>| {
         let config = decoding.config_for(engine);
         let explainer = Explainer { engine, kind, max_input_tokens: max_input, dataset, prompts, matcher };
         let mut stats = Vec::with_capacity(samples.len());
@@ -150,8 +162,35 @@ pub fn evaluate(job: Evaluate<'_>, events: &mut EventSink<'_>) -> Result<Option<
                 events.emit(DistillEvent::new(Stage::Evaluate, EventKind::Progress, done, total))?;
             }
         }
-        speeds.push(Speed::from_stats(&stats));
-    }
+        anyhow::Ok(Some(Speed::from_stats(&stats)))
+    };
+    let (teacher_speed, teacher_source) = match &teacher {
+        Teacher::Model { engine, max_input } => {
+            let Some(speed) = timed("oracle", engine, PromptKind::Oracle, *max_input, &mut rows)? else {
+                return Ok(None);
+            };
+            (Some(speed), format!("the teacher model {}, run here", engine.dir().display()))
+        }
+        Teacher::Texts { texts, source } => {
+            for sample in samples {
+                let key = sample.key(dataset);
+                let text = texts.get(&key).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{source} has no text for test sample (user {:?}, item {:?})",
+                        key.0,
+                        key.1
+                    )
+                })?;
+                rows.push(row(dataset, sample, "oracle", text, rows.len()));
+            }
+            (None, source.clone())
+        }
+        Teacher::Absent { why } => (None, why.clone()),
+    };
+    let Some(student_speed) = timed("prism", student, PromptKind::Prism, student_max_input, &mut rows)?
+    else {
+        return Ok(None);
+    };
     for sample in samples {
         let text = template_explanation(dataset.item(sample.item));
         rows.push(row(dataset, sample, "template", &text, rows.len()));
@@ -165,15 +204,15 @@ pub fn evaluate(job: Evaluate<'_>, events: &mut EventSink<'_>) -> Result<Option<
     durable::write_file(&dir.join(EXPLANATIONS_FILE), lines.as_bytes())?;
     let options = Options { part: Part::Test, history_len, models: Vec::new(), limit: None };
     let metrics = eval::evaluate(dataset, matcher, &rows, "the evaluated explanations", &options)?;
-    let student_speed = speeds.pop().unwrap_or_default();
-    let teacher_speed = speeds.pop().unwrap_or_default();
     Ok(Some(Evaluation {
         samples: samples.len(),
         decoding: decoding.clone(),
         threads: rayon::current_num_threads(),
-        speedup: teacher_speed.mean_latency_ms / student_speed.mean_latency_ms.max(1e-9),
-        memory_ratio: teacher_speed.model_memory_bytes as f64
-            / student_speed.model_memory_bytes.max(1) as f64,
+        teacher_source,
+        speedup: teacher_speed.as_ref().map(|t| t.mean_latency_ms / student_speed.mean_latency_ms.max(1e-9)),
+        memory_ratio: teacher_speed
+            .as_ref()
+            .map(|t| t.model_memory_bytes as f64 / student_speed.model_memory_bytes.max(1) as f64),
         teacher: teacher_speed,
         student: student_speed,
         metrics,

@@ -8,7 +8,9 @@
 //! `summary.json`, `STAGE/complete.json` once a stage is done, and `lock` (held while a process runs
 //! the stages). A job made with `--shards N` also
 //! has `teach/plan.json`, `teach/shards/K/` and `teach/merge.json` ([`super::shards`]), and on
-//! Slurm `slurm/` ([`super::slurm`]).
+//! Slurm `slurm/` ([`super::slurm`]). A job taught from an external teacher's file has no teacher
+//! model: its teach stage reads the file instead ([`super::external`]: `teach/external.json` and
+//! `teach/external_test.jsonl` beside the cache).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,8 +24,9 @@ use candle_core::Device;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use super::evaluate::{evaluate, Evaluate};
+use super::evaluate::{evaluate, Evaluate, Teacher};
 use super::events::{DistillEvent, EventKind, EventSink, Stage};
+use super::external::{self, ExternalReport, TeacherOutputs};
 use super::filter::{judge, FilterReport, FilterSettings};
 use super::finetune::{finetune, reference_pairs, Finetune, ModelSpec, Pair, Recipe, Targets};
 use super::shards::{self, Plan};
@@ -89,6 +92,9 @@ pub struct JobSpec {
     /// The teach stage runs in this many shards (see [`super::shards`]); `None`: in one piece.
     #[serde(default)]
     pub shards: Option<usize>,
+    /// An external teacher's explanations replace the teach stage (and `teacher` is not used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_outputs: Option<TeacherOutputs>,
 }
 
 /// The training samples the teacher explains, in their seeded order: the same list for every
@@ -177,6 +183,9 @@ pub struct Summary {
     pub student: PathBuf,
     /// `evaluate/report.json`.
     pub evaluation: Option<serde_json::Value>,
+    /// The external teacher's file and what its validation found, when the job learned from one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_teacher: Option<ExternalReport>,
     pub cancelled: bool,
 }
 
@@ -274,27 +283,42 @@ fn run_stages(
             train: serde_json::Value::Null,
             student: PathBuf::new(),
             evaluation: None,
+            external_teacher: None,
             cancelled: true,
         })
     };
     let engine_options = EngineOptions { device: device.clone(), ..EngineOptions::default() };
-    let teacher = Engine::load(&spec.teacher, &engine_options)
-        .with_context(|| format!("cannot load the teacher from {}", spec.teacher.display()))?;
+    let teacher = match &spec.teacher_outputs {
+        Some(outputs) => TeacherSource::File(outputs),
+        None => TeacherSource::Model(Box::new(
+            Engine::load(&spec.teacher, &engine_options)
+                .with_context(|| format!("cannot load the teacher from {}", spec.teacher.display()))?,
+        )),
+    };
 
     // Teach.
     let teach_dir = stage_dir(dir, Stage::Teach);
     if !is_complete(dir, Stage::Teach) {
-        if !teach_stage(dir, spec, dataset, prompts, &teacher, &train_samples, cancel, events)? {
-            return cancelled(events, Stage::Teach);
-        }
-        mark_complete(dir, Stage::Teach, &serde_json::json!({"samples": train_samples.len()}))?;
-        events.emit(DistillEvent::new(
-            Stage::Teach,
-            EventKind::Finished,
-            train_samples.len(),
-            train_samples.len(),
-        ))?;
+        let done = match &teacher {
+            TeacherSource::File(outputs) => {
+                let report = external::teach_from_file(&teach_dir, outputs, dataset, &train_samples, events)?;
+                mark_complete(dir, Stage::Teach, &report)?;
+                report.found
+            }
+            TeacherSource::Model(engine) => {
+                if !teach_stage(dir, spec, dataset, prompts, engine, &train_samples, cancel, events)? {
+                    return cancelled(events, Stage::Teach);
+                }
+                mark_complete(dir, Stage::Teach, &serde_json::json!({"samples": train_samples.len()}))?;
+                train_samples.len()
+            }
+        };
+        events.emit(DistillEvent::new(Stage::Teach, EventKind::Finished, done, train_samples.len()))?;
     }
+    let external_teacher = match &teacher {
+        TeacherSource::File(_) => Some(external::read_report(&teach_dir)?),
+        TeacherSource::Model(_) => None,
+    };
 
     // Filter (cheap and deterministic: recomputed unless complete).
     // In sample-list order, whatever order the cache was written in (a resumed or merged stage).
@@ -425,15 +449,18 @@ fn run_stages(
         let test: Vec<Sample> = samples(dataset, &split, SampleSet::Held(Part::Test), history_len)
             .into_iter()
             .filter(|s| s.reference.is_some())
-            .take(spec.eval_samples)
             .collect();
+        let texts = match &teacher {
+            TeacherSource::File(_) => external::read_test_texts(&teach_dir)?,
+            TeacherSource::Model(_) => HashMap::new(),
+        };
+        let (test, teacher) = eval_teacher(spec, &teacher, &texts, dataset, test);
         let Some(evaluation) = evaluate(
             Evaluate {
                 dataset,
                 prompts,
                 matcher: &matcher,
-                teacher: &teacher,
-                teacher_max_input: spec.teacher_max_input_tokens,
+                teacher,
                 student: &student,
                 student_max_input: recipe.max_input_tokens,
                 decoding: &spec.eval_decoding,
@@ -449,12 +476,8 @@ fn run_stages(
         };
         durable::write_json(&eval_dir.join("report.json"), &evaluation)?;
         mark_complete(dir, Stage::Evaluate, &serde_json::json!({"samples": evaluation.samples}))?;
-        events.emit(DistillEvent::new(
-            Stage::Evaluate,
-            EventKind::Finished,
-            evaluation.samples * 2,
-            evaluation.samples * 2,
-        ))?;
+        let explained = evaluation.samples * if evaluation.teacher.is_some() { 2 } else { 1 };
+        events.emit(DistillEvent::new(Stage::Evaluate, EventKind::Finished, explained, explained))?;
         serde_json::to_value(&evaluation)?
     };
     let summary = Summary {
@@ -464,10 +487,54 @@ fn run_stages(
         train: train_outcome,
         student: student_dir,
         evaluation: Some(evaluation),
+        external_teacher,
         cancelled: false,
     };
     durable::write_json(&dir.join(SUMMARY_FILE), &summary)?;
     Ok(summary)
+}
+
+/// Where a job's teacher explanations come from.
+enum TeacherSource<'s> {
+    Model(Box<Engine>),
+    File(&'s TeacherOutputs),
+}
+
+/// The evaluation's test samples (from `test`, the test samples with a reference) and what the
+/// student is compared with: the teacher model on the first `eval_samples`; for a job taught from
+/// a file, the file's texts on the first `eval_samples` of the samples it explains, or no teacher
+/// (and the first `eval_samples`) when it explains none.
+fn eval_teacher<'a>(
+    spec: &JobSpec,
+    teacher: &'a TeacherSource<'_>,
+    texts: &'a HashMap<(String, String), String>,
+    dataset: &Dataset,
+    test: Vec<Sample>,
+) -> (Vec<Sample>, Teacher<'a>) {
+    let n = spec.eval_samples;
+    match teacher {
+        TeacherSource::Model(engine) => (
+            test.into_iter().take(n).collect(),
+            Teacher::Model { engine, max_input: spec.teacher_max_input_tokens },
+        ),
+        TeacherSource::File(outputs) if test.iter().any(|s| texts.contains_key(&s.key(dataset))) => {
+            let covered: Vec<Sample> =
+                test.into_iter().filter(|s| texts.contains_key(&s.key(dataset))).take(n).collect();
+            let source = format!(
+                "the external teacher's texts for these test samples ({}, which has {} rows for test items)",
+                outputs.path.display(),
+                texts.len()
+            );
+            (covered, Teacher::Texts { texts, source })
+        }
+        TeacherSource::File(outputs) => {
+            let why = format!(
+                "none: {} has no rows for the test items with a reference, and its teacher does not run here",
+                outputs.path.display()
+            );
+            (test.into_iter().take(n).collect(), Teacher::Absent { why })
+        }
+    }
 }
 
 /// What teaching any part of a job's samples needs.

@@ -1,10 +1,12 @@
 //! Distillation: fine-tuning a seq2seq explainer on (prompt → explanation) pairs ([`finetune`]),
 //! and the job that makes a Prism from an Oracle — teach → filter → train → evaluate ([`job`]),
 //! resumable, reporting progress as [`events`]. The teach stage can run in [`shards`], one after
-//! another or as a Slurm job array ([`slurm`]), to the same results.
+//! another or as a Slurm job array ([`slurm`]), to the same results, or be replaced by an
+//! external teacher's explanations from a file ([`external`]).
 
 pub mod evaluate;
 pub mod events;
+pub mod external;
 pub mod filter;
 pub mod finetune;
 pub mod job;

@@ -204,6 +204,8 @@ pub struct JobStatus {
     pub dir: PathBuf,
     pub preset: String,
     pub teacher: PathBuf,
+    /// The external teacher's file the job learns from instead of `teacher` (`--teacher-outputs`).
+    pub teacher_outputs: Option<super::external::TeacherOutputs>,
     pub state: JobState,
     /// Why it is in that state, in words.
     pub reason: String,
@@ -641,6 +643,7 @@ pub fn read_with(dir: &Path, options: &Options, answer: Option<&SlurmAnswer>) ->
         dir: dir.to_path_buf(),
         preset: spec.preset,
         teacher: spec.teacher,
+        teacher_outputs: spec.teacher_outputs,
         state,
         reason,
         next,

@@ -104,7 +104,7 @@ pub struct Explainer<'a> {
 impl Explainer<'_> {
     /// `max_input_tokens`, or less when the model cannot encode that many positions.
     pub fn input_budget(&self) -> usize {
-        self.engine.info().max_input_positions.map_or(self.max_input_tokens, |m| m.min(self.max_input_tokens))
+        super::inputs::input_budget(self.max_input_tokens, self.engine.info().max_input_positions)
     }
 
     /// The prompt this model reads for `sample`.

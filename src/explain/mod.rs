@@ -3,12 +3,16 @@
 //! an explanation mentions and whether each is grounded in the history and the item, or invented
 //! (see [`grounding`]) — and the scoring of explanation files against a dataset ([`eval`]).
 //! Prompts and grounding know nothing of models (prompts take a token-counting closure); the
-//! [`explainer`] puts a model of the engine to work on one recommendation.
+//! [`explainer`] puts a model of the engine to work on one recommendation, [`inputs`] renders a
+//! model's prompts from its tokenizer alone, and [`bulk`] writes either for many samples to a
+//! resumable file.
 
 pub mod bench;
+pub mod bulk;
 pub mod eval;
 pub mod explainer;
 pub mod grounding;
+pub mod inputs;
 pub mod prompt;
 pub mod samples;
 

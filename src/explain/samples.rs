@@ -17,6 +17,13 @@ pub struct Sample {
     pub noisy_reference: bool,
 }
 
+impl Sample {
+    /// The (user id, item id) pair, as files name samples.
+    pub fn key(&self, dataset: &Dataset) -> (String, String) {
+        (dataset.users[self.user as usize].clone(), dataset.item(self.item).id.clone())
+    }
+}
+
 /// Which samples to build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SampleSet {

@@ -227,6 +227,32 @@ impl Engine {
     }
 }
 
+/// What an [`Engine`] loaded from `dir` would read its input with, from `tokenizer.json` and
+/// `config.json` alone (no weights are opened): the tokenizer, prepared as the engine prepares it,
+/// and the longest input the model can encode (BART's learned positions; `None` for T5). Enough to
+/// render and measure a model's prompts where the model itself runs elsewhere.
+pub fn input_side(dir: &Path, max_input_tokens: Option<usize>) -> Result<(Tokenizer, Option<usize>)> {
+    let config_path = dir.join("config.json");
+    if !config_path.is_file() {
+        bail!(
+            "{} has no config.json; a checkpoint directory in Hugging Face layout needs one",
+            dir.display()
+        );
+    }
+    let config: serde_json::Value = super::checkpoint::read_json(&config_path)?;
+    let arch =
+        super::checkpoint::detect_arch(&config).map_err(|e| anyhow!("{}: {e}", config_path.display()))?;
+    let max_positions = match arch {
+        super::Arch::T5 => None,
+        super::Arch::Bart => {
+            let bart: super::bart::BartConfig = super::checkpoint::read_json(&config_path)?;
+            Some(bart.max_position_embeddings)
+        }
+    };
+    let tokenizer = prepare_tokenizer(super::checkpoint::load_tokenizer(dir)?, max_input_tokens)?;
+    Ok((tokenizer, max_positions))
+}
+
 fn prepare_tokenizer(mut tokenizer: Tokenizer, max_input_tokens: Option<usize>) -> Result<Tokenizer> {
     // Generation pads batches itself, with the attention mask the model expects.
     tokenizer.with_padding(None);
