@@ -68,8 +68,8 @@ fn generate(
     names: &[String],
     limit: Option<usize>,
 ) -> Result<Vec<Row>> {
-    let names: Vec<&str> =
-        if names.is_empty() { SYSTEMS.to_vec() } else { names.iter().map(String::as_str).collect() };
+    let asked = !names.is_empty();
+    let names: Vec<&str> = if asked { names.iter().map(String::as_str).collect() } else { SYSTEMS.to_vec() };
     for name in &names {
         if !SYSTEMS.contains(name) {
             bail!(
@@ -94,6 +94,10 @@ fn generate(
     };
     for name in names {
         if name == "reference" {
+            // Datasets without reference texts (MovieLens) simply have no such system, unless asked.
+            if asked && held.iter().all(|s| s.reference.is_none()) {
+                bail!("--model reference: the dataset has no reference explanations on this split");
+            }
             for sample in held.iter().filter(|s| s.reference.is_some()) {
                 push(name, sample, sample.reference.clone().unwrap_or_default());
             }
