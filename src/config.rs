@@ -3,9 +3,10 @@
 //! `configs/default.toml`, the user's file in the platform config directory, `--config FILE`.
 //! Relative paths are resolved against the directory of the file that sets them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 const DEFAULT_CONFIG: &str = include_str!("../configs/default.toml");
@@ -80,6 +81,64 @@ pub struct ModelSettings {
     pub device: String,
     pub oracle_max_input_tokens: usize,
     pub prism_max_input_tokens: usize,
+    /// Further systems the explorer shows beside the two, by name: `"file:PATH"` (or
+    /// `"file:PATH#MODEL"`) for precomputed explanations, or a checkpoint directory. Checked and
+    /// resolved when loaded; read them through [`ModelSettings::extra_systems`].
+    pub extra: BTreeMap<String, String>,
+}
+
+/// One `[models.extra]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraSystem {
+    pub name: String,
+    pub source: ExtraSource,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExtraSource {
+    /// JSON lines of `{"user","item","model"?,"text","latency_ms"?}`; `model` keeps the rows of
+    /// that model only (a file with rows of several models needs it).
+    File { path: PathBuf, model: Option<String> },
+    /// A checkpoint directory, explaining with the Prism's prompt and input length.
+    Model(PathBuf),
+}
+
+/// Parses one `[models.extra]` entry; errors name the key.
+pub fn parse_extra(name: &str, value: &str) -> Result<ExtraSystem> {
+    let key = format!("[models.extra] {name}");
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        bail!("{key}: a system name may use letters, digits, '-', '_' and '.' only");
+    }
+    if ["oracle", "prism"].contains(&name.to_ascii_lowercase().as_str()) {
+        bail!("{key}: the Oracle and the Prism are [models] oracle and prism; name this system otherwise");
+    }
+    let source = match value.strip_prefix("file:") {
+        Some(rest) => {
+            let (path, model) = match rest.rsplit_once('#') {
+                Some((path, model)) => (path, Some(model)),
+                None => (rest, None),
+            };
+            if path.trim().is_empty() {
+                bail!("{key} = {value:?}: expected \"file:PATH\" with the path of a JSONL file");
+            }
+            if model.is_some_and(|m| m.trim().is_empty()) {
+                bail!("{key} = {value:?}: nothing follows '#'; write \"file:PATH#MODEL\" or drop the '#'");
+            }
+            ExtraSource::File { path: PathBuf::from(path), model: model.map(str::to_owned) }
+        }
+        None if value.trim().is_empty() => {
+            bail!("{key} is empty: expected \"file:PATH\" (precomputed explanations) or a model directory")
+        }
+        None => ExtraSource::Model(PathBuf::from(value)),
+    };
+    Ok(ExtraSystem { name: name.to_owned(), source })
+}
+
+impl ModelSettings {
+    /// The `[models.extra]` systems, in name order.
+    pub fn extra_systems(&self) -> Result<Vec<ExtraSystem>> {
+        self.extra.iter().map(|(name, value)| parse_extra(name, value)).collect()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -188,6 +247,20 @@ impl Settings {
 fn parse_layer(text: &str, origin: &str, base: &Path) -> Result<toml::Table> {
     let mut table: toml::Table = toml::from_str(text).with_context(|| format!("{origin}: not valid TOML"))?;
     check_keys(&table, origin)?;
+    if let Some(toml::Value::Table(extra)) = table.get_mut("models").and_then(|m| m.get_mut("extra")) {
+        for (name, value) in extra.iter_mut() {
+            let toml::Value::String(text) = value else { continue };
+            let system = parse_extra(name, text).with_context(|| origin.to_owned())?;
+            let resolve = |path: &Path| if path.is_relative() { base.join(path) } else { path.to_owned() };
+            *text = match system.source {
+                ExtraSource::File { path, model } => {
+                    let model = model.map(|m| format!("#{m}")).unwrap_or_default();
+                    format!("file:{}{model}", resolve(&path).display())
+                }
+                ExtraSource::Model(dir) => resolve(&dir).display().to_string(),
+            };
+        }
+    }
     for (section, key) in PATH_KEYS {
         let Some(toml::Value::String(value)) = table.get_mut(*section).and_then(|s| s.get_mut(*key)) else {
             continue;
@@ -273,6 +346,41 @@ mod tests {
         let err = format!("{:#}", Settings::load_layers(None, Some(&path)).unwrap_err());
         assert!(err.contains("kk"), "{err}");
         assert!(err.contains("config.toml"), "{err}");
+    }
+
+    #[test]
+    fn extra_systems_resolve_against_their_file_and_bad_ones_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "[models.extra]\npeter = \"file:out/peter.jsonl\"\nlarge = \"/m/large\"\nt = \"file:e.jsonl#template\"\n",
+        );
+        let settings = Settings::load_layers(None, Some(&path)).unwrap();
+        let extra = settings.models.extra_systems().unwrap();
+        let names: Vec<&str> = extra.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["large", "peter", "t"]);
+        assert_eq!(extra[0].source, ExtraSource::Model("/m/large".into()));
+        assert_eq!(
+            extra[1].source,
+            ExtraSource::File { path: dir.path().join("out/peter.jsonl"), model: None }
+        );
+        assert_eq!(
+            extra[2].source,
+            ExtraSource::File { path: dir.path().join("e.jsonl"), model: Some("template".into()) }
+        );
+        assert!(Settings::load_layers(None, None).unwrap().models.extra.is_empty());
+        for (entry, expected) in [
+            ("x = \"file:\"", "[models.extra] x = \"file:\": expected \"file:PATH\""),
+            ("x = \"\"", "[models.extra] x is empty"),
+            ("oracle = \"/m\"", "[models.extra] oracle: the Oracle and the Prism"),
+            ("\"my model\" = \"/m\"", "[models.extra] my model: a system name may use"),
+            ("x = \"file:a.jsonl#\"", "nothing follows '#'"),
+            ("x = 3", "invalid type"),
+        ] {
+            let path = write(dir.path(), &format!("[models.extra]\n{entry}\n"));
+            let err = format!("{:#}", Settings::load_layers(None, Some(&path)).unwrap_err());
+            assert!(err.contains(expected) && err.contains("config.toml"), "{entry}: {err}");
+        }
     }
 
     #[test]

@@ -748,6 +748,7 @@ fn jobs_panel(dir: &Path, status: prism_explorer::distill::status::JobStatus) ->
         prism_dir: "/p".into(),
         device: "cpu".into(),
         dataset: "tiny".into(),
+        extra: Vec::new(),
         size: ratatui::layout::Rect::new(0, 0, 120, 40),
     });
     let jobs_tab = crossterm::event::KeyEvent::new(

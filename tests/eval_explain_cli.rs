@@ -1,4 +1,5 @@
-//! `prism eval explain --from-file` through the real binary on the fixture dataset in
+//! `prism eval explain` (`--from-file`, or generating the template and the references itself)
+//! through the real binary on the fixture dataset in
 //! tests/fixtures/explanations/ (generic JSONL): one JSON document on stdout, errors on stderr
 //! naming the file, line and field, non-zero exit.
 
@@ -50,6 +51,13 @@ fn scores_a_file_as_one_json_document() {
         assert!(oracle[key]["f"].is_number(), "{key}: {oracle}");
     }
     assert!(oracle["ci95"]["rougeL_f"]["lower"].is_number(), "{oracle}");
+    for key in ["title_named", "history_invented", "invented_any", "feature_misattributed"] {
+        let share = oracle[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&share), "{key}: {oracle}");
+        assert!(oracle["ci95"][key]["upper"].as_f64().unwrap() >= share, "{key}: {oracle}");
+    }
+    // One invented title among the oracle's three rows (the `invented_titles` above).
+    assert!((oracle["history_invented"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9, "{oracle}");
     assert_eq!(json["models"]["prism"]["invented_rate"], 0.0);
     assert_eq!(json["comparisons"][0]["a"], "oracle");
     assert_eq!(json["comparisons"][0]["n"], 3);
@@ -88,9 +96,29 @@ fn rows_of_the_other_split_are_refused_with_a_hint() {
 }
 
 #[test]
-fn without_a_file_says_the_models_are_not_shipped_yet() {
-    let out = prism(&["--json"]);
+fn without_a_file_runs_the_template_and_the_references_on_the_split() {
+    let out = prism(&["--model", "template,reference", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let template = &json["models"]["template"];
+    // The template writes the item's title and its own features, nothing else.
+    assert_eq!(template["title_named"], 1.0);
+    assert_eq!(template["history_invented"], 0.0);
+    assert_eq!(template["invented_any"], 0.0);
+    assert_eq!(template["feature_misattributed"], 0.0);
+    assert_eq!(template["ci95"]["title_named"]["lower"], 1.0);
+    let reference = &json["models"]["reference"];
+    assert_eq!(reference["n"], template["n"]);
+    assert!((reference["rougeL"]["f"].as_f64().unwrap() - 100.0).abs() < 1e-6, "{reference}");
+    assert_eq!(json["comparisons"][0]["a"], "reference");
+    assert!(json["comparisons"][0]["title_named"]["p_value"].is_number(), "{json}");
+}
+
+#[test]
+fn without_a_file_only_the_known_systems_run() {
+    let out = prism(&["--model", "gpt", "--json"]);
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
-    assert!(stderr(&out).contains("--from-file"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("--model gpt") && err.contains("--from-file"), "{err}");
 }

@@ -6,15 +6,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use prism_explorer::config::{ExtraSource, ExtraSystem};
 use prism_explorer::distill::slurm::{EndedRun, Seen};
 use prism_explorer::distill::status::{
     Holders, JobState, JobStatus, ShardState, ShardStatus, SlurmStatus, StageStatus, TaskStatus,
 };
 use prism_explorer::distill::{DistillEvent, EventKind, Stage};
-use prism_explorer::explain::{Class, Explanation, MentionRecord, PromptKind, Summary};
+use prism_explorer::explain::{Class, Explanation, MentionRecord, Summary, Verdict};
 use prism_explorer::model::stats::GenStats;
 use prism_explorer::tui::app::{
-    update, App, DataView, Event, HistoryRow, JobMsg, ModelInfo, Options, RankedRow, UserRow,
+    update, Answer, App, DataView, Event, HistoryRow, JobMsg, ModelInfo, Options, RankedRow, Recorded,
+    UserRow, ORACLE, PRISM,
 };
 use prism_explorer::tui::keys::KeyMap;
 use prism_explorer::tui::theme::Theme;
@@ -25,6 +27,10 @@ use ratatui::layout::Rect;
 use ratatui::Terminal;
 
 fn app(width: u16, height: u16) -> App {
+    app_with(width, height, Vec::new())
+}
+
+fn app_with(width: u16, height: u16, extra: Vec<ExtraSystem>) -> App {
     App::new(Options {
         theme: Theme::resolve("dark", false).unwrap(),
         keys: KeyMap::default(),
@@ -32,6 +38,7 @@ fn app(width: u16, height: u16) -> App {
         race_users: 3,
         oracle_dir: "/models/oracle".into(),
         prism_dir: "/models/prism".into(),
+        extra,
         device: "cpu".into(),
         dataset: "demo".into(),
         size: Rect::new(0, 0, width, height),
@@ -49,7 +56,8 @@ fn data() -> DataView {
     }
 }
 
-fn explanation(text: &str, latency_ms: f64, param_bytes: usize, spans: &[(&str, Class)]) -> Box<Explanation> {
+/// The mentions and grounding summary of `spans` in `text`.
+fn grounded(text: &str, spans: &[(&str, Class)]) -> (Vec<MentionRecord>, Summary) {
     let mentions = spans
         .iter()
         .map(|(surface, class)| {
@@ -73,7 +81,18 @@ fn explanation(text: &str, latency_ms: f64, param_bytes: usize, spans: &[(&str, 
             Class::Invented => grounding.invented.push((*surface).into()),
         }
     }
-    Box::new(Explanation {
+    (mentions, grounding)
+}
+
+fn explanation(
+    text: &str,
+    latency_ms: f64,
+    param_bytes: usize,
+    spans: &[(&str, Class)],
+    verdict: Verdict,
+) -> Answer {
+    let (mentions, grounding) = grounded(text, spans);
+    Answer::Generated(Box::new(Explanation {
         text: text.into(),
         latency_ms,
         ttft_ms: latency_ms / 10.0,
@@ -83,17 +102,21 @@ fn explanation(text: &str, latency_ms: f64, param_bytes: usize, spans: &[(&str, 
         peak_rss_bytes: 512_000_000,
         grounding,
         mentions,
+        verdict,
         prompt: String::new(),
         stats: GenStats::default(),
-    })
+    }))
 }
 
 /// The main screen after a user and an item were chosen and both models answered.
 fn explored(width: u16, height: u16) -> App {
-    let mut app = app(width, height);
-    for (kind, bytes) in [(PromptKind::Oracle, 990_000_000), (PromptKind::Prism, 140_000_000)] {
+    explored_with(app(width, height))
+}
+
+fn explored_with(mut app: App) -> App {
+    for (pane, bytes) in [(ORACLE, 990_000_000), (PRISM, 140_000_000)] {
         let info = ModelInfo { architecture: "t5".into(), param_bytes: bytes, load_ms: 850.0 };
-        update(&mut app, Event::Model { kind, result: Ok(info) });
+        update(&mut app, Event::Model { pane, result: Ok(info) });
     }
     update(&mut app, Event::Data(Ok(data())));
     let history = (1..=12)
@@ -117,17 +140,21 @@ fn explored(width: u16, height: u16) -> App {
     update(&mut app, Event::Tick(Duration::from_secs(3)));
     let oracle = "A slow-burning Drama with Noir touches, like the films you rated highly; its Western \
                   setting is new for you.";
-    let prism = "A Drama with Noir style, close to your history.";
+    let prism = "Recommended 1: a Drama with Noir style, close to your history.";
+    let oracle_verdict =
+        Verdict { title_named: false, titles_invented: 0, features_invented: 1, misattributed: vec![] };
+    let prism_verdict = Verdict { title_named: true, ..Verdict::default() };
     update(
         &mut app,
         Event::Explained {
             req: 2,
-            kind: PromptKind::Oracle,
+            pane: ORACLE,
             result: Ok(explanation(
                 oracle,
                 2400.0,
                 990_000_000,
                 &[("Drama", Class::Grounded), ("Noir", Class::ItemOnly), ("Western", Class::Invented)],
+                oracle_verdict,
             )),
         },
     );
@@ -135,15 +162,36 @@ fn explored(width: u16, height: u16) -> App {
         &mut app,
         Event::Explained {
             req: 2,
-            kind: PromptKind::Prism,
+            pane: PRISM,
             result: Ok(explanation(
                 prism,
                 300.0,
                 140_000_000,
                 &[("Drama", Class::Grounded), ("Noir", Class::ItemOnly)],
+                prism_verdict,
             )),
         },
     );
+    app
+}
+
+/// A `file:` system as a third column, answering with a recorded row.
+fn peter() -> ExtraSystem {
+    ExtraSystem {
+        name: "peter".into(),
+        source: ExtraSource::File { path: "/runs/peter.jsonl".into(), model: None },
+    }
+}
+
+fn with_file_column(width: u16, height: u16, latency_ms: Option<f64>) -> App {
+    let mut app = explored_with(app_with(width, height, vec![peter()]));
+    let info = ModelInfo { architecture: "precomputed".into(), param_bytes: 0, load_ms: 3.0 };
+    update(&mut app, Event::Model { pane: 2, result: Ok(info) });
+    let text = "A Musical film, a genre you return to often.";
+    let (mentions, grounding) = grounded(text, &[("Musical", Class::HistoryOnly)]);
+    let verdict = Verdict { misattributed: vec!["genre".into()], ..Verdict::default() };
+    let recorded = Recorded { text: text.into(), latency_ms, grounding, mentions, verdict };
+    update(&mut app, Event::Explained { req: 2, pane: 2, result: Ok(Answer::Recorded(Box::new(recorded))) });
     app
 }
 
@@ -214,7 +262,7 @@ fn errors_show_in_place() {
     update(
         &mut app,
         Event::Model {
-            kind: PromptKind::Oracle,
+            pane: ORACLE,
             result: Err("checkpoint directory /models/oracle does not exist".into()),
         },
     );
@@ -329,4 +377,64 @@ fn a_sharded_job_shows_its_shards_and_slurm_tasks() {
         .message("slurm: submitted teach task(s) [3] as job 816");
     update(&mut app, Event::Job(JobMsg::Event(message)));
     check(&app, 80, 24, "jobs_shards_80x24");
+}
+
+#[test]
+fn a_file_system_is_a_third_column_with_its_verdict() {
+    check(&with_file_column(140, 40, Some(230.0)), 140, 40, "file_column_140x40");
+    let drawn = draw(&with_file_column(140, 40, None), 140, 40);
+    assert!(drawn.contains("no recorded latency"), "{drawn}");
+}
+
+#[test]
+fn at_80x24_x_brings_the_file_column_in_place_of_the_prism() {
+    let mut app = with_file_column(80, 24, Some(230.0));
+    assert!(!draw(&app, 80, 24).contains(" peter "));
+    update(&mut app, key('x'));
+    check(&app, 80, 24, "file_column_80x24");
+}
+
+#[test]
+fn a_missing_row_says_so() {
+    let mut app = explored_with(app_with(140, 40, vec![peter()]));
+    let message = "No explanation of item m0001 for user u0001 in file:/runs/peter.jsonl.";
+    update(&mut app, Event::Explained { req: 2, pane: 2, result: Ok(Answer::Missing(message.into())) });
+    let drawn = draw(&app, 140, 40);
+    assert!(drawn.contains("No explanation of item m0001 for user"), "{drawn}");
+}
+
+#[test]
+fn the_race_tally_shows_speed_beside_faithfulness() {
+    let mut app = app(160, 48);
+    for (pane, bytes) in [(ORACLE, 990_000_000), (PRISM, 140_000_000)] {
+        let info = ModelInfo { architecture: "t5".into(), param_bytes: bytes, load_ms: 850.0 };
+        update(&mut app, Event::Model { pane, result: Ok(info) });
+    }
+    update(&mut app, Event::Data(Ok(data())));
+    update(&mut app, key('d'));
+    // Users u0001..u0003 in turn: the race ranks (request 2, 4, 6), then explains (3, 5, 7).
+    for (i, (oracle_title, prism_invented)) in [(true, 0), (false, 1), (true, 0)].into_iter().enumerate() {
+        let rank = 2 * i as u64 + 2;
+        let ranked = vec![RankedRow {
+            item: "m0001".into(),
+            title: "Recommended 1".into(),
+            score: 1.0,
+            features: "drama".into(),
+        }];
+        update(&mut app, Event::Ranked { req: rank, result: Ok(ranked) });
+        update(&mut app, Event::Tick(Duration::from_secs(i as u64 + 1)));
+        let oracle = Verdict { title_named: oracle_title, features_invented: 1, ..Verdict::default() };
+        let prism = Verdict { title_named: true, titles_invented: prism_invented, ..Verdict::default() };
+        let misattributed = Verdict { misattributed: vec!["genre".into()], ..prism };
+        let prism = if i == 2 { misattributed } else { prism };
+        for (pane, latency, verdict) in [(ORACLE, 2000.0, oracle), (PRISM, 400.0, prism)] {
+            let answer = explanation("An explanation.", latency, 1, &[], verdict);
+            update(&mut app, Event::Explained { req: rank + 1, pane, result: Ok(answer) });
+        }
+    }
+    update(&mut app, key('2'));
+    check(&app, 160, 48, "race_tally_160x48");
+    let drawn = draw(&app, 160, 48);
+    assert!(drawn.contains("title 2/3 · invented 1.0/expl. · misattributed 0/3"), "{drawn}");
+    assert!(drawn.contains("title 3/3 · invented 0.3/expl. · misattributed 1/3"), "{drawn}");
 }

@@ -1,26 +1,33 @@
-//! `prism eval explain`: text, feature and faithfulness metrics of explanations, per model.
+//! `prism eval explain`: text, feature and faithfulness metrics of explanations, per model — of a
+//! file's rows (`--from-file`), or of the configured Oracle and Prism, the feature template and the
+//! dataset's references, generated here on the split's held-out pairs.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
 
 use super::Context;
-use crate::data::{self, Part};
-use crate::explain::eval::{self, ModelReport, Options, Report};
-use crate::explain::Matcher;
-use crate::metrics::stats::PairedBootstrap;
+use crate::data::{self, Dataset, Part, Split};
+use crate::explain::eval::{self, ModelReport, Options, Report, Row};
+use crate::explain::samples::{samples, Sample, SampleSet};
+use crate::explain::{Matcher, PromptKind};
+use crate::humaneval::systems::{self, Source, System};
+use crate::metrics::stats::{Interval, PairedBootstrap};
 use crate::metrics::Prf;
 
 #[derive(Debug, Args)]
 pub struct EvalExplainArgs {
-    /// Models to score (comma-separated); default: every model in the file
+    /// Models to score (comma-separated); default: every model in the file. Without --from-file:
+    /// the systems to run, of oracle, prism (the configured models), template (the feature
+    /// template) and reference (the dataset's own explanations); default: all four
     #[arg(long, value_delimiter = ',', value_name = "NAME")]
     pub model: Vec<String>,
     /// Which held-out split the rows explain
     #[arg(long, value_enum, default_value = "test")]
     pub split: Part,
-    /// Score at most N rows per model, in file order
+    /// Score at most N rows per model, in file order (without --from-file: the split's first N users)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
     /// JSONL rows of {"user","item","model","text"} written by any generator
@@ -29,23 +36,18 @@ pub struct EvalExplainArgs {
 }
 
 pub fn run(ctx: &Context, args: EvalExplainArgs) -> Result<()> {
-    let Some(path) = args.from_file else {
-        bail!(
-            "prism eval explain needs --from-file F.jsonl for now: the embedded Oracle and Prism models \
-             are not shipped yet. Consider writing rows of {{\"user\",\"item\",\"model\",\"text\"}} with \
-             any generator and scoring them with --from-file"
-        );
-    };
-    let rows = eval::read_rows(&path)?;
     let dataset = data::open(&ctx.settings.dataset)?;
     let matcher = Matcher::new(&dataset);
-    let options = Options {
-        part: args.split,
-        history_len: ctx.settings.dataset.history_len,
-        models: args.model,
-        limit: args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    let limit = args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let (rows, origin, models) = match &args.from_file {
+        Some(path) => (eval::read_rows(path)?, path.display().to_string(), args.model),
+        None => {
+            let rows = generate(ctx, &dataset, args.split, &args.model, limit)?;
+            (rows, "explanations generated here".to_owned(), Vec::new())
+        }
     };
-    let report = eval::evaluate(&dataset, &matcher, &rows, &path.display().to_string(), &options)?;
+    let options = Options { part: args.split, history_len: ctx.settings.dataset.history_len, models, limit };
+    let report = eval::evaluate(&dataset, &matcher, &rows, &origin, &options)?;
     if ctx.json {
         super::print_json(&report)
     } else {
@@ -54,11 +56,79 @@ pub fn run(ctx: &Context, args: EvalExplainArgs) -> Result<()> {
     }
 }
 
+/// The systems `eval explain` runs when no file is given.
+const SYSTEMS: [&str; 4] = ["oracle", "prism", "template", "reference"];
+
+/// Explains the held-out pairs of `part` (the first `limit` users) with each of `names` (default:
+/// [`SYSTEMS`]), as rows to score. Progress goes to stderr.
+fn generate(
+    ctx: &Context,
+    dataset: &Dataset,
+    part: Part,
+    names: &[String],
+    limit: Option<usize>,
+) -> Result<Vec<Row>> {
+    let asked = !names.is_empty();
+    let names: Vec<&str> = if asked { names.iter().map(String::as_str).collect() } else { SYSTEMS.to_vec() };
+    for name in &names {
+        if !SYSTEMS.contains(name) {
+            bail!(
+                "--model {name}: without --from-file the systems are {}; to score any other model, \
+                 write its rows of {{\"user\",\"item\",\"model\",\"text\"}} and pass --from-file",
+                SYSTEMS.join(", ")
+            );
+        }
+    }
+    let split = Split::leave_last_out(dataset);
+    let mut held = samples(dataset, &split, SampleSet::Held(part), ctx.settings.dataset.history_len);
+    held.truncate(limit.unwrap_or(usize::MAX));
+    let mut rows = Vec::new();
+    let mut push = |name: &str, sample: &Sample, text: String| {
+        rows.push(Row {
+            line: rows.len() + 1,
+            user: dataset.users[sample.user as usize].clone(),
+            item: dataset.item(sample.item).id.clone(),
+            model: name.to_owned(),
+            text,
+        })
+    };
+    for name in names {
+        if name == "reference" {
+            // Datasets without reference texts (MovieLens) simply have no such system, unless asked.
+            if asked && held.iter().all(|s| s.reference.is_none()) {
+                bail!("--model reference: the dataset has no reference explanations on this split");
+            }
+            for sample in held.iter().filter(|s| s.reference.is_some()) {
+                push(name, sample, sample.reference.clone().unwrap_or_default());
+            }
+            continue;
+        }
+        let source = match name {
+            "oracle" => Source::Model(PromptKind::Oracle),
+            "prism" => Source::Model(PromptKind::Prism),
+            _ => Source::Template,
+        };
+        let system = System { name: name.to_owned(), source };
+        let mut progress = |n: &str, done: usize, total: usize| {
+            if done % 50 == 0 || done == total {
+                eprintln!("{n}: {done}/{total} explanations");
+            }
+        };
+        let texts =
+            systems::generate(&[system], &HashMap::new(), dataset, &held, &ctx.settings, &mut progress)?;
+        for (sample, text) in held.iter().zip(texts.into_iter().flatten()) {
+            push(name, sample, text);
+        }
+    }
+    Ok(rows)
+}
+
 /// The report as a table: one column per model, one line per metric.
 fn table(report: &Report) -> String {
     let names: Vec<&String> = report.models.keys().collect();
     let reports: Vec<&ModelReport> = report.models.values().collect();
-    let width = names.iter().map(|n| n.len()).max().unwrap_or(0).max(8);
+    // A share with its interval, "0.490 [0.390, 0.590]", is the widest cell.
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0).max("0.000 [0.000, 0.000]".len());
     let mut out = format!(
         "{} split, {} (|F| = {} features)\n{:<22}",
         eval::part_label(report.split),
@@ -97,14 +167,43 @@ fn table(report: &Report) -> String {
     line("DIV", &|r| r.div);
     line("invented rate", &|r| Some(r.invented_rate));
     line("grounded precision", &|r| Some(r.grounded_precision));
+    // What a reader sees: shares of explanations with their 95% bootstrap intervals.
+    cells("names the title", &|r| share(r.ci95.title_named, r.title_named));
+    cells("invents a title", &|r| share(r.ci95.history_invented, r.history_invented));
+    cells("invents a feature", &|r| {
+        share(r.ci95.explanations_with_invented, r.grounding.explanations_with_invented)
+    });
+    cells("invents either", &|r| share(r.ci95.invented_any, r.invented_any));
+    cells("misattributes", &|r| share(r.ci95.feature_misattributed, r.feature_misattributed));
+    let mut kinds: Vec<&String> = reports.iter().flat_map(|r| r.misattributed_by_kind.keys()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for kind in kinds {
+        cells(&format!("  a {kind}"), &|r| match r.misattributed_by_kind.get(kind) {
+            Some(&value) => share(r.ci95.misattributed_by_kind.get(kind).copied(), value),
+            None => "-".to_owned(),
+        });
+    }
     for c in &report.comparisons {
         out.push_str(&format!("\n{} − {} on {} shared pairs (paired bootstrap 95% CI, p):\n", c.a, c.b, c.n));
         if let Some(rouge) = &c.rouge_l_f {
             out.push_str(&format!("  ROUGE-L F            {}\n", paired(rouge)));
         }
         out.push_str(&format!("  invents a feature    {}\n", paired(&c.explanations_with_invented)));
+        out.push_str(&format!("  names the title      {}\n", paired(&c.title_named)));
+        out.push_str(&format!("  invents a title      {}\n", paired(&c.history_invented)));
+        out.push_str(&format!("  invents either       {}\n", paired(&c.invented_any)));
+        out.push_str(&format!("  misattributes        {}\n", paired(&c.feature_misattributed)));
     }
     out
+}
+
+/// A share with its 95% interval when there is one.
+fn share(ci: Option<Interval>, value: f64) -> String {
+    match ci {
+        Some(ci) => format!("{value:.3} [{:.3}, {:.3}]", ci.lower, ci.upper),
+        None => format!("{value:.3} [-, -]"),
+    }
 }
 
 fn paired(p: &PairedBootstrap) -> String {

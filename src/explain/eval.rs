@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::grounding::{Counts, Matcher};
+use super::verdict::Verdict;
 use crate::data::{Dataset, ItemIdx, Part, Split};
 use crate::metrics::stats::{
     bootstrap_mean_ci, paired_bootstrap, BootstrapConfig, Interval, PairedBootstrap,
@@ -122,11 +123,27 @@ pub struct Comparison {
     /// Whether an explanation invents a feature (1) or not (0): a negative difference means `a`
     /// invents less often.
     pub explanations_with_invented: PairedBootstrap,
+    /// Whether it names the item's exact title (1) or not (0): positive means `a` names it more often.
+    pub title_named: PairedBootstrap,
+    /// Whether it cites a title neither the item's nor in the history.
+    pub history_invented: PairedBootstrap,
+    /// Whether it invents a title or a feature.
+    pub invented_any: PairedBootstrap,
+    /// Whether it misattributes a feature kind to the item.
+    pub feature_misattributed: PairedBootstrap,
 }
 
-/// Per-explanation values kept for paired comparisons: (ROUGE-L F when there is a reference,
-/// 1 if it invents a feature else 0).
-type RowValues = (Option<f64>, f64);
+/// Per-explanation values kept for paired comparisons; the shares are 1 or 0.
+#[derive(Clone, Copy, Debug, Default)]
+struct RowValues {
+    /// Sentence ROUGE-L F, when there is a reference.
+    rouge_l: Option<f64>,
+    invents_feature: f64,
+    title_named: f64,
+    history_invented: f64,
+    invented_any: f64,
+    misattributed: f64,
+}
 /// [`RowValues`] of one model by (user, item).
 type PerRow<'r> = HashMap<(&'r str, &'r str), RowValues>;
 
@@ -162,6 +179,18 @@ pub struct ModelReport {
     pub mentions: Counts,
     /// Titles mentioned that are neither the item's nor in the history.
     pub invented_titles: usize,
+    /// What a reader sees, as shares of explanations (definitions in [`crate::explain::verdict`];
+    /// the share with an invented feature is `grounding.explanations_with_invented`): the item's
+    /// exact title named.
+    pub title_named: f64,
+    /// A catalogue title cited that is neither the item's nor in the user's history.
+    pub history_invented: f64,
+    /// An invented title or feature.
+    pub invented_any: f64,
+    /// A feature kind of the item named only with values the item does not have.
+    pub feature_misattributed: f64,
+    /// The same per feature kind of the dataset.
+    pub misattributed_by_kind: BTreeMap<String, f64>,
     /// Bootstrap 95% intervals of the metrics that are means over explanations.
     pub ci95: Intervals,
 }
@@ -177,6 +206,11 @@ pub struct Intervals {
     pub rouge_l_f: Option<Interval>,
     pub fmr: Option<Interval>,
     pub explanations_with_invented: Option<Interval>,
+    pub title_named: Option<Interval>,
+    pub history_invented: Option<Interval>,
+    pub invented_any: Option<Interval>,
+    pub feature_misattributed: Option<Interval>,
+    pub misattributed_by_kind: BTreeMap<String, Interval>,
 }
 
 /// A row resolved against the dataset.
@@ -302,10 +336,13 @@ fn compare(a: &str, a_rows: &PerRow<'_>, b: &str, b_rows: &PerRow<'_>) -> Result
     keys.sort_unstable();
     let pairs: Vec<(RowValues, RowValues)> = keys.iter().map(|k| (a_rows[*k], b_rows[*k])).collect();
     let (rouge_a, rouge_b): (Vec<f64>, Vec<f64>) =
-        pairs.iter().filter_map(|((ra, _), (rb, _))| Some(((*ra)?, (*rb)?))).unzip();
-    let invented_a: Vec<f64> = pairs.iter().map(|(a, _)| a.1).collect();
-    let invented_b: Vec<f64> = pairs.iter().map(|(_, b)| b.1).collect();
+        pairs.iter().filter_map(|(ra, rb)| Some((ra.rouge_l?, rb.rouge_l?))).unzip();
     let config = BootstrapConfig::default();
+    let paired = |value: fn(&RowValues) -> f64| {
+        let a: Vec<f64> = pairs.iter().map(|(a, _)| value(a)).collect();
+        let b: Vec<f64> = pairs.iter().map(|(_, b)| value(b)).collect();
+        paired_bootstrap(&a, &b, &config)
+    };
     Ok(Some(Comparison {
         a: a.to_owned(),
         b: b.to_owned(),
@@ -315,22 +352,28 @@ fn compare(a: &str, a_rows: &PerRow<'_>, b: &str, b_rows: &PerRow<'_>) -> Result
         } else {
             Some(paired_bootstrap(&rouge_a, &rouge_b, &config)?)
         },
-        explanations_with_invented: paired_bootstrap(&invented_a, &invented_b, &config)?,
+        explanations_with_invented: paired(|r| r.invents_feature)?,
+        title_named: paired(|r| r.title_named)?,
+        history_invented: paired(|r| r.history_invented)?,
+        invented_any: paired(|r| r.invented_any)?,
+        feature_misattributed: paired(|r| r.misattributed)?,
     }))
 }
 
 fn score_model<'r>(matcher: &Matcher, rows: &[Resolved<'r>]) -> Result<(ModelReport, PerRow<'r>)> {
-    let groundings: Vec<(Vec<u32>, Counts, Counts)> = rows
+    let groundings: Vec<(Vec<u32>, Counts, Counts, Verdict)> = rows
         .par_iter()
         .map(|r| {
             let g = matcher.ground(&r.row.text, &r.history, r.item);
-            (g.concepts(), g.counts, g.feature_counts)
+            let verdict = Verdict::of(matcher, &g, r.item);
+            (g.concepts(), g.counts, g.feature_counts, verdict)
         })
         .collect();
     let concepts: Vec<&[u32]> = groundings.iter().map(|g| g.0.as_slice()).collect();
+    let verdicts: Vec<&Verdict> = groundings.iter().map(|g| &g.3).collect();
     let mut mentions = Counts::default();
     let mut feature_counts = Vec::with_capacity(rows.len());
-    for (_, all, features) in &groundings {
+    for (_, all, features, _) in &groundings {
         mentions.grounded += all.grounded;
         mentions.item_only += all.item_only;
         mentions.history_only += all.history_only;
@@ -349,10 +392,26 @@ fn score_model<'r>(matcher: &Matcher, rows: &[Resolved<'r>]) -> Result<(ModelRep
     let referenced: Vec<(usize, &str)> =
         rows.iter().enumerate().filter_map(|(i, r)| r.reference.map(|text| (i, text))).collect();
     let bootstrap = BootstrapConfig::default();
-    let with_invented: Vec<f64> =
-        feature_counts.iter().map(|c| f64::from(u8::from(c.invented > 0))).collect();
+    let with_invented: Vec<f64> = feature_counts.iter().map(|c| indicator(c.invented > 0)).collect();
+    let shares = |f: &dyn Fn(&Verdict) -> bool| verdicts.iter().map(|v| indicator(f(v))).collect::<Vec<_>>();
+    let title_named = shares(&|v| v.title_named);
+    let history_invented = shares(&|v| v.titles_invented > 0);
+    let invented_any = shares(&|v| v.invented() > 0);
+    let misattributed = shares(&|v| !v.misattributed.is_empty());
+    let mut by_kind = BTreeMap::new();
+    let mut by_kind_ci = BTreeMap::new();
+    for kind in matcher.kinds() {
+        let values = shares(&|v| v.misattributed.iter().any(|k| k == kind));
+        by_kind.insert(kind.to_owned(), mean(&values));
+        by_kind_ci.insert(kind.to_owned(), bootstrap_mean_ci(&values, &bootstrap)?);
+    }
     let mut ci95 = Intervals {
         explanations_with_invented: Some(bootstrap_mean_ci(&with_invented, &bootstrap)?),
+        title_named: Some(bootstrap_mean_ci(&title_named, &bootstrap)?),
+        history_invented: Some(bootstrap_mean_ci(&history_invented, &bootstrap)?),
+        invented_any: Some(bootstrap_mean_ci(&invented_any, &bootstrap)?),
+        feature_misattributed: Some(bootstrap_mean_ci(&misattributed, &bootstrap)?),
+        misattributed_by_kind: by_kind_ci,
         ..Intervals::default()
     };
     let mut rouge_l_by_row = vec![None; rows.len()];
@@ -387,8 +446,18 @@ fn score_model<'r>(matcher: &Matcher, rows: &[Resolved<'r>]) -> Result<(ModelRep
     };
     let per_row = rows
         .iter()
-        .zip(rouge_l_by_row.into_iter().zip(with_invented))
-        .map(|(r, values)| ((r.row.user.as_str(), r.row.item.as_str()), values))
+        .enumerate()
+        .map(|(i, r)| {
+            let values = RowValues {
+                rouge_l: rouge_l_by_row[i],
+                invents_feature: with_invented[i],
+                title_named: title_named[i],
+                history_invented: history_invented[i],
+                invented_any: invented_any[i],
+                misattributed: misattributed[i],
+            };
+            ((r.row.user.as_str(), r.row.item.as_str()), values)
+        })
         .collect();
     let report = ModelReport {
         n: rows.len(),
@@ -410,15 +479,32 @@ fn score_model<'r>(matcher: &Matcher, rows: &[Resolved<'r>]) -> Result<(ModelRep
         grounded_precision: grounding.grounded_precision,
         grounding,
         invented_titles: mentions.invented - invented_features,
+        title_named: mean(&title_named),
+        history_invented: mean(&history_invented),
+        invented_any: mean(&invented_any),
+        feature_misattributed: mean(&misattributed),
+        misattributed_by_kind: by_kind,
         mentions,
         ci95,
     };
     Ok((report, per_row))
 }
 
+fn indicator(yes: bool) -> f64 {
+    f64::from(u8::from(yes))
+}
+
+/// The mean of a non-empty list (every model has at least one row).
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// (id, title, [(kind, value)]) of one test item.
+    type ItemSpec<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
 
     #[test]
     fn rows_keep_their_line_numbers_and_accept_integer_ids() {
@@ -429,6 +515,98 @@ mod tests {
         assert_eq!((rows[0].line, rows[0].user.as_str(), rows[0].item.as_str()), (2, "7", "m1"));
         assert_eq!((rows[1].line, rows[1].user.as_str(), rows[1].item.as_str()), (4, "u2", "42"));
         assert_eq!(rows[1].text, "");
+    }
+
+    /// Users u1..u4 each saw a (Drama, Ada Moss) and b (Musical), then e (dev), then c (test):
+    /// "The Circus of Tunnel", a drama by Bo Lin. d, "Red Meadow", a western, is nobody's.
+    fn reader_dataset() -> Dataset {
+        let mut b = crate::data::DatasetBuilder::new("test");
+        let items: [ItemSpec; 5] = [
+            ("a", "Still Water", &[("genre", "Drama"), ("director", "Ada Moss")]),
+            ("b", "Edda's Tide", &[("genre", "Musical")]),
+            ("c", "The Circus of Tunnel", &[("genre", "Drama"), ("director", "Bo Lin")]),
+            ("d", "Red Meadow", &[("genre", "Western")]),
+            ("e", "Quiet Lake", &[("genre", "Comedy")]),
+        ];
+        for (id, title, features) in items {
+            b.set_item(crate::data::Item {
+                id: id.into(),
+                title: title.into(),
+                year: None,
+                features: features.iter().map(|(k, v)| crate::data::Feature::new(*k, *v)).collect(),
+            });
+        }
+        for u in 1..=4 {
+            let user = b.intern_user(&format!("u{u}"));
+            for (t, id) in ["a", "b", "e", "c"].iter().enumerate() {
+                let item = b.intern_item(id);
+                b.push_interaction(crate::data::Interaction {
+                    user,
+                    item,
+                    rating: 5.0,
+                    timestamp: t as i64,
+                    reference: None,
+                });
+            }
+        }
+        b.build()
+    }
+
+    fn reader_rows(model: &str, texts: [&str; 4]) -> String {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let row = serde_json::json!({"user": format!("u{}", i + 1), "item": "c", "model": model, "text": text});
+                format!("{row}\n")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn what_a_reader_sees_by_hand() {
+        let dataset = reader_dataset();
+        let matcher = Matcher::new(&dataset);
+        let mut text = reader_rows(
+            "m",
+            [
+                // Title named; "musical" is the history's genre, the item's is not named: misattributed.
+                "The Circus of Tunnel is a musical film, a genre you return to often.",
+                // Red Meadow is neither the item nor in the history: an invented title.
+                "A drama like Red Meadow.",
+                // Title named; "western" is nobody's here: an invented feature, and misattributed.
+                "The Circus of Tunnel, a western.",
+                "A film for you.",
+            ],
+        );
+        text.push_str(&reader_rows(
+            "n",
+            ["The Circus of Tunnel, a drama.", "The Circus of Tunnel.", "A drama by Ada Moss.", "Hello."],
+        ));
+        let rows = parse_rows(text.as_bytes(), "rows.jsonl").unwrap();
+        let options = Options { part: Part::Test, history_len: 50, models: vec![], limit: None };
+        let report = evaluate(&dataset, &matcher, &rows, "rows.jsonl", &options).unwrap();
+        let m = &report.models["m"];
+        assert_eq!(m.title_named, 0.5);
+        assert_eq!(m.history_invented, 0.25);
+        assert_eq!(m.grounding.explanations_with_invented, 0.25);
+        assert_eq!(m.invented_any, 0.5);
+        assert_eq!(m.feature_misattributed, 0.5);
+        let kinds: Vec<(&str, f64)> = m.misattributed_by_kind.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(kinds, [("director", 0.0), ("genre", 0.5)]);
+        let ci = m.ci95.title_named.unwrap();
+        assert!(ci.estimate == 0.5 && ci.lower < 0.5 && ci.upper > 0.5, "{ci:?}");
+        let n = &report.models["n"];
+        // "Ada Moss" directed a history film, not the item: the director is misattributed.
+        assert_eq!((n.title_named, n.history_invented, n.invented_any), (0.5, 0.0, 0.0));
+        assert_eq!((n.feature_misattributed, n.misattributed_by_kind["director"]), (0.25, 0.25));
+        // Paired, m − n on the same four pairs: titles 2 − 2, invented titles 1 − 0, either 2 − 0.
+        let c = &report.comparisons[0];
+        assert_eq!((c.a.as_str(), c.b.as_str(), c.n), ("m", "n", 4));
+        assert_eq!(c.title_named.difference.estimate, 0.0);
+        assert_eq!(c.history_invented.difference.estimate, 0.25);
+        assert_eq!(c.invented_any.difference.estimate, 0.5);
+        assert_eq!(c.feature_misattributed.difference.estimate, 0.25);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tokenizers::Tokenizer;
 
 use super::grounding::{Matcher, MentionRecord, Summary};
 use super::samples::Sample;
+use super::verdict::Verdict;
 use super::Prompts;
 use crate::config::{DecodingSettings, ModelSettings};
 use crate::data::{Dataset, Item};
@@ -86,6 +87,8 @@ pub struct Explanation {
     pub grounding: Summary,
     /// Every mention with its byte span in `text`, for highlighting.
     pub mentions: Vec<MentionRecord>,
+    /// Title named, titles and features invented, kinds misattributed.
+    pub verdict: Verdict,
     pub prompt: String,
     pub stats: GenStats,
 }
@@ -141,6 +144,7 @@ impl Explainer<'_> {
             peak_rss_bytes: stats.rss_before_bytes + stats.peak_rss_growth_bytes,
             grounding: grounding.summary(),
             mentions: grounding.records(&text),
+            verdict: Verdict::of(self.matcher, &grounding, sample.item),
             text,
             prompt,
             stats,

@@ -81,6 +81,9 @@ pub struct Grounding<'m> {
     pub counts: Counts,
     /// Counts over feature mentions only.
     pub feature_counts: Counts,
+    /// Whether the recommended item's title is one of the matched phrases (see
+    /// [`Matcher::ground`] for what counts as naming it).
+    pub title_named: bool,
 }
 
 impl<'m> Grounding<'m> {
@@ -260,6 +263,26 @@ impl Matcher {
         self.item_concepts[item as usize].iter().map(|&(c, _)| c).collect()
     }
 
+    /// The feature kinds ("genre", "director", …) of an item, sorted and distinct. A wording the
+    /// item has under two kinds (a genre and a theme both "war") counts under one of them.
+    pub fn item_kinds(&self, item: ItemIdx) -> Vec<&str> {
+        let mut kinds: Vec<&str> = self.item_concepts[item as usize]
+            .iter()
+            .map(|&(_, f)| self.features[f as usize].kind.as_str())
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds
+    }
+
+    /// Every feature kind of the dataset, sorted and distinct.
+    pub fn kinds(&self) -> Vec<&str> {
+        let mut kinds: Vec<&str> = self.features.iter().map(|f| f.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds
+    }
+
     /// Distinct feature concepts mentioned in `text`, sorted, without classifying them.
     pub fn concepts_in(&self, text: &str) -> Vec<u32> {
         let mut concepts = Vec::new();
@@ -275,10 +298,19 @@ impl Matcher {
 
     /// Finds and classifies the mentions of `text`, an explanation of why `item` fits a user whose
     /// history is `history`.
+    ///
+    /// The item's title counts as named ([`Grounding::title_named`]) when its cleaned title
+    /// ([`clean_title`]: parenthesised year dropped, trailing article moved to the front) appears
+    /// word for word under the matcher's normalisation: case, punctuation and whitespace between
+    /// words ignored, possessive `'s` and English plurals folded, a leading "The"/"A"/"An" of the
+    /// title optional, a one-word title only when capitalised, and only as a whole phrase — not
+    /// inside a longer title that contains it. Any other word, added, dropped or changed
+    /// ("The Circus of Compass" for *The Circus of Tunnel*), means it is not named.
     pub fn ground(&self, text: &str, history: &[ItemIdx], item: ItemIdx) -> Grounding<'_> {
         let mut grounding = Grounding::default();
         self.scan(text, |span, phrase| {
             let p = &self.phrases[phrase as usize];
+            grounding.title_named |= p.titles.contains(&item);
             let (class, target) = match p.feature {
                 Some((concept, first)) => self.classify_feature(concept, first, history, item),
                 None => self.classify_title(&p.titles, history, item),

@@ -10,11 +10,12 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use ratatui::layout::Rect;
 
 use super::keys::{Action, KeyMap};
-use super::layout::{areas, list_offset, list_rows, Panel, Tab};
+use super::layout::{areas_with, list_offset, list_rows, Panel, Tab};
 use super::theme::Theme;
+use crate::config::{ExtraSource, ExtraSystem};
 use crate::distill::events::{DistillEvent, EventKind, Stage};
 use crate::distill::status::JobStatus;
-use crate::explain::{Explanation, PromptKind};
+use crate::explain::{Explanation, MentionRecord, PromptKind, Summary, Verdict};
 
 /// Something that is being loaded, is there, or could not be had (with a message for people).
 #[derive(Clone, Debug, PartialEq)]
@@ -73,18 +74,97 @@ pub struct ModelInfo {
     pub load_ms: f64,
 }
 
-/// One model's generation for the current request.
+/// An explanation a `file:` system wrote beforehand, grounded here like a generated one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recorded {
+    pub text: String,
+    /// As the file recorded it; `None` when it has none.
+    pub latency_ms: Option<f64>,
+    pub grounding: Summary,
+    pub mentions: Vec<MentionRecord>,
+    pub verdict: Verdict,
+}
+
+/// A system's answer to an explanation request.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    Generated(Box<Explanation>),
+    Recorded(Box<Recorded>),
+    /// A `file:` system has no row for the pair; the message says so.
+    Missing(String),
+}
+
+impl From<Box<Explanation>> for Answer {
+    fn from(e: Box<Explanation>) -> Answer {
+        Answer::Generated(e)
+    }
+}
+
+impl Answer {
+    /// The text with its mentions and verdict; `None` for a missing row.
+    pub fn shown(&self) -> Option<(&str, &[MentionRecord], &Summary, &Verdict)> {
+        match self {
+            Answer::Generated(e) => Some((&e.text, &e.mentions, &e.grounding, &e.verdict)),
+            Answer::Recorded(r) => Some((&r.text, &r.mentions, &r.grounding, &r.verdict)),
+            Answer::Missing(_) => None,
+        }
+    }
+
+    /// Measured here, or recorded in the file.
+    pub fn latency_ms(&self) -> Option<f64> {
+        match self {
+            Answer::Generated(e) => Some(e.latency_ms),
+            Answer::Recorded(r) => r.latency_ms,
+            Answer::Missing(_) => None,
+        }
+    }
+
+    pub fn generated(&self) -> Option<&Explanation> {
+        match self {
+            Answer::Generated(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// One system's answer for the current request.
 #[derive(Clone, Debug)]
 pub enum Gen {
     Idle,
     Running { since: Duration, text: String },
-    Done(Box<Explanation>),
+    Done(Answer),
     Failed(String),
 }
 
+/// Where a column's explanations come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// A checkpoint directory, generating live with this kind's prompt.
+    Model { dir: PathBuf, kind: PromptKind },
+    /// Precomputed explanations (`file:PATH`, optionally `#MODEL`).
+    File { path: PathBuf, model: Option<String> },
+}
+
+impl Source {
+    /// Where it loads from, for people.
+    pub fn location(&self) -> String {
+        match self {
+            Source::Model { dir, .. } => dir.display().to_string(),
+            Source::File { path, model: Some(model) } => format!("file:{}#{model}", path.display()),
+            Source::File { path, model: None } => format!("file:{}", path.display()),
+        }
+    }
+}
+
+/// The pane of the Oracle and of the Prism; `[models.extra]` systems follow in name order.
+pub const ORACLE: usize = 0;
+pub const PRISM: usize = 1;
+
+/// One column of the comparison: a system and its latest answer.
 pub struct Pane {
-    pub kind: PromptKind,
-    pub dir: PathBuf,
+    /// "Oracle", "Prism", or the `[models.extra]` name.
+    pub name: String,
+    pub source: Source,
     pub model: Loadable<ModelInfo>,
     pub gen: Gen,
     pub scroll: u16,
@@ -98,10 +178,10 @@ pub struct Pane {
 pub const ROLLING: usize = 20;
 
 impl Pane {
-    fn new(kind: PromptKind, dir: PathBuf) -> Pane {
+    fn new(name: &str, source: Source) -> Pane {
         Pane {
-            kind,
-            dir,
+            name: name.to_owned(),
+            source,
             model: Loadable::Loading,
             gen: Gen::Idle,
             scroll: 0,
@@ -130,8 +210,9 @@ pub struct RaceResult {
     pub title: String,
     pub oracle_ms: f64,
     pub prism_ms: f64,
-    pub oracle_invented: usize,
-    pub prism_invented: usize,
+    /// The verdicts on the two explanations (title named, invented, misattributed).
+    pub oracle: Verdict,
+    pub prism: Verdict,
 }
 
 /// The demo: both models explain the top item of each user in turn.
@@ -241,8 +322,9 @@ pub enum Event {
     /// Time since the explorer started; drives live timers.
     Tick(Duration),
     Data(Result<DataView, String>),
+    /// A column's system loaded (a model, or a file of explanations), or could not be.
     Model {
-        kind: PromptKind,
+        pane: usize,
         result: Result<ModelInfo, String>,
     },
     History {
@@ -260,13 +342,13 @@ pub enum Event {
     },
     Text {
         req: u64,
-        kind: PromptKind,
+        pane: usize,
         text: String,
     },
     Explained {
         req: u64,
-        kind: PromptKind,
-        result: Result<Box<Explanation>, String>,
+        pane: usize,
+        result: Result<Answer, String>,
     },
     Job(JobMsg),
     /// An annotation session opened from the explorer ended: what was done, or why it failed.
@@ -282,7 +364,8 @@ pub enum Effect {
         user: String,
         ranker: String,
     },
-    /// Both models explain `item` for `user`; supersedes (and cancels) any earlier request.
+    /// Every column's system explains `item` for `user`; supersedes (and cancels) any earlier
+    /// request.
     Explain {
         req: u64,
         user: String,
@@ -310,6 +393,8 @@ pub struct Options {
     pub race_users: usize,
     pub oracle_dir: PathBuf,
     pub prism_dir: PathBuf,
+    /// The `[models.extra]` systems, shown as further columns.
+    pub extra: Vec<ExtraSystem>,
     pub device: String,
     pub dataset: String,
     pub size: Rect,
@@ -341,7 +426,10 @@ pub struct App {
     pub rank_progress: String,
     pub ranked_sel: usize,
     pub target: Option<Target>,
-    pub panes: [Pane; 2],
+    /// The Oracle's, the Prism's, then one per `[models.extra]` system.
+    pub panes: Vec<Pane>,
+    /// Which of the columns after the Oracle's comes first when not all fit (key `x` moves it).
+    pub column_offset: usize,
     pub race_users: usize,
     pub race: Option<Race>,
     pub job: Option<JobView>,
@@ -355,10 +443,14 @@ pub struct App {
 
 pub fn pane_index(kind: PromptKind) -> usize {
     match kind {
-        PromptKind::Oracle => 0,
-        PromptKind::Prism => 1,
+        PromptKind::Oracle => ORACLE,
+        PromptKind::Prism => PRISM,
     }
 }
+
+/// The narrowest a comparison column may be: below it the stats and verdict lines wrap into more
+/// rows than the panel has at 80×24.
+pub const MIN_COLUMN_WIDTH: u16 = 40;
 
 impl App {
     pub fn new(options: Options) -> App {
@@ -386,10 +478,8 @@ impl App {
             rank_progress: String::new(),
             ranked_sel: 0,
             target: None,
-            panes: [
-                Pane::new(PromptKind::Oracle, options.oracle_dir),
-                Pane::new(PromptKind::Prism, options.prism_dir),
-            ],
+            panes: extra_panes(options.oracle_dir, options.prism_dir, options.extra),
+            column_offset: 0,
             race_users: options.race_users.max(1),
             race: None,
             job: None,
@@ -403,6 +493,17 @@ impl App {
 
     pub fn pane(&self, kind: PromptKind) -> &Pane {
         &self.panes[pane_index(kind)]
+    }
+
+    /// The panes shown side by side on a screen `width` columns wide: as many as fit at
+    /// [`MIN_COLUMN_WIDTH`] (at least two), the Oracle's first, the others from `column_offset`
+    /// on, in turn.
+    pub fn columns(&self, width: u16) -> Vec<usize> {
+        let others = self.panes.len() - 1;
+        let slots = usize::from(width / MIN_COLUMN_WIDTH).clamp(2, self.panes.len());
+        let mut shown = vec![ORACLE];
+        shown.extend((0..slots - 1).map(|k| 1 + (self.column_offset + k) % others));
+        shown
     }
 
     pub fn ranker_name(&self) -> &str {
@@ -423,7 +524,7 @@ impl App {
 
     /// Oracle latency over Prism latency: of the last pair and of the rolling means.
     pub fn speedup(&self) -> (Option<f64>, Option<f64>) {
-        let [oracle, prism] = &self.panes;
+        let (oracle, prism) = (&self.panes[ORACLE], &self.panes[PRISM]);
         let last = match (&oracle.last, &prism.last) {
             (Some(o), Some(p)) if p.latency_ms > 0.0 => Some(o.latency_ms / p.latency_ms),
             _ => None,
@@ -437,7 +538,7 @@ impl App {
 
     /// Oracle weights over Prism weights.
     pub fn memory_ratio(&self) -> Option<f64> {
-        match (self.panes[0].model.ready(), self.panes[1].model.ready()) {
+        match (self.panes[ORACLE].model.ready(), self.panes[PRISM].model.ready()) {
             (Some(o), Some(p)) if p.param_bytes > 0 => Some(o.param_bytes as f64 / p.param_bytes as f64),
             _ => None,
         }
@@ -463,8 +564,9 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
             Vec::new()
         }
         Event::Data(result) => on_data(app, result),
-        Event::Model { kind, result } => {
-            app.panes[pane_index(kind)].model = match result {
+        Event::Model { pane, result } => {
+            let Some(pane) = app.panes.get_mut(pane) else { return Vec::new() };
+            pane.model = match result {
                 Ok(info) => Loadable::Ready(info),
                 Err(message) => Loadable::Failed(message),
             };
@@ -491,15 +593,15 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
             });
             Vec::new()
         }
-        Event::Text { req, kind, text } => {
+        Event::Text { req, pane, text } => {
             if req == app.explain_req {
-                if let Gen::Running { text: shown, .. } = &mut app.panes[pane_index(kind)].gen {
+                if let Some(Gen::Running { text: shown, .. }) = app.panes.get_mut(pane).map(|p| &mut p.gen) {
                     *shown = text;
                 }
             }
             Vec::new()
         }
-        Event::Explained { req, kind, result } => on_explained(app, req, kind, result),
+        Event::Explained { req, pane, result } => on_explained(app, req, pane, result),
         Event::Job(msg) => {
             on_job(app, msg);
             Vec::new()
@@ -541,31 +643,33 @@ fn on_ranked(app: &mut App, req: u64, result: Result<Vec<RankedRow>, String>) ->
     }
 }
 
-fn on_explained(
-    app: &mut App,
-    req: u64,
-    kind: PromptKind,
-    result: Result<Box<Explanation>, String>,
-) -> Vec<Effect> {
+fn on_explained(app: &mut App, req: u64, pane: usize, result: Result<Answer, String>) -> Vec<Effect> {
     if req != app.explain_req {
         return Vec::new();
     }
-    let pane = &mut app.panes[pane_index(kind)];
+    let Some(pane) = app.panes.get_mut(pane) else { return Vec::new() };
     match result {
-        Ok(explanation) => {
-            pane.latencies.push(explanation.latency_ms);
-            pane.last = Some(explanation.clone());
-            pane.gen = Gen::Done(explanation);
+        Ok(answer) => {
+            if let Answer::Generated(explanation) = &answer {
+                pane.latencies.push(explanation.latency_ms);
+                pane.last = Some(explanation.clone());
+            }
+            pane.gen = Gen::Done(answer);
         }
         Err(message) => pane.gen = Gen::Failed(message),
     }
     advance_race(app)
 }
 
-/// Records the finished pair and moves the race to its next user.
+/// Records the finished pair and moves the race to its next user; the race is the Oracle's and
+/// the Prism's, whatever the other columns do.
 fn advance_race(app: &mut App) -> Vec<Effect> {
-    let (Gen::Done(oracle), Gen::Done(prism)) = (&app.panes[0].gen, &app.panes[1].gen) else {
-        if app.panes.iter().any(|p| matches!(p.gen, Gen::Failed(_))) {
+    let done = |pane: usize| match &app.panes[pane].gen {
+        Gen::Done(answer) => answer.generated(),
+        _ => None,
+    };
+    let (Some(oracle), Some(prism)) = (done(ORACLE), done(PRISM)) else {
+        if app.panes[..=PRISM].iter().any(|p| matches!(p.gen, Gen::Failed(_))) {
             stop_race(app, "the race stopped: a generation failed");
         }
         return Vec::new();
@@ -579,8 +683,8 @@ fn advance_race(app: &mut App) -> Vec<Effect> {
         title: target.title.clone(),
         oracle_ms: oracle.latency_ms,
         prism_ms: prism.latency_ms,
-        oracle_invented: oracle.grounding.invented.len(),
-        prism_invented: prism.grounding.invented.len(),
+        oracle: oracle.verdict.clone(),
+        prism: prism.verdict.clone(),
     });
     race.index += 1;
     match race.users.get(race.index).cloned() {
@@ -805,8 +909,27 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         _ if app.tab != Tab::Explore => Vec::new(),
+        Action::NextSystem => {
+            let shown = app.columns(app.size.width).len();
+            if shown == app.panes.len() {
+                app.notice = Some(if app.panes.len() > 2 {
+                    "every system is shown".into()
+                } else {
+                    "no other system: add one under [models.extra] in the config".into()
+                });
+                return Vec::new();
+            }
+            app.column_offset = (app.column_offset + 1) % (app.panes.len() - 1);
+            if let Panel::Pane(i) = app.focus {
+                if !app.columns(app.size.width).contains(&i) {
+                    app.focus = Panel::Pane(ORACLE);
+                }
+            }
+            Vec::new()
+        }
         Action::FocusNext | Action::FocusPrev | Action::FocusLeft | Action::FocusRight => {
-            let order = Panel::FOCUSABLE;
+            let mut order = Panel::LISTS.to_vec();
+            order.extend(app.columns(app.size.width).into_iter().map(Panel::Pane));
             let at = order.iter().position(|p| *p == app.focus).unwrap_or(0);
             let forward = matches!(action, Action::FocusNext | Action::FocusRight);
             let next = if forward { (at + 1) % order.len() } else { (at + order.len() - 1) % order.len() };
@@ -831,7 +954,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Select => {
             match app.focus {
                 Panel::Users => app.focus = Panel::Ranked,
-                Panel::Ranked => app.focus = Panel::Oracle,
+                Panel::Ranked => app.focus = Panel::Pane(ORACLE),
                 _ => {}
             }
             Vec::new()
@@ -851,7 +974,7 @@ fn set_tab(app: &mut App, tab: Tab) -> Vec<Effect> {
 }
 
 fn start_race(app: &mut App) -> Vec<Effect> {
-    if app.panes.iter().any(|p| p.model.ready().is_none()) {
+    if app.panes[..=PRISM].iter().any(|p| p.model.ready().is_none()) {
         app.notice = Some("the race needs both models loaded".into());
         return Vec::new();
     }
@@ -901,9 +1024,10 @@ fn move_by(app: &mut App, delta: isize) -> Vec<Effect> {
             stop_race(app, "the race stopped: the selection changed");
             explain_selected(app)
         }
-        Panel::Oracle | Panel::Prism => {
-            let pane = &mut app.panes[if app.focus == Panel::Oracle { 0 } else { 1 }];
-            pane.scroll = (pane.scroll as isize).saturating_add(delta).clamp(0, u16::MAX as isize) as u16;
+        Panel::Pane(i) => {
+            if let Some(pane) = app.panes.get_mut(i) {
+                pane.scroll = (pane.scroll as isize).saturating_add(delta).clamp(0, u16::MAX as isize) as u16;
+            }
             Vec::new()
         }
         Panel::Performance | Panel::Jobs | Panel::About => Vec::new(),
@@ -960,6 +1084,22 @@ pub fn fuzzy_score(query: &str, candidate: &str) -> Option<i64> {
     }
     let span = last - first.unwrap_or(0);
     Some(100_000 - span as i64 * 100 - candidate.len() as i64)
+}
+
+/// The Oracle's and the Prism's panes, then one per extra system.
+fn extra_panes(oracle: PathBuf, prism: PathBuf, extra: Vec<ExtraSystem>) -> Vec<Pane> {
+    let mut panes = vec![
+        Pane::new("Oracle", Source::Model { dir: oracle, kind: PromptKind::Oracle }),
+        Pane::new("Prism", Source::Model { dir: prism, kind: PromptKind::Prism }),
+    ];
+    for system in extra {
+        let source = match system.source {
+            ExtraSource::Model(dir) => Source::Model { dir, kind: PromptKind::Prism },
+            ExtraSource::File { path, model } => Source::File { path, model },
+        };
+        panes.push(Pane::new(&system.name, source));
+    }
+    panes
 }
 
 /// Shows the selected user: history and ranking are requested; explanations of the previous
@@ -1023,7 +1163,7 @@ fn on_mouse(app: &mut App, mouse: MouseEvent) -> Vec<Effect> {
         }
         return Vec::new();
     }
-    let layout = areas(app.size, app.tab);
+    let layout = areas_with(app.size, app.tab, &app.columns(app.size.width));
     let (column, row) = (mouse.column, mouse.row);
     if row == layout.tabs.y {
         if let MouseEventKind::Down(MouseButton::Left) = mouse.kind {
@@ -1034,7 +1174,7 @@ fn on_mouse(app: &mut App, mouse: MouseEvent) -> Vec<Effect> {
         return Vec::new();
     }
     let Some((panel, rect)) = layout.at(column, row) else { return Vec::new() };
-    let focusable = Panel::FOCUSABLE.contains(&panel);
+    let focusable = Panel::LISTS.contains(&panel) || matches!(panel, Panel::Pane(_));
     match mouse.kind {
         MouseEventKind::Down(MouseButton::Left) if focusable => {
             app.focus = panel;
@@ -1065,7 +1205,6 @@ fn on_mouse(app: &mut App, mouse: MouseEvent) -> Vec<Effect> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::explain::grounding::Summary;
     use crate::model::GenStats;
 
     fn app() -> App {
@@ -1076,6 +1215,7 @@ mod tests {
             race_users: 2,
             oracle_dir: "oracle".into(),
             prism_dir: "prism".into(),
+            extra: Vec::new(),
             device: "cpu".into(),
             dataset: "demo".into(),
             size: Rect::new(0, 0, 160, 48),
@@ -1113,8 +1253,8 @@ mod tests {
             .collect()
     }
 
-    fn explanation(latency_ms: f64, invented: usize) -> Box<Explanation> {
-        Box::new(Explanation {
+    fn explanation(latency_ms: f64, invented: usize) -> Answer {
+        Answer::Generated(Box::new(Explanation {
             text: "a film".into(),
             latency_ms,
             ttft_ms: 1.0,
@@ -1124,15 +1264,16 @@ mod tests {
             peak_rss_bytes: 10,
             grounding: Summary { invented: vec!["x".into(); invented], ..Summary::default() },
             mentions: Vec::new(),
+            verdict: Verdict { features_invented: invented, ..Verdict::default() },
             prompt: String::new(),
             stats: GenStats::default(),
-        })
+        }))
     }
 
     fn ready_models(app: &mut App) {
-        for (kind, bytes) in [(PromptKind::Oracle, 400), (PromptKind::Prism, 100)] {
+        for (pane, bytes) in [(ORACLE, 400), (PRISM, 100)] {
             let info = ModelInfo { architecture: "t5".into(), param_bytes: bytes, load_ms: 1.0 };
-            update(app, Event::Model { kind, result: Ok(info) });
+            update(app, Event::Model { pane, result: Ok(info) });
         }
     }
 
@@ -1168,10 +1309,7 @@ mod tests {
         // The first user's ranking and explanation arrive late: ignored.
         update(&mut app, Event::Ranked { req: 1, result: Ok(ranked(&["z"])) });
         assert_eq!(app.ranked, Loadable::Loading);
-        update(
-            &mut app,
-            Event::Explained { req: 2, kind: PromptKind::Oracle, result: Ok(explanation(5.0, 0)) },
-        );
+        update(&mut app, Event::Explained { req: 2, pane: ORACLE, result: Ok(explanation(5.0, 0)) });
         assert!(matches!(app.panes[0].gen, Gen::Idle));
         assert!(app.panes[0].latencies.is_empty());
     }
@@ -1186,9 +1324,9 @@ mod tests {
         let effects = update(&mut app, code(KeyCode::Down));
         let req = explain_req(&effects);
         assert_eq!(app.target.as_ref().unwrap().item, "b");
-        update(&mut app, Event::Text { req, kind: PromptKind::Prism, text: "a fi".into() });
+        update(&mut app, Event::Text { req, pane: PRISM, text: "a fi".into() });
         assert!(matches!(&app.panes[1].gen, Gen::Running { text, .. } if text == "a fi"));
-        update(&mut app, Event::Explained { req, kind: PromptKind::Prism, result: Err("boom".into()) });
+        update(&mut app, Event::Explained { req, pane: PRISM, result: Err("boom".into()) });
         assert!(matches!(&app.panes[1].gen, Gen::Failed(m) if m == "boom"));
     }
 
@@ -1284,7 +1422,7 @@ mod tests {
     #[test]
     fn failed_model_shows_its_error_in_place_and_the_other_still_runs() {
         let mut app = app();
-        update(&mut app, Event::Model { kind: PromptKind::Oracle, result: Err("no such dir".into()) });
+        update(&mut app, Event::Model { pane: ORACLE, result: Err("no such dir".into()) });
         update(&mut app, Event::Data(Ok(data(&["u1"]))));
         update(&mut app, Event::Ranked { req: 1, result: Ok(ranked(&["a"])) });
         assert!(matches!(&app.panes[0].gen, Gen::Failed(m) if m == "no such dir"));
@@ -1303,13 +1441,10 @@ mod tests {
             let effects = update(&mut app, Event::Ranked { req, result: Ok(ranked(&["a"])) });
             let ereq = explain_req(&effects);
             update(&mut app, Event::Tick(Duration::from_secs(i as u64 + 1)));
-            update(
-                &mut app,
-                Event::Explained { req: ereq, kind: PromptKind::Oracle, result: Ok(explanation(50.0, 1)) },
-            );
+            update(&mut app, Event::Explained { req: ereq, pane: ORACLE, result: Ok(explanation(50.0, 1)) });
             let effects = update(
                 &mut app,
-                Event::Explained { req: ereq, kind: PromptKind::Prism, result: Ok(explanation(10.0, 0)) },
+                Event::Explained { req: ereq, pane: PRISM, result: Ok(explanation(10.0, 0)) },
             );
             if i == 0 {
                 req = rank_req(&effects);
@@ -1322,11 +1457,101 @@ mod tests {
         assert_eq!(app.memory_ratio(), Some(4.0));
     }
 
+    fn app_with_extras(names: &[&str], width: u16) -> App {
+        let extra = names
+            .iter()
+            .map(|n| ExtraSystem {
+                name: (*n).into(),
+                source: ExtraSource::File { path: format!("{n}.jsonl").into(), model: None },
+            })
+            .collect();
+        App::new(Options {
+            theme: Theme::resolve("dark", false).unwrap(),
+            keys: KeyMap::default(),
+            rankers: vec!["pop".into()],
+            race_users: 2,
+            oracle_dir: "oracle".into(),
+            prism_dir: "prism".into(),
+            extra,
+            device: "cpu".into(),
+            dataset: "demo".into(),
+            size: Rect::new(0, 0, width, 24),
+        })
+    }
+
+    #[test]
+    fn extra_systems_are_columns_and_x_rotates_those_that_do_not_fit() {
+        let mut app = app_with_extras(&["peter", "zeta"], 80);
+        assert_eq!(app.panes.len(), 4);
+        assert_eq!(app.panes[2].source.location(), "file:peter.jsonl");
+        // 80 columns hold two: the Oracle, then the others in turn.
+        assert_eq!(app.columns(80), [ORACLE, PRISM]);
+        update(&mut app, key('x'));
+        assert_eq!(app.columns(80), [ORACLE, 2]);
+        update(&mut app, key('x'));
+        update(&mut app, key('x'));
+        assert_eq!(app.columns(80), [ORACLE, PRISM]);
+        // 140 columns hold three, 160 all four; with all shown, x says so.
+        assert_eq!(app.columns(140), [ORACLE, PRISM, 2]);
+        assert_eq!(app.columns(160), [ORACLE, PRISM, 2, 3]);
+        let mut wide = app_with_extras(&["peter"], 140);
+        update(&mut wide, key('x'));
+        assert_eq!(wide.notice.as_deref(), Some("every system is shown"));
+        let mut plain = app_with_extras(&[], 80);
+        update(&mut plain, key('x'));
+        assert!(plain.notice.as_deref().unwrap().contains("[models.extra]"));
+        assert_eq!(plain.columns(200), [ORACLE, PRISM]);
+    }
+
+    #[test]
+    fn focus_cycles_through_the_columns_shown() {
+        let mut app = app_with_extras(&["peter"], 140);
+        for _ in 0..3 {
+            update(&mut app, code(KeyCode::Tab));
+        }
+        assert_eq!(app.focus, Panel::Pane(ORACLE));
+        update(&mut app, code(KeyCode::Tab));
+        update(&mut app, code(KeyCode::Tab));
+        assert_eq!(app.focus, Panel::Pane(2));
+        update(&mut app, code(KeyCode::Tab));
+        assert_eq!(app.focus, Panel::Users);
+    }
+
+    #[test]
+    fn a_file_column_answers_without_holding_up_the_race() {
+        let mut app = app_with_extras(&["peter"], 140);
+        ready_models(&mut app);
+        update(&mut app, Event::Data(Ok(data(&["u1"]))));
+        let effects = update(&mut app, Event::Ranked { req: 1, result: Ok(ranked(&["a"])) });
+        let req = explain_req(&effects);
+        assert!(matches!(app.panes[2].gen, Gen::Running { .. }));
+        let missing = Answer::Missing("No explanation of item a for user u1 in file:peter.jsonl.".into());
+        update(&mut app, Event::Explained { req, pane: 2, result: Ok(missing) });
+        assert!(matches!(&app.panes[2].gen, Gen::Done(Answer::Missing(m)) if m.contains("item a")));
+        assert!(app.panes[2].latencies.is_empty());
+        // A stale answer for a pane that does not exist is ignored.
+        update(&mut app, Event::Explained { req, pane: 9, result: Err("x".into()) });
+    }
+
+    #[test]
+    fn the_race_keeps_each_models_verdict() {
+        let mut app = app();
+        ready_models(&mut app);
+        update(&mut app, Event::Data(Ok(data(&["u1"]))));
+        let effects = update(&mut app, key('d'));
+        let effects = update(&mut app, Event::Ranked { req: rank_req(&effects), result: Ok(ranked(&["a"])) });
+        let req = explain_req(&effects);
+        update(&mut app, Event::Explained { req, pane: ORACLE, result: Ok(explanation(50.0, 2)) });
+        update(&mut app, Event::Explained { req, pane: PRISM, result: Ok(explanation(10.0, 0)) });
+        let result = &app.race.as_ref().unwrap().results[0];
+        assert_eq!((result.oracle.invented(), result.prism.invented()), (2, 0));
+    }
+
     #[test]
     fn mouse_click_selects_the_row_under_it() {
         let mut app = app();
         update(&mut app, Event::Data(Ok(data(&["u1", "u2", "u3"]))));
-        let users = areas(app.size, Tab::Explore).get(Panel::Users).unwrap();
+        let users = crate::tui::layout::areas(app.size, Tab::Explore).get(Panel::Users).unwrap();
         let rows = list_rows(users);
         let click = MouseEvent {
             kind: MouseEventKind::Down(MouseButton::Left),

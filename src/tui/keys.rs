@@ -29,6 +29,7 @@ pub enum Action {
     NextRanker,
     Retry,
     Race,
+    NextSystem,
     StartJob,
     AttachJob,
     CancelJob,
@@ -258,6 +259,14 @@ impl Default for KeyMap {
             b(NextRanker, "next_ranker", vec![Key::plain('r')], "switch ranker", Some("ranker"), Explore),
             b(Retry, "retry", vec![Key::plain('e')], "explain again", Some("re-explain"), Explore),
             b(Race, "race", vec![Key::plain('d')], "race models (demo)", Some("race"), Explore),
+            b(
+                NextSystem,
+                "next_system",
+                vec![Key::plain('x')],
+                "show the next system's column (when not all fit)",
+                None,
+                Explore,
+            ),
             b(
                 StartJob,
                 "start_job",

@@ -49,17 +49,16 @@ pub enum Panel {
     Users,
     History,
     Ranked,
-    Oracle,
-    Prism,
+    /// A comparison column: the index of its pane (0 the Oracle, 1 the Prism, then extras).
+    Pane(usize),
     Performance,
     Jobs,
     About,
 }
 
 impl Panel {
-    /// Panels that take focus, in Tab order.
-    pub const FOCUSABLE: [Panel; 5] =
-        [Panel::Users, Panel::History, Panel::Ranked, Panel::Oracle, Panel::Prism];
+    /// The list panels; they and the comparison columns shown take focus, in this order.
+    pub const LISTS: [Panel; 3] = [Panel::Users, Panel::History, Panel::Ranked];
 }
 
 pub struct Areas {
@@ -84,11 +83,18 @@ impl Areas {
 /// A terminal at least this big gets the rich layout: performance and jobs beside the explorer.
 pub const WIDE: (u16, u16) = (140, 40);
 
+/// The areas with the Oracle's and the Prism's columns side by side.
 pub fn areas(size: Rect, tab: Tab) -> Areas {
+    areas_with(size, tab, &[0, 1])
+}
+
+/// The areas with the comparison columns of `columns` (pane indices, left to right), splitting
+/// the width evenly.
+pub fn areas_with(size: Rect, tab: Tab, columns: &[usize]) -> Areas {
     let [tabs, body, hints] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(size);
     let panels = match tab {
-        Tab::Explore => explore(body),
+        Tab::Explore => explore(body, columns),
         Tab::Performance => vec![(Panel::Performance, body)],
         Tab::Jobs => vec![(Panel::Jobs, body)],
         Tab::About => vec![(Panel::About, body)],
@@ -96,7 +102,7 @@ pub fn areas(size: Rect, tab: Tab) -> Areas {
     Areas { tabs, hints, panels }
 }
 
-fn explore(body: Rect) -> Vec<(Panel, Rect)> {
+fn explore(body: Rect, columns: &[usize]) -> Vec<(Panel, Rect)> {
     let wide = body.width >= WIDE.0 && body.height + 2 >= WIDE.1;
     let rows = if wide {
         Layout::vertical([Constraint::Percentage(38), Constraint::Percentage(37), Constraint::Min(0)])
@@ -114,14 +120,10 @@ fn explore(body: Rect) -> Vec<(Panel, Rect)> {
             .constraints([Constraint::Percentage(50), Constraint::Percentage(50)])
             .split(r)
     };
-    let compare = halves(rows[1]);
-    let mut panels = vec![
-        (Panel::Users, users),
-        (Panel::History, history),
-        (Panel::Ranked, ranked),
-        (Panel::Oracle, compare[0]),
-        (Panel::Prism, compare[1]),
-    ];
+    let share = Constraint::Ratio(1, columns.len().max(1) as u32);
+    let compare = Layout::horizontal(vec![share; columns.len()]).split(rows[1]);
+    let mut panels = vec![(Panel::Users, users), (Panel::History, history), (Panel::Ranked, ranked)];
+    panels.extend(columns.iter().zip(compare.iter()).map(|(&pane, &rect)| (Panel::Pane(pane), rect)));
     if wide {
         let bottom = halves(rows[2]);
         panels.push((Panel::Performance, bottom[0]));
@@ -162,6 +164,18 @@ mod tests {
         let big = areas(Rect::new(0, 0, 160, 48), Tab::Explore);
         assert!(big.get(Panel::Performance).is_some() && big.get(Panel::Jobs).is_some());
         assert_eq!(big.at(0, 1).map(|(p, _)| p), Some(Panel::Users));
+    }
+
+    #[test]
+    fn comparison_columns_share_the_width_evenly() {
+        let three = areas_with(Rect::new(0, 0, 140, 40), Tab::Explore, &[0, 1, 2]);
+        let widths: Vec<u16> = (0..3).map(|i| three.get(Panel::Pane(i)).unwrap().width).collect();
+        assert_eq!(widths.iter().sum::<u16>(), 140);
+        assert!(widths.iter().all(|&w| w == 46 || w == 47), "{widths:?}");
+        // The panes shown are the ones asked for, in that order.
+        let two = areas_with(Rect::new(0, 0, 80, 24), Tab::Explore, &[0, 2]);
+        assert!(two.get(Panel::Pane(1)).is_none());
+        assert!(two.get(Panel::Pane(0)).unwrap().x < two.get(Panel::Pane(2)).unwrap().x);
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub fn options(settings: &Settings, size: Rect) -> Result<Options> {
         race_users: settings.tui.race_users,
         oracle_dir: settings.models.oracle.clone(),
         prism_dir: settings.models.prism.clone(),
+        extra: settings.models.extra_systems()?,
         device: settings.models.device.clone(),
         dataset: settings.dataset.path.clone(),
         size,
@@ -137,7 +138,8 @@ fn event_loop(
     // (If the pool already exists, its threads keep their priority.)
     let _ =
         rayon::ThreadPoolBuilder::new().start_handler(|_| workers::yield_to_the_event_loop()).build_global();
-    let mut workers = workers::Workers::start(settings, sender);
+    let systems: Vec<_> = app.panes.iter().map(|p| (p.name.clone(), p.source.clone())).collect();
+    let mut workers = workers::Workers::start(settings, &systems, sender);
     loop {
         let first = match events.recv_timeout(FRAME) {
             Ok(event) => Some(event),

@@ -12,14 +12,18 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _, Result};
 
-use super::app::{DataView, Effect, Event, HistoryRow, JobMsg, ModelInfo, RankedRow, UserRow};
+use super::app::{
+    Answer, DataView, Effect, Event, HistoryRow, JobMsg, ModelInfo, RankedRow, Recorded, Source, UserRow,
+    ORACLE, PRISM,
+};
 use crate::config::{project_root, Settings};
 use crate::data::{self, Dataset, Split};
 use crate::distill::events::{read_log, EventKind, LogPosition, Stage, EVENTS_FILE};
 use crate::distill::status::{self, JobState};
 use crate::distill::{self, JobSpec};
+use crate::explain::recorded::Recorded as RecordedFile;
 use crate::explain::samples::Sample;
-use crate::explain::{Explainer, Matcher, PromptKind, Prompts};
+use crate::explain::{Explainer, Matcher, PromptKind, Prompts, Verdict};
 use crate::model::device::parse_device;
 use crate::model::engine::{Engine, EngineOptions, TextEvent};
 use crate::rank::{self, BuildOptions, Ranker, RankerSpec, TrainMatrix};
@@ -53,7 +57,8 @@ pub struct Workers {
     settings: Settings,
     loaded: Shared,
     rank: Sender<RankCmd>,
-    models: [Sender<ExplainCmd>; 2],
+    /// One per comparison column, in pane order.
+    models: Vec<Sender<ExplainCmd>>,
     explain_cancel: Option<Arc<AtomicBool>>,
     job_cancel: Option<Arc<AtomicBool>>,
 }
@@ -74,8 +79,9 @@ pub fn yield_to_the_event_loop() {
 }
 
 impl Workers {
-    /// Starts loading the dataset and both models at once.
-    pub fn start(settings: Settings, events: Sender<Event>) -> Workers {
+    /// Starts loading the dataset and every column's system at once; `systems` are the panes'
+    /// (name, source), in pane order.
+    pub fn start(settings: Settings, systems: &[(String, Source)], events: Sender<Event>) -> Workers {
         let loaded: Shared = Arc::new(OnceLock::new());
         {
             let (settings, events, loaded) = (settings.clone(), events.clone(), loaded.clone());
@@ -96,15 +102,33 @@ impl Workers {
                 rank_worker(&settings, &events, &loaded, rank_rx)
             });
         }
-        let models = [PromptKind::Oracle, PromptKind::Prism].map(|kind| {
-            let (sender, receiver) = mpsc::channel();
-            let (settings, events, loaded) = (settings.clone(), events.clone(), loaded.clone());
-            std::thread::spawn(move || {
-                yield_to_the_event_loop();
-                model_worker(kind, &settings, &events, &loaded, receiver)
-            });
-            sender
-        });
+        let models = systems
+            .iter()
+            .enumerate()
+            .map(|(pane, (name, source))| {
+                let (sender, receiver) = mpsc::channel();
+                let (settings, events, loaded) = (settings.clone(), events.clone(), loaded.clone());
+                let column = Column { pane, key: config_key(pane, name), source: source.clone() };
+                std::thread::spawn(move || {
+                    yield_to_the_event_loop();
+                    match &column.source {
+                        Source::Model { dir, kind } => {
+                            model_worker(&column, dir, *kind, &settings, &events, &loaded, receiver)
+                        }
+                        Source::File { path, model } => file_worker(
+                            &column,
+                            path,
+                            model.as_deref(),
+                            &settings,
+                            &events,
+                            &loaded,
+                            receiver,
+                        ),
+                    }
+                });
+                sender
+            })
+            .collect();
         Workers { events, settings, loaded, rank, models, explain_cancel: None, job_cancel: None }
     }
 
@@ -375,14 +399,33 @@ fn rank_worker(settings: &Settings, events: &Sender<Event>, loaded: &Shared, com
     }
 }
 
+/// The column a worker answers for.
+struct Column {
+    pane: usize,
+    /// Where the configuration names its system, for error messages.
+    key: String,
+    source: Source,
+}
+
+fn config_key(pane: usize, name: &str) -> String {
+    match pane {
+        ORACLE => "[models] oracle".to_owned(),
+        PRISM => "[models] prism".to_owned(),
+        _ => format!("[models.extra] {name}"),
+    }
+}
+
 fn model_worker(
+    column: &Column,
+    dir: &Path,
     kind: PromptKind,
     settings: &Settings,
     events: &Sender<Event>,
     loaded: &Shared,
     commands: Receiver<ExplainCmd>,
 ) {
-    let (dir, max_input_tokens) = kind.configured(&settings.models);
+    let pane = column.pane;
+    let (_, max_input_tokens) = kind.configured(&settings.models);
     let engine = parse_device(&settings.models.device)
         .and_then(|device| Engine::load(dir, &EngineOptions { device, ..EngineOptions::default() }));
     let engine = match engine {
@@ -393,13 +436,12 @@ fn model_worker(
                 param_bytes: info.param_bytes,
                 load_ms: engine.load_ms(),
             };
-            let _ = events.send(Event::Model { kind, result: Ok(view) });
+            let _ = events.send(Event::Model { pane, result: Ok(view) });
             engine
         }
         Err(e) => {
-            let message =
-                format!("{e:#}. Consider pointing [models] {} in the config at a checkpoint.", kind.name());
-            let _ = events.send(Event::Model { kind, result: Err(message) });
+            let message = format!("{e:#}. Consider pointing {} in the config at a checkpoint.", column.key);
+            let _ = events.send(Event::Model { pane, result: Err(message) });
             return;
         }
     };
@@ -408,17 +450,88 @@ fn model_worker(
         if cmd.cancel.load(Ordering::Relaxed) {
             continue;
         }
-        let result = explain(kind, &engine, max_input_tokens, settings, loaded, &decoding, &cmd, events);
+        let result =
+            explain(pane, kind, &engine, max_input_tokens, settings, loaded, &decoding, &cmd, events);
         // A cancelled generation answers a request nobody shows any more.
         if !cmd.cancel.load(Ordering::Relaxed) {
-            let result = result.map(Box::new).map_err(|e| format!("{e:#}"));
-            let _ = events.send(Event::Explained { req: cmd.req, kind, result });
+            let result = result.map(|e| Answer::Generated(Box::new(e))).map_err(|e| format!("{e:#}"));
+            let _ = events.send(Event::Explained { req: cmd.req, pane, result });
         }
+    }
+}
+
+/// A `file:` column: reads the file once, then answers each request with its row for the pair,
+/// grounded against the user's history like a generated explanation.
+fn file_worker(
+    column: &Column,
+    path: &Path,
+    model: Option<&str>,
+    settings: &Settings,
+    events: &Sender<Event>,
+    loaded: &Shared,
+    commands: Receiver<ExplainCmd>,
+) {
+    let pane = column.pane;
+    let started = std::time::Instant::now();
+    let file = match RecordedFile::read(path, model) {
+        Ok(file) => {
+            let view = ModelInfo {
+                architecture: "precomputed".to_owned(),
+                param_bytes: 0,
+                load_ms: started.elapsed().as_secs_f64() * 1000.0,
+            };
+            let _ = events.send(Event::Model { pane, result: Ok(view) });
+            file
+        }
+        Err(e) => {
+            let message = format!("{e:#}. Consider checking {} in the config.", column.key);
+            let _ = events.send(Event::Model { pane, result: Err(message) });
+            return;
+        }
+    };
+    while let Some(cmd) = latest(&commands) {
+        if cmd.cancel.load(Ordering::Relaxed) {
+            continue;
+        }
+        let result = (|| -> Result<Answer> {
+            let loaded = loaded.get().ok_or_else(|| anyhow!("the dataset is not loaded"))?;
+            let dataset = &loaded.dataset;
+            let user = dataset.user_by_id(&cmd.user).ok_or_else(|| anyhow!("unknown user '{}'", cmd.user))?;
+            let item = dataset.item_by_id(&cmd.item).ok_or_else(|| anyhow!("unknown item '{}'", cmd.item))?;
+            let Some(row) = file.get(&cmd.user, &cmd.item) else {
+                return Ok(Answer::Missing(format!(
+                    "No explanation of item {} for user {} in {}.",
+                    cmd.item,
+                    cmd.user,
+                    column.source.location()
+                )));
+            };
+            let history: Vec<_> = loaded
+                .split
+                .history(dataset, user, settings.dataset.history_len)
+                .iter()
+                .map(|i| i.item)
+                .collect();
+            let grounding = loaded.matcher.ground(&row.text, &history, item);
+            Ok(Answer::Recorded(Box::new(Recorded {
+                text: row.text.clone(),
+                latency_ms: row.latency_ms,
+                grounding: grounding.summary(),
+                mentions: grounding.records(&row.text),
+                verdict: Verdict::of(&loaded.matcher, &grounding, item),
+            })))
+        })();
+        let _ = events.send(Event::Explained {
+            req: cmd.req,
+            pane,
+            result: result.map_err(|e| format!("{e:#}")),
+        });
     }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn explain(
+    pane: usize,
     kind: PromptKind,
     engine: &Engine,
     max_input_tokens: usize,
@@ -440,7 +553,7 @@ fn explain(
     let req = cmd.req;
     let mut on_text = |event: &TextEvent<'_>| {
         if !event.delta.is_empty() {
-            let _ = events.send(Event::Text { req, kind, text: event.text.to_owned() });
+            let _ = events.send(Event::Text { req, pane, text: event.text.to_owned() });
         }
     };
     explainer.explain(&sample, decoding, Some(&mut on_text), Some(&cmd.cancel))

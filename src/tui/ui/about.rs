@@ -1,4 +1,5 @@
-//! What is loaded: dataset (and that the demo is synthetic), both models, device.
+//! What is loaded: dataset (and that the demo is synthetic), both models and any extra systems,
+//! device.
 
 use ratatui::layout::Rect;
 use ratatui::text::Line;
@@ -37,8 +38,10 @@ pub fn render(app: &App, frame: &mut Frame, rect: Rect) {
     }
     lines.push(Line::raw(""));
     for pane in &app.panes {
-        let name = if pane.kind == crate::explain::PromptKind::Oracle { "Oracle" } else { "Prism " };
         let status = match &pane.model {
+            Loadable::Ready(m) if m.param_bytes == 0 => {
+                format!("{}, loaded in {}", m.architecture, ms(m.load_ms))
+            }
             Loadable::Ready(m) => format!(
                 "{}, {} of weights, loaded in {}",
                 m.architecture,
@@ -48,7 +51,7 @@ pub fn render(app: &App, frame: &mut Frame, rect: Rect) {
             Loadable::Loading => "loading…".to_owned(),
             Loadable::Failed(m) => format!("not loaded: {m}"),
         };
-        lines.push(Line::styled(format!("{name}: {} — {status}", pane.dir.display()), t.text));
+        lines.push(Line::styled(format!("{}: {} — {status}", pane.name, pane.source.location()), t.text));
     }
     lines.push(Line::styled(format!("Device: {}", app.device), t.dim));
     lines.push(Line::raw(""));

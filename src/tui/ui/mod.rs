@@ -15,12 +15,11 @@ use ratatui::Frame;
 
 use super::app::{App, InputPurpose, Popup};
 use super::keys::{Action, Context};
-use super::layout::{areas, tab_label, Panel, Tab, TITLE};
-use crate::explain::PromptKind;
+use super::layout::{areas_with, tab_label, Panel, Tab, TITLE};
 
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
-    let layout = areas(area, app.tab);
+    let layout = areas_with(area, app.tab, &app.columns(area.width));
     tabs(app, frame, layout.tabs);
     for (panel, rect) in &layout.panels {
         let rect = rect.intersection(area);
@@ -31,8 +30,7 @@ pub fn render(app: &App, frame: &mut Frame) {
             Panel::Users => lists::users(app, frame, rect),
             Panel::History => lists::history(app, frame, rect),
             Panel::Ranked => lists::ranked(app, frame, rect),
-            Panel::Oracle => compare::pane(app, frame, rect, PromptKind::Oracle),
-            Panel::Prism => compare::pane(app, frame, rect, PromptKind::Prism),
+            Panel::Pane(i) => compare::pane(app, frame, rect, *i),
             Panel::Performance => performance::render(app, frame, rect),
             Panel::Jobs => jobs::render(app, frame, rect),
             Panel::About => about::render(app, frame, rect),

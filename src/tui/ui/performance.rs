@@ -1,5 +1,5 @@
 //! Per-model latency (last, rolling mean, sparkline), TTFT, tokens/s, weights and peak memory, the
-//! measured speed-up and memory ratio, and the race tally.
+//! measured speed-up and memory ratio, and the race tally (speed beside faithfulness).
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -8,7 +8,8 @@ use ratatui::Frame;
 
 use super::{block, megabytes, ms};
 use crate::explain::PromptKind;
-use crate::tui::app::{App, ROLLING};
+use crate::explain::Verdict;
+use crate::tui::app::{App, RaceResult, ROLLING};
 use crate::tui::layout::Panel;
 
 pub fn render(app: &App, frame: &mut Frame, rect: Rect) {
@@ -17,8 +18,9 @@ pub fn render(app: &App, frame: &mut Frame, rect: Rect) {
     let inner = outer.inner(rect);
     frame.render_widget(outer, rect);
     let race_lines = race(app);
+    // The race tally comes before the sparklines when rows are short.
     let [models, ratio, tally] = Layout::vertical([
-        Constraint::Length(6),
+        Constraint::Min(4),
         Constraint::Length(2),
         Constraint::Length(race_lines.len() as u16),
     ])
@@ -79,30 +81,44 @@ fn model(app: &App, frame: &mut Frame, area: Rect, kind: PromptKind) {
     frame.render_widget(Sparkline::default().data(&data).style(style), spark);
 }
 
+/// The race tally: per model, its speed beside its faithfulness (explanations naming the item's
+/// title, invented titles and features per explanation, explanations misattributing a feature).
 fn race(app: &App) -> Vec<Line<'static>> {
     let t = &app.theme;
     let Some(race) = &app.race else { return Vec::new() };
     let elapsed = race.finished.unwrap_or(app.now).saturating_sub(race.started).as_secs_f64() * 1000.0;
+    let n = race.results.len();
     let prism_wins = race.results.iter().filter(|r| r.prism_ms < r.oracle_ms).count();
-    let (oracle_total, prism_total) =
-        race.results.iter().fold((0.0, 0.0), |(o, p), r| (o + r.oracle_ms, p + r.prism_ms));
     let state = if race.finished.is_some() { "final" } else { "running" };
     let mut lines = vec![Line::styled(
-        format!(
-            "Race ({state}, {}): Prism faster {prism_wins}/{} · total Oracle {} vs Prism {}{}",
-            ms(elapsed),
-            race.results.len(),
-            ms(oracle_total),
-            ms(prism_total),
-            if prism_total > 0.0 { format!(" (×{:.1})", oracle_total / prism_total) } else { String::new() }
-        ),
+        format!("Race ({state}, {}, {n} users): Prism faster {prism_wins}/{n}", ms(elapsed)),
         t.warn,
     )];
-    let invented: (usize, usize) =
-        race.results.iter().fold((0, 0), |(o, p), r| (o + r.oracle_invented, p + r.prism_invented));
-    lines.push(Line::styled(
-        format!("invented features: Oracle {} · Prism {}", invented.0, invented.1),
-        t.dim,
-    ));
+    let oracle_total: f64 = race.results.iter().map(|r| r.oracle_ms).sum();
+    let prism_total: f64 = race.results.iter().map(|r| r.prism_ms).sum();
+    for (name, style, total, verdict) in [
+        ("Oracle", t.oracle, oracle_total, (|r: &RaceResult| &r.oracle) as fn(&RaceResult) -> &Verdict),
+        ("Prism ", t.prism, prism_total, |r: &RaceResult| &r.prism),
+    ] {
+        let titled = race.results.iter().filter(|r| verdict(r).title_named).count();
+        let invented: usize = race.results.iter().map(|r| verdict(r).invented()).sum();
+        let misattributed = race.results.iter().filter(|r| !verdict(r).misattributed.is_empty()).count();
+        let speedup = if name.starts_with("Prism") && total > 0.0 {
+            format!(" (×{:.1})", oracle_total / total)
+        } else {
+            String::new()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(name, style),
+            Span::styled(
+                format!(
+                    " {}{speedup} · title {titled}/{n} · invented {:.1}/expl. · misattributed {misattributed}/{n}",
+                    ms(total),
+                    invented as f64 / n.max(1) as f64
+                ),
+                t.text,
+            ),
+        ]));
+    }
     lines
 }
