@@ -7,6 +7,8 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
+use super::notes::LoadNotes;
+
 /// Dense index of a user in [`Dataset::users`].
 pub type UserIdx = u32;
 /// Dense index of an item in [`Dataset::items`].
@@ -68,8 +70,9 @@ pub struct Dataset {
     pub items: Vec<Item>,
     pub interactions: Vec<Interaction>,
     pub user_ranges: Vec<Range<usize>>,
-    /// Malformed records skipped under `--lenient` (0 otherwise: strict loading fails instead).
-    pub skipped: usize,
+    /// What loading recovered from: unparsed optional fields, an unterminated last line, and the
+    /// malformed records skipped under `--lenient` (none otherwise: strict loading fails instead).
+    pub notes: LoadNotes,
     pub user_index: HashMap<String, UserIdx>,
     pub item_index: HashMap<String, ItemIdx>,
 }
@@ -110,7 +113,7 @@ pub struct DatasetBuilder {
     items: Vec<Item>,
     item_index: HashMap<String, ItemIdx>,
     interactions: Vec<Interaction>,
-    skipped: usize,
+    notes: LoadNotes,
 }
 
 impl DatasetBuilder {
@@ -159,13 +162,9 @@ impl DatasetBuilder {
         self.interactions.push(interaction);
     }
 
-    pub fn count_skipped(&mut self) {
-        self.skipped += 1;
-    }
-
-    /// Counts `n` skipped records at once (loaders keep their own tally while reading).
-    pub fn add_skipped(&mut self, n: usize) {
-        self.skipped += n;
+    /// Records what the loader recovered from (it keeps its own tally while reading).
+    pub fn set_notes(&mut self, notes: LoadNotes) {
+        self.notes = notes;
     }
 
     /// Keeps only the latest interaction of each (user, item) pair — by timestamp, then source
@@ -245,7 +244,7 @@ impl DatasetBuilder {
             items: self.items,
             interactions: self.interactions,
             user_ranges,
-            skipped: self.skipped,
+            notes: self.notes,
             user_index: self.user_index,
             item_index: self.item_index,
         }

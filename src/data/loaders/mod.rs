@@ -10,6 +10,7 @@ pub mod movielens_100k;
 pub mod movielens_1m;
 pub mod movielens_latest;
 pub mod pylit;
+pub mod range;
 pub mod recbole;
 pub mod text;
 pub mod yelp;
@@ -20,6 +21,7 @@ use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 
+use self::lines::Policy;
 use super::{Dataset, DatasetBuilder};
 
 /// The supported formats, named as in `dataset.format` / `--format`.
@@ -190,10 +192,11 @@ pub fn load(dir: &Path, format: Option<Format>, options: &LoadOptions) -> Result
     dataset.with_context(|| format!("cannot load {} dataset from {}", format, dir.display()))
 }
 
-/// The common end of every loader: collapse duplicate (user, item) pairs to the latest, build.
-pub(crate) fn finish(mut builder: DatasetBuilder, skipped: usize) -> Dataset {
+/// The common end of every loader: collapse duplicate (user, item) pairs to the latest, keep
+/// what the policy recovered from, build.
+pub(crate) fn finish(mut builder: DatasetBuilder, policy: Policy) -> Dataset {
     builder.dedup_keep_latest();
-    builder.add_skipped(skipped);
+    builder.set_notes(policy.notes);
     builder.build()
 }
 
