@@ -87,6 +87,7 @@ fn reindex(dataset: Dataset, user_alive: &[bool], item_alive: &[bool]) -> Datase
         interactions,
         user_ranges,
         notes: dataset.notes,
+        sources: dataset.sources,
         user_index,
         item_index,
     }

@@ -7,6 +7,7 @@ pub mod load;
 pub mod loaders;
 pub mod model;
 pub mod notes;
+pub mod source;
 pub mod split;
 pub mod synth;
 

@@ -8,6 +8,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use super::notes::LoadNotes;
+use super::source::{self, Source};
 
 /// Dense index of a user in [`Dataset::users`].
 pub type UserIdx = u32;
@@ -73,6 +74,8 @@ pub struct Dataset {
     /// What loading recovered from: unparsed optional fields, an unterminated last line, and the
     /// malformed records skipped under `--lenient` (none otherwise: strict loading fails instead).
     pub notes: LoadNotes,
+    /// The files it was loaded from, with their content hashes (none for a dataset built in memory).
+    pub sources: Vec<Source>,
     pub user_index: HashMap<String, UserIdx>,
     pub item_index: HashMap<String, ItemIdx>,
 }
@@ -102,6 +105,12 @@ impl Dataset {
     pub fn item(&self, item: ItemIdx) -> &Item {
         &self.items[item as usize]
     }
+
+    /// A SHA-256 over the content of every file the dataset was loaded from: the part of a cache
+    /// key that makes a changed file never reuse a stale result.
+    pub fn content_key(&self) -> String {
+        source::content_key(&self.sources)
+    }
 }
 
 /// Collects raw records from a loader and produces a [`Dataset`] satisfying its invariants.
@@ -114,6 +123,7 @@ pub struct DatasetBuilder {
     item_index: HashMap<String, ItemIdx>,
     interactions: Vec<Interaction>,
     notes: LoadNotes,
+    sources: Vec<Source>,
 }
 
 impl DatasetBuilder {
@@ -165,6 +175,10 @@ impl DatasetBuilder {
     /// Records what the loader recovered from (it keeps its own tally while reading).
     pub fn set_notes(&mut self, notes: LoadNotes) {
         self.notes = notes;
+    }
+
+    pub fn set_sources(&mut self, sources: Vec<Source>) {
+        self.sources = sources;
     }
 
     /// Keeps only the latest interaction of each (user, item) pair — by timestamp, then source
@@ -245,6 +259,7 @@ impl DatasetBuilder {
             interactions: self.interactions,
             user_ranges,
             notes: self.notes,
+            sources: self.sources,
             user_index: self.user_index,
             item_index: self.item_index,
         }

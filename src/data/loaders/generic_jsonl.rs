@@ -68,7 +68,7 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
         builder.push_interaction(Interaction { user, item, rating, timestamp, reference });
         Ok(())
     })?;
-    Ok(finish(builder, policy))
+    finish(builder, policy)
 }
 
 /// One interaction line, as written.

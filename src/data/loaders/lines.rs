@@ -64,11 +64,19 @@ impl std::error::Error for RecordError {}
 pub struct Policy {
     pub lenient: bool,
     pub notes: LoadNotes,
+    /// Every file read, in order: the dataset's sources.
+    pub files: Vec<PathBuf>,
 }
 
 impl Policy {
     pub fn new(lenient: bool) -> Policy {
-        Policy { lenient, notes: LoadNotes::default() }
+        Policy { lenient, notes: LoadNotes::default(), files: Vec::new() }
+    }
+
+    /// Starts the checks of a file about to be read, and records it among the sources.
+    pub fn file(&mut self, path: &Path) -> FileChecks {
+        self.files.push(path.to_owned());
+        FileChecks::new(path)
     }
 
     /// Strict: a bad record is the error of the whole load. Lenient: it is counted and `None`.
@@ -130,7 +138,7 @@ pub(crate) fn parse_one<T>(
     parse: impl FnOnce(&mut Record) -> Result<T, FieldError>,
 ) -> (Result<T, FieldError>, LoadNotes) {
     let mut policy = Policy::new(true);
-    let mut file = FileChecks::new(Path::new(name));
+    let mut file = policy.file(Path::new(name));
     let mut out = None;
     policy
         .record(&mut file, 1, true, |record| {
@@ -162,7 +170,7 @@ pub struct FileChecks {
 }
 
 impl FileChecks {
-    pub fn new(path: &Path) -> FileChecks {
+    fn new(path: &Path) -> FileChecks {
         let name =
             path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into());
         FileChecks { path: path.to_owned(), name, widths: Vec::new() }
@@ -325,7 +333,7 @@ pub fn for_each_line(
     mut each: impl FnMut(&str, &mut Record) -> Result<(), FieldError>,
 ) -> Result<()> {
     let mut lines = Lines::open(path, text)?;
-    let mut file = FileChecks::new(path);
+    let mut file = policy.file(path);
     while let Some(line) = lines.next_line()? {
         if line.is_blank() {
             continue;

@@ -22,7 +22,7 @@ use std::str::FromStr;
 use anyhow::{bail, Context, Result};
 
 use self::lines::Policy;
-use super::{Dataset, DatasetBuilder};
+use super::{source, Dataset, DatasetBuilder};
 
 /// The supported formats, named as in `dataset.format` / `--format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,11 +193,13 @@ pub fn load(dir: &Path, format: Option<Format>, options: &LoadOptions) -> Result
 }
 
 /// The common end of every loader: collapse duplicate (user, item) pairs to the latest, keep
-/// what the policy recovered from, build.
-pub(crate) fn finish(mut builder: DatasetBuilder, policy: Policy) -> Dataset {
+/// what the policy recovered from, hash the files read, build.
+pub(crate) fn finish(mut builder: DatasetBuilder, policy: Policy) -> Result<Dataset> {
     builder.dedup_keep_latest();
     builder.set_notes(policy.notes);
-    builder.build()
+    let sources = policy.files.iter().map(|path| source::hash_file(path)).collect::<Result<_>>()?;
+    builder.set_sources(sources);
+    Ok(builder.build())
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
         builder.push_interaction(Interaction { user, item, rating, timestamp, reference: None });
         Ok(())
     })?;
-    Ok(finish(builder, policy))
+    finish(builder, policy)
 }
 
 /// A movie. Its id and its column count are checked; a release date or a genre flag that cannot

@@ -42,7 +42,7 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
         builder.push_interaction(Interaction { user, item, rating, timestamp, reference: None });
         Ok(())
     })?;
-    Ok(finish(builder, policy))
+    finish(builder, policy)
 }
 
 /// Splits on `::`. Searching for the single byte `:` uses `memchr`, which stays fast in debug

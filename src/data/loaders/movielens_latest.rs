@@ -11,7 +11,7 @@ use std::rc::Rc;
 use anyhow::{Context, Result};
 
 use super::ids::Ids;
-use super::lines::{self, parse_f32, parse_timestamp, FieldError, FileChecks, Policy, Record};
+use super::lines::{self, parse_f32, parse_timestamp, FieldError, Policy, Record};
 use super::range::{plausible_year, Scale, Since};
 use super::text::{push_feature, title_and_year};
 use super::{find_file, finish, require_file, Format, LoadOptions};
@@ -59,7 +59,7 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
         builder.push_interaction(Interaction { user, item, rating, timestamp, reference: None });
         Ok(())
     })?;
-    Ok(finish(builder, policy))
+    finish(builder, policy)
 }
 
 fn known_item(ids: &mut Ids, builder: &DatasetBuilder, id: &str) -> Result<ItemIdx, FieldError> {
@@ -123,7 +123,7 @@ fn for_each_record(
     let seen = Rc::new(Cell::new((0, None)));
     let tail = Tail { inner: lines::open(path)?, seen: Rc::clone(&seen) };
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(tail);
-    let mut file = FileChecks::new(path);
+    let mut file = policy.file(path);
     let header =
         reader.byte_headers().with_context(|| format!("{}: cannot read the header", path.display()))?.clone();
     let mut columns = Vec::with_capacity(wanted.len());

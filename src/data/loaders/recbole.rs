@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use super::ids::Ids;
-use super::lines::{parse_f32, parse_timestamp, FieldError, FileChecks, Lines, Policy, RecordError, Text};
+use super::lines::{parse_f32, parse_timestamp, FieldError, Lines, Policy, RecordError, Text};
 use super::range::plausible_year;
 use super::text::push_feature;
 use super::{file_names, finish, Format, LoadOptions};
@@ -121,7 +121,7 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     let rating_col = position(&columns, &["rating", "stars"]);
     let time_col = position(&columns, &["timestamp", "date"]);
     let mut ids = Ids::default();
-    let mut file = FileChecks::new(&inter);
+    let mut file = policy.file(&inter);
     while let Some(line) = lines.next_line()? {
         if line.is_blank() {
             continue;
@@ -163,7 +163,7 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     if item_path.is_file() {
         read_items(&item_path, &item_field, &mut builder, &mut policy)?;
     }
-    Ok(finish(builder, policy))
+    finish(builder, policy)
 }
 
 /// Applies `NAME.item` rows to the items the interactions named; other rows are ignored.
@@ -187,7 +187,7 @@ fn read_items(
         .enumerate()
         .filter_map(|(i, c)| FEATURE_COLUMNS.iter().find(|(n, _)| *n == c.name).map(|(_, kind)| (i, *kind)))
         .collect();
-    let mut file = FileChecks::new(path);
+    let mut file = policy.file(path);
     while let Some(line) = lines.next_line()? {
         if line.is_blank() {
             continue;

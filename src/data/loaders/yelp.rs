@@ -54,7 +54,7 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
             apply_business(&mut builder, line, record)
         })?;
     }
-    Ok(finish(builder, policy))
+    finish(builder, policy)
 }
 
 /// The usual shape of a review line, deserialized straight from the text (other fields are
