@@ -94,6 +94,14 @@ impl Policy {
         }
     }
 
+    /// Notes a header line (line 1) that has no newline: the file holds no record, and may have
+    /// been cut off right after its header.
+    pub fn header(&mut self, file: &FileChecks, terminated: bool) {
+        if !terminated {
+            self.notes.unterminated(&file.name, 1);
+        }
+    }
+
     /// Runs one record of `file` through `parse` under this policy. On success the record's
     /// unparsed optional fields are counted and, when `terminated`, its field widths join the
     /// file's; a record without a newline is noted as the file's unterminated last line. A failing

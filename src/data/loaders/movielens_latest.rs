@@ -111,6 +111,13 @@ impl<R: Read> Read for Tail<R> {
     }
 }
 
+/// Whether the record (or header) just read ends with a newline: only the last one reaches the
+/// end of the stream, and it is cut off when no newline ends it.
+fn terminated<R: Read>(reader: &csv::Reader<R>, seen: &Cell<(u64, Option<u8>)>) -> bool {
+    let (total, last) = seen.get();
+    reader.position().byte() < total || last == Some(b'\n')
+}
+
 /// Reads a CSV file with a header row, locating `wanted` columns by name, and hands each record
 /// to `each` under `policy` (see [`Policy::record`]). Line numbers count physical lines, so a
 /// quoted multi-line field still points at the line the record starts on.
@@ -126,6 +133,7 @@ fn for_each_record(
     let mut file = policy.file(path);
     let header =
         reader.byte_headers().with_context(|| format!("{}: cannot read the header", path.display()))?.clone();
+    policy.header(&file, terminated(&reader, &seen));
     let mut columns = Vec::with_capacity(wanted.len());
     for name in wanted {
         let index =
@@ -156,9 +164,7 @@ fn for_each_record(
         if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
             continue;
         }
-        // Only the last record reaches the end of the stream; it is cut off when no newline ends it.
-        let (total, last) = seen.get();
-        let terminated = reader.position().byte() < total || last == Some(b'\n');
+        let terminated = terminated(&reader, &seen);
         let fields = Fields { record: &record, columns: &columns };
         policy.record(&mut file, line, terminated, |r| each(&fields, r))?;
     }

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use super::ids::Ids;
-use super::lines::{parse_f32, parse_timestamp, FieldError, Lines, Policy, RecordError, Text};
+use super::lines::{parse_f32, parse_timestamp, FieldError, FileChecks, Lines, Policy, RecordError, Text};
 use super::range::plausible_year;
 use super::text::push_feature;
 use super::{file_names, finish, Format, LoadOptions};
@@ -66,15 +66,17 @@ fn position(columns: &[Column], names: &[&str]) -> Option<usize> {
     names.iter().find_map(|n| columns.iter().position(|c| c.name == *n))
 }
 
-/// Opens an atomic file and parses its header (a bad or missing header is fatal).
-fn open_atomic(path: &Path) -> Result<(Lines, Vec<Column>)> {
+/// Opens an atomic file of the dataset and parses its header (a bad or missing header is fatal).
+fn open_atomic(path: &Path, policy: &mut Policy) -> Result<(Lines, Vec<Column>, FileChecks)> {
     let mut lines = Lines::open(path, Text::Utf8)?;
-    let header = match lines.next_line()? {
-        Some(line) => line.text.and_then(parse_header),
+    let file = policy.file(path);
+    let (header, terminated) = match lines.next_line()? {
+        Some(line) => (line.text.and_then(parse_header), line.terminated),
         None => bail!("{}: empty file (expected a `name:type` header)", path.display()),
     };
     let header = header.map_err(|error| RecordError { path: path.to_owned(), line: 1, error })?;
-    Ok((lines, header))
+    policy.header(&file, terminated);
+    Ok((lines, header, file))
 }
 
 fn cell<'a>(fields: &[&'a str], index: usize, columns: &[Column]) -> Result<&'a str, FieldError> {
@@ -100,7 +102,7 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     let mut builder = DatasetBuilder::new(Format::RecBole.name());
     let mut policy = Policy::new(options.lenient);
 
-    let (mut lines, columns) = open_atomic(&inter)?;
+    let (mut lines, columns, mut file) = open_atomic(&inter, &mut policy)?;
     let missing = |what: &str| {
         let found: Vec<_> = columns.iter().map(|c| c.name.as_str()).collect();
         anyhow::anyhow!(
@@ -121,7 +123,6 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     let rating_col = position(&columns, &["rating", "stars"]);
     let time_col = position(&columns, &["timestamp", "date"]);
     let mut ids = Ids::default();
-    let mut file = policy.file(&inter);
     while let Some(line) = lines.next_line()? {
         if line.is_blank() {
             continue;
@@ -173,7 +174,7 @@ fn read_items(
     builder: &mut DatasetBuilder,
     policy: &mut Policy,
 ) -> Result<()> {
-    let (mut lines, columns) = open_atomic(path)?;
+    let (mut lines, columns, mut file) = open_atomic(path, policy)?;
     let Some(id_col) = position(&columns, &[item_field]) else {
         bail!(
             "{}:1: field `{item_field}`: missing from the header (the .inter file's item column)",
@@ -187,7 +188,6 @@ fn read_items(
         .enumerate()
         .filter_map(|(i, c)| FEATURE_COLUMNS.iter().find(|(n, _)| *n == c.name).map(|(_, kind)| (i, *kind)))
         .collect();
-    let mut file = policy.file(path);
     while let Some(line) = lines.next_line()? {
         if line.is_blank() {
             continue;
@@ -250,7 +250,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.inter");
         std::fs::write(&path, "user_id:token\titem_id\n1\t2\n").unwrap();
-        let err = open_atomic(&path).err().unwrap().to_string();
+        let err = open_atomic(&path, &mut Policy::new(false)).err().unwrap().to_string();
         assert!(err.ends_with("x.inter:1: field `item_id`: header cell is not `name:type`"), "{err}");
     }
 }
