@@ -93,21 +93,6 @@ impl LoadNotes {
         }
         (!parts.is_empty()).then(|| parts.join("; "))
     }
-
-    /// Appends `other`, a later file's notes.
-    pub fn extend(&mut self, other: LoadNotes) {
-        for u in other.unparsed {
-            match self.unparsed.iter_mut().find(|m| m.file == u.file && m.field == u.field) {
-                Some(m) => m.count += u.count,
-                None => self.unparsed.push(u),
-            }
-        }
-        self.unterminated.extend(other.unterminated);
-        self.skipped += other.skipped;
-        if self.first_skipped.is_none() {
-            self.first_skipped = other.first_skipped;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -79,19 +79,14 @@ impl Policy {
         FileChecks::new(path)
     }
 
-    /// Strict: a bad record is the error of the whole load. Lenient: it is counted and `None`.
-    pub fn check<T>(&mut self, path: &Path, line: u64, result: Result<T, FieldError>) -> Result<Option<T>> {
-        match result {
-            Ok(value) => Ok(Some(value)),
-            Err(error) => {
-                let located = RecordError { path: path.to_owned(), line, error };
-                if self.lenient {
-                    self.notes.skip(|| located.to_string());
-                    return Ok(None);
-                }
-                Err(anyhow::Error::new(located).context("malformed record (use --lenient to skip and count)"))
-            }
+    /// Strict: a bad record is the error of the whole load. Lenient: it is counted and skipped.
+    fn reject(&mut self, path: &Path, line: u64, error: FieldError) -> Result<()> {
+        let located = RecordError { path: path.to_owned(), line, error };
+        if self.lenient {
+            self.notes.skip(|| located.to_string());
+            return Ok(());
         }
+        Err(anyhow::Error::new(located).context("malformed record (use --lenient to skip and count)"))
     }
 
     /// Notes a header line (line 1) that has no newline: the file holds no record, and may have
@@ -132,7 +127,7 @@ impl Policy {
                 if !terminated {
                     error.message.push_str(" (the last line has no newline: the file looks cut off here)");
                 }
-                self.check::<()>(&file.path, line, Err(error)).map(drop)
+                self.reject(&file.path, line, error)
             }
         }
     }
