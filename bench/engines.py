@@ -4,9 +4,9 @@ CTranslate2 on the same checkpoints, the same inputs and the same decoding setti
 Run it through bench/engines.sh, which makes the virtual environment and passes PRISM. Commands:
 
   run      the whole benchmark (what engines.sh runs): prompts from `prism bench --print-inputs`,
-           CTranslate2 conversion, then for each model and beam width prism's engine
-           (`prism bench --json`), transformers and CTranslate2, each in a process of its own;
-           a sanity check of token counts and greedy token ids; one markdown table.
+           CTranslate2 conversion, then for each thread count, weight type, model and beam width
+           prism's engine (`prism bench --json`), transformers and CTranslate2, each in a process
+           of its own; a sanity check of token counts and greedy token ids; one markdown table.
   convert  convert one checkpoint for CTranslate2 (run by `run`; imports torch and transformers).
   time     time one engine on one model (run by `run`, one process per engine so that torch's
            and CTranslate2's thread pools never share a process).
@@ -14,7 +14,13 @@ Run it through bench/engines.sh, which makes the virtual environment and passes 
 The protocol is prism bench's: batch 1, `warmup` untimed runs then `runs` timed runs, run i
 explaining input i mod inputs; min = max new tokens, so EOS never ends a run early and every
 engine does the same number of decoder steps. Times cover the encoder and the decoding loop
-(what prism's `total_ms` covers), not tokenization or detokenization.
+(what prism's `total_ms` covers), not tokenization or detokenization. Each engine's process also
+reports its load time (checkpoint to ready model) and its peak resident memory, loading included.
+
+Weight types (`--dtypes`): `f32` runs every engine in float32; `int8` runs prism with `--dtype q8`,
+CTranslate2 with `compute_type="int8"` (int8 weights with a scale per output channel) and
+transformers with torch's dynamic int8 quantization of every `nn.Linear` (the int8 path PyTorch
+offers on CPU).
 """
 import argparse
 import json
@@ -178,7 +184,11 @@ def time_transformers(args, prompts, decoding):
     from tokenizers import Tokenizer
 
     torch.set_num_threads(args.threads)
+    start = time.perf_counter()
     model = transformers.AutoModelForSeq2SeqLM.from_pretrained(args.model).eval()
+    if args.dtype == "int8":
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    load_ms = (time.perf_counter() - start) * 1000.0
     tokenizer = Tokenizer.from_file(os.path.join(args.model, "tokenizer.json"))
     inputs = [torch.tensor([tokenizer.encode(p).ids]) for p in prompts]
     settings = dict(do_sample=False, num_beams=args.beams, max_new_tokens=args.new_tokens,
@@ -197,6 +207,7 @@ def time_transformers(args, prompts, decoding):
     times_ms, new_tokens, outputs = protocol(generate, len(inputs), args.warmup, args.runs)
     version = f"transformers {transformers.__version__}, torch {torch.__version__}"
     result = summarise("transformers", version, times_ms, new_tokens, outputs)
+    result["load_ms"] = load_ms
     result["versions"] = {"transformers": transformers.__version__, "torch": torch.__version__}
     return result
 
@@ -205,8 +216,11 @@ def time_ctranslate2(args, prompts, decoding):
     import ctranslate2
     from tokenizers import Tokenizer
 
-    translator = ctranslate2.Translator(args.ct2, device="cpu", compute_type="float32",
+    start = time.perf_counter()
+    translator = ctranslate2.Translator(args.ct2, device="cpu",
+                                        compute_type="int8" if args.dtype == "int8" else "float32",
                                         inter_threads=1, intra_threads=args.threads)
+    load_ms = (time.perf_counter() - start) * 1000.0
     vocab = read_json(os.path.join(args.ct2, "shared_vocabulary.json"))
     token_id = {t: i for i, t in enumerate(vocab)}
     tokenizer = Tokenizer.from_file(os.path.join(args.model, "tokenizer.json"))
@@ -234,17 +248,45 @@ def time_ctranslate2(args, prompts, decoding):
 
     times_ms, new_tokens, outputs = protocol(generate, len(sources), args.warmup, args.runs)
     result = summarise("ctranslate2", f"ctranslate2 {ctranslate2.__version__}", times_ms, new_tokens, outputs)
+    result["load_ms"] = load_ms
     result["versions"] = {"ctranslate2": ctranslate2.__version__}
     return result
+
+
+def status_kib(field):
+    """A VmRSS/VmHWM-style field of /proc/self/status, in bytes (0 where unreadable)."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def time_command(args):
     prompts = read_json(args.inputs)[args.kind]
     decoding = checkpoint_decoding(args.model)
+    # As prism bench measures it: the peak resident set's growth from just before loading, the
+    # engine's libraries imported first and the kernel's high-water mark reset at that point.
+    if args.engine == "transformers":
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    else:
+        import ctranslate2  # noqa: F401
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="utf-8") as f:
+            f.write("5")
+    except OSError:
+        pass
+    rss_before = status_kib("VmRSS")
     if args.engine == "transformers":
         result = time_transformers(args, prompts, decoding)
     else:
         result = time_ctranslate2(args, prompts, decoding)
+    result["peak_memory_bytes"] = max(status_kib("VmHWM") - rss_before, 0)
+    result["rss_before_load_bytes"] = rss_before
     print(json.dumps(result))
 
 
@@ -285,30 +327,38 @@ def git_rev():
     return rev + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def prism_greedy_ids(prism, config, model_dir, prompt, new_tokens):
+PRISM_DTYPE = {"f32": "f32", "int8": "q8"}
+
+
+def prism_greedy_ids(prism, config, model_dir, prompt, new_tokens, dtype):
     """prism generate's token ids for one prompt, greedy, exactly new_tokens tokens."""
     out = run_json([prism, "--config", config, "--json", "generate", "--model", model_dir, "--prompt", prompt,
                     "--beams", "1", "--max-new-tokens", str(new_tokens), "--min-new-tokens", str(new_tokens),
                     "--no-repeat-ngram-size", str(NO_REPEAT_NGRAM_SIZE),
-                    "--length-penalty", str(LENGTH_PENALTY)])
+                    "--length-penalty", str(LENGTH_PENALTY), "--dtype", PRISM_DTYPE[dtype]])
     return out["token_ids"]
 
 
 def sanity(row, models, prompts, args, config):
-    """Notes on what went differently from the plan: token counts, and for greedy, token ids."""
+    """Notes on what went differently from the plan: token counts, and for greedy, token ids.
+
+    In int8 each engine quantizes differently (prism's Q8_0 blocks of 32, CTranslate2's scale per
+    output channel, torch's dynamic per-tensor activations), so their greedy ids are counted, not
+    expected to agree."""
     notes = []
     for engine in ("prism", "transformers", "ctranslate2"):
         counts = row[engine]["new_tokens"]
         if any(c != args.new_tokens for c in counts):
             notes.append(f"{engine} generated {sorted(set(counts))} tokens, not {args.new_tokens}")
     if row["beams"] == 1:
+        exact = row["dtype"] == "f32"
         hf = row["transformers"]["outputs"]
-        ours = [prism_greedy_ids(args.prism_bin, config, models[row["model"]], p, args.new_tokens)
+        ours = [prism_greedy_ids(args.prism_bin, config, models[row["model"]], p, args.new_tokens, row["dtype"])
                 for p in prompts[:len(hf)]]  # the inputs the runs reached
         row["prism"]["outputs"] = ours
         same = sum(a == b for a, b in zip(ours, hf))
         row["greedy_ids_prism_vs_transformers"] = f"{same}/{len(hf)}"
-        if same != len(hf):
+        if exact and same != len(hf):
             notes.append(f"greedy ids: prism and transformers agree on {same} of {len(hf)} inputs")
         # A forced EOS (BART) ends transformers' and prism's sequences at the length limit;
         # CTranslate2 has no such option, so its last token is compared only without one.
@@ -317,7 +367,7 @@ def sanity(row, models, prompts, args, config):
         ct2 = row["ctranslate2"]["outputs"]
         same = sum(a[:cut] == b[:cut] for a, b in zip(ct2, hf))
         row["greedy_ids_ctranslate2_vs_transformers"] = f"{same}/{len(hf)}"
-        if same != len(hf):
+        if exact and same != len(hf):
             notes.append(f"greedy ids: CTranslate2 and transformers agree on {same} of {len(hf)} inputs")
     return notes
 
@@ -326,30 +376,68 @@ def fmt_ratio(a, b):
     return f"{a / b:.2f}" if b else "n/a"
 
 
+def mib(n):
+    return f"{n / 2**20:.0f}"
+
+
 def print_report(report):
     s = report["settings"]
     v = report["versions"]
     print(f"{v['prism']}, torch {v['torch']}, transformers {v['transformers']}, "
-          f"ctranslate2 {v['ctranslate2']}; threads {s['threads']}; CPU {report['cpu']}; "
+          f"ctranslate2 {v['ctranslate2']}; CPU {report['cpu']}; "
           f"batch 1, {s['inputs']} inputs, {s['warmup']} warm-up + {s['runs']} timed runs, "
           f"exactly {s['new_tokens']} new tokens, length_penalty {LENGTH_PENALTY}, "
-          f"no_repeat_ngram_size {NO_REPEAT_NGRAM_SIZE}, float32; load average {report['load_average']}")
+          f"no_repeat_ngram_size {NO_REPEAT_NGRAM_SIZE}; load average {report['load_average']}")
+    for name, directory in report["models"].items():
+        print(f"{name}: {directory}")
     print()
-    print("| model | decoding | prism ms | transformers ms | CTranslate2 ms | prism/transformers | prism/CT2 |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | threads | weights | decoding | prism ms | transformers ms | CTranslate2 ms "
+          "| prism/transformers | prism/CT2 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in report["rows"]:
         p, t, c = (row[e]["mean_ms"] for e in ("prism", "transformers", "ctranslate2"))
         decoding = "greedy" if row["beams"] == 1 else f"beam-{row['beams']}"
-        print(f"| {row['model']} | {decoding} | {p:.1f} | {t:.1f} | {c:.1f} | {fmt_ratio(p, t)} | {fmt_ratio(p, c)} |")
+        print(f"| {row['model']} | {row['threads']} | {row['dtype']} | {decoding} | {p:.1f} | {t:.1f} | {c:.1f} "
+              f"| {fmt_ratio(p, t)} | {fmt_ratio(p, c)} |")
     print()
     print("ms: mean per explanation over the timed runs; ratios below 1 mean prism is faster. "
           "Median / p95 ms and tokens/s are in --json.")
+    threads = sorted({row["threads"] for row in report["rows"]})
+    if len(threads) > 1:
+        print()
+        print(f"Speed-up from {threads[0]} to {threads[-1]} threads (mean ms at {threads[0]} / at {threads[-1]}):")
+        print()
+        print("| model | weights | decoding | prism | transformers | CTranslate2 |")
+        print("|---|---|---|---|---|---|")
+        by_key = {(r["model"], r["dtype"], r["beams"], r["threads"]): r for r in report["rows"]}
+        for (model, dtype, beams, t), row in by_key.items():
+            if t != threads[0] or (model, dtype, beams, threads[-1]) not in by_key:
+                continue
+            other = by_key[(model, dtype, beams, threads[-1])]
+            decoding = "greedy" if beams == 1 else f"beam-{beams}"
+            gains = [fmt_ratio(row[e]["mean_ms"], other[e]["mean_ms"])
+                     for e in ("prism", "transformers", "ctranslate2")]
+            print(f"| {model} | {dtype} | {decoding} | " + " | ".join(gains) + " |")
+    print()
+    print("Loading and memory (each engine in a process of its own; load: checkpoint to ready model; "
+          "peak: growth of the peak resident set from before loading, loading included), MiB / ms:")
+    print()
+    print("| model | threads | weights | decoding | prism load | transformers load | CTranslate2 load "
+          "| prism peak | transformers peak | CTranslate2 peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in report["rows"]:
+        decoding = "greedy" if row["beams"] == 1 else f"beam-{row['beams']}"
+        loads = [f"{row[e].get('load_ms', 0):.0f}" for e in ("prism", "transformers", "ctranslate2")]
+        peaks = [mib(row[e].get("peak_memory_bytes", 0)) for e in ("prism", "transformers", "ctranslate2")]
+        print(f"| {row['model']} | {row['threads']} | {row['dtype']} | {decoding} | " + " | ".join(loads + peaks) + " |")
+    print()
     for row in report["rows"]:
         for key in ("greedy_ids_prism_vs_transformers", "greedy_ids_ctranslate2_vs_transformers"):
             if key in row:
-                print(f"{row['model']}: {key.replace('_', ' ')}: {row[key]} inputs identical")
+                print(f"{row['model']} {row['dtype']} {row['threads']}t: {key.replace('_', ' ')}: "
+                      f"{row[key]} inputs identical")
         for note in row["notes"]:
-            print(f"{row['model']} beam {row['beams']}: WARNING {note}")
+            print(f"{row['model']} {row['dtype']} {row['threads']}t beam {row['beams']}: WARNING {note}")
 
 
 def run_command(args):
@@ -374,12 +462,12 @@ def run_command(args):
 
     ct2_dirs = {}
     for name, directory in models.items():
-        ct2_dirs[name] = os.path.join(BENCH_DIR, "ct2", name)
+        # One conversion directory per source checkpoint, so runs on other models never reuse it.
+        ct2_dirs[name] = os.path.join(BENCH_DIR, "ct2", f"{name}-{os.path.basename(directory)}")
         print(f"CTranslate2: {ct2_dirs[name]} (converted from {directory} unless already)", file=sys.stderr)
         subprocess.run([sys.executable, __file__, "convert", "--model", directory, "--out", ct2_dirs[name]],
                        check=True)
 
-    env = thread_env(args.threads)
     protocol_args = ["--warmup", str(args.warmup), "--runs", str(args.runs)]
     # The binary does not know its commit; the checkout this script runs from is named beside it.
     binary = subprocess.run([args.prism_bin, "--version"], check=True, stdout=subprocess.PIPE, text=True).stdout
@@ -388,25 +476,30 @@ def run_command(args):
     # (OpenMP's) far more than others: the load average says how quiet the machine was.
     load_average = " ".join(f"{x:.1f}" for x in os.getloadavg())
     rows = []
-    for name in MODELS:
-        for beams in args.beams:
-            print(f"{name}, {beams} beam(s): prism, transformers, CTranslate2", file=sys.stderr)
-            ours = run_json([args.prism_bin, "--config", config, "--json", "bench", "--model", name,
-                             "--beams", str(beams), "--max-new-tokens", str(args.new_tokens),
-                             "--min-new-tokens", str(args.new_tokens), "--inputs", str(args.inputs),
-                             *protocol_args], env=env)[name]
-            # prism bench reports the mean count; the others report every run's.
-            ours["new_tokens"] = [ours["mean_new_tokens"]]
-            row = {"model": name, "beams": beams, "prism": ours}
-            for engine in ("transformers", "ctranslate2"):
-                row[engine] = run_json([sys.executable, __file__, "time", "--engine", engine,
-                                        "--model", models[name], "--ct2", ct2_dirs[name], "--kind", name,
-                                        "--inputs", inputs_file, "--beams", str(beams),
-                                        "--new-tokens", str(args.new_tokens), "--threads", str(args.threads),
-                                        *protocol_args], env=env)
-                versions.update(row[engine]["versions"])
-            row["notes"] = sanity(row, models, prompts[name], args, config)
-            rows.append(row)
+    for threads in args.threads:
+        env = thread_env(threads)
+        for dtype in args.dtypes:
+            for name in MODELS:
+                for beams in args.beams:
+                    print(f"{name}, {threads} thread(s), {dtype}, {beams} beam(s): prism, transformers, CTranslate2",
+                          file=sys.stderr)
+                    ours = run_json([args.prism_bin, "--config", config, "--json", "bench", "--model", name,
+                                     "--dtype", PRISM_DTYPE[dtype],
+                                     "--beams", str(beams), "--max-new-tokens", str(args.new_tokens),
+                                     "--min-new-tokens", str(args.new_tokens), "--inputs", str(args.inputs),
+                                     *protocol_args], env=env)[name]
+                    # prism bench reports the mean count; the others report every run's.
+                    ours["new_tokens"] = [ours["mean_new_tokens"]]
+                    row = {"model": name, "threads": threads, "dtype": dtype, "beams": beams, "prism": ours}
+                    for engine in ("transformers", "ctranslate2"):
+                        row[engine] = run_json([sys.executable, __file__, "time", "--engine", engine,
+                                                "--model", models[name], "--ct2", ct2_dirs[name], "--kind", name,
+                                                "--inputs", inputs_file, "--beams", str(beams), "--dtype", dtype,
+                                                "--new-tokens", str(args.new_tokens), "--threads", str(threads),
+                                                *protocol_args], env=env)
+                        versions.update(row[engine]["versions"])
+                    row["notes"] = sanity(row, models, prompts[name], args, config)
+                    rows.append(row)
 
     report = {
         "versions": versions,
@@ -416,7 +509,7 @@ def run_command(args):
                      "new_tokens": args.new_tokens, "beams": args.beams, "batch_size": 1,
                      "length_penalty": LENGTH_PENALTY, "no_repeat_ngram_size": NO_REPEAT_NGRAM_SIZE,
                      "early_stopping": {n: checkpoint_decoding(d)["early_stopping"] for n, d in models.items()},
-                     "dtype": "float32"},
+                     "dtypes": args.dtypes},
         "models": models,
         "rows": rows,
     }
@@ -438,7 +531,8 @@ def main():
                      help="the Prism's checkpoint directory")
     run.add_argument("--prism-bin", default=os.environ.get("PRISM", os.path.join(ROOT, "target", "release", "prism")),
                      help="the prism binary [env PRISM, else target/release/prism]")
-    run.add_argument("--threads", type=int, default=2)
+    run.add_argument("--threads", default="2", help='thread counts, e.g. "1 2"')
+    run.add_argument("--dtypes", default="f32", help='weight types: "f32", "int8" or "f32 int8"')
     run.add_argument("--inputs", type=int, default=10)
     run.add_argument("--warmup", type=int, default=2)
     run.add_argument("--runs", type=int, default=10)
@@ -459,6 +553,7 @@ def main():
     timing.add_argument("--beams", type=int, required=True)
     timing.add_argument("--new-tokens", type=int, required=True)
     timing.add_argument("--threads", type=int, required=True)
+    timing.add_argument("--dtype", choices=("f32", "int8"), default="f32")
     timing.add_argument("--warmup", type=int, required=True)
     timing.add_argument("--runs", type=int, required=True)
 
@@ -469,6 +564,11 @@ def main():
         time_command(args)
     else:
         args.beams = [int(b) for b in args.beams.split()]
+        args.threads = [int(t) for t in args.threads.split()]
+        args.dtypes = args.dtypes.split()
+        unknown = [d for d in args.dtypes if d not in PRISM_DTYPE]
+        if unknown:
+            raise SystemExit(f"--dtypes: unknown {unknown}; expected f32 and/or int8")
         run_command(args)
 
 

@@ -196,7 +196,10 @@ fn parse_layer(text: &str, origin: &str, base: &Path) -> Result<toml::Table> {
             continue;
         }
         let path = Path::new(value.as_str());
-        if path.is_relative() {
+        if *section == "models" {
+            // A model may also be a Hugging Face id, found in the local cache when loaded.
+            *value = crate::model::hf_cache::relative_to(base, path).to_string_lossy().into_owned();
+        } else if path.is_relative() {
             *value = base.join(path).to_string_lossy().into_owned();
         }
     }
@@ -244,12 +247,23 @@ mod tests {
     #[test]
     fn later_layer_wins_key_by_key_and_paths_follow_their_file() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("my/prism")).unwrap();
         let path = write(dir.path(), "[ranker]\nk = 20\n[models]\nprism = \"my/prism\"\n");
         let settings = Settings::load_layers(None, Some(&path)).unwrap();
         assert_eq!(settings.ranker.k, 20);
         assert_eq!(settings.ranker.default, "bpr");
         assert_eq!(settings.models.prism, dir.path().join("my/prism"));
         assert_eq!(settings.models.oracle, project_root().join("assets/models/oracle"));
+    }
+
+    #[test]
+    fn a_model_that_is_no_path_beside_the_file_stays_a_hugging_face_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path =
+            write(dir.path(), "[models]\noracle = \"google/flan-t5-large\"\nprism = \"runs/a/best\"\n");
+        let settings = Settings::load_layers(None, Some(&path)).unwrap();
+        assert_eq!(settings.models.oracle, PathBuf::from("google/flan-t5-large"));
+        assert_eq!(settings.models.prism, dir.path().join("runs/a/best"));
     }
 
     #[test]

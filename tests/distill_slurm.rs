@@ -229,6 +229,13 @@ fn lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// `prism distill status DIR --json` with `env` set.
+fn status_json(home: &Path, dir: &Path, env: &[(&str, &str)]) -> serde_json::Value {
+    let mut c = common::command(&["distill", "status", &dir.display().to_string(), "--json"], home);
+    c.envs(env.iter().copied());
+    stdout_json(&c.output().unwrap())
+}
+
 fn stdout_json(out: &Output) -> serde_json::Value {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
@@ -307,14 +314,50 @@ fn a_shard_that_keeps_failing_stops_the_job_after_its_retries() {
     assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains("Socket timed out; trying again at the next poll"), "{stderr}");
     assert!(
-        stderr.contains("teach task 0 (101) ended FAILED without finishing; submitted again as job 102"),
+        stderr.contains(
+            "teach task 0 (job 101) ended FAILED without finishing; submitted again as job 102 (retry 1 of 1)"
+        ),
         "{stderr}"
     );
     assert!(
-        stderr.contains("teach task 0 ended FAILED without finishing, 2 times in all; see")
-            && stderr.contains("teach/shards/0/slurm-102_0.out"),
+        stderr.contains(
+            "teach task 0 (job 102) ended FAILED without finishing, 2 times in all (max_retries = 1)"
+        ) && stderr.contains("teach/shards/0/slurm-102_0.out"),
         "{stderr}"
     );
+    // The give-up is the log's last event, with what to do next; the resubmissions are Slurm
+    // messages, not progress.
+    let events = lines(&out.join("events.jsonl"));
+    let last = events.last().unwrap();
+    assert_eq!((last["kind"].as_str(), last["stage"].as_str()), (Some("failed"), Some("teach")), "{last}");
+    assert!(last["message"].as_str().unwrap().contains("2 times in all"), "{last}");
+    let next = last["next"].as_str().unwrap();
+    assert!(
+        next.starts_with("raise [slurm] max_retries (now 1) in the config, then continue with: "),
+        "{next}"
+    );
+    assert!(next.contains(&format!("--out {} --resume --backend slurm", out.display())), "{next}");
+    assert!(events
+        .iter()
+        .any(|e| e["kind"] == "slurm" && e["message"].as_str().unwrap().contains("retry 1 of 1")));
+    assert!(events.iter().filter(|e| e["kind"] == "progress").all(|e| e["total"] == 24), "{events:?}");
+    // `status` says the same, and that nothing follows the job any more.
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let status = status_json(home, &out, &[("PATH", &path)]);
+    assert_eq!(status["state"], "failed", "{status}");
+    assert!(status["reason"].as_str().unwrap().contains("no coordinator holds the job"), "{status}");
+    assert_eq!(status["next"].as_str(), Some(next));
+    assert_eq!(status["holders"]["coordinator"], false);
+    assert_eq!(status["slurm"]["live"], true, "{status}");
+    for shard in status["shards"].as_array().unwrap() {
+        assert_eq!(shard["state"], "failed", "{shard}");
+        assert_eq!(shard["task"]["seen"]["state"], "FAILED", "{shard}");
+    }
+    // Without Slurm the states are the coordinator's, as last seen.
+    let status = status_json(home, &out, &[("PATH", "/nonexistent")]);
+    assert_eq!(status["slurm"]["live"], false, "{status}");
+    assert!(status["slurm"]["as_of"].as_f64().is_some(), "{status}");
+    assert!(status["slurm"]["error"].as_str().unwrap().contains("not found: sbatch"), "{status}");
     let submitted = std::fs::read_to_string(bin.join("sbatch.log")).unwrap();
     let script_path = out.join("slurm/teach.sbatch").display().to_string();
     assert_eq!(submitted, format!("--parsable {script_path}\n--parsable --array=0,1 {script_path}\n"));
@@ -323,8 +366,8 @@ fn a_shard_that_keeps_failing_stops_the_job_after_its_retries() {
     assert_eq!(state["teach"]["tasks"][1]["state"], "FAILED", "{state}");
 }
 
-#[test]
-fn a_job_array_with_a_cancelled_task_completes_as_the_local_backend_does() {
+/// Whether a private cluster can run here; says why not.
+fn cluster_can_run() -> bool {
     let missing: Vec<&str> =
         ["munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "sinfo"]
             .into_iter()
@@ -332,13 +375,25 @@ fn a_job_array_with_a_cancelled_task_completes_as_the_local_backend_does() {
             .collect();
     if !missing.is_empty() {
         eprintln!("SKIPPED: Slurm is not installed here (no {}); .ci/run installs it", missing.join(", "));
-        return;
+        return false;
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("SKIPPED: a private slurmd must run as root");
+        return false;
+    }
+    true
+}
+
+/// One private cluster at a time: the cluster tests share this machine's node name and CPUs.
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn a_job_array_with_a_cancelled_task_completes_as_the_local_backend_does() {
+    if !cluster_can_run() {
         return;
     }
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let cluster = Cluster::start(&home.join("cluster"));
@@ -436,8 +491,14 @@ fn a_job_array_with_a_cancelled_task_completes_as_the_local_backend_does() {
     );
     let shards = status["shards"].as_array().unwrap();
     assert_eq!(shards.len(), 4);
-    assert!(shards.iter().all(|s| s["complete"] == true), "{status}");
-    assert_eq!(status["slurm"]["teach"]["tasks"][shard]["retries"], tasks[shard]["retries"]);
+    assert!(shards.iter().all(|s| s["complete"] == true && s["state"] == "done"), "{status}");
+    assert_eq!(status["state"], "finished", "{status}");
+    assert_eq!(status["shards"][shard]["task"]["retries"], tasks[shard]["retries"]);
+    let ended = &status["shards"][shard]["task"]["ended"][0];
+    assert_eq!(
+        (ended["job"].as_str(), ended["state"].as_str()),
+        (cancelled.split_once('_').map(|c| c.0), Some("CANCELLED"))
+    );
 
     // With `train_on_slurm`, merge → filter → train → evaluate run as one more Slurm job (what a
     // GPU node would do), to the same results.
@@ -465,4 +526,318 @@ fn a_job_array_with_a_cancelled_task_completes_as_the_local_backend_does() {
     }
     assert_eq!(summary["evaluation"]["metrics"], local_summary["evaluation"]["metrics"]);
     drop(cluster);
+}
+
+/// The queue as `squeue` shows it: task id (`JOB_K`) → state.
+fn queue(cluster: &Cluster) -> std::collections::BTreeMap<String, String> {
+    let text = cluster.slurm("squeue", &["-h", "-r", "-o", "%i|%T"]).unwrap_or_default();
+    text.lines().filter_map(|l| l.trim().split_once('|')).map(|(i, s)| (i.to_owned(), s.to_owned())).collect()
+}
+
+/// `status --json` as it agrees with the queue around it: asked until the queue did not change
+/// while status was read, then checked against it — a shard is running exactly when its task runs,
+/// pending exactly when its task waits.
+fn status_against_queue(cluster: &Cluster, home: &Path, dir: &Path) -> serde_json::Value {
+    for _ in 0..20 {
+        let before = queue(cluster);
+        let status = status_json(home, dir, &[("SLURM_CONF", &cluster.conf.display().to_string())]);
+        if queue(cluster) != before {
+            continue;
+        }
+        assert_eq!(status["slurm"]["live"], true, "{status}");
+        for shard in status["shards"].as_array().unwrap() {
+            let id = shard["task"]["id"].as_str().unwrap_or_default();
+            let queued = before.get(id).map(String::as_str);
+            match shard["state"].as_str().unwrap() {
+                // A cancelled task stays COMPLETING (in the queue) until its processes are gone.
+                "running" => {
+                    assert!(matches!(queued, Some("RUNNING" | "COMPLETING")), "{shard}\n{before:?}")
+                }
+                "pending" => assert!(
+                    queued == Some("PENDING") || shard["detail"].as_str().unwrap().contains("no record"),
+                    "{shard}\n{before:?}"
+                ),
+                "done" => {}
+                _ => assert!(queued.is_none(), "an ended shard is not in the queue: {shard}\n{before:?}"),
+            }
+            if queued == Some("RUNNING") {
+                assert_eq!(shard["state"], "running", "{shard}");
+            }
+        }
+        return status;
+    }
+    panic!("the queue kept changing");
+}
+
+/// What `scontrol` says of one task now (`None`: no record).
+fn scontrol_state(cluster: &Cluster, task: &str) -> Option<String> {
+    let text = cluster.slurm("scontrol", &["show", "job", "-o", task])?;
+    let state = text.split_whitespace().find_map(|f| f.strip_prefix("JobState="))?;
+    Some(state.to_owned())
+}
+
+fn wait_until(what: &str, cluster: &Cluster, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}; {}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `distill status` against a real Slurm while tasks are cancelled with the coordinator alive and
+/// after it was killed, and after a shard's retries are spent: each time `status --json` agrees
+/// with `squeue`/`scontrol`, says whether a coordinator holds the job and how to continue it, and
+/// the give-up is read back from events.jsonl by status and by the Jobs panel.
+#[test]
+fn status_agrees_with_slurm_through_cancels_a_killed_coordinator_and_spent_retries() {
+    if !cluster_can_run() {
+        return;
+    }
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let cluster = Cluster::start(&home.join("cluster"));
+    let (mut global, preset, samples) = job(home);
+    // Tasks wait long enough to be caught running and pending; one retry per shard.
+    let at = global.iter().position(|a| a == "--config").unwrap() + 1;
+    let config = home.join("config-status.toml");
+    let text =
+        std::fs::read_to_string(&global[at]).unwrap().replace("sleep 3", "sleep 8") + "max_retries = 1\n";
+    std::fs::write(&config, text).unwrap();
+    global[at] = config.display().to_string();
+    let conf = cluster.conf.display().to_string();
+    let out = home.join("job");
+    let started = Instant::now();
+    let mut coordinator = distill(home, &global, &preset, &out, &["--backend", "slurm", "--shards", "4"])
+        .env("SLURM_CONF", &conf)
+        .spawn()
+        .unwrap();
+    let count = |q: &std::collections::BTreeMap<String, String>, state: &str| {
+        q.values().filter(|s| *s == state).count()
+    };
+    wait_until("2 tasks running and 2 pending", &cluster, || {
+        let q = queue(&cluster);
+        count(&q, "RUNNING") == 2 && count(&q, "PENDING") == 2
+    });
+
+    // With the coordinator alive: cancel a running and a pending task; it records how they ended
+    // and submits them again.
+    let q = queue(&cluster);
+    let running = q.iter().find(|(_, s)| *s == "RUNNING").unwrap().0.clone();
+    let pending = q.iter().find(|(_, s)| *s == "PENDING").unwrap().0.clone();
+    cluster.slurm("scancel", &[&running]).expect("scancel");
+    cluster.slurm("scancel", &[&pending]).expect("scancel");
+    let shard_of = |task: &str| -> usize { task.split_once('_').unwrap().1.parse().unwrap() };
+    let (r, p) = (shard_of(&running), shard_of(&pending));
+    let mut status = serde_json::Value::Null;
+    wait_until("both cancelled tasks submitted again", &cluster, || {
+        status = status_against_queue(&cluster, home, &out);
+        [r, p].iter().all(|&k| status["shards"][k]["task"]["retries"] == 1)
+    });
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["holders"]["coordinator"], true, "{status}");
+    let ended = &status["shards"][r]["task"]["ended"][0];
+    assert_eq!(
+        (ended["job"].as_str(), ended["state"].as_str()),
+        (running.split_once('_').map(|x| x.0), Some("CANCELLED"))
+    );
+    let ended = status["shards"][p]["task"]["ended"][0]["state"].as_str().unwrap();
+    assert!(ended == "CANCELLED" || ended == "UNKNOWN", "{status}");
+    let resubmitted =
+        status["shards"][r]["task"]["id"].as_str().unwrap().split_once('_').unwrap().0.to_owned();
+
+    // Kill the coordinator: status says at once that nothing follows the job, and how to continue.
+    coordinator.kill().unwrap();
+    coordinator.wait().unwrap();
+    let status = status_against_queue(&cluster, home, &out);
+    assert_eq!(status["holders"]["coordinator"], false, "{status}");
+    assert_eq!(status["state"], "stopped", "{status}");
+    let reason = status["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no coordinator holds the job") && reason.contains("still queued or running"),
+        "{reason}"
+    );
+    let resume = status["resume"]["command"].as_str().unwrap();
+    assert!(
+        resume.contains(&format!("distill --out {} --resume --backend slurm", out.display())),
+        "{resume}"
+    );
+    assert!(resume.contains(&format!("--config {}", config.display())), "{resume}");
+    assert_eq!(status["next"].as_str().unwrap(), format!("continue with: {resume}"));
+
+    // With nobody following: cancel a running task of the first submission and a waiting one of
+    // the resubmission; within one poll interval (1 s) status shows what Slurm says.
+    let q = queue(&cluster);
+    let running = q.iter().find(|(_, s)| *s == "RUNNING").map(|(t, _)| t.clone()).expect("a task runs");
+    let waiting = q
+        .iter()
+        .find(|(t, s)| t.starts_with(&format!("{resubmitted}_")) && *s == "PENDING")
+        .map(|(t, _)| t.clone())
+        .expect("a resubmitted task waits");
+    cluster.slurm("scancel", &[&running]).expect("scancel");
+    cluster.slurm("scancel", &[&waiting]).expect("scancel");
+    // Slurm shows it COMPLETING until its processes are gone; from then on status must say
+    // cancelled within one poll interval (1 s).
+    wait_until("the cancelled task to leave the queue", &cluster, || !queue(&cluster).contains_key(&running));
+    let cancelled_at = Instant::now();
+    let status = status_against_queue(&cluster, home, &out);
+    assert!(cancelled_at.elapsed() < Duration::from_secs(1), "status took {:?}", cancelled_at.elapsed());
+    let shard = &status["shards"][shard_of(&running)];
+    assert_eq!(shard["state"], "cancelled", "{shard}");
+    assert_eq!(shard["task"]["seen"]["state"], "CANCELLED", "{shard}");
+    assert_eq!(scontrol_state(&cluster, &running).as_deref(), Some("CANCELLED"));
+    let shard = &status["shards"][shard_of(&waiting)];
+    match scontrol_state(&cluster, &waiting).as_deref() {
+        Some("CANCELLED") => assert_eq!(shard["state"], "cancelled", "{shard}"),
+        // Slurm may forget a task cancelled while it waited: no record, then lost.
+        None => assert!(shard["state"] == "pending" || shard["state"] == "lost", "{shard}"),
+        Some(other) => panic!("scontrol says {other} of {waiting}"),
+    }
+    assert_eq!(status["holders"]["coordinator"], false);
+
+    // Resume: the shard cancelled a second time has spent its retries; the coordinator stops and
+    // says so in events.jsonl, with what to do.
+    let output = distill(home, &global, &preset, &out, &["--resume", "--backend", "slurm"])
+        .env("SLURM_CONF", &conf)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let events = lines(&out.join("events.jsonl"));
+    let last = events.last().unwrap();
+    assert_eq!(last["kind"], "failed", "{last}");
+    let message = last["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("teach task {} (job {resubmitted}) ended", shard_of(&waiting))),
+        "{message}"
+    );
+    assert!(last["next"].as_str().unwrap().starts_with("raise [slurm] max_retries (now 1)"), "{last}");
+    // No progress line ever read 0/0: Slurm's messages are their own kind.
+    for e in events.iter().filter(|e| e["stage"] == "teach" && e["kind"] == "progress") {
+        assert_eq!(e["total"], samples, "{e}");
+    }
+    let status = status_against_queue(&cluster, home, &out);
+    assert_eq!(status["state"], "failed", "{status}");
+    assert!(status["reason"].as_str().unwrap().starts_with(message), "{status}");
+    assert_eq!(status["next"], last["next"]);
+    assert_eq!(status["stages"][0]["total"], samples);
+
+    // The Jobs panel shows the same, read through the same code.
+    let options = prism_explorer::distill::status::Options { ask_slurm: true, poll_seconds: 1.0 };
+    std::env::set_var("SLURM_CONF", &conf);
+    let read = prism_explorer::distill::status::read(&out, &options).unwrap();
+    let drawn = jobs_panel(&out, read);
+    assert!(drawn.contains("failed") && drawn.contains("next: raise [slurm] max_retries"), "{drawn}");
+    eprintln!("status scenario: {:.1} s on the cluster", started.elapsed().as_secs_f64());
+    drop(cluster);
+}
+
+/// The Jobs panel (120×40) of an attached job that stands as `status` says.
+fn jobs_panel(dir: &Path, status: prism_explorer::distill::status::JobStatus) -> String {
+    use prism_explorer::tui::app::{update, App, Event, JobMsg, Options};
+    let mut app = App::new(Options {
+        theme: prism_explorer::tui::theme::Theme::resolve("dark", false).unwrap(),
+        keys: prism_explorer::tui::keys::KeyMap::default(),
+        rankers: vec!["pop".into()],
+        race_users: 1,
+        oracle_dir: "/o".into(),
+        prism_dir: "/p".into(),
+        device: "cpu".into(),
+        dataset: "tiny".into(),
+        size: ratatui::layout::Rect::new(0, 0, 120, 40),
+    });
+    let jobs_tab = crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char('3'),
+        crossterm::event::KeyModifiers::NONE,
+    );
+    update(&mut app, Event::Key(jobs_tab));
+    update(&mut app, Event::Job(JobMsg::Started { dir: dir.to_path_buf(), started_here: false }));
+    update(&mut app, Event::Job(JobMsg::Status(Box::new(status))));
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+    terminal.draw(|frame| prism_explorer::tui::ui::render(&app, frame)).unwrap();
+    let buffer = terminal.backend().buffer();
+    (0..buffer.area.height)
+        .map(|y| (0..buffer.area.width).map(|x| buffer[(x, y)].symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A local (non-Slurm) sharded job stopped mid-stage, then killed: status tells a live job from
+/// a killed one by its lock, reports a torn or garbage line at the end of its log instead of
+/// reading it as running, and a finished job stays finished whatever its log ends in.
+#[test]
+fn a_local_job_killed_mid_stage_shows_as_stopped_with_the_command_to_continue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let (global, preset, _) = job(home);
+    let out = home.join("job");
+    let mut child = distill(home, &global, &preset, &out, &["--shards", "2"]).spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let start = Instant::now();
+    while !std::fs::read_to_string(out.join("events.jsonl")).unwrap_or_default().contains("\"progress\"") {
+        assert!(start.elapsed() < Duration::from_secs(120), "no progress");
+        assert!(child.try_wait().unwrap().is_none(), "the job ended before it could be stopped");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Frozen where it is: alive, holding its locks.
+    // SAFETY: kill has no preconditions; the pid is this test's own child, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let status = status_json(home, &out, &[]);
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["holders"]["runner"], true, "{status}");
+    assert!(status["slurm"].is_null(), "{status}");
+    let states: Vec<&str> =
+        status["shards"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    assert!(states.iter().all(|s| ["done", "running", "pending"].contains(s)), "{status}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let status = status_json(home, &out, &[]);
+    assert_eq!(status["state"], "stopped", "{status}");
+    assert_eq!(status["holders"]["runner"], false, "{status}");
+    assert!(status["reason"].as_str().unwrap().contains("no process runs the job"), "{status}");
+    let resume = status["resume"]["command"].as_str().unwrap();
+    assert!(
+        resume.contains(&format!("distill --out {} --resume", out.display())) && !resume.contains("slurm"),
+        "{resume}"
+    );
+    for shard in status["shards"].as_array().unwrap() {
+        assert!(["done", "stopped", "not_started"].contains(&shard["state"].as_str().unwrap()), "{shard}");
+    }
+
+    // Garbage, then a torn line, at the end of the log: reported, and the job is still stopped.
+    let log = out.join("events.jsonl");
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut file, b"\x00\x00garbage\n{\"time\": 1").unwrap();
+    let status = status_json(home, &out, &[]);
+    assert_eq!(status["state"], "stopped", "{status}");
+    let kinds: Vec<&str> =
+        status["problems"].as_array().unwrap().iter().map(|p| p["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["unreadable", "torn"], "{status}");
+
+    // Continued to its end, with garbage at the end of its log again: finished, garbage reported.
+    let mut args: Vec<&str> = global.iter().map(String::as_str).collect();
+    let out_arg = out.display().to_string();
+    args.extend(["distill", "--out", &out_arg, "--resume", "--json"]);
+    common::json(&common::command(&args, home).output().unwrap());
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut file, b"not json at all\n").unwrap();
+    let status = status_json(home, &out, &[]);
+    assert_eq!(status["state"], "finished", "{status}");
+    assert!(status["resume"].is_null() && status["next"].is_null(), "{status}");
+    let problems = status["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p["kind"] == "unreadable" && p["excerpt"] == "not json at all"),
+        "{status}"
+    );
+    let text = common::command(&["distill", "status", &out_arg], home).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("state     finished") && text.contains("problem: ") && text.contains("not json at all"),
+        "{text}"
+    );
 }

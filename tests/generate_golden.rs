@@ -10,7 +10,18 @@ use prism_explorer::model::engine::{Engine, EngineOptions, TextEvent};
 use prism_explorer::model::{EarlyStopping, GenerationConfig, GenerationOverrides};
 use serde::Deserialize;
 
-const FIXTURES: &[&str] = &["t5-v1_0", "t5-v1_0-bin", "t5-v1_1", "bart", "bart-sharded"];
+/// The 4.57 fixtures, then the transformers 5 ones (tests/fixtures/make_hf5_fixtures.py).
+const FIXTURES: &[&str] = &[
+    "t5-v1_0",
+    "t5-v1_0-bin",
+    "t5-v1_1",
+    "bart",
+    "bart-sharded",
+    "tf5-t5-tied-noscale",
+    "tf5-t5-tied",
+    "tf5-t5-untied",
+    "tf5-bart",
+];
 
 #[derive(Deserialize)]
 struct Golden {
@@ -86,9 +97,39 @@ fn greedy_and_beam_4_match_transformers_token_for_token() {
     }
 }
 
+/// The transformers 5 fixture with `"scale_decoder_outputs": false` and a tied head, read as if
+/// the key were absent (the tie flag then scales, as transformers 4 always did), decodes other
+/// beams: the key changes the output, and the test above would see it ignored.
+#[test]
+fn scale_decoder_outputs_changes_beam_search_on_a_tied_t5() {
+    let (_, golden) = load("tf5-t5-tied-noscale");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture("tf5-t5-tied-noscale")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let config_path = dir.path().join("config.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    assert_eq!(json["tie_word_embeddings"], true);
+    assert_eq!(json.as_object_mut().unwrap().remove("scale_decoder_outputs"), Some(false.into()));
+    std::fs::write(&config_path, json.to_string()).unwrap();
+    let scaled = Engine::load(dir.path(), &EngineOptions::default()).unwrap();
+    let beam = config(&scaled, &golden.beam_kwargs);
+    let differing = golden
+        .generations
+        .iter()
+        .filter(|g| {
+            let out = scaled.generate_ids(std::slice::from_ref(&g.input_ids), &beam, None, None).unwrap();
+            out.generations[0].token_ids != g.beam[1..]
+        })
+        .count();
+    assert!(differing > 0, "scaling the decoder output changed no beam output");
+}
+
 #[test]
 fn batched_prompts_give_the_same_tokens_as_one_at_a_time() {
-    for name in ["t5-v1_1", "bart"] {
+    for name in ["t5-v1_1", "bart", "tf5-t5-untied", "tf5-bart"] {
         let (engine, golden) = load(name);
         let inputs: Vec<Vec<u32>> = golden.generations.iter().map(|g| g.input_ids.clone()).collect();
         let greedy =

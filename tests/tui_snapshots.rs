@@ -6,11 +6,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use prism_explorer::distill::slurm::{EndedRun, Seen};
+use prism_explorer::distill::status::{
+    Holders, JobState, JobStatus, ShardState, ShardStatus, SlurmStatus, StageStatus, TaskStatus,
+};
 use prism_explorer::distill::{DistillEvent, EventKind, Stage};
 use prism_explorer::explain::{Class, Explanation, MentionRecord, PromptKind, Summary};
 use prism_explorer::model::stats::GenStats;
 use prism_explorer::tui::app::{
-    update, App, DataView, Event, HistoryRow, JobMsg, ModelInfo, Options, RankedRow, ShardRow, UserRow,
+    update, App, DataView, Event, HistoryRow, JobMsg, ModelInfo, Options, RankedRow, UserRow,
 };
 use prism_explorer::tui::keys::KeyMap;
 use prism_explorer::tui::theme::Theme;
@@ -238,27 +242,90 @@ fn about_says_the_demo_is_synthetic() {
     assert!(drawn.contains("/models/oracle") && drawn.contains("/models/prism"), "{drawn}");
 }
 
+/// A watched Slurm job whose coordinator gave up: the panel says so, why, and what to do next, and
+/// each shard's state; the teach line is the shards' sum, not the last message's 0/0.
 #[test]
 fn a_sharded_job_shows_its_shards_and_slurm_tasks() {
     let mut app = explored(80, 24);
     update(&mut app, key('3'));
     update(&mut app, Event::Job(JobMsg::Started { dir: "/scratch/job".into(), started_here: false }));
     let event = DistillEvent::new(Stage::Teach, EventKind::Progress, 30, 48)
-        .message("slurm array: 1 DONE, 2 RUNNING, 1 SUBMITTED");
+        .message("slurm array: 1 DONE, 1 RUNNING, 1 CANCELLED, 1 FAILED");
     update(&mut app, Event::Job(JobMsg::Event(event)));
-    let row = |shard: usize, done: usize, complete: bool, slurm: &str| ShardRow {
-        shard,
-        done,
-        total: 12,
-        complete,
-        slurm: Some(slurm.to_owned()),
+    let resume = "cd /scratch && prism distill --out /scratch/job --resume --backend slurm";
+    let gave_up = DistillEvent::new(Stage::Teach, EventKind::Failed, 0, 0)
+        .message("slurm: teach task 3 (job 815) ended FAILED (exit 1:0) without finishing, 2 times in all")
+        .next(format!("raise [slurm] max_retries (now 1) in the config, then continue with: {resume}"));
+    let seen = |state: &str| Seen { state: state.into(), ..Seen::default() };
+    let shard = |shard: usize, state: ShardState, done: usize, task: Option<(&str, Seen)>, detail: &str| {
+        ShardStatus {
+            shard,
+            state,
+            done,
+            total: 12,
+            complete: state == ShardState::Done,
+            detail: detail.into(),
+            locked: Some(state == ShardState::Running),
+            idle_s: Some(1.0),
+            task: task.map(|(id, seen)| TaskStatus {
+                id: id.into(),
+                seen: Some(seen),
+                retries: usize::from(id.starts_with("815")),
+                ended: Vec::<EndedRun>::new(),
+                log: format!("/scratch/job/teach/shards/{shard}/slurm-{id}.out").into(),
+            }),
+            latest: None,
+        }
     };
-    let rows = vec![
-        row(0, 12, true, "812_0 DONE"),
-        row(1, 8, false, "812_1 RUNNING"),
-        row(2, 10, false, "815_2 RUNNING (1 retries)"),
-        row(3, 0, false, "815_3 SUBMITTED"),
+    let cancelled = Seen { by: Some("alice".into()), ..seen("CANCELLED") };
+    let failed = Seen { exit_code: Some("1:0".into()), ..seen("FAILED") };
+    let shards = vec![
+        shard(0, ShardState::Done, 12, Some(("812_0", seen("COMPLETED"))), ""),
+        shard(1, ShardState::Running, 8, Some(("812_1", seen("RUNNING"))), "Slurm says RUNNING"),
+        shard(2, ShardState::Cancelled, 4, Some(("812_2", cancelled)), "Slurm says CANCELLED by alice"),
+        shard(3, ShardState::Failed, 6, Some(("815_3", failed)), "Slurm says FAILED (exit 1:0)"),
     ];
-    update(&mut app, Event::Job(JobMsg::Shards(rows)));
+    let stage = |stage: Stage, done: usize, total: usize| StageStatus {
+        stage,
+        complete: false,
+        done,
+        total,
+        latest: None,
+    };
+    let status = JobStatus {
+        dir: "/scratch/job".into(),
+        preset: "paper".into(),
+        teacher: "/models/oracle".into(),
+        state: JobState::Failed,
+        reason: format!("{}: no coordinator holds the job (slurm/lock is free)", gave_up.message),
+        next: Some(gave_up.next.clone()),
+        resume: None,
+        holders: Holders { runner: Some(false), coordinator: Some(false) },
+        stages: vec![
+            stage(Stage::Teach, 30, 48),
+            stage(Stage::Filter, 0, 0),
+            stage(Stage::Train, 0, 0),
+            stage(Stage::Evaluate, 0, 0),
+        ],
+        shards,
+        slurm: Some(SlurmStatus {
+            live: true,
+            as_of: Some(0.0),
+            error: None,
+            summary: Default::default(),
+            recorded: Default::default(),
+        }),
+        last_end: Some(gave_up.clone()),
+        last_slurm: None,
+        problems: Vec::new(),
+        summary: None,
+        time: 0.0,
+    };
+    update(&mut app, Event::Job(JobMsg::Status(Box::new(status))));
+    update(&mut app, Event::Job(JobMsg::Event(gave_up)));
+    // A Slurm message afterwards carries no progress and leaves the teach line as it is.
+    let message = DistillEvent::new(Stage::Teach, EventKind::Slurm, 0, 0)
+        .message("slurm: submitted teach task(s) [3] as job 816");
+    update(&mut app, Event::Job(JobMsg::Event(message)));
     check(&app, 80, 24, "jobs_shards_80x24");
 }

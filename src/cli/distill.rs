@@ -4,7 +4,8 @@
 //! (resumable). With `--shards N` the teach stage runs in N shards — one after another here, or as
 //! a Slurm job array with `--backend slurm`. `prism distill teach --job DIR --shard K/N` runs one
 //! shard (what each array task runs). `prism distill status DIR` shows where a job and its shards
-//! stand, from its files alone.
+//! stand, from their files, the locks of whoever runs them and Slurm at the time of asking
+//! (`distill::status`).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -15,13 +16,14 @@ use clap::{Args, Subcommand};
 use super::{print_json, Context};
 use crate::config::project_root;
 use crate::data;
-use crate::distill::events::{EventKind, EventSink, EVENTS_FILE};
+use crate::distill::events::{EventKind, EventSink};
 use crate::distill::job::{self, is_complete, read_spec};
 use crate::distill::shards::{self, ShardJob};
 use crate::distill::slurm;
+use crate::distill::status::{self, JobStatus, Resume};
 use crate::distill::teach::Shard;
 use crate::distill::{DistillEvent, Job, JobSpec, Stage};
-use crate::durable::read_json_lines;
+use crate::durable;
 use crate::explain::Prompts;
 use crate::model::checkpoint::read_json;
 use crate::model::device::parse_device;
@@ -71,11 +73,13 @@ pub struct RunArgs {
     /// configs/distill/, or a .toml file.
     #[arg(long, default_value = "quick")]
     pub preset: String,
-    /// Teacher checkpoint (T5 family); default: the preset's (the embedded Oracle).
-    #[arg(long, value_name = "DIR")]
+    /// Teacher checkpoint (T5 family), a directory or a Hugging Face id in the local cache;
+    /// default: the preset's (the embedded Oracle).
+    #[arg(long, value_name = "DIR|ID")]
     pub teacher: Option<PathBuf>,
-    /// Start the student from this checkpoint (BART family) instead of the preset's fresh model.
-    #[arg(long, value_name = "DIR")]
+    /// Start the student from this checkpoint (BART family; a directory or a Hugging Face id in
+    /// the local cache) instead of the preset's fresh model.
+    #[arg(long, value_name = "DIR|ID")]
     pub student: Option<PathBuf>,
     /// "cpu" or "cuda:N"; default from the configuration.
     #[arg(long, value_name = "DEVICE")]
@@ -136,18 +140,19 @@ fn start(ctx: &Context, args: RunArgs) -> Result<()> {
         );
     }
     let device = parse_device(&device_name(ctx, args.device.as_deref()))?;
+    let resume = resume_command(ctx, &out, &spec, args.backend, args.device.as_deref())?;
     let dataset = data::open(&ctx.settings.dataset)?;
     let prompts = Prompts::load(&ctx.settings.prompts)?;
     let terminal = std::io::stderr().is_terminal();
     let mut show = |event: &DistillEvent| print_event(event, terminal);
     if args.backend == Backend::Slurm {
-        match on_slurm(ctx, &out, &spec, &dataset, &device_name(ctx, args.device.as_deref()), &mut show)? {
+        let device = device_name(ctx, args.device.as_deref());
+        match on_slurm(ctx, &out, &spec, &dataset, &device, &resume, &mut show)? {
             SlurmOutcome::Local => {}
             SlurmOutcome::Cancelled => {
                 eprintln!(
-                    "stopped following; the Slurm jobs go on. Follow them again with: prism distill --out {} \
-                     --resume --backend slurm",
-                    out.display()
+                    "stopped following; the Slurm jobs go on. Follow them again with: {}",
+                    resume.command()
                 );
                 bail!("cancelled");
             }
@@ -168,7 +173,7 @@ fn start(ctx: &Context, args: RunArgs) -> Result<()> {
         eprintln!();
     }
     if summary.cancelled {
-        eprintln!("stopped; continue with: prism distill --out {} --resume", out.display());
+        eprintln!("stopped; continue with: {}", resume.command());
     }
     if ctx.json || !summary.cancelled {
         print_json(&summary)?;
@@ -183,6 +188,39 @@ fn device_name(ctx: &Context, device: Option<&str>) -> String {
     device.unwrap_or(&ctx.settings.models.device).to_owned()
 }
 
+/// The command that continues the job in `out` as this one runs it (the same dataset, config,
+/// backend and device), written to `DIR/resume.json` for `prism distill status` and every end's
+/// next step.
+fn resume_command(
+    ctx: &Context,
+    out: &Path,
+    spec: &JobSpec,
+    backend: Backend,
+    device: Option<&str>,
+) -> Result<Resume> {
+    let binary = std::env::current_exe().map_or_else(|_| "prism".to_owned(), |p| p.display().to_string());
+    let mut argv = vec![binary];
+    argv.extend(task_arguments(ctx, spec)?);
+    let dir = std::path::absolute(out)?;
+    argv.extend(["distill".into(), "--out".into(), dir.display().to_string(), "--resume".into()]);
+    if backend == Backend::Slurm {
+        argv.extend(["--backend".into(), "slurm".into()]);
+    }
+    if let Some(device) = device {
+        argv.extend(["--device".into(), device.to_owned()]);
+    }
+    let resume = Resume { argv, cwd: std::env::current_dir().ok() };
+    // The rest of a Slurm job runs as `prism distill --resume` on a node: the coordinator's
+    // command stays the one that continues the whole job.
+    let path = out.join(status::RESUME_FILE);
+    let on_slurm = |r: &Resume| r.argv.windows(2).any(|w| w[0] == "--backend" && w[1] == "slurm");
+    let recorded: Option<Resume> = read_json(&path).ok();
+    if backend == Backend::Slurm || !recorded.as_ref().is_some_and(on_slurm) {
+        durable::write_json(&path, &resume)?;
+    }
+    Ok(resume)
+}
+
 /// How far `--backend slurm` took the job.
 enum SlurmOutcome {
     /// The teach stage is done; the rest runs in this process.
@@ -193,13 +231,15 @@ enum SlurmOutcome {
 }
 
 /// The Slurm part of a job: the teach stage as a job array (unless complete), then, with
-/// `[slurm] train_on_slurm`, the rest as one more job.
+/// `[slurm] train_on_slurm`, the rest as one more job. Once this process holds the job, every way
+/// it stops is an event in the log it writes, with the next step.
 fn on_slurm(
     ctx: &Context,
     out: &Path,
     spec: &JobSpec,
     dataset: &crate::data::Dataset,
     device: &str,
+    resume: &Resume,
     show: &mut dyn FnMut(&DistillEvent),
 ) -> Result<SlurmOutcome> {
     let Some(count) = spec.shards else {
@@ -209,15 +249,19 @@ fn on_slurm(
         )
     };
     let dir = std::path::absolute(out)?;
+    // A second coordinator is refused before it writes anything: the first one's log stays true.
     let _lock =
         shards::exclusive(&slurm::slurm_dir(&dir).join("lock"), &format!("following {}", dir.display()))?;
     let settings = &ctx.settings.slurm;
     let global = task_arguments(ctx, spec)?;
     let cancel = super::interrupt_flag();
+    let resume = resume.command();
+    let c = slurm::Coordinator { settings, global: &global, device, cancel, resume: &resume };
     if !is_complete(&dir, Stage::Teach) {
         let mut events = EventSink::open(&dir, show)?;
-        shards::prepare(&dir, spec, dataset, ctx.settings.dataset.history_len)?;
-        if !slurm::teach(&dir, count, settings, &global, device, cancel, &mut events)? {
+        let followed = shards::prepare(&dir, spec, dataset, ctx.settings.dataset.history_len)
+            .and_then(|_| slurm::teach(&dir, count, &c, &mut events));
+        if !recorded(followed, &dir, &resume, &mut events)? {
             return Ok(SlurmOutcome::Cancelled);
         }
     }
@@ -226,10 +270,27 @@ fn on_slurm(
     }
     // The job's own events.jsonl is the remote process's now: this one logs beside it.
     let mut events = EventSink::open(&slurm::slurm_dir(&dir), show)?;
-    if !slurm::rest(&dir, settings, &global, device, cancel, &mut events)? {
+    let followed = slurm::rest(&dir, &c, &mut events);
+    if !recorded(followed, &dir, &resume, &mut events)? {
         return Ok(SlurmOutcome::Cancelled);
     }
     Ok(SlurmOutcome::Finished(read_json(&dir.join(job::SUMMARY_FILE))?))
+}
+
+/// Passes `result` on; an error the backend did not log yet is logged first as the coordinator's
+/// failure, with the next step.
+fn recorded(result: Result<bool>, dir: &Path, resume: &str, events: &mut EventSink<'_>) -> Result<bool> {
+    if let Err(e) = &result {
+        if !e.is::<slurm::Recorded>() {
+            let stage = Stage::ALL.into_iter().find(|s| !is_complete(dir, *s)).unwrap_or(Stage::Evaluate);
+            events.emit(
+                DistillEvent::new(stage, EventKind::Failed, 0, 0)
+                    .message(format!("the coordinator stopped: {e:#}"))
+                    .next(format!("once that is fixed, continue with: {resume}")),
+            )?;
+        }
+    }
+    result
 }
 
 /// The global arguments a task on another node needs to see this job's dataset and settings.
@@ -303,6 +364,9 @@ fn print_event(event: &DistillEvent, terminal: bool) {
     if !event.message.is_empty() {
         line.push_str(&format!(" {}", event.message));
     }
+    if !event.next.is_empty() {
+        line.push_str(&format!(" — next: {}", event.next));
+    }
     match (&event.kind, terminal) {
         (EventKind::Progress, true) if event.message.is_empty() => eprint!("\r{line:<100}"),
         (EventKind::Progress, false)
@@ -315,23 +379,37 @@ fn print_event(event: &DistillEvent, terminal: bool) {
     }
 }
 
-/// `shard 2: 40/100 eta 3m10s, slurm 812_2 RUNNING (1 retry)`.
-fn shard_line(shard: &shards::ShardStatus, task: Option<&slurm::TaskState>) -> String {
-    let mut line = format!("shard {}: ", shard.shard);
-    match (&shard.latest, shard.complete) {
-        (Some(e), true) => line.push_str(&format!("done {}/{}", e.done, e.total)),
-        (Some(e), false) => line.push_str(&format!(
-            "{:?} {}/{}{}",
-            e.kind,
-            e.done,
-            e.total,
-            e.eta_s.map(|t| format!(" eta {}", format_duration(t))).unwrap_or_default()
-        )),
-        (None, _) => line.push_str("not started"),
+/// `shard 2: running 40/100 eta 3m10s, slurm 812_2 RUNNING; earlier 810_2 CANCELLED by alice`.
+fn shard_line(shard: &status::ShardStatus) -> String {
+    let mut line = format!("shard {}: {} {}/{}", shard.shard, shard.state.name(), shard.done, shard.total);
+    if shard.state == status::ShardState::Running {
+        if let Some(eta) = shard.latest.as_ref().and_then(|e| e.eta_s) {
+            line.push_str(&format!(" eta {}", format_duration(eta)));
+        }
     }
-    if let Some(task) = task.filter(|t| !t.job.is_empty()) {
-        line.push_str(&format!(", slurm {}_{} {}", task.job, shard.shard, task.state));
-        if task.retries > 0 {
+    if shard.state != status::ShardState::Done {
+        line.push_str(&format!(" — {}", shard.detail));
+    }
+    if let Some(task) = &shard.task {
+        let state = task.seen.as_ref().map_or("no record".to_owned(), |s| {
+            slurm::describe(&s.state, s.by.as_deref(), s.exit_code.as_deref())
+        });
+        line.push_str(&format!("; slurm {} {state}", task.id));
+        if !task.ended.is_empty() {
+            let ended: Vec<String> = task
+                .ended
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}_{} {}",
+                        e.job,
+                        shard.shard,
+                        slurm::describe(&e.state, e.by.as_deref(), e.exit_code.as_deref())
+                    )
+                })
+                .collect();
+            line.push_str(&format!(" ({} retries; earlier {})", task.retries, ended.join(", ")));
+        } else if task.retries > 0 {
             line.push_str(&format!(" ({} retries)", task.retries));
         }
     }
@@ -347,71 +425,77 @@ fn format_duration(seconds: f64) -> String {
     }
 }
 
-#[derive(serde::Serialize)]
-struct StageStatus {
-    stage: Stage,
-    complete: bool,
-    latest: Option<DistillEvent>,
+fn status(ctx: &Context, dir: &Path) -> Result<()> {
+    let options = status::Options { ask_slurm: true, poll_seconds: ctx.settings.slurm.poll_seconds };
+    let job = status::read(dir, &options)?;
+    if ctx.json {
+        return print_json(&job);
+    }
+    for line in status_lines(&job) {
+        println!("{line}");
+    }
+    Ok(())
 }
 
-fn status(ctx: &Context, dir: &Path) -> Result<()> {
-    let spec = read_spec(dir)?;
-    let events: Vec<DistillEvent> = read_json_lines(&dir.join(EVENTS_FILE))?;
-    let stages: Vec<StageStatus> = Stage::ALL
-        .into_iter()
-        .map(|stage| StageStatus {
-            stage,
-            complete: is_complete(dir, stage),
-            latest: events.iter().rev().find(|e| e.stage == stage).cloned(),
-        })
-        .collect();
-    let summary: Option<serde_json::Value> = read_json(&dir.join(job::SUMMARY_FILE)).ok();
-    let shards = shards::status(dir, spec.shards)?;
-    let slurm = slurm::read_state(dir)?;
-    if ctx.json {
-        return print_json(&serde_json::json!({
-            "dir": dir,
-            "preset": spec.preset,
-            "stages": stages,
-            "shards": shards,
-            "slurm": slurm,
-            "summary": summary,
-        }));
+/// `prism distill status`'s text.
+pub fn status_lines(job: &JobStatus) -> Vec<String> {
+    let mut lines =
+        vec![format!("job {} (preset {}, teacher {})", job.dir.display(), job.preset, job.teacher.display())];
+    lines.push(format!("  {:<9} {}: {}", "state", job.state.name(), job.reason));
+    if let Some(next) = &job.next {
+        lines.push(format!("  {:<9} {next}", "next"));
     }
-    println!("job {} (preset {}, teacher {})", dir.display(), spec.preset, spec.teacher.display());
-    for s in &stages {
+    for s in &job.stages {
         let state = if s.complete {
-            "done".to_owned()
+            format!("done {}/{}", s.done, s.total)
+        } else if s.total == 0 && s.latest.is_none() {
+            "not started".to_owned()
         } else {
-            match &s.latest {
-                Some(e) => format!(
-                    "{:?} {}/{}{}",
-                    e.kind,
-                    e.done,
-                    e.total,
-                    e.eta_s.map(|t| format!(" eta {}", format_duration(t))).unwrap_or_default()
-                ),
-                None => "not started".to_owned(),
-            }
+            let eta = s
+                .latest
+                .as_ref()
+                .filter(|_| s.stage != Stage::Teach || job.shards.is_empty())
+                .and_then(|e| e.eta_s)
+                .map(|t| format!(" eta {}", format_duration(t)))
+                .unwrap_or_default();
+            format!("{}/{}{eta}", s.done, s.total)
         };
-        println!("  {:<9} {state}", s.stage.name());
+        lines.push(format!("  {:<9} {state}", s.stage.name()));
         if s.stage == Stage::Teach && !s.complete {
-            let tasks = slurm.get("teach").map(|t| t.tasks.as_slice()).unwrap_or_default();
-            for shard in &shards {
-                println!("    {}", shard_line(shard, tasks.get(shard.shard)));
-            }
+            lines.extend(job.shards.iter().map(|shard| format!("    {}", shard_line(shard))));
         }
     }
-    for (part, tracked) in &slurm {
-        let jobs: Vec<&str> = tracked.submissions.iter().map(|s| s.job.as_str()).collect();
-        println!("  slurm {part}: {} (jobs {})", slurm::summarize(&tracked.tasks), jobs.join(", "));
+    if let Some(slurm) = &job.slurm {
+        let when = slurm.as_of.map(|t| format!("{} ago", status::format_age(job.time - t)));
+        let source = match (slurm.live, &slurm.error, when) {
+            (true, _, _) => "asked now".to_owned(),
+            (false, Some(e), Some(when)) => format!("not reachable ({e}); states as last seen {when}"),
+            (false, Some(e), None) => format!("not reachable ({e}); states as recorded"),
+            (false, None, Some(when)) => format!("states as last seen {when}"),
+            (false, None, None) => "states as recorded".to_owned(),
+        };
+        for (part, summary) in &slurm.summary {
+            let jobs: Vec<&str> = slurm
+                .recorded
+                .get(part)
+                .map(|t| t.submissions.iter().map(|s| s.job.as_str()).collect())
+                .unwrap_or_default();
+            let jobs = if jobs.is_empty() { String::new() } else { format!("jobs {}; ", jobs.join(", ")) };
+            lines.push(format!("  slurm {part}: {summary} ({jobs}{source})"));
+        }
+        if let Some(e) = &job.last_slurm {
+            lines.push(format!("  last slurm message: {}", e.message));
+        }
     }
-    if let Some(e) = summary.as_ref().and_then(|s| s.get("evaluation")).filter(|e| !e.is_null()) {
-        println!(
+    for problem in &job.problems {
+        lines.push(format!("  problem: {problem}"));
+    }
+    if let Some(e) = job.summary.as_ref().and_then(|s| s.get("evaluation")).filter(|e| !e.is_null()) {
+        lines.push(format!(
             "  speed-up {:.2}x, memory ratio {:.2}x",
             e["speedup"].as_f64().unwrap_or(0.0),
             e["memory_ratio"].as_f64().unwrap_or(0.0)
-        );
+        ));
     }
-    Ok(())
+    lines
 }

@@ -14,8 +14,9 @@ use crate::model::{EarlyStopping, GenStats, GenerationOverrides};
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Checkpoint directory in Hugging Face layout, or `oracle` / `prism` for the configured models
-    #[arg(long, value_name = "DIR")]
+    /// Checkpoint directory in Hugging Face layout, a Hugging Face id found in the local cache
+    /// (`NAMESPACE/NAME[@REVISION]`, never downloaded), or `oracle` / `prism` for the configured models
+    #[arg(long, value_name = "DIR|ID")]
     pub model: PathBuf,
     /// Input text; `-` reads it from stdin
     #[arg(long, allow_hyphen_values = true)]

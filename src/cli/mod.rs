@@ -1,6 +1,6 @@
-//! The command-line contract (see PRODUCT.md): argument definitions and one handler module per
-//! command group. Handlers resolve arguments into real objects, call the rooms, and print either
-//! a human-readable table or exactly one JSON document on stdout.
+//! The command-line contract (the README's command table): argument definitions and one handler
+//! module per command group. Handlers resolve arguments into real objects, call the rooms, and print
+//! either a human-readable table or exactly one JSON document on stdout.
 
 pub mod bench;
 pub mod data;

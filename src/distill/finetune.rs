@@ -108,7 +108,7 @@ impl Recipe {
         let mut recipe: Recipe = toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         if let Some(init) = &recipe.model.init {
             let base = path.parent().unwrap_or(Path::new("."));
-            recipe.model.init = Some(base.join(init));
+            recipe.model.init = Some(crate::model::hf_cache::relative_to(base, init));
         }
         if recipe.model.init.is_some() && recipe.model.config.is_some() {
             bail!(
@@ -262,7 +262,10 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
         job;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let (model, tokenizer) = match (&recipe.model.init, &recipe.model.config, &recipe.tokenizer) {
-        (Some(init), _, _) => (TrainableModel::from_checkpoint(init, device)?, checkpoint::load_tokenizer(init)?),
+        (Some(init), _, _) => {
+            let init = crate::model::hf_cache::resolve(init)?;
+            (TrainableModel::from_checkpoint(&init, device)?, checkpoint::load_tokenizer(&init)?)
+        }
         (None, Some(config), Some(spec)) => {
             let path = out.join(TOKENIZER_FILE);
             let tokenizer = if path.exists() {

@@ -5,7 +5,8 @@
 //! Layout of a job directory:
 //! `job.json` (the resolved settings), `events.jsonl`, `teach/cache.jsonl`, `filter/kept.jsonl` and
 //! `filter/report.json`, `train/{last,best}/`, `evaluate/{report.json,explanations.jsonl}`,
-//! `summary.json`, and `STAGE/complete.json` once a stage is done. A job made with `--shards N` also
+//! `summary.json`, `STAGE/complete.json` once a stage is done, and `lock` (held while a process runs
+//! the stages). A job made with `--shards N` also
 //! has `teach/plan.json`, `teach/shards/K/` and `teach/merge.json` ([`super::shards`]), and on
 //! Slurm `slurm/` ([`super::slurm`]).
 
@@ -115,7 +116,7 @@ impl JobSpec {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read preset {}", path.display()))?;
         let mut spec: JobSpec = toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        spec.teacher = root.join(&spec.teacher);
+        spec.teacher = crate::model::hf_cache::relative_to(root, &spec.teacher);
         spec.student_recipe = root.join(&spec.student_recipe);
         spec.preset = name.to_owned();
         Ok(spec)
@@ -123,6 +124,9 @@ impl JobSpec {
 }
 
 const JOB_FILE: &str = "job.json";
+/// Held by the process running the stages, so a second one stops at once and a reader can tell a
+/// live job from a killed one ([`super::status`]).
+pub const LOCK_FILE: &str = "lock";
 const COMPLETE_FILE: &str = "complete.json";
 pub const SUMMARY_FILE: &str = "summary.json";
 
@@ -237,6 +241,7 @@ pub fn spawn(
 /// Runs the stages not yet complete.
 pub fn run(job: Job<'_>) -> Result<Summary> {
     let Job { dir, spec, dataset, prompts, history_len, device, on_event, cancel } = job;
+    let _lock = shards::exclusive(&dir.join(LOCK_FILE), &format!("the job in {}", dir.display()))?;
     let mut events = EventSink::open(dir, on_event)?;
     let result = run_stages(dir, spec, dataset, prompts, history_len, device, cancel, &mut events);
     if let Err(e) = &result {

@@ -10,6 +10,7 @@ pub mod finetune;
 pub mod job;
 pub mod shards;
 pub mod slurm;
+pub mod status;
 pub mod teach;
 
 pub use events::{DistillEvent, EventKind, Stage};

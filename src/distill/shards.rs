@@ -62,6 +62,40 @@ impl Plan {
     pub fn new(keys: &[(String, String)], shards: usize, batch_size: usize) -> Plan {
         Plan { shards, batch_size, samples: keys.len(), fingerprint: fingerprint(keys) }
     }
+
+    /// How many of the samples are shard `index`'s.
+    pub fn shard_samples(&self, index: usize) -> usize {
+        let batch = self.batch_size.max(1);
+        let batches = self.samples.div_ceil(batch);
+        (0..batches)
+            .filter(|b| b % self.shards.max(1) == index)
+            .map(|b| batch.min(self.samples - b * batch))
+            .sum()
+    }
+}
+
+/// Reads the job's `teach/plan.json`, if it is sharded and the plan is written.
+pub fn read_plan(job_dir: &Path) -> Result<Option<Plan>> {
+    let path = teach_dir(job_dir).join(PLAN_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    read_json(&path).map(Some)
+}
+
+/// How many samples shard `index` has cached: the complete lines of its `cache.jsonl` (each is one
+/// sample; a shard never caches a sample twice, its lock sees to that). Counted, not parsed, so
+/// watchers can ask often.
+pub fn cached(job_dir: &Path, index: usize) -> Result<usize> {
+    let path = shard_dir(job_dir, index).join(CACHE_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            Ok(bytes[..complete].split(|b| *b == b'\n').filter(|line| !line.is_empty()).count())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 pub fn teach_dir(job_dir: &Path) -> PathBuf {
@@ -154,6 +188,28 @@ pub fn exclusive(path: &Path, what: &str) -> Result<std::fs::File> {
         }
     }
     Ok(file)
+}
+
+/// Whether a process holds the lock at `path` (as [`exclusive`] takes it), asked without waiting
+/// and without creating the file: `Some(false)` when it is free or was never made, `None` where
+/// the file system cannot tell (no `flock`).
+pub fn is_held(path: &Path) -> Option<bool> {
+    use std::os::fd::AsRawFd;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
+        Err(_) => return None,
+    };
+    // A shared lock conflicts with the holder's exclusive one and not with other askers; it goes
+    // when `file` closes, at the end of this function.
+    // SAFETY: flock on a descriptor this function owns; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+        return Some(false);
+    }
+    match std::io::Error::last_os_error().kind() {
+        std::io::ErrorKind::WouldBlock => Some(true),
+        _ => None,
+    }
 }
 
 /// Runs (or continues) one shard with a loaded teacher, logging to the shard's own `events.jsonl`
@@ -333,30 +389,6 @@ pub fn merge(
     Ok(report)
 }
 
-/// Where one shard stands, from its files.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct ShardStatus {
-    pub shard: usize,
-    pub complete: bool,
-    /// Its latest event.
-    pub latest: Option<DistillEvent>,
-}
-
-/// The state of every shard of a sharded job (none for a job in one piece).
-pub fn status(job_dir: &Path, shards: Option<usize>) -> Result<Vec<ShardStatus>> {
-    (0..shards.unwrap_or(0))
-        .map(|index| {
-            let events: Vec<DistillEvent> =
-                durable::read_json_lines(&shard_dir(job_dir, index).join(super::events::EVENTS_FILE))?;
-            Ok(ShardStatus {
-                shard: index,
-                complete: is_shard_complete(job_dir, index),
-                latest: events.last().cloned(),
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,13 +457,43 @@ mod tests {
     }
 
     #[test]
+    fn a_shard_plans_its_batches_samples() {
+        let plan = Plan { shards: 3, batch_size: 4, samples: 30, fingerprint: String::new() };
+        // Batches 0..8 (the last has 2): shard 0 has 0, 3, 6; shard 1 has 1, 4, 7 (2 samples).
+        let counts: Vec<usize> = (0..3).map(|k| plan.shard_samples(k)).collect();
+        assert_eq!(counts, [12, 10, 8]);
+        for count in [1, 2, 7] {
+            let plan = Plan { shards: count, batch_size: 3, samples: 25, fingerprint: String::new() };
+            let owned: Vec<usize> = (0..25).map(|at| Shard::of_sample(at, 3, count)).collect();
+            for k in 0..count {
+                assert_eq!(plan.shard_samples(k), owned.iter().filter(|&&o| o == k).count());
+            }
+        }
+    }
+
+    #[test]
+    fn cached_samples_are_the_complete_lines() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(cached(tmp.path(), 0).unwrap(), 0);
+        write_cache(tmp.path(), 0, &[taught("u0", "i0", "a"), taught("u1", "i1", "b")]);
+        let path = shard_dir(tmp.path(), 0).join(CACHE_FILE);
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        std::io::Write::write_all(&mut file, b"{\"user\": \"u2").unwrap();
+        assert_eq!(cached(tmp.path(), 0).unwrap(), 2, "a torn last line is not a sample");
+    }
+
+    #[test]
     fn a_lock_is_held_once() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("shards/0/lock");
+        assert_eq!(is_held(&path), Some(false), "never made");
         let held = exclusive(&path, "shard 0/2").unwrap();
+        assert_eq!(is_held(&path), Some(true));
+        assert_eq!(is_held(&path), Some(true), "asking does not take it");
         let err = format!("{:#}", exclusive(&path, "shard 0/2").unwrap_err());
         assert!(err.contains("shard 0/2 is already being run by another process"), "{err}");
         drop(held);
+        assert_eq!(is_held(&path), Some(false));
         exclusive(&path, "shard 0/2").unwrap();
     }
 

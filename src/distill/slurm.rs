@@ -172,22 +172,67 @@ fn task_ids(id: &str) -> Vec<TaskId> {
     }
 }
 
-/// Rows `ID|STATE` of `squeue -o %i|%T` or `sacct -P -o JobID,State` (whose states may read
-/// `CANCELLED by 0`).
-pub fn parse_rows(text: &str) -> Vec<(TaskId, String)> {
+/// What Slurm says about one task.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Seen {
+    pub state: String,
+    /// Who cancelled it, where Slurm says (sacct's `CANCELLED by UID`), as a user name if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// `CODE:SIGNAL`, where Slurm says (sacct, scontrol).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<String>,
+    /// Why it waits or ended (squeue's and scontrol's `Reason`), unless `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty() && text != "None" && text != "(null)").then(|| text.to_owned())
+}
+
+/// The name of user `uid`, or the number where the system does not know it.
+fn user_name(uid: &str) -> String {
+    let Ok(id) = uid.parse::<libc::uid_t>() else { return uid.to_owned() };
+    let mut record: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buffer = vec![0 as libc::c_char; 4096];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes into `record` and `buffer`, both alive and sized as passed; `found`
+    // points at `record` or is null.
+    let rc = unsafe { libc::getpwuid_r(id, &mut record, buffer.as_mut_ptr(), buffer.len(), &mut found) };
+    if rc != 0 || found.is_null() || record.pw_name.is_null() {
+        return uid.to_owned();
+    }
+    // SAFETY: on success pw_name is a NUL-terminated string inside `buffer`.
+    unsafe { std::ffi::CStr::from_ptr(record.pw_name) }.to_string_lossy().into_owned()
+}
+
+/// Rows `ID|STATE|EXIT|REASON` of `squeue -o %i|%T||%r` or `sacct -P -o JobID,State,ExitCode`
+/// (whose states may read `CANCELLED by 0`); missing columns are empty.
+pub fn parse_rows(text: &str) -> Vec<(TaskId, Seen)> {
     let mut out = Vec::new();
     for line in text.lines() {
-        let Some((id, state)) = line.trim().split_once('|') else { continue };
-        let state = state.split_whitespace().next().unwrap_or("").to_owned();
+        let mut columns = line.trim().split('|');
+        let (Some(id), Some(state)) = (columns.next(), columns.next()) else { continue };
+        let mut words = state.split_whitespace();
+        let state = words.next().unwrap_or("").to_owned();
+        let by = match (words.next(), words.next()) {
+            (Some("by"), Some(uid)) => Some(user_name(uid)),
+            _ => None,
+        };
+        let exit_code = columns.next().and_then(non_empty);
+        let reason = columns.next().and_then(non_empty);
+        let seen = Seen { state, by, exit_code, reason };
         for task in task_ids(id.trim()) {
-            out.push((task, state.clone()));
+            out.push((task, seen.clone()));
         }
     }
     out
 }
 
 /// `scontrol show job -o` lines: `JobId=… ArrayJobId=12 ArrayTaskId=3 … JobState=COMPLETED …`.
-pub fn parse_scontrol(text: &str) -> Vec<(TaskId, String)> {
+pub fn parse_scontrol(text: &str) -> Vec<(TaskId, Seen)> {
     let mut out = Vec::new();
     for line in text.lines() {
         let fields: HashMap<&str, &str> = line.split_whitespace().filter_map(|f| f.split_once('=')).collect();
@@ -196,7 +241,13 @@ pub fn parse_scontrol(text: &str) -> Vec<(TaskId, String)> {
             (Some(job), Some(tasks)) => indices(tasks).into_iter().map(|t| (job.to_string(), t)).collect(),
             _ => fields.get("JobId").map(|job| vec![(job.to_string(), 0)]).unwrap_or_default(),
         };
-        out.extend(tasks.into_iter().map(|t| (t, state.to_string())));
+        let seen = Seen {
+            state: state.to_string(),
+            by: None,
+            exit_code: fields.get("ExitCode").and_then(|c| non_empty(c)),
+            reason: fields.get("Reason").and_then(|r| non_empty(r)),
+        };
+        out.extend(tasks.into_iter().map(|t| (t, seen.clone())));
     }
     out
 }
@@ -209,12 +260,12 @@ fn query_command(program: &str, args: &[&str]) -> Result<String> {
     }
 }
 
-/// The known state of every task of `jobs`: live ones from squeue, ended ones from sacct, or from
-/// scontrol where the cluster keeps no accounting.
-pub fn query(jobs: &[String]) -> Result<HashMap<TaskId, String>> {
+/// What Slurm says about every task of `jobs`: live ones from squeue, ended ones from sacct, or
+/// from scontrol where the cluster keeps no accounting.
+pub fn query(jobs: &[String]) -> Result<HashMap<TaskId, Seen>> {
     let list = jobs.join(",");
-    let mut states: HashMap<TaskId, String> = HashMap::new();
-    let ended = match slurm("sacct", &["-n", "-P", "-X", "-j", &list, "-o", "JobID,State"]) {
+    let mut states: HashMap<TaskId, Seen> = HashMap::new();
+    let ended = match slurm("sacct", &["-n", "-P", "-X", "-j", &list, "-o", "JobID,State,ExitCode"]) {
         Ok(text) => parse_rows(&text),
         Err(_) => {
             let mut rows = Vec::new();
@@ -226,7 +277,7 @@ pub fn query(jobs: &[String]) -> Result<HashMap<TaskId, String>> {
     };
     states.extend(ended);
     // squeue last: a live task's state wins over a record of an earlier run of it.
-    states.extend(parse_rows(&query_command("squeue", &["-h", "-r", "-j", &list, "-o", "%i|%T"])?));
+    states.extend(parse_rows(&query_command("squeue", &["-h", "-r", "-j", &list, "-o", "%i|%T||%r"])?));
     Ok(states)
 }
 
@@ -248,6 +299,23 @@ pub struct TaskState {
     pub state: String,
     /// Times it was submitted again.
     pub retries: usize,
+    /// Its earlier runs that ended without finishing, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ended: Vec<EndedRun>,
+}
+
+/// A run of a task that ended without its work on disk.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EndedRun {
+    pub job: String,
+    /// Slurm's word on how it ended, `UNKNOWN` when Slurm had no record of it.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<String>,
+    /// When the coordinator saw it (seconds since the Unix epoch).
+    pub time: f64,
 }
 
 /// The submissions of one script and its tasks (a part of `slurm/state.json`).
@@ -256,6 +324,10 @@ pub struct Tracked {
     pub script: PathBuf,
     pub submissions: Vec<Submission>,
     pub tasks: Vec<TaskState>,
+    /// When the coordinator last heard from Slurm (seconds since the Unix epoch): the tasks'
+    /// states are as of then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<f64>,
 }
 
 /// `DIR/slurm/state.json`: what this backend submitted, by part (`teach`, `rest`).
@@ -326,6 +398,8 @@ pub struct Follow<'a> {
     /// A progress event for the tasks' states (called after each look).
     pub progress: &'a dyn Fn(&[TaskState]) -> Result<DistillEvent>,
     pub cancel: &'a AtomicBool,
+    /// The command that continues following the job, for the next step of every end.
+    pub resume: &'a str,
 }
 
 fn now() -> f64 {
@@ -339,6 +413,9 @@ fn save(dir: &Path, state: &State) -> Result<()> {
 /// Submits the part (unless a previous run of this command already did and its tasks are still
 /// known) and follows it until every task's work is on disk, resubmitting the ones that ended
 /// without it. Returns false when cancelled (the tasks go on running; `--resume` follows them).
+/// Every end is an event: giving up, too many failed looks at Slurm, and being cancelled are
+/// logged with the reason and [`Follow::resume`] as the next step (and such errors are
+/// [`Recorded`]).
 pub fn follow(f: Follow<'_>, events: &mut EventSink<'_>) -> Result<bool> {
     let mut state = read_state(f.dir)?;
     let script_path = slurm_dir(f.dir).join(format!("{}.sbatch", f.part));
@@ -347,7 +424,9 @@ pub fn follow(f: Follow<'_>, events: &mut EventSink<'_>) -> Result<bool> {
     tracked.script = script_path.clone();
     tracked.tasks.resize(f.tasks, TaskState::default());
     let array = f.part != "rest";
-    let mut last_event = Instant::now() - Duration::from_secs(3600);
+    // The progress event is logged when it changes, and at least every few polls as a heartbeat.
+    let mut last_progress: Option<(Stage, usize, usize, String)> = None;
+    let mut polls_since_progress = 0;
     // Slurm's controller can be briefly unreachable (busy, restarting): a failed look or
     // submission is tried again at the next poll, up to this many times in a row.
     const MAX_FAILURES: usize = 10;
@@ -360,25 +439,43 @@ pub fn follow(f: Follow<'_>, events: &mut EventSink<'_>) -> Result<bool> {
             }
             Err(e) if e.is::<GaveUp>() => {
                 save(f.dir, &state)?;
-                return Err(e);
+                let message = format!("{e:#}");
+                events.emit(DistillEvent::new(f.stage, EventKind::Failed, 0, 0).message(&message).next(
+                    format!(
+                        "raise [slurm] max_retries (now {}) in the config, then continue with: {}",
+                        f.settings.max_retries, f.resume
+                    ),
+                ))?;
+                return Err(Recorded(message).into());
             }
             Err(e) => {
                 failures += 1;
                 if failures >= MAX_FAILURES {
                     save(f.dir, &state)?;
-                    return Err(e.context(format!("slurm failed {failures} times in a row")));
+                    let message =
+                        format!("slurm failed {failures} times in a row, the coordinator stopped: {e:#}");
+                    events.emit(
+                        DistillEvent::new(f.stage, EventKind::Failed, 0, 0)
+                            .message(&message)
+                            .next(format!("once Slurm answers again, continue with: {}", f.resume)),
+                    )?;
+                    return Err(Recorded(message).into());
                 }
                 events.emit(
-                    DistillEvent::new(f.stage, EventKind::Progress, 0, 0)
+                    DistillEvent::new(f.stage, EventKind::Slurm, 0, 0)
                         .message(format!("slurm: {e:#}; trying again at the next poll")),
                 )?;
                 false
             }
         };
         save(f.dir, &state)?;
-        if all_done || last_event.elapsed().as_secs_f64() >= f.settings.poll_seconds.max(1.0) * 4.0 {
-            events.emit((f.progress)(&state[f.part].tasks)?)?;
-            last_event = Instant::now();
+        let progress = (f.progress)(&state[f.part].tasks)?;
+        let key = (progress.stage, progress.done, progress.total, progress.message.clone());
+        polls_since_progress += 1;
+        if all_done || last_progress.as_ref() != Some(&key) || polls_since_progress >= 4 {
+            events.emit(progress)?;
+            last_progress = Some(key);
+            polls_since_progress = 0;
         }
         if all_done {
             return Ok(true);
@@ -386,12 +483,33 @@ pub fn follow(f: Follow<'_>, events: &mut EventSink<'_>) -> Result<bool> {
         let until = Instant::now() + Duration::from_secs_f64(f.settings.poll_seconds.max(0.1));
         while Instant::now() < until {
             if f.cancel.load(Ordering::Relaxed) {
+                events.emit(
+                    DistillEvent::new(f.stage, EventKind::Cancelled, 0, 0)
+                        .message(format!(
+                            "the coordinator stopped following the {} tasks: those still queued or \
+                             running go on, but nothing resubmits, merges or goes on until one follows them again",
+                            f.part
+                        ))
+                        .next(format!("continue with: {}", f.resume)),
+                )?;
                 return Ok(false);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 }
+
+/// An error the backend has already logged as a `Failed` event, with its next step.
+#[derive(Debug)]
+pub struct Recorded(pub String);
+
+impl std::fmt::Display for Recorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Recorded {}
 
 /// A task ended without its work more often than `max_retries` allows.
 #[derive(Debug)]
@@ -404,6 +522,18 @@ impl std::fmt::Display for GaveUp {
 }
 
 impl std::error::Error for GaveUp {}
+
+/// `CANCELLED by alice (exit 0:15)`: a state with what Slurm said about it.
+pub fn describe(state: &str, by: Option<&str>, exit_code: Option<&str>) -> String {
+    let mut text = state.to_owned();
+    if let Some(by) = by {
+        text.push_str(&format!(" by {by}"));
+    }
+    if let Some(code) = exit_code.filter(|c| *c != "0:0") {
+        text.push_str(&format!(" (exit {code})"));
+    }
+    text
+}
 
 /// One look at Slurm: updates the tasks' states and submits the ones that need it. Returns whether
 /// every task's work is on disk.
@@ -420,24 +550,43 @@ fn look(
     jobs.sort();
     jobs.dedup();
     let seen = if jobs.is_empty() { HashMap::new() } else { query(&jobs)? };
-    // (task, the state its latest run ended in, if it ran).
+    let time = now();
+    if !jobs.is_empty() {
+        tracked.seen = Some(time);
+    }
+    // (task, how its latest run ended, if it ran).
     let mut submit_now: Vec<(usize, Option<String>)> = Vec::new();
     let mut spent = Vec::new();
+    let max = f.settings.max_retries;
     for (k, task) in tracked.tasks.iter_mut().enumerate() {
-        let observed = seen.get(&(task.job.clone(), k)).map(String::as_str);
-        match next((f.done)(k), &task.job, observed, task.retries, f.settings.max_retries) {
+        let observed = seen.get(&(task.job.clone(), k));
+        match next((f.done)(k), &task.job, observed.map(|s| s.state.as_str()), task.retries, max) {
             Next::Done => task.state = DONE.into(),
             Next::Submit => submit_now.push((k, None)),
-            Next::Wait => task.state = observed.unwrap_or_default().to_owned(),
-            Next::Resubmit(ended) => submit_now.push((k, Some(ended))),
-            Next::GiveUp(ended) => {
-                spent.push(format!(
-                    "{} task {k} ended {ended} without finishing, {} times in all; see {}",
-                    f.part,
-                    task.retries + 1,
-                    (f.log)(k, &task.job)
-                ));
-                task.state = ended;
+            Next::Wait => task.state = observed.map(|s| s.state.clone()).unwrap_or_default(),
+            Next::Resubmit(ended) | Next::GiveUp(ended) => {
+                let by = observed.and_then(|s| s.by.clone());
+                let exit_code = observed.and_then(|s| s.exit_code.clone());
+                let text = describe(&ended, by.as_deref(), exit_code.as_deref());
+                let text =
+                    if observed.is_none() { format!("{text} (Slurm has no record of it)") } else { text };
+                // The state it ended in stays on record, also when it is submitted again.
+                task.state = ended.clone();
+                if task.ended.last().map(|e| &e.job) != Some(&task.job) {
+                    task.ended.push(EndedRun { job: task.job.clone(), state: ended, by, exit_code, time });
+                }
+                if task.retries >= max {
+                    spent.push(format!(
+                        "{} task {k} (job {}) ended {text} without finishing, {} times in all \
+                         (max_retries = {max}); its log: {}",
+                        f.part,
+                        task.job,
+                        task.retries + 1,
+                        (f.log)(k, &task.job)
+                    ));
+                } else {
+                    submit_now.push((k, Some(text)));
+                }
             }
         }
     }
@@ -455,11 +604,12 @@ fn look(
     for (k, ended) in &submit_now {
         let task = &mut tracked.tasks[*k];
         if let Some(ended) = ended {
-            events.emit(DistillEvent::new(f.stage, EventKind::Progress, 0, 0).message(format!(
-                "slurm: {} task {k} ({}) ended {ended} without finishing; submitted again as job {job}",
-                f.part, task.job
-            )))?;
             task.retries += 1;
+            events.emit(DistillEvent::new(f.stage, EventKind::Slurm, 0, 0).message(format!(
+                "slurm: {} task {k} (job {}) ended {ended} without finishing; submitted again as job {job} \
+                 (retry {} of {max})",
+                f.part, task.job, task.retries
+            )))?;
         }
         task.job = job.clone();
         task.state = "SUBMITTED".into();
@@ -470,7 +620,7 @@ fn look(
         time: now(),
     });
     events.emit(
-        DistillEvent::new(f.stage, EventKind::Progress, 0, 0)
+        DistillEvent::new(f.stage, EventKind::Slurm, 0, 0)
             .message(format!("slurm: submitted {} task(s) [{spec}] as job {job}", f.part)),
     )?;
     Ok(false)
@@ -497,18 +647,22 @@ pub fn prism_command(settings: &SlurmSettings, global: &[String], args: &[String
     Ok(words.join(" "))
 }
 
+/// What the coordinator follows a part of the job with.
+pub struct Coordinator<'a> {
+    pub settings: &'a SlurmSettings,
+    /// The prism arguments every task needs (dataset, config).
+    pub global: &'a [String],
+    /// The device of the tasks on the nodes.
+    pub device: &'a str,
+    pub cancel: &'a AtomicBool,
+    /// The command that continues the job, for the next step of every end.
+    pub resume: &'a str,
+}
+
 /// Runs the teach stage of the job in `dir` as a job array of `shards` tasks and follows it until
-/// every shard is complete. `global` are the prism arguments every task needs (dataset, config),
-/// `device` the teacher's device on the nodes.
-pub fn teach(
-    dir: &Path,
-    shards: usize,
-    settings: &SlurmSettings,
-    global: &[String],
-    device: &str,
-    cancel: &AtomicBool,
-    events: &mut EventSink<'_>,
-) -> Result<bool> {
+/// every shard is complete.
+pub fn teach(dir: &Path, shards: usize, c: &Coordinator<'_>, events: &mut EventSink<'_>) -> Result<bool> {
+    let Coordinator { settings, global, device, cancel, resume } = *c;
     let job = dir.to_string_lossy().into_owned();
     let args: Vec<String> = ["distill", "teach", "--job", &job, "--device", device, "--shard"]
         .into_iter()
@@ -525,12 +679,14 @@ pub fn teach(
     let log = |k: usize, job: &str| {
         shards::shard_dir(dir, k).join(format!("slurm-{job}_{k}.out")).display().to_string()
     };
+    let plan: shards::Plan = read_json(&shards::teach_dir(dir).join(shards::PLAN_FILE))?;
     let progress = |tasks: &[TaskState]| -> Result<DistillEvent> {
-        let status = shards::status(dir, Some(shards))?;
-        let done: usize = status.iter().filter_map(|s| s.latest.as_ref()).map(|e| e.done).sum();
-        let plan: shards::Plan = read_json(&shards::teach_dir(dir).join(shards::PLAN_FILE))?;
-        let total = plan.samples;
-        Ok(DistillEvent::new(Stage::Teach, EventKind::Progress, done, total)
+        // The sum of what the shards' caches hold, over the whole plan.
+        let mut done = 0;
+        for k in 0..shards {
+            done += shards::cached(dir, k)?.min(plan.shard_samples(k));
+        }
+        Ok(DistillEvent::new(Stage::Teach, EventKind::Progress, done, plan.samples)
             .message(format!("slurm array: {}", summarize(tasks))))
     };
     follow(
@@ -545,6 +701,7 @@ pub fn teach(
             log: &log,
             progress: &progress,
             cancel,
+            resume,
         },
         events,
     )
@@ -552,14 +709,8 @@ pub fn teach(
 
 /// Runs the rest of the job (merge → filter → train → evaluate: `prism distill --out DIR
 /// --resume`) as one Slurm job and follows it until `summary.json` is written.
-pub fn rest(
-    dir: &Path,
-    settings: &SlurmSettings,
-    global: &[String],
-    device: &str,
-    cancel: &AtomicBool,
-    events: &mut EventSink<'_>,
-) -> Result<bool> {
+pub fn rest(dir: &Path, c: &Coordinator<'_>, events: &mut EventSink<'_>) -> Result<bool> {
+    let Coordinator { settings, global, device, cancel, resume } = *c;
     let job = dir.to_string_lossy().into_owned();
     let args: Vec<String> =
         ["distill", "--out", &job, "--resume", "--device", device].into_iter().map(str::to_owned).collect();
@@ -570,8 +721,8 @@ pub fn rest(
     let done = |_: usize| dir.join(super::job::SUMMARY_FILE).exists();
     let log = |_: usize, job: &str| slurm_dir(dir).join(format!("rest-{job}.out")).display().to_string();
     let progress = |tasks: &[TaskState]| -> Result<DistillEvent> {
-        let events: Vec<DistillEvent> = durable::read_json_lines(&dir.join(super::events::EVENTS_FILE))?;
-        let latest = events.iter().rev().find(|e| e.stage != Stage::Teach && e.message.is_empty());
+        let log = super::events::read_log(&dir.join(super::events::EVENTS_FILE), Default::default())?;
+        let latest = log.events.iter().rev().find(|e| e.stage != Stage::Teach && e.is_progress());
         let (stage, done, total) = latest.map_or((Stage::Filter, 0, 0), |e| (e.stage, e.done, e.total));
         Ok(DistillEvent::new(stage, EventKind::Progress, done, total)
             .message(format!("slurm job: {}", summarize(tasks))))
@@ -588,6 +739,7 @@ pub fn rest(
             log: &log,
             progress: &progress,
             cancel,
+            resume,
         },
         events,
     )
@@ -638,7 +790,7 @@ mod tests {
     #[test]
     fn squeue_sacct_and_scontrol_rows_are_read() {
         let rows = parse_rows("12_0|RUNNING\n12_[2-3%1]|PENDING\n13|COMPLETED\n12_1|CANCELLED by 0\n");
-        let states: Vec<(TaskId, &str)> = rows.iter().map(|(t, s)| (t.clone(), s.as_str())).collect();
+        let states: Vec<(TaskId, &str)> = rows.iter().map(|(t, s)| (t.clone(), s.state.as_str())).collect();
         assert_eq!(
             states,
             [
@@ -655,8 +807,9 @@ mod tests {
         let rows = parse_scontrol(text);
         let tasks: Vec<usize> = rows.iter().map(|((_, t), _)| *t).collect();
         assert_eq!(tasks, [3, 4, 6, 7, 0]);
-        assert_eq!(rows[0], (("12".into(), 3), "COMPLETED".into()));
-        assert_eq!(rows[4], (("20".into(), 0), "FAILED".into()));
+        assert_eq!(rows[0].0, ("12".into(), 3));
+        assert_eq!(rows[0].1.state, "COMPLETED");
+        assert_eq!(rows[4], (("20".into(), 0), Seen { state: "FAILED".into(), ..Seen::default() }));
     }
 
     #[test]

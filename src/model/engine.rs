@@ -90,8 +90,10 @@ impl Engine {
 
     /// Loads the checkpoint in `dir` (Hugging Face layout): weights, `tokenizer.json`, and the
     /// decoding defaults of `generation_config.json` / `config.json`.
+    /// `dir` may also be a Hugging Face id found in the local cache ([`super::hf_cache::resolve`]).
     pub fn load(dir: &Path, options: &EngineOptions) -> Result<Engine> {
         let start = Instant::now();
+        let dir = &super::hf_cache::resolve(dir)?;
         if !dir.is_dir() {
             bail!("checkpoint directory {} does not exist", dir.display());
         }

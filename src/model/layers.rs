@@ -317,6 +317,9 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The Hugging Face names [`Activation::from_hf`] accepts, for error messages.
+    pub const HF_NAMES: &'static str = "relu, gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, silu, swish";
+
     /// Parses a Hugging Face activation name; `None` when we do not implement it.
     pub fn from_hf(name: &str) -> Option<Activation> {
         Some(match name {

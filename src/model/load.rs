@@ -50,7 +50,12 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Box<dyn Seq2Seq>> {
 /// Loads any supported checkpoint directory. Errors name the file and, for weights, the key
 /// and both shapes.
 pub fn load_model(dir: &Path, opts: &LoadOptions) -> Result<Model> {
-    let ckpt = Checkpoint::open(dir)?;
+    let ckpt = Checkpoint::open(&super::hf_cache::resolve(dir)?)?;
+    super::compat::check_config(ckpt.arch, &ckpt.config).with_context(|| ckpt.dir.display().to_string())?;
+    let checked = super::layout::check(&ckpt)?;
+    if let Some(warning) = checked.warning(&ckpt.weights_label()) {
+        super::notice::warn(&warning);
+    }
     let vb = ckpt.var_builder(opts.dtype, &opts.device)?;
     let context = || {
         format!(
@@ -60,9 +65,10 @@ pub fn load_model(dir: &Path, opts: &LoadOptions) -> Result<Model> {
         )
     };
     let mut model = match ckpt.arch {
-        Arch::T5 => {
-            Model::T5(T5::with_kernels(&ckpt.config::<T5Config>()?, vb, opts.kernels).with_context(context)?)
-        }
+        Arch::T5 => Model::T5(
+            T5::with_kernels(&checked.t5_config(ckpt.config::<T5Config>()?), vb, opts.kernels)
+                .with_context(context)?,
+        ),
         Arch::Bart => Model::Bart(
             Bart::with_kernels(&ckpt.config::<BartConfig>()?, vb, opts.kernels).with_context(context)?,
         ),
@@ -76,18 +82,27 @@ pub fn load_model(dir: &Path, opts: &LoadOptions) -> Result<Model> {
 /// Loads a checkpoint and its `tokenizer.json`, checking that every token id the tokenizer can
 /// produce has an embedding row (T5 pads its vocabulary, so the model may have more rows).
 pub fn load_with_tokenizer(dir: &Path, opts: &LoadOptions) -> Result<(Model, tokenizers::Tokenizer)> {
+    let dir = &super::hf_cache::resolve(dir)?;
     let model = load_model(dir, opts)?;
     let tokenizer = checkpoint::load_tokenizer(dir)?;
-    let tok_vocab = tokenizer.get_vocab_size(true);
-    let model_vocab = model.info().vocab_size;
-    if tok_vocab > model_vocab {
-        anyhow::bail!(
-            "{}/tokenizer.json has {tok_vocab} tokens but config.json's vocab_size is {model_vocab}; \
-             the tokenizer does not belong to this model",
-            dir.display()
-        );
-    }
+    check_tokenizer_fits(&tokenizer, model.info().vocab_size)
+        .with_context(|| format!("{}/tokenizer.json", dir.display()))?;
     Ok((model, tokenizer))
+}
+
+/// Every id the tokenizer can produce, added tokens included, must have an embedding row (T5
+/// pads its vocabulary, so the model may have more rows than the tokenizer has tokens).
+fn check_tokenizer_fits(tokenizer: &tokenizers::Tokenizer, rows: usize) -> Result<()> {
+    let vocab = tokenizer.get_vocab(true);
+    if let Some((token, id)) = vocab.iter().max_by_key(|(_, id)| **id) {
+        if *id as usize >= rows {
+            anyhow::bail!(
+                "token {token:?} has id {id}, but the embedding has {rows} rows (config.json's \
+                 vocab_size); the tokenizer does not belong to this model"
+            );
+        }
+    }
+    Ok(())
 }
 
 impl Model {

@@ -5,12 +5,16 @@
 pub mod bart;
 pub mod cache;
 pub mod checkpoint;
+pub mod compat;
 pub mod device;
 pub mod engine;
 pub mod generate;
+pub mod hf_cache;
 pub mod kernels;
 pub mod layers;
+pub mod layout;
 pub mod load;
+pub mod notice;
 pub mod stats;
 pub mod t5;
 

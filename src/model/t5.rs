@@ -98,8 +98,21 @@ pub struct T5Config {
     #[serde(default = "default_ff_proj")]
     pub feed_forward_proj: String,
     /// v1.0 ties the LM head to the embeddings (and scales the decoder output); v1.1 does not.
+    /// transformers 5 always writes `true` here and keeps an untied head as its own
+    /// `lm_head.weight`; `load` turns that into `false` (see `model::layout`).
     #[serde(default = "default_true")]
     pub tie_word_embeddings: bool,
+    /// transformers 5: whether the decoder output is multiplied by `d_model^-0.5` before the LM
+    /// head. When absent, the tie flag decides, as in transformers 4 and 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_decoder_outputs: Option<bool>,
+    /// The feed-forward activation; when present it wins over the one `feed_forward_proj` names,
+    /// as in transformers (which sets it from `feed_forward_proj`, then from config.json).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dense_act_fn: Option<String>,
+    /// Whether the feed-forward is gated; when present it wins over `feed_forward_proj`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_gated_act: Option<bool>,
     #[serde(default = "default_pad")]
     pub pad_token_id: u32,
     #[serde(default = "default_eos")]
@@ -116,8 +129,15 @@ impl T5Config {
         self.num_decoder_layers.unwrap_or(self.num_layers)
     }
 
+    /// Whether the decoder output is scaled by `d_model^-0.5` before the LM head: transformers
+    /// 5 reads `scale_decoder_outputs` and falls back to the tie flag when it is absent.
+    pub fn scales_decoder_outputs(&self) -> bool {
+        self.scale_decoder_outputs.unwrap_or(self.tie_word_embeddings)
+    }
+
     /// The feed-forward shape: gated or not, and its activation. Hugging Face maps
-    /// `gated-gelu` to `gelu_new` for backward compatibility; we do the same.
+    /// `gated-gelu` to `gelu_new` for backward compatibility; we do the same. `dense_act_fn` and
+    /// `is_gated_act`, when config.json has them, win over `feed_forward_proj`, as in transformers.
     pub fn feed_forward(&self) -> std::result::Result<(bool, Activation), String> {
         let parts: Vec<&str> = self.feed_forward_proj.split('-').collect();
         let (gated, act) = match parts.as_slice() {
@@ -130,9 +150,14 @@ impl T5Config {
                 ))
             }
         };
-        let act = if gated && act == "gelu" { "gelu_new" } else { act };
+        let act = if self.feed_forward_proj == "gated-gelu" { "gelu_new" } else { act };
+        let gated = self.is_gated_act.unwrap_or(gated);
+        let (act, setting) = match &self.dense_act_fn {
+            Some(dense) => (dense.as_str(), format!("dense_act_fn = {dense:?}")),
+            None => (act, format!("feed_forward_proj = {:?}", self.feed_forward_proj)),
+        };
         Activation::from_hf(act).map(|a| (gated, a)).ok_or_else(|| {
-            format!("feed_forward_proj = {:?}: activation {act:?} is not supported", self.feed_forward_proj)
+            format!("{setting}: activation {act:?} is not supported (supported: {})", Activation::HF_NAMES)
         })
     }
 
@@ -490,7 +515,8 @@ impl T5 {
         let enc_bias = layers::padding_bias(encoder_mask)?;
         let h = self.shared.forward(ids)?;
         let h = self.decoder.forward(h, &self_bias, Some((encoder_hidden, &enc_bias)), cache)?;
-        let h = if self.cfg.tie_word_embeddings { (h * (self.cfg.d_model as f64).powf(-0.5))? } else { h };
+        let h =
+            if self.cfg.scales_decoder_outputs() { (h * (self.cfg.d_model as f64).powf(-0.5))? } else { h };
         self.lm_head.forward(&h)?.to_dtype(DType::F32)
     }
 }

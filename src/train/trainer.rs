@@ -235,8 +235,20 @@ impl TrainableModel {
 
     /// The weights of the checkpoint in `dir` (any layout the loader reads), made trainable.
     pub fn from_checkpoint(dir: &Path, device: &Device) -> Result<TrainableModel> {
-        let ckpt = Checkpoint::open(dir)?;
-        let config: serde_json::Value = ckpt.config()?;
+        let ckpt = Checkpoint::open(&crate::model::hf_cache::resolve(dir)?)?;
+        crate::model::compat::check_config(ckpt.arch, &ckpt.config)
+            .with_context(|| ckpt.dir.display().to_string())?;
+        let checked = crate::model::layout::check(&ckpt)?;
+        if let Some(warning) = checked.warning(&ckpt.weights_label()) {
+            crate::model::notice::warn(&warning);
+        }
+        let mut config: serde_json::Value = ckpt.config()?;
+        if checked.untied_lm_head {
+            // transformers 5's untied T5: its own lm_head under `tie_word_embeddings: true`.
+            let scale = config.get("scale_decoder_outputs").cloned().unwrap_or(true.into());
+            config["scale_decoder_outputs"] = scale;
+            config["tie_word_embeddings"] = false.into();
+        }
         let mut trainable = TrainableModel::fresh(&config, device)?;
         if let Some(gen) = &ckpt.generation {
             trainable.model.apply_generation_config(gen);

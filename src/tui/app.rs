@@ -13,6 +13,7 @@ use super::keys::{Action, KeyMap};
 use super::layout::{areas, list_offset, list_rows, Panel, Tab};
 use super::theme::Theme;
 use crate::distill::events::{DistillEvent, EventKind, Stage};
+use crate::distill::status::JobStatus;
 use crate::explain::{Explanation, PromptKind};
 
 /// Something that is being loaded, is there, or could not be had (with a message for people).
@@ -157,23 +158,14 @@ pub struct JobView {
     /// The job directory, and whether this explorer started it (else it is watched from its log).
     pub dir: PathBuf,
     pub started_here: bool,
+    /// Whether this explorer still runs or watches it.
     pub state: JobState,
+    /// The latest progress (Slurm messages and ends carry none and do not replace it).
     pub last: Option<DistillEvent>,
     pub losses: Vec<f32>,
     pub log: Vec<String>,
-    /// The teach shards of a sharded job, as their files last said.
-    pub shards: Vec<ShardRow>,
-}
-
-/// One teach shard of a sharded job.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ShardRow {
-    pub shard: usize,
-    pub done: usize,
-    pub total: usize,
-    pub complete: bool,
-    /// Its Slurm task, e.g. `812_2 RUNNING (1 retries)`, when the job runs on Slurm.
-    pub slurm: Option<String>,
+    /// Where a watched job stands, from its files, locks and Slurm (`distill::status`).
+    pub status: Option<Box<JobStatus>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -183,8 +175,8 @@ pub enum JobMsg {
         started_here: bool,
     },
     Event(DistillEvent),
-    /// Where the shards of a sharded job stand (read from their files by the watcher).
-    Shards(Vec<ShardRow>),
+    /// Where a watched job stands (read by the watcher, as `prism distill status` reads it).
+    Status(Box<JobStatus>),
     /// The job (or the watch) ended; `Err` carries the reason it could not run.
     Ended(Result<String, String>),
 }
@@ -622,12 +614,12 @@ fn on_job(app: &mut App, msg: JobMsg) {
                 last: None,
                 losses: Vec::new(),
                 log: Vec::new(),
-                shards: Vec::new(),
+                status: None,
             });
         }
-        JobMsg::Shards(rows) => {
+        JobMsg::Status(status) => {
             if let Some(job) = &mut app.job {
-                job.shards = rows;
+                job.status = Some(status);
             }
         }
         JobMsg::Event(event) => {
@@ -635,7 +627,10 @@ fn on_job(app: &mut App, msg: JobMsg) {
             if let (Stage::Train, Some(loss)) = (event.stage, event.loss) {
                 job.losses.push(loss);
             }
+            // A watched job's standing comes from its status; its events say how a run here ended.
+            let own = job.started_here || job.status.is_none();
             match &event.kind {
+                _ if !own => {}
                 EventKind::Cancelled => job.state = JobState::Cancelled,
                 EventKind::Failed => job.state = JobState::Failed(event.message.clone()),
                 EventKind::Finished if event.stage == Stage::Evaluate => job.state = JobState::Finished,
@@ -644,7 +639,12 @@ fn on_job(app: &mut App, msg: JobMsg) {
             if !event.message.is_empty() {
                 job.log.push(format!("{}: {}", event.stage.name(), event.message));
             }
-            job.last = Some(event);
+            if !event.next.is_empty() {
+                job.log.push(format!("{}: next: {}", event.stage.name(), event.next));
+            }
+            if event.is_progress() || event.kind == EventKind::Finished {
+                job.last = Some(event);
+            }
         }
         JobMsg::Ended(result) => match (&mut app.job, result) {
             (Some(job), Ok(_)) if job.state == JobState::Running => {
@@ -659,7 +659,7 @@ fn on_job(app: &mut App, msg: JobMsg) {
                     last: None,
                     losses: Vec::new(),
                     log: Vec::new(),
-                    shards: Vec::new(),
+                    status: None,
                 })
             }
             _ => {}
@@ -1027,7 +1027,7 @@ fn on_mouse(app: &mut App, mouse: MouseEvent) -> Vec<Effect> {
     let (column, row) = (mouse.column, mouse.row);
     if row == layout.tabs.y {
         if let MouseEventKind::Down(MouseButton::Left) = mouse.kind {
-            if let Some(tab) = super::ui::tab_at(column) {
+            if let Some(tab) = super::layout::tab_at(column) {
                 app.tab = tab;
             }
         }

@@ -1,5 +1,5 @@
-//! Where each panel goes for a terminal size and screen: a pure function shared by drawing and by
-//! mouse handling, so a click maps to exactly what was drawn there.
+//! Where each panel and tab label goes for a terminal size and screen: pure functions shared by
+//! drawing and by mouse handling, so a click maps to exactly what was drawn there.
 
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 
@@ -22,6 +22,26 @@ impl Tab {
             Tab::About => "About",
         }
     }
+}
+
+/// The tab labels as drawn: " 1 Explore " etc., after the title.
+pub const TITLE: &str = " prism ";
+
+pub fn tab_label(i: usize, tab: Tab) -> String {
+    format!(" {} {} ", i + 1, tab.title())
+}
+
+/// Which tab is drawn at `column` of the tab bar.
+pub fn tab_at(column: u16) -> Option<Tab> {
+    let mut x = TITLE.len() as u16;
+    for (i, tab) in Tab::ALL.into_iter().enumerate() {
+        let width = tab_label(i, tab).len() as u16;
+        if column >= x && column < x + width {
+            return Some(tab);
+        }
+        x += width;
+    }
+    None
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -74,9 +74,19 @@ pub fn run(settings: Settings) -> Result<()> {
     let (width, height) = terminal::size().context("the explorer needs a terminal")?;
     let mut app = App::new(options(&settings, Rect::new(0, 0, width, height))?);
     install_panic_hook();
+    // Model-loading warnings wait until the terminal is back, then go to stderr.
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = std::sync::Arc::clone(&held);
+    let previous = crate::model::notice::set_sink(Some(Box::new(move |m| {
+        sink.lock().unwrap_or_else(|e| e.into_inner()).push(m.to_string())
+    })));
     let mut terminal = enter()?;
     let result = event_loop(&mut terminal, &mut app, settings);
     leave()?;
+    crate::model::notice::set_sink(previous);
+    for message in held.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        crate::model::notice::warn(message);
+    }
     result
 }
 

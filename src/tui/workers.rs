@@ -12,13 +12,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _, Result};
 
-use super::app::{DataView, Effect, Event, HistoryRow, JobMsg, ModelInfo, RankedRow, ShardRow, UserRow};
+use super::app::{DataView, Effect, Event, HistoryRow, JobMsg, ModelInfo, RankedRow, UserRow};
 use crate::config::{project_root, Settings};
 use crate::data::{self, Dataset, Split};
-use crate::distill::events::{EventKind, Stage, EVENTS_FILE};
-use crate::distill::job::read_spec;
-use crate::distill::{self, shards, slurm, DistillEvent, JobSpec};
-use crate::durable::read_json_lines;
+use crate::distill::events::{read_log, EventKind, LogPosition, Stage, EVENTS_FILE};
+use crate::distill::status::{self, JobState};
+use crate::distill::{self, JobSpec};
 use crate::explain::samples::Sample;
 use crate::explain::{Explainer, Matcher, PromptKind, Prompts};
 use crate::model::device::parse_device;
@@ -186,7 +185,9 @@ impl Workers {
         Ok(())
     }
 
-    /// Follows the events.jsonl of a job started elsewhere until it ends or the user detaches.
+    /// Follows a job started elsewhere until it ends or the user detaches: its events.jsonl as it
+    /// grows, and where it stands (`distill::status`, as `prism distill status` reads it: its
+    /// files every second, Slurm every poll interval).
     fn attach(&mut self, path: PathBuf) {
         let file = if path.is_dir() { path.join(EVENTS_FILE) } else { path.clone() };
         let events = self.events.clone();
@@ -197,66 +198,60 @@ impl Workers {
         }
         let stop = Arc::new(AtomicBool::new(false));
         self.job_cancel = Some(stop.clone());
-        // A sharded job's shards report in their own files.
         let job_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let shards = read_spec(&job_dir).ok().and_then(|spec| spec.shards);
+        let poll_seconds = self.settings.slurm.poll_seconds;
         let _ = events.send(Event::Job(JobMsg::Started { dir: path, started_here: false }));
         std::thread::spawn(move || {
-            let mut seen = 0;
-            let mut rows = Vec::new();
+            let send = |msg: JobMsg| {
+                let _ = events.send(Event::Job(msg));
+            };
+            let options = status::Options { ask_slurm: true, poll_seconds };
+            let slurm_every = Duration::from_secs_f64(poll_seconds.clamp(2.0, 10.0));
+            let mut position = LogPosition::default();
+            let mut answer = None;
+            let mut asked: Option<std::time::Instant> = None;
+            let mut looked: Option<std::time::Instant> = None;
+            let mut has_status = false;
             loop {
-                if let Some(count) = shards {
-                    match shard_rows(&job_dir, count) {
-                        Ok(now) if now != rows => {
-                            rows = now;
-                            let _ = events.send(Event::Job(JobMsg::Shards(rows.clone())));
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            let _ = events.send(Event::Job(JobMsg::Ended(Err(format!("{e:#}")))));
-                            return;
-                        }
+                // Where it stands first: the events that follow are then read as a watched job's.
+                let mut standing = None;
+                if looked.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    looked = Some(std::time::Instant::now());
+                    if asked.is_none_or(|t| t.elapsed() >= slurm_every) {
+                        asked = Some(std::time::Instant::now());
+                        answer = status::ask_slurm(&job_dir);
+                    }
+                    if let Ok(now) = status::read_with(&job_dir, &options, answer.as_ref()) {
+                        // Over when nothing runs it or will: finished, or stopped with no task left.
+                        standing = Some(
+                            now.state == JobState::Finished
+                                || (now.state != JobState::Running
+                                    && !now.shards.iter().any(|s| s.state.is_active())),
+                        );
+                        send(JobMsg::Status(Box::new(now)));
                     }
                 }
-                let batch = match read_json_lines::<DistillEvent>(&file) {
-                    Ok(batch) => batch,
-                    Err(e) => {
-                        let _ = events.send(Event::Job(JobMsg::Ended(Err(format!("{e:#}")))));
-                        return;
-                    }
+                let log = match read_log(&file, position) {
+                    Ok(log) => log,
+                    Err(e) => return send(JobMsg::Ended(Err(format!("{e:#}")))),
                 };
+                position = log.end;
+                // Without job.json (a bare events.jsonl) the log's own end is all there is to go by.
                 let mut ended = false;
-                for event in batch.into_iter().skip(seen) {
-                    seen += 1;
+                for event in log.events {
                     ended |= matches!(event.kind, EventKind::Failed | EventKind::Cancelled)
                         || (event.kind == EventKind::Finished && event.stage == Stage::Evaluate);
-                    let _ = events.send(Event::Job(JobMsg::Event(event)));
+                    send(JobMsg::Event(event));
                 }
+                let ended = standing.unwrap_or(ended && !has_status);
+                has_status |= standing.is_some();
                 if ended || stop.load(Ordering::Relaxed) {
-                    let _ = events.send(Event::Job(JobMsg::Ended(Ok(file.display().to_string()))));
-                    return;
+                    return send(JobMsg::Ended(Ok(file.display().to_string())));
                 }
                 std::thread::sleep(Duration::from_millis(300));
             }
         });
     }
-}
-
-/// Where the shards of the job in `dir` stand: their event files and the Slurm backend's record.
-fn shard_rows(dir: &Path, count: usize) -> Result<Vec<ShardRow>> {
-    let tasks = slurm::read_state(dir)?.remove("teach").map(|t| t.tasks).unwrap_or_default();
-    let rows = shards::status(dir, Some(count))?
-        .into_iter()
-        .map(|s| {
-            let (done, total) = s.latest.as_ref().map_or((0, 0), |e| (e.done, e.total));
-            let slurm = tasks.get(s.shard).filter(|t| !t.job.is_empty()).map(|t| {
-                let retries = if t.retries > 0 { format!(" ({} retries)", t.retries) } else { String::new() };
-                format!("{}_{} {}{retries}", t.job, s.shard, t.state)
-            });
-            ShardRow { shard: s.shard, done, total, complete: s.complete, slurm }
-        })
-        .collect();
-    Ok(rows)
 }
 
 /// Where jobs started from the explorer live: the platform data directory, else `./prism-jobs`.

@@ -174,6 +174,25 @@ impl Run<'_, '_> {
         let last = logits.narrow(1, positions - 1, 1)?.to_dtype(DType::F32)?;
         let flat = last.flatten_all()?.to_vec1::<f32>()?;
         debug_assert_eq!(flat.len(), rows * vocab);
+        // Past a NaN every score compares false and the search would end in an empty or arbitrary
+        // text that looks like an answer; stop instead, saying where. A -inf logit rules a token
+        // out and is fine, unless it rules out every token of a row.
+        let bad = flat.iter().position(|x| x.is_nan() || *x == f32::INFINITY).or_else(|| {
+            flat.chunks_exact(vocab)
+                .position(|row| row.iter().all(|x| *x == f32::NEG_INFINITY))
+                .map(|r| r * vocab)
+        });
+        if let Some(at) = bad {
+            bail!(
+                "decoding step {}: the model's logits are not finite ({} for row {}, token id {}); \
+                 the checkpoint's weights hold NaN or infinity, or the computation overflowed in \
+                 this dtype",
+                self.stats.steps + 1,
+                flat[at],
+                at / vocab,
+                at % vocab
+            );
+        }
         self.stats.steps += 1;
         if self.stats.steps == 1 {
             self.stats.ttft_ms = ms_since(self.start);

@@ -466,3 +466,20 @@ fn checkpoint_defaults_follow_transformers_and_overrides_win() {
     let err = format!("{:#}", GenerationConfig::from_checkpoint(dir.path(), &info).unwrap_err());
     assert!(err.contains("generation_config.json") && err.contains("sometimes"), "{err}");
 }
+
+#[test]
+fn non_finite_logits_stop_generation_naming_the_step() {
+    for (bad, beams) in [(f32::NAN, 1), (f32::INFINITY, 4), (f32::NEG_INFINITY, 1)] {
+        // Fine for two steps, then the model breaks down (all -inf only counts for a whole row).
+        let model = ScriptedModel::new(4, move |_input, prefix| {
+            if prefix.len() < 2 {
+                vec![f32::NEG_INFINITY, -2.0, -1.0, -1.5]
+            } else {
+                vec![bad; 4]
+            }
+        });
+        let cfg = GenerationConfig { min_new_tokens: 5, ..config(8, beams) };
+        let err = generate(&model, &Device::Cpu, &[vec![5]], &cfg, Hooks::default()).unwrap_err().to_string();
+        assert!(err.contains("decoding step 3") && err.contains("not finite"), "{bad} beams {beams}: {err}");
+    }
+}

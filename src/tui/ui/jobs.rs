@@ -1,12 +1,17 @@
-//! A distillation job: started here or watched from its events.jsonl — stage, progress, loss, ETA,
-//! and for a sharded job each teach shard's progress and Slurm task.
+//! A distillation job: started here or watched from its events.jsonl — stage, progress, loss, ETA;
+//! for a watched job where it stands (`distill::status`: its state, why, the next step, each
+//! teach shard's state and Slurm task, and torn or unreadable log lines).
 
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::Line;
-use ratatui::widgets::{Gauge, Paragraph, Sparkline};
+use ratatui::widgets::{Gauge, Paragraph, Sparkline, Wrap};
 use ratatui::Frame;
 
 use super::{block, error_text};
+use crate::distill::events::Stage;
+use crate::distill::slurm::describe;
+use crate::distill::status::{JobState as Standing, ShardState};
 use crate::tui::app::{App, JobState};
 use crate::tui::keys::Action;
 use crate::tui::layout::Panel;
@@ -41,13 +46,6 @@ pub fn render(app: &App, frame: &mut Frame, rect: Rect) {
         frame.render_widget(error_text(app, "The job could not start", message), inner);
         return;
     }
-    let [head, gauge, chart, log] = Layout::vertical([
-        Constraint::Length(2),
-        Constraint::Length(1),
-        Constraint::Length(if inner.height >= 8 { 3 } else { 0 }),
-        Constraint::Min(0),
-    ])
-    .areas(inner);
     let (state, style) = match &job.state {
         JobState::Running => ("running", t.warn),
         JobState::Finished => ("finished", t.ok),
@@ -56,21 +54,66 @@ pub fn render(app: &App, frame: &mut Frame, rect: Rect) {
         JobState::Detached => ("detached", t.dim),
     };
     let origin = if job.started_here { "started here" } else { "attached" };
-    let mut lines = vec![Line::styled(format!("{} · {origin} · {state}", job.dir.display()), style)];
-    let (ratio, label) = match &job.last {
-        Some(e) => {
-            let eta = e.eta_s.map_or(String::new(), |s| format!(" · ETA {:.0} s", s));
-            let loss = job.losses.last().map_or(String::new(), |l| format!(" · loss {l:.3}"));
-            lines.push(Line::styled(
-                format!("stage {} · {}/{}{loss}{eta}", e.stage.name(), e.done, e.total),
-                t.text,
+    let mut head_lines: Vec<Line> = Vec::new();
+    match &job.status {
+        // A watched job: where it stands, from its files, locks and Slurm.
+        Some(status) => {
+            let style = match status.state {
+                Standing::Finished => t.ok,
+                Standing::Running => t.warn,
+                Standing::Failed => t.error,
+                Standing::Cancelled | Standing::Stopped => t.warn,
+            };
+            let watch = if job.state == JobState::Running { "watching" } else { "not watching" };
+            head_lines.push(Line::styled(
+                format!("{} · {origin} ({watch}) · {}", job.dir.display(), status.state.name()),
+                style,
             ));
-            let ratio = if e.total > 0 { (e.done as f64 / e.total as f64).clamp(0.0, 1.0) } else { 0.0 };
-            (ratio, format!("{} {:.0}%", e.stage.name(), ratio * 100.0))
+            if status.state != Standing::Finished {
+                head_lines.push(Line::styled(status.reason.clone(), style));
+            }
+            if let Some(next) = &status.next {
+                head_lines.push(Line::styled(format!("next: {next}"), t.text));
+            }
+        }
+        None => head_lines.push(Line::styled(format!("{} · {origin} · {state}", job.dir.display()), style)),
+    }
+    // For a sharded teach stage, the shards' sum of the plan (a message never resets it).
+    let teach = job.status.as_ref().and_then(|s| {
+        let teach = s.stages.iter().find(|st| st.stage == Stage::Teach)?;
+        (!s.shards.is_empty()).then_some((teach.done, teach.total))
+    });
+    let progress = match &job.last {
+        Some(e) if e.stage == Stage::Teach && teach.is_some() => {
+            let (done, total) = teach.expect("checked");
+            Some((e.stage, done, total, None))
+        }
+        Some(e) => Some((e.stage, e.done, e.total, e.eta_s)),
+        None => teach.map(|(done, total)| (Stage::Teach, done, total, None)),
+    };
+    let (ratio, label) = match progress {
+        Some((stage, done, total, eta)) => {
+            let eta = eta.map_or(String::new(), |s| format!(" · ETA {:.0} s", s));
+            let loss = job.losses.last().map_or(String::new(), |l| format!(" · loss {l:.3}"));
+            head_lines
+                .push(Line::styled(format!("stage {} · {done}/{total}{loss}{eta}", stage.name()), t.text));
+            let ratio = if total > 0 { (done as f64 / total as f64).clamp(0.0, 1.0) } else { 0.0 };
+            (ratio, format!("{} {:.0}%", stage.name(), ratio * 100.0))
         }
         None => (0.0, "waiting for the first event".to_owned()),
     };
-    frame.render_widget(Paragraph::new(lines), head);
+    // The head wraps; it takes at most half the panel.
+    let width = inner.width.max(1) as usize;
+    let head_height: usize = head_lines.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
+    let head_height = head_height.min((inner.height as usize / 2).max(2)) as u16;
+    let [head, gauge, chart, log] = Layout::vertical([
+        Constraint::Length(head_height),
+        Constraint::Length(1),
+        Constraint::Length(if inner.height >= 8 { 3 } else { 0 }),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(head_lines).wrap(Wrap { trim: false }), head);
     frame.render_widget(Gauge::default().ratio(ratio).label(label).gauge_style(t.gauge), gauge);
     if chart.height > 0 {
         // Sparklines take integers: losses in thousandths keep three decimals of shape.
@@ -85,24 +128,44 @@ pub fn render(app: &App, frame: &mut Frame, rect: Rect) {
         frame.render_widget(Sparkline::default().data(&data).style(t.gauge), chart);
     }
     let mut log_lines: Vec<Line> = Vec::new();
-    if !job.shards.is_empty() {
-        let complete = job.shards.iter().filter(|s| s.complete).count();
+    if let Some(status) = job.status.as_ref().filter(|s| !s.shards.is_empty()) {
+        let complete = status.shards.iter().filter(|s| s.complete).count();
         log_lines
-            .push(Line::styled(format!("teach shards: {complete}/{} complete", job.shards.len()), t.text));
-        for s in &job.shards {
-            let mut notes: Vec<String> = Vec::new();
-            if s.complete {
-                notes.push("done".into());
+            .push(Line::styled(format!("teach shards: {complete}/{} complete", status.shards.len()), t.text));
+        for s in &status.shards {
+            let style: Style = match s.state {
+                ShardState::Done => t.ok,
+                ShardState::Running | ShardState::Pending => t.text,
+                ShardState::Failed | ShardState::Lost => t.error,
+                ShardState::Cancelled | ShardState::Stopped | ShardState::NotStarted => t.warn,
+            };
+            let mut notes = vec![s.state.name().to_owned()];
+            match &s.task {
+                Some(task) => {
+                    let state = task.seen.as_ref().map_or("no record".to_owned(), |seen| {
+                        describe(&seen.state, seen.by.as_deref(), seen.exit_code.as_deref())
+                    });
+                    let retries =
+                        if task.retries > 0 { format!(" ({} retries)", task.retries) } else { String::new() };
+                    notes.push(format!("slurm {} {state}{retries}", task.id));
+                }
+                None if s.state != ShardState::Done => notes.push(s.detail.clone()),
+                None => {}
             }
-            notes.extend(s.slurm.as_ref().map(|task| format!("slurm {task}")));
-            let style = if s.complete { t.ok } else { t.text };
             let line = format!("  shard {:>2}: {:>6}/{:<6} {}", s.shard, s.done, s.total, notes.join(" · "));
             log_lines.push(Line::styled(line, style));
         }
     }
+    if let Some(slurm) = job.status.as_ref().and_then(|s| s.slurm.as_ref()).filter(|s| !s.live) {
+        let why = slurm.error.as_deref().map_or(String::new(), |e| format!(" ({e})"));
+        log_lines.push(Line::styled(format!("Slurm not asked{why}: its states are as last seen"), t.warn));
+    }
+    for problem in job.status.iter().flat_map(|s| &s.problems) {
+        log_lines.push(Line::styled(format!("problem: {problem}"), t.warn));
+    }
     let room = (log.height as usize).saturating_sub(log_lines.len());
     log_lines.extend(job.log.iter().rev().take(room).rev().map(|l| Line::styled(l.clone(), t.dim)));
-    if let JobState::Failed(message) = &job.state {
+    if let (JobState::Failed(message), None) = (&job.state, &job.status) {
         log_lines.push(Line::styled(message.clone(), t.error));
     }
     frame.render_widget(Paragraph::new(log_lines), log);

@@ -15,7 +15,7 @@ use ratatui::Frame;
 
 use super::app::{App, InputPurpose, Popup};
 use super::keys::{Action, Context};
-use super::layout::{areas, Panel, Tab};
+use super::layout::{areas, tab_label, Panel, Tab, TITLE};
 use crate::explain::PromptKind;
 
 pub fn render(app: &App, frame: &mut Frame) {
@@ -45,26 +45,6 @@ pub fn render(app: &App, frame: &mut Frame) {
             Popup::Input { purpose, text } => input(app, frame, area, purpose, text),
         }
     }
-}
-
-/// The tab labels as drawn: " 1 Explore " etc., after the title.
-const TITLE: &str = " prism ";
-
-fn tab_label(i: usize, tab: Tab) -> String {
-    format!(" {} {} ", i + 1, tab.title())
-}
-
-/// Which tab is drawn at `column` of the tab bar.
-pub fn tab_at(column: u16) -> Option<Tab> {
-    let mut x = TITLE.len() as u16;
-    for (i, tab) in Tab::ALL.into_iter().enumerate() {
-        let width = tab_label(i, tab).len() as u16;
-        if column >= x && column < x + width {
-            return Some(tab);
-        }
-        x += width;
-    }
-    None
 }
 
 fn tabs(app: &App, frame: &mut Frame, rect: Rect) {
