@@ -54,6 +54,7 @@ fn stats_json_for_every_fixture_format() {
         let expected = json!({
             "format": format, "users": 3, "items": items, "interactions": interactions,
             "train": interactions - 2 * held_out, "dev": held_out, "test": held_out, "skipped": 0,
+            "unparsed_fields": [], "unterminated_last_lines": [],
         });
         assert_eq!(stats, expected, "{dir}");
     }

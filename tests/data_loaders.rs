@@ -72,7 +72,7 @@ fn movielens_100k() {
     assert_eq!(title_year(&d, "267"), ("unknown".into(), None));
     assert!(features(&d, "267").is_empty());
     assert_eq!(interaction(&d, "196", "2").0, 5.0, "the later re-rating wins");
-    assert_eq!(d.skipped, 0);
+    assert_eq!(d.notes.skipped, 0);
 }
 
 #[test]
@@ -162,7 +162,7 @@ fn yelp_with_and_without_the_stars_filter() {
     assert_eq!(counts(&d), (3, 4, 8));
     assert!(d.item_by_id("b3").is_none());
     assert!(d.interactions.iter().all(|i| i.rating >= 4.0));
-    assert_eq!(d.skipped, 0, "filtered reviews are not malformed");
+    assert_eq!(d.notes.skipped, 0, "filtered reviews are not malformed");
 }
 
 #[test]
@@ -245,9 +245,9 @@ fn truncated_gzip_and_unrecognised_directories_are_errors_not_panics() {
 fn lenient_loading_skips_and_counts() {
     let options = LoadOptions { lenient: true, ..LoadOptions::default() };
     let d = load_with("invalid/movielens-100k-bad-rating", &options);
-    assert_eq!((d.interactions.len(), d.skipped), (4, 1));
+    assert_eq!((d.interactions.len(), d.notes.skipped), (4, 1));
     let d = load_with("invalid/generic-bad-json", &options);
-    assert_eq!((d.interactions.len(), d.skipped), (1, 1));
+    assert_eq!((d.interactions.len(), d.notes.skipped), (1, 1));
 }
 
 fn settings(path: PathBuf) -> prism_explorer::config::DatasetSettings {
@@ -275,7 +275,7 @@ fn open_reads_format_and_lenient_from_settings() {
     let mut s = settings(fixture("invalid/movielens-100k-bad-rating"));
     s.min_user_interactions = 1;
     s.lenient = true;
-    assert_eq!(data::open(&s).unwrap().skipped, 1);
+    assert_eq!(data::open(&s).unwrap().notes.skipped, 1);
     s.format = "yelp".into();
     assert!(format!("{:#}", data::open(&s).unwrap_err()).contains("missing review.json"));
     s.format = "movielens".into();

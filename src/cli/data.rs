@@ -5,6 +5,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::Context;
+use crate::data::notes::{Unparsed, Unterminated};
 use crate::data::{self, Split};
 
 #[derive(Debug, Subcommand)]
@@ -34,7 +35,7 @@ pub fn run(ctx: &Context, cmd: DataCommand) -> Result<()> {
 
 /// `prism data stats --json`.
 #[derive(Debug, Serialize)]
-struct Stats {
+struct Stats<'d> {
     format: String,
     users: usize,
     items: usize,
@@ -43,6 +44,10 @@ struct Stats {
     dev: usize,
     test: usize,
     skipped: usize,
+    /// Optional fields left missing because they could not be parsed, per file and field.
+    unparsed_fields: &'d [Unparsed],
+    /// Files whose last line has no newline (kept: it passed every check).
+    unterminated_last_lines: &'d [Unterminated],
 }
 
 fn stats(ctx: &Context) -> Result<()> {
@@ -56,7 +61,9 @@ fn stats(ctx: &Context) -> Result<()> {
         train: split.train_len(),
         dev: split.dev_len(),
         test: split.test_len(),
-        skipped: dataset.skipped,
+        skipped: dataset.notes.skipped,
+        unparsed_fields: &dataset.notes.unparsed,
+        unterminated_last_lines: &dataset.notes.unterminated,
     };
     if ctx.json {
         return super::print_json(&stats);
@@ -77,6 +84,15 @@ fn stats(ctx: &Context) -> Result<()> {
         println!("{name:<13} {value:>10}");
     }
     println!("{:<13} {:>9.3}%", "density", density);
+    for u in stats.unparsed_fields {
+        println!(
+            "{:<13} {:>10}  {} `{}` left missing (first at line {}: {:?})",
+            "unparsed", u.count, u.file, u.field, u.first_line, u.first_value
+        );
+    }
+    for t in stats.unterminated_last_lines {
+        println!("{:<13} {:>10}  {}: no newline at the end of its last line", "last line", t.line, t.file);
+    }
     Ok(())
 }
 

@@ -86,7 +86,8 @@ fn reindex(dataset: Dataset, user_alive: &[bool], item_alive: &[bool]) -> Datase
         items,
         interactions,
         user_ranges,
-        skipped: dataset.skipped,
+        notes: dataset.notes,
+        sources: dataset.sources,
         user_index,
         item_index,
     }

@@ -6,9 +6,12 @@ pub mod filter;
 pub mod load;
 pub mod loaders;
 pub mod model;
+pub mod notes;
+pub mod source;
 pub mod split;
 pub mod synth;
 
 pub use load::open;
 pub use model::{Dataset, DatasetBuilder, Feature, Interaction, Item, ItemIdx, Reference, UserIdx};
+pub use notes::LoadNotes;
 pub use split::{Part, Split, UserSplit};

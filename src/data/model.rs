@@ -7,6 +7,9 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
+use super::notes::LoadNotes;
+use super::source::{self, Source};
+
 /// Dense index of a user in [`Dataset::users`].
 pub type UserIdx = u32;
 /// Dense index of an item in [`Dataset::items`].
@@ -68,8 +71,11 @@ pub struct Dataset {
     pub items: Vec<Item>,
     pub interactions: Vec<Interaction>,
     pub user_ranges: Vec<Range<usize>>,
-    /// Malformed records skipped under `--lenient` (0 otherwise: strict loading fails instead).
-    pub skipped: usize,
+    /// What loading recovered from: unparsed optional fields, an unterminated last line, and the
+    /// malformed records skipped under `--lenient` (none otherwise: strict loading fails instead).
+    pub notes: LoadNotes,
+    /// The files it was loaded from, with their content hashes (none for a dataset built in memory).
+    pub sources: Vec<Source>,
     pub user_index: HashMap<String, UserIdx>,
     pub item_index: HashMap<String, ItemIdx>,
 }
@@ -99,6 +105,12 @@ impl Dataset {
     pub fn item(&self, item: ItemIdx) -> &Item {
         &self.items[item as usize]
     }
+
+    /// A SHA-256 over the content of every file the dataset was loaded from: the part of a cache
+    /// key that makes a changed file never reuse a stale result.
+    pub fn content_key(&self) -> String {
+        source::content_key(&self.sources)
+    }
 }
 
 /// Collects raw records from a loader and produces a [`Dataset`] satisfying its invariants.
@@ -110,7 +122,8 @@ pub struct DatasetBuilder {
     items: Vec<Item>,
     item_index: HashMap<String, ItemIdx>,
     interactions: Vec<Interaction>,
-    skipped: usize,
+    notes: LoadNotes,
+    sources: Vec<Source>,
 }
 
 impl DatasetBuilder {
@@ -159,13 +172,13 @@ impl DatasetBuilder {
         self.interactions.push(interaction);
     }
 
-    pub fn count_skipped(&mut self) {
-        self.skipped += 1;
+    /// Records what the loader recovered from (it keeps its own tally while reading).
+    pub fn set_notes(&mut self, notes: LoadNotes) {
+        self.notes = notes;
     }
 
-    /// Counts `n` skipped records at once (loaders keep their own tally while reading).
-    pub fn add_skipped(&mut self, n: usize) {
-        self.skipped += n;
+    pub fn set_sources(&mut self, sources: Vec<Source>) {
+        self.sources = sources;
     }
 
     /// Keeps only the latest interaction of each (user, item) pair — by timestamp, then source
@@ -245,7 +258,8 @@ impl DatasetBuilder {
             items: self.items,
             interactions: self.interactions,
             user_ranges,
-            skipped: self.skipped,
+            notes: self.notes,
+            sources: self.sources,
             user_index: self.user_index,
             item_index: self.item_index,
         }

@@ -368,10 +368,12 @@ impl Fnv {
     }
 }
 
-/// A hash of everything training depends on: ids, train pairs, dev items and hyper-parameters.
+/// A hash of everything training depends on: the content of the input files, ids, train pairs,
+/// dev items and hyper-parameters.
 pub fn cache_key(dataset: &Dataset, split: &Split, train: &TrainMatrix, config: &BprConfig) -> String {
     let mut h = Fnv(0xcbf2_9ce4_8422_2325);
     h.str(FORMAT_VERSION);
+    h.str(&dataset.content_key());
     h.str(&serde_json::to_string(config).unwrap_or_default());
     h.u64(dataset.num_users() as u64);
     for id in &dataset.users {

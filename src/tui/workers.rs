@@ -286,7 +286,7 @@ fn jobs_dir() -> PathBuf {
 }
 
 fn load_data(settings: &Settings) -> Result<(DataView, Loaded)> {
-    let dataset = data::open(&settings.dataset)?;
+    let dataset = data::load::open_quiet(&settings.dataset)?;
     let meta_path = data::load::dataset_dir(&settings.dataset).join("dataset.json");
     let meta: serde_json::Value = std::fs::read_to_string(&meta_path)
         .ok()

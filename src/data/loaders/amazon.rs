@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use super::ids::Ids;
 use super::lines::json::Review;
-use super::lines::{for_each_line, json, FieldError, Policy, Text};
+use super::lines::{for_each_line, json, FieldError, Policy, Record, Text};
+use super::range::{Scale, Since};
 use super::text::{push_feature, unescape_html};
 use super::{file_names, finish, pylit, Format, LoadOptions};
 use crate::data::{Dataset, DatasetBuilder, Interaction};
@@ -75,17 +76,19 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     let mut builder = DatasetBuilder::new(Format::Amazon.name());
     let mut policy = Policy::new(options.lenient);
     let mut ids = Ids::default();
-    for_each_line(&dir.join(&reviews), Text::Utf8, &mut policy, |line| {
-        let review = parse_review(line)?;
+    for_each_line(&dir.join(&reviews), Text::Utf8, &mut policy, |line, record| {
+        let review = parse_review(line, record)?;
         let (user, item) = (ids.user(&mut builder, &review.user), ids.item(&mut builder, &review.item));
         let (rating, timestamp, reference) = (review.rating, review.timestamp, review.reference());
         builder.push_interaction(Interaction { user, item, rating, timestamp, reference });
         Ok(())
     })?;
     if let Some(meta) = meta_file(dir, &names, &reviews)? {
-        for_each_line(&meta, Text::Utf8, &mut policy, |line| apply_metadata(&mut builder, line))?;
+        for_each_line(&meta, Text::Utf8, &mut policy, |line, record| {
+            apply_metadata(&mut builder, line, record)
+        })?;
     }
-    Ok(finish(builder, policy.skipped))
+    finish(builder, policy)
 }
 
 /// The usual shape of a review line, deserialized straight from the text (other fields are
@@ -104,27 +107,35 @@ struct Usual<'a> {
 }
 
 /// Reads a review through the fast [`Usual`] shape; anything else (quoted numbers, blank ids,
-/// errors) takes the checked path, which names the key at fault.
-fn parse_review(line: &str) -> Result<Review<'_>, FieldError> {
-    if let Ok(u) = serde_json::from_str::<Usual>(line) {
-        if json::clean_id(&u.reviewer_id) && json::clean_id(&u.asin) {
+/// errors) takes the checked path, which names the key at fault. The rating must be on the 1–5
+/// star scale and the time plausible; a `reviewText` that is not a string is left missing.
+fn parse_review<'l>(line: &'l str, record: &mut Record) -> Result<Review<'l>, FieldError> {
+    let review = match serde_json::from_str::<Usual>(line) {
+        Ok(u) if json::clean_id(&u.reviewer_id) && json::clean_id(&u.asin) => {
             let (rating, timestamp) = (u.overall as f32, u.unix_review_time);
-            return Ok(Review { user: u.reviewer_id, item: u.asin, rating, timestamp, text: u.review_text });
+            Review { user: u.reviewer_id, item: u.asin, rating, timestamp, text: u.review_text }
         }
-    }
-    let obj = json::parse_object(line)?;
-    Ok(Review {
-        user: Cow::Owned(json::id(&obj, "reviewerID")?.into_owned()),
-        item: Cow::Owned(json::id(&obj, "asin")?.into_owned()),
-        rating: json::f64(&obj, "overall")? as f32,
-        timestamp: json::i64(&obj, "unixReviewTime")?,
-        text: json::opt_str(&obj, "reviewText")?.map(|t| Cow::Owned(t.to_owned())),
-    })
+        _ => {
+            let obj = json::parse_object(line)?;
+            Review {
+                user: Cow::Owned(json::id(&obj, "reviewerID")?.into_owned()),
+                item: Cow::Owned(json::id(&obj, "asin")?.into_owned()),
+                rating: json::f64(&obj, "overall")? as f32,
+                timestamp: json::i64(&obj, "unixReviewTime")?,
+                text: json::optional(record, &obj, "reviewText", json::opt_str)
+                    .map(|t| Cow::Owned(t.to_owned())),
+            }
+        }
+    };
+    Scale::STARS.check(review.rating, "overall")?;
+    Since::AMAZON.check(review.timestamp, "unixReviewTime")?;
+    Ok(review)
 }
 
 /// Parses one metadata line and, when its product was reviewed, sets title and features.
-/// Products nobody reviewed are ignored: metadata dumps cover a whole category.
-fn apply_metadata(builder: &mut DatasetBuilder, line: &str) -> Result<(), FieldError> {
+/// Products nobody reviewed are ignored: metadata dumps cover a whole category. A title, brand
+/// or category of the wrong type is left missing.
+fn apply_metadata(builder: &mut DatasetBuilder, line: &str, record: &mut Record) -> Result<(), FieldError> {
     let obj = match json::parse_object(line) {
         Ok(obj) => obj,
         Err(json_err) if line.trim_start().starts_with("{'") => match pylit::parse(line) {
@@ -137,12 +148,20 @@ fn apply_metadata(builder: &mut DatasetBuilder, line: &str) -> Result<(), FieldE
     let Some(idx) = builder.item_by_id(&json::id(&obj, "asin")?) else {
         return Ok(());
     };
-    let title = json::opt_str(&obj, "title")?.map(|t| unescape_html(t.trim())).filter(|t| !t.is_empty());
-    let brand = json::opt_str(&obj, "brand")?.map(unescape_html);
+    let title = json::optional(record, &obj, "title", json::opt_str)
+        .map(|t| unescape_html(t.trim()))
+        .filter(|t| !t.is_empty());
+    let brand = json::optional(record, &obj, "brand", json::opt_str).map(unescape_html);
     let mut categories = Vec::new();
     for key in ["categories", "category"] {
         if let Some(value) = obj.get(key) {
-            json::strings(value, key, &mut categories)?;
+            let mut found = Vec::new();
+            match json::strings(value, key, &mut found) {
+                Ok(()) => categories.extend(found),
+                Err(_) => {
+                    record.unparsed::<()>(key, &json::shown(value));
+                }
+            }
         }
     }
     let item = builder.item_mut(idx);
@@ -161,6 +180,7 @@ fn apply_metadata(builder: &mut DatasetBuilder, line: &str) -> Result<(), FieldE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::loaders::lines::parse_one;
 
     #[test]
     fn review_and_meta_files_are_told_apart() {
@@ -174,28 +194,54 @@ mod tests {
         assert!(meta_file(dir, &names, "Music_5.json").unwrap_err().to_string().contains("meta_Music"));
     }
 
+    fn review(line: &str) -> (Result<Review<'_>, FieldError>, crate::data::LoadNotes) {
+        parse_one("Beauty_5.json", |record| parse_review(line, record))
+    }
+
+    fn meta(b: &mut DatasetBuilder, line: &str) -> (Result<(), FieldError>, crate::data::LoadNotes) {
+        parse_one("meta_Beauty.json", |record| apply_metadata(b, line, record))
+    }
+
     #[test]
     fn fast_and_checked_review_paths_agree() {
         let line = r#"{"reviewerID":"A1","asin":"B1","overall":5.0,"unixReviewTime":1390000000,"reviewText":"Nice","vote":"1,234","style":{"Size:":" 2"}}"#;
         let quoted = r#"{"reviewerID":"A1","asin":"B1","overall":"5","unixReviewTime":"1390000000","reviewText":"Nice"}"#;
-        assert_eq!(parse_review(line).unwrap(), parse_review(quoted).unwrap());
-        let err = parse_review(r#"{"reviewerID":"A1","asin":"B1","overall":"five","unixReviewTime":1}"#)
+        assert_eq!(review(line).0.unwrap(), review(quoted).0.unwrap());
+        let err =
+            review(r#"{"reviewerID":"A1","asin":"B1","overall":"five","unixReviewTime":1}"#).0.unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("overall"));
+    }
+
+    #[test]
+    fn ratings_and_times_are_range_checked_and_a_bad_text_is_left_missing() {
+        let err = review(r#"{"reviewerID":"A1","asin":"B1","overall":50,"unixReviewTime":1390000000}"#)
+            .0
             .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("overall"));
+        let err =
+            review(r#"{"reviewerID":"A1","asin":"B1","overall":5,"unixReviewTime":139000}"#).0.unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("unixReviewTime"));
+        let (r, notes) = review(
+            r#"{"reviewerID":"A1","asin":"B1","overall":4,"unixReviewTime":1390000000,"reviewText":17}"#,
+        );
+        assert_eq!(r.unwrap().text, None);
+        assert_eq!(
+            (notes.unparsed[0].field.as_str(), notes.unparsed[0].first_value.as_str()),
+            ("reviewText", "17")
+        );
     }
 
     #[test]
     fn metadata_in_both_dialects() {
         let mut b = DatasetBuilder::new("amazon");
         let (a, c) = (b.intern_item("A1"), b.intern_item("C3"));
-        apply_metadata(&mut b, r#"{"asin": "A1", "title": "Salt &amp; Pepper", "brand": "Acme", "category": ["Home", "Kitchen"]}"#)
+        meta(&mut b, r#"{"asin": "A1", "title": "Salt &amp; Pepper", "brand": "Acme", "category": ["Home", "Kitchen"]}"#)
+            .0
             .unwrap();
-        apply_metadata(
-            &mut b,
-            "{'asin': 'C3', 'title': 'Tutu', 'categories': [['Toys', 'Dance'], ['Toys']]}",
-        )
-        .unwrap();
-        apply_metadata(&mut b, r#"{"asin": "unreviewed", "title": "x"}"#).unwrap();
+        meta(&mut b, "{'asin': 'C3', 'title': 'Tutu', 'categories': [['Toys', 'Dance'], ['Toys']]}")
+            .0
+            .unwrap();
+        meta(&mut b, r#"{"asin": "unreviewed", "title": "x"}"#).0.unwrap();
         let d = b.build();
         assert_eq!(d.item(a).title, "Salt & Pepper");
         let values =
@@ -203,7 +249,22 @@ mod tests {
         assert_eq!(values(a), ["category=Home", "category=Kitchen", "brand=Acme"]);
         assert_eq!(values(c), ["category=Toys", "category=Dance"]);
         let mut b = DatasetBuilder::new("amazon");
-        let err = apply_metadata(&mut b, "{'asin': 'A1', 'title': oops}").unwrap_err();
+        let err = meta(&mut b, "{'asin': 'A1', 'title': oops}").0.unwrap_err();
         assert!(err.message.contains("Python literal"), "{}", err.message);
+    }
+
+    #[test]
+    fn metadata_of_the_wrong_type_is_left_missing_and_the_product_kept() {
+        let mut b = DatasetBuilder::new("amazon");
+        let a = b.intern_item("A1");
+        let (result, notes) = meta(
+            &mut b,
+            r#"{"asin": "A1", "title": ["x"], "brand": "Acme", "category": {"a": 1}, "price": "$$"}"#,
+        );
+        result.unwrap();
+        let fields: Vec<_> = notes.unparsed.iter().map(|u| u.field.as_str()).collect();
+        assert_eq!(fields, ["title", "category"]);
+        let d = b.build();
+        assert_eq!((d.item(a).title.as_str(), d.item(a).features.len()), ("A1", 1));
     }
 }

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ids::Ids;
-use super::lines::{for_each_line, json, FieldError, Policy, Text};
+use super::lines::{for_each_line, json, FieldError, Policy, Record, Text};
+use super::range::plausible_year;
 use super::text::push_feature;
 use super::{finish, require_file, Format, LoadOptions};
 use crate::data::{Dataset, DatasetBuilder, Interaction, Item, Reference};
@@ -44,8 +45,8 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     let mut builder = DatasetBuilder::new(Format::GenericJsonl.name());
     let mut policy = Policy::new(options.lenient);
     let items = require_file(dir, &["items.jsonl", "items.jsonl.gz"], Format::GenericJsonl)?;
-    for_each_line(&items, Text::Utf8, &mut policy, |line| {
-        let item = parse_item(&json::parse_object(line)?)?;
+    for_each_line(&items, Text::Utf8, &mut policy, |line, record| {
+        let item = parse_item(&json::parse_object(line)?, record)?;
         if builder.item_by_id(&item.id).is_some() {
             return Err(FieldError::field("item", format!("{:?} is listed twice", item.id)));
         }
@@ -55,24 +56,24 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     let mut ids = Ids::default();
     let interactions =
         require_file(dir, &["interactions.jsonl", "interactions.jsonl.gz"], Format::GenericJsonl)?;
-    for_each_line(&interactions, Text::Utf8, &mut policy, |line| {
-        let record = parse_interaction(line)?;
+    for_each_line(&interactions, Text::Utf8, &mut policy, |line, record| {
+        let row = parse_interaction(line, record)?;
         let item = ids
-            .known_item(&builder, &record.item)
-            .ok_or_else(|| FieldError::field("item", format!("{:?} is not in items.jsonl", record.item)))?;
-        let user = ids.user(&mut builder, &record.user);
+            .known_item(&builder, &row.item)
+            .ok_or_else(|| FieldError::field("item", format!("{:?} is not in items.jsonl", row.item)))?;
+        let user = ids.user(&mut builder, &row.user);
         let reference =
-            record.reference.map(|text| Box::new(Reference { text: text.into_owned(), noisy: record.noisy }));
-        let (rating, timestamp) = (record.rating, record.timestamp);
+            row.reference.map(|text| Box::new(Reference { text: text.into_owned(), noisy: row.noisy }));
+        let (rating, timestamp) = (row.rating, row.timestamp);
         builder.push_interaction(Interaction { user, item, rating, timestamp, reference });
         Ok(())
     })?;
-    Ok(finish(builder, policy.skipped))
+    finish(builder, policy)
 }
 
 /// One interaction line, as written.
 #[derive(Debug, PartialEq)]
-struct Record<'a> {
+struct Row<'a> {
     user: Cow<'a, str>,
     item: Cow<'a, str>,
     rating: f32,
@@ -97,12 +98,13 @@ struct Usual<'a> {
 }
 
 /// Reads a line through the fast [`Usual`] shape; anything else (ids written as numbers, quoted
-/// numbers, blank ids, errors) takes the checked path, which names the key at fault.
-fn parse_interaction(line: &str) -> Result<Record<'_>, FieldError> {
+/// numbers, blank ids, errors) takes the checked path, which names the key at fault. A
+/// `reference` or `noisy` of the wrong type is left missing.
+fn parse_interaction<'l>(line: &'l str, record: &mut Record) -> Result<Row<'l>, FieldError> {
     if let Ok(u) = serde_json::from_str::<Usual>(line) {
         let blank = |id: &str| id.is_empty() || id.trim_ascii().len() != id.len();
         if !blank(&u.user) && !blank(&u.item) {
-            return Ok(Record {
+            return Ok(Row {
                 user: u.user,
                 item: u.item,
                 rating: u.rating.unwrap_or(1.0) as f32,
@@ -113,24 +115,25 @@ fn parse_interaction(line: &str) -> Result<Record<'_>, FieldError> {
         }
     }
     let obj = json::parse_object(line)?;
-    Ok(Record {
+    Ok(Row {
         user: Cow::Owned(json::id(&obj, "user")?.into_owned()),
         item: Cow::Owned(json::id(&obj, "item")?.into_owned()),
         rating: json::opt_f64(&obj, "rating")?.unwrap_or(1.0) as f32,
         timestamp: json::i64(&obj, "timestamp")?,
-        reference: json::opt_str(&obj, "reference")?.map(|t| Cow::Owned(t.to_owned())),
-        noisy: json::opt_bool(&obj, "noisy")?.unwrap_or(false),
+        reference: json::optional(record, &obj, "reference", json::opt_str).map(|t| Cow::Owned(t.to_owned())),
+        noisy: json::optional(record, &obj, "noisy", json::opt_bool).unwrap_or(false),
     })
 }
 
-fn parse_item(obj: &json::Object) -> Result<Item, FieldError> {
+/// An item: `item` and `title` are required; a `year` that is not a plausible integer and
+/// `features` (or one kind of them) of the wrong type are left missing.
+fn parse_item(obj: &json::Object, record: &mut Record) -> Result<Item, FieldError> {
     let id = json::id(obj, "item")?.into_owned();
     let title =
         json::opt_str(obj, "title")?.ok_or_else(|| FieldError::field("title", "missing"))?.trim().to_owned();
-    let year = match json::opt_i64(obj, "year")? {
-        Some(y) => {
-            Some(i32::try_from(y).map_err(|_| FieldError::field("year", format!("{y} is out of range")))?)
-        }
+    let year = match json::optional(record, obj, "year", json::opt_i64) {
+        Some(y) if plausible_year(y) => i32::try_from(y).ok(),
+        Some(y) => record.unparsed("year", &y.to_string()),
         None => None,
     };
     let mut features = Vec::new();
@@ -140,17 +143,16 @@ fn parse_item(obj: &json::Object) -> Result<Item, FieldError> {
             for (kind, values) in kinds {
                 let key = format!("features.{kind}");
                 let mut found = Vec::new();
-                json::strings(values, &key, &mut found)?;
-                for value in found {
-                    push_feature(&mut features, kind, value);
+                match json::strings(values, &key, &mut found) {
+                    Ok(()) => found.into_iter().for_each(|value| push_feature(&mut features, kind, value)),
+                    Err(_) => {
+                        record.unparsed::<()>(&key, &json::shown(values));
+                    }
                 }
             }
         }
         Some(other) => {
-            return Err(FieldError::field(
-                "features",
-                format!("expected an object, found {}", json::kind(other)),
-            ))
+            record.unparsed::<()>("features", &json::shown(other));
         }
     }
     Ok(Item { id, title, year, features })
@@ -159,9 +161,21 @@ fn parse_item(obj: &json::Object) -> Result<Item, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::loaders::lines::parse_one;
 
     fn item(line: &str) -> Result<Item, FieldError> {
-        parse_item(&json::parse_object(line).unwrap())
+        item_and_unparsed(line).0
+    }
+
+    /// The item and the fields left missing, as `field=value`.
+    fn item_and_unparsed(line: &str) -> (Result<Item, FieldError>, Vec<String>) {
+        let (item, notes) =
+            parse_one("items.jsonl", |record| parse_item(&json::parse_object(line).unwrap(), record));
+        (item, notes.unparsed.iter().map(|u| format!("{}={}", u.field, u.first_value)).collect())
+    }
+
+    fn parse_interaction(line: &str) -> Result<Row<'_>, FieldError> {
+        parse_one("interactions.jsonl", |record| super::parse_interaction(line, record)).0
     }
 
     #[test]
@@ -204,11 +218,28 @@ mod tests {
         let field = |l: &str| item(l).unwrap_err().field;
         assert_eq!(field(r#"{"title":"A"}"#).as_deref(), Some("item"));
         assert_eq!(field(r#"{"item":"m1"}"#).as_deref(), Some("title"));
-        assert_eq!(field(r#"{"item":"m1","title":"A","year":"soon"}"#).as_deref(), Some("year"));
+    }
+
+    #[test]
+    fn bad_optional_fields_are_left_missing_and_the_item_kept() {
+        let cases = [
+            (r#"{"item":"m1","title":"A","year":"soon"}"#, "year=soon"),
+            (r#"{"item":"m1","title":"A","year":99999}"#, "year=99999"),
+            (r#"{"item":"m1","title":"A","features":{"genre":[1],"tag":["x"]}}"#, "features.genre=[1]"),
+            (r#"{"item":"m1","title":"A","features":["x"]}"#, "features=[\"x\"]"),
+        ];
+        for (line, unparsed) in cases {
+            let (it, found) = item_and_unparsed(line);
+            let it = it.unwrap();
+            assert_eq!((it.title.as_str(), it.year), ("A", None), "{line}");
+            assert_eq!(found, [unparsed], "{line}");
+        }
         assert_eq!(
-            field(r#"{"item":"m1","title":"A","features":{"genre":[1]}}"#).as_deref(),
-            Some("features.genre")
+            item(r#"{"item":"m1","title":"A","features":{"genre":[1],"tag":["x"]}}"#).unwrap().features.len(),
+            1
         );
-        assert_eq!(field(r#"{"item":"m1","title":"A","features":["x"]}"#).as_deref(), Some("features"));
+        let row = parse_interaction(r#"{"user":"u","item":"m1","timestamp":1,"reference":5,"noisy":"yes"}"#)
+            .unwrap();
+        assert_eq!((row.reference, row.noisy), (None, false));
     }
 }

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::data::LoadNotes;
+
 /// How the bytes of a file are decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Text {
@@ -57,31 +59,176 @@ impl fmt::Display for RecordError {
 
 impl std::error::Error for RecordError {}
 
-/// The strict/lenient policy and the count of records it skipped.
+/// The strict/lenient policy, and what it recovered from while reading (see [`LoadNotes`]).
 #[derive(Debug, Default)]
 pub struct Policy {
     pub lenient: bool,
-    pub skipped: usize,
+    pub notes: LoadNotes,
+    /// Every file read, in order: the dataset's sources.
+    pub files: Vec<PathBuf>,
 }
 
 impl Policy {
     pub fn new(lenient: bool) -> Policy {
-        Policy { lenient, skipped: 0 }
+        Policy { lenient, notes: LoadNotes::default(), files: Vec::new() }
     }
 
-    /// Strict: a bad record is the error of the whole load. Lenient: it is counted and `None`.
-    pub fn check<T>(&mut self, path: &Path, line: u64, result: Result<T, FieldError>) -> Result<Option<T>> {
+    /// Starts the checks of a file about to be read, and records it among the sources.
+    pub fn file(&mut self, path: &Path) -> FileChecks {
+        self.files.push(path.to_owned());
+        FileChecks::new(path)
+    }
+
+    /// Strict: a bad record is the error of the whole load. Lenient: it is counted and skipped.
+    fn reject(&mut self, path: &Path, line: u64, error: FieldError) -> Result<()> {
+        let located = RecordError { path: path.to_owned(), line, error };
+        if self.lenient {
+            self.notes.skip(|| located.to_string());
+            return Ok(());
+        }
+        Err(anyhow::Error::new(located).context("malformed record (use --lenient to skip and count)"))
+    }
+
+    /// Notes a header line (line 1) that has no newline: the file holds no record, and may have
+    /// been cut off right after its header.
+    pub fn header(&mut self, file: &FileChecks, terminated: bool) {
+        if !terminated {
+            self.notes.unterminated(&file.name, 1);
+        }
+    }
+
+    /// Runs one record of `file` through `parse` under this policy. On success the record's
+    /// unparsed optional fields are counted and, when `terminated`, its field widths join the
+    /// file's; a record without a newline is noted as the file's unterminated last line. A failing
+    /// record without a newline says that the file looks cut off there.
+    pub fn record(
+        &mut self,
+        file: &mut FileChecks,
+        line: u64,
+        terminated: bool,
+        parse: impl FnOnce(&mut Record) -> Result<(), FieldError>,
+    ) -> Result<()> {
+        let mut record = Record { terminated, widths: &file.widths, seen: Vec::new(), unparsed: Vec::new() };
+        let result = parse(&mut record);
+        let Record { seen, unparsed, .. } = record;
         match result {
-            Ok(value) => Ok(Some(value)),
-            Err(_) if self.lenient => {
-                self.skipped += 1;
-                Ok(None)
+            Ok(()) => {
+                if terminated {
+                    file.widen(seen);
+                } else {
+                    self.notes.unterminated(&file.name, line);
+                }
+                for (field, value) in unparsed {
+                    self.notes.unparsed(&file.name, &field, line, &value);
+                }
+                Ok(())
             }
-            Err(error) => {
-                let located = RecordError { path: path.to_owned(), line, error };
-                Err(anyhow::Error::new(located).context("malformed record (use --lenient to skip and count)"))
+            Err(mut error) => {
+                if !terminated {
+                    error.message.push_str(" (the last line has no newline: the file looks cut off here)");
+                }
+                self.reject(&file.path, line, error)
             }
         }
+    }
+}
+
+/// Runs `parse` on one record of a file named `name`, as a loader would: its result and the notes
+/// it left (unit tests of the loaders' record parsers).
+#[cfg(test)]
+pub(crate) fn parse_one<T>(
+    name: &str,
+    parse: impl FnOnce(&mut Record) -> Result<T, FieldError>,
+) -> (Result<T, FieldError>, LoadNotes) {
+    let mut policy = Policy::new(true);
+    let mut file = policy.file(Path::new(name));
+    let mut out = None;
+    policy
+        .record(&mut file, 1, true, |record| {
+            let result = parse(record);
+            let status = result.as_ref().map(drop).map_err(Clone::clone);
+            out = Some(result);
+            status
+        })
+        .expect("a lenient policy does not fail");
+    let notes = LoadNotes { skipped: 0, first_skipped: None, ..policy.notes };
+    (out.expect("parse ran"), notes)
+}
+
+/// The range of widths a field has had on the complete (newline-terminated) lines of one file.
+#[derive(Clone, Debug, PartialEq)]
+struct Width {
+    field: String,
+    min: usize,
+    max: usize,
+}
+
+/// What the checks remember of one file while it is read.
+#[derive(Debug)]
+pub struct FileChecks {
+    path: PathBuf,
+    /// The file name, as notes report it.
+    name: String,
+    widths: Vec<Width>,
+}
+
+impl FileChecks {
+    fn new(path: &Path) -> FileChecks {
+        let name =
+            path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into());
+        FileChecks { path: path.to_owned(), name, widths: Vec::new() }
+    }
+
+    fn widen(&mut self, seen: Vec<(String, usize)>) {
+        for (field, width) in seen {
+            match self.widths.iter_mut().find(|w| w.field == field) {
+                Some(w) => {
+                    w.min = w.min.min(width);
+                    w.max = w.max.max(width);
+                }
+                None => self.widths.push(Width { field, min: width, max: width }),
+            }
+        }
+    }
+}
+
+/// One record as a loader parses it: where an optional field that cannot be parsed is left
+/// missing, and where a field's width is compared with the file's complete lines.
+#[derive(Debug)]
+pub struct Record<'f> {
+    terminated: bool,
+    widths: &'f [Width],
+    seen: Vec<(String, usize)>,
+    unparsed: Vec<(String, String)>,
+}
+
+impl Record<'_> {
+    /// Leaves the optional `field` missing because `value` cannot be parsed: the record is kept,
+    /// and the field is counted per file in the load's notes. Always `None`, for the caller's
+    /// convenience.
+    pub fn unparsed<T>(&mut self, field: &str, value: &str) -> Option<T> {
+        self.unparsed.push((field.to_owned(), value.to_owned()));
+        None
+    }
+
+    /// Checks the width of `value` in `field`, a column whose width is near constant (Unix
+    /// timestamps, `4.5`-style ratings). On a line without a newline — the last, maybe cut off —
+    /// a value shorter than on every complete line of the file is an error; that is how a
+    /// timestamp cut short, which still parses, is caught.
+    pub fn width(&mut self, field: &str, value: &str) -> Result<(), FieldError> {
+        let width = value.trim_ascii().len();
+        if !self.terminated {
+            if let Some(w) = self.widths.iter().find(|w| w.field == field).filter(|w| width < w.min) {
+                let seen =
+                    if w.min == w.max { format!("{}", w.min) } else { format!("{}–{}", w.min, w.max) };
+                return Err(FieldError::field(
+                    field,
+                    format!("{value:?} is shorter than on every other line ({seen} characters)"),
+                ));
+            }
+        }
+        self.seen.push((field.to_owned(), width));
+        Ok(())
     }
 }
 
@@ -122,10 +269,10 @@ impl Lines {
         })
     }
 
-    /// The next line (with its 1-based number) without its terminator, or `None` at the end.
+    /// The next line without its terminator, or `None` at the end.
     /// I/O errors (including a truncated or corrupt gzip stream) are fatal even under
     /// `--lenient`, since nothing after them can be trusted. Invalid UTF-8 is a record error.
-    pub fn next_line(&mut self) -> Result<Option<(u64, Result<&str, FieldError>)>> {
+    pub fn next_line(&mut self) -> Result<Option<Line<'_>>> {
         self.bytes.clear();
         let n = self.reader.read_until(b'\n', &mut self.bytes).with_context(|| {
             format!(
@@ -138,6 +285,7 @@ impl Lines {
             return Ok(None);
         }
         self.line += 1;
+        let terminated = self.bytes.last() == Some(&b'\n');
         while matches!(self.bytes.last(), Some(b'\n' | b'\r')) {
             self.bytes.pop();
         }
@@ -156,22 +304,44 @@ impl Lines {
                 Ok(self.decoded.as_str())
             }
         };
-        Ok(Some((self.line, text)))
+        Ok(Some(Line { number: self.line, terminated, text }))
+    }
+}
+
+/// One line of a file, as [`Lines::next_line`] reads it.
+#[derive(Debug)]
+pub struct Line<'a> {
+    /// 1-based.
+    pub number: u64,
+    /// Whether it ended with a newline; only a file's last line can lack one.
+    pub terminated: bool,
+    /// The decoded text, without its terminator; an error when it cannot be decoded.
+    pub text: Result<&'a str, FieldError>,
+}
+
+impl Line<'_> {
+    /// Whether the line holds nothing but whitespace (such lines are not records).
+    pub fn is_blank(&self) -> bool {
+        self.text.as_ref().is_ok_and(|l| l.trim_ascii().is_empty())
     }
 }
 
 /// Reads a whole file as one record per line: calls `each` with every non-blank line and applies
-/// `policy` to the lines that cannot be decoded and to the errors `each` returns.
+/// `policy` (see [`Policy::record`]) to the lines that cannot be decoded and to the errors `each`
+/// returns.
 pub fn for_each_line(
     path: &Path,
     text: Text,
     policy: &mut Policy,
-    mut each: impl FnMut(&str) -> Result<(), FieldError>,
+    mut each: impl FnMut(&str, &mut Record) -> Result<(), FieldError>,
 ) -> Result<()> {
     let mut lines = Lines::open(path, text)?;
-    while let Some((line_no, line)) = lines.next_line()? {
-        let result = line.and_then(|l| if l.trim_ascii().is_empty() { Ok(()) } else { each(l) });
-        policy.check(path, line_no, result)?;
+    let mut file = policy.file(path);
+    while let Some(line) = lines.next_line()? {
+        if line.is_blank() {
+            continue;
+        }
+        policy.record(&mut file, line.number, line.terminated, |record| each(line.text?, record))?;
     }
     Ok(())
 }
@@ -221,7 +391,7 @@ pub mod json {
 
     use serde_json::{Map, Value};
 
-    use super::FieldError;
+    use super::{FieldError, Record};
 
     pub type Object = Map<String, Value>;
 
@@ -355,6 +525,28 @@ pub mod json {
         }
     }
 
+    /// An optional key read with `read`: a value of the wrong type or that does not parse is left
+    /// missing and counted (see [`Record::unparsed`]) instead of failing the record.
+    pub fn optional<'a, T>(
+        record: &mut Record,
+        obj: &'a Object,
+        key: &str,
+        read: impl FnOnce(&'a Object, &str) -> Result<Option<T>, FieldError>,
+    ) -> Option<T> {
+        match read(obj, key) {
+            Ok(value) => value,
+            Err(_) => record.unparsed(key, &obj.get(key).map(shown).unwrap_or_default()),
+        }
+    }
+
+    /// A value as a report shows it: strings without their quotes, anything else as JSON.
+    pub fn shown(value: &Value) -> String {
+        match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// Every string inside `value`, depth first: `"a"`, `["a","b"]` and `[["a"],["b"]]` alike.
     pub fn strings<'a>(value: &'a Value, key: &str, out: &mut Vec<&'a str>) -> Result<(), FieldError> {
         match value {
@@ -390,8 +582,8 @@ mod tests {
     fn collect(path: &Path, text: Text) -> Result<Vec<String>> {
         let mut lines = Lines::open(path, text)?;
         let mut out = Vec::new();
-        while let Some((_, line)) = lines.next_line()? {
-            out.push(line.map_err(|e| anyhow::anyhow!(e.message))?.to_owned());
+        while let Some(line) = lines.next_line()? {
+            out.push(line.text.map_err(|e| anyhow::anyhow!(e.message))?.to_owned());
         }
         Ok(out)
     }
@@ -432,15 +624,84 @@ mod tests {
         let parse =
             |line: &str| parse_f32(column(&line.split('\t').collect::<Vec<_>>(), 1, "rating")?, "rating");
         let mut strict = Policy::new(false);
-        let err = for_each_line(&path, Text::Utf8, &mut strict, |l| parse(l).map(drop)).unwrap_err();
+        let err = for_each_line(&path, Text::Utf8, &mut strict, |l, _| parse(l).map(drop)).unwrap_err();
         assert_eq!(
             format!("{}", err.root_cause()),
             format!("{}:3: field `rating`: expected a number, found \"x\"", path.display())
         );
         let mut lenient = Policy::new(true);
         let mut ok = 0;
-        for_each_line(&path, Text::Utf8, &mut lenient, |l| parse(l).map(|_| ok += 1)).unwrap();
-        assert_eq!((ok, lenient.skipped), (2, 1));
+        for_each_line(&path, Text::Utf8, &mut lenient, |l, _| parse(l).map(|_| ok += 1)).unwrap();
+        assert_eq!((ok, lenient.notes.skipped), (2, 1));
+        let first = lenient.notes.first_skipped.unwrap();
+        assert!(first.ends_with("r.tsv:3: field `rating`: expected a number, found \"x\""), "{first}");
+    }
+
+    /// `user<TAB>timestamp` lines, the timestamp width-checked.
+    fn read_stamps(path: &Path, lenient: bool) -> (Result<()>, Policy, Vec<i64>) {
+        let mut policy = Policy::new(lenient);
+        let mut stamps = Vec::new();
+        let result = for_each_line(path, Text::Utf8, &mut policy, |l, record| {
+            let fields: Vec<&str> = l.split('\t').collect();
+            let raw = column(&fields, 1, "timestamp")?;
+            record.width("timestamp", raw)?;
+            stamps.push(parse_timestamp(raw, "timestamp")?);
+            Ok(())
+        });
+        (result, policy, stamps)
+    }
+
+    #[test]
+    fn a_last_line_cut_inside_a_field_is_an_error_and_a_whole_one_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = write(dir.path(), "whole.tsv", b"a\t881250949\nb\t891717742\nc\t878887116");
+        let (result, policy, stamps) = read_stamps(&whole, false);
+        result.unwrap();
+        assert_eq!(stamps.len(), 3);
+        assert_eq!(
+            policy.notes.unterminated,
+            [crate::data::notes::Unterminated { file: "whole.tsv".into(), line: 3 }]
+        );
+
+        let cut = write(dir.path(), "cut.tsv", b"a\t881250949\nb\t891717742\nc\t8788");
+        let (result, _, _) = read_stamps(&cut, false);
+        let err = format!("{:#}", result.unwrap_err());
+        assert!(
+            err.contains(
+                "cut.tsv:3: field `timestamp`: \"8788\" is shorter than on every other line (9 characters) \
+                          (the last line has no newline: the file looks cut off here)"
+            ),
+            "{err}"
+        );
+        let (result, policy, stamps) = read_stamps(&cut, true);
+        result.unwrap();
+        assert_eq!((stamps.len(), policy.notes.skipped), (2, 1));
+        assert!(policy.notes.unterminated.is_empty());
+
+        // The same short value on a line that ends with a newline is the file's business.
+        let short = write(dir.path(), "short.tsv", b"a\t881250949\nb\t8788\n");
+        assert!(read_stamps(&short, false).0.is_ok());
+    }
+
+    #[test]
+    fn unparsed_optional_fields_are_counted_only_for_kept_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "items.tsv", b"1\t1995\n2\tunknown\n3\tsoon\tx\n4\t?\n");
+        let mut policy = Policy::new(true);
+        let mut years = Vec::new();
+        for_each_line(&path, Text::Utf8, &mut policy, |l, record| {
+            let fields: Vec<&str> = l.split('\t').collect();
+            if fields.len() != 2 {
+                return Err(FieldError::record("expected 2 columns"));
+            }
+            years.push(fields[1].parse::<i32>().ok().or_else(|| record.unparsed("year", fields[1])));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(years, [Some(1995), None, None]);
+        assert_eq!(policy.notes.skipped, 1);
+        let u = &policy.notes.unparsed;
+        assert_eq!((u.len(), u[0].count, u[0].first_line, u[0].first_value.as_str()), (1, 2, 2, "unknown"));
     }
 
     #[test]

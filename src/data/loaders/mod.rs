@@ -10,6 +10,7 @@ pub mod movielens_100k;
 pub mod movielens_1m;
 pub mod movielens_latest;
 pub mod pylit;
+pub mod range;
 pub mod recbole;
 pub mod text;
 pub mod yelp;
@@ -20,7 +21,8 @@ use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 
-use super::{Dataset, DatasetBuilder};
+use self::lines::Policy;
+use super::{source, Dataset, DatasetBuilder};
 
 /// The supported formats, named as in `dataset.format` / `--format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,11 +192,14 @@ pub fn load(dir: &Path, format: Option<Format>, options: &LoadOptions) -> Result
     dataset.with_context(|| format!("cannot load {} dataset from {}", format, dir.display()))
 }
 
-/// The common end of every loader: collapse duplicate (user, item) pairs to the latest, build.
-pub(crate) fn finish(mut builder: DatasetBuilder, skipped: usize) -> Dataset {
+/// The common end of every loader: collapse duplicate (user, item) pairs to the latest, keep
+/// what the policy recovered from, hash the files read, build.
+pub(crate) fn finish(mut builder: DatasetBuilder, policy: Policy) -> Result<Dataset> {
     builder.dedup_keep_latest();
-    builder.add_skipped(skipped);
-    builder.build()
+    builder.set_notes(policy.notes);
+    let sources = policy.files.iter().map(|path| source::hash_file(path)).collect::<Result<_>>()?;
+    builder.set_sources(sources);
+    Ok(builder.build())
 }
 
 #[cfg(test)]

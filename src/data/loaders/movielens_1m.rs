@@ -7,7 +7,10 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::ids::Ids;
-use super::lines::{column, for_each_line, id_column, parse_f32, parse_timestamp, FieldError, Policy, Text};
+use super::lines::{
+    column, for_each_line, id_column, parse_f32, parse_timestamp, FieldError, Policy, Record, Text,
+};
+use super::range::{plausible_year, Scale, Since};
 use super::text::{push_feature, title_and_year};
 use super::{finish, require_file, Format, LoadOptions};
 use crate::data::{Dataset, DatasetBuilder, Interaction, Item};
@@ -16,18 +19,22 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     let mut builder = DatasetBuilder::new(Format::MovieLens1M.name());
     let mut policy = Policy::new(options.lenient);
     let movies = require_file(dir, &["movies.dat"], Format::MovieLens1M)?;
-    for_each_line(&movies, Text::Latin1OrUtf8, &mut policy, |line| {
-        builder.set_item(parse_movie(line)?);
+    for_each_line(&movies, Text::Latin1OrUtf8, &mut policy, |line, record| {
+        builder.set_item(parse_movie(line, record)?);
         Ok(())
     })?;
     let mut ids = Ids::default();
     let ratings = require_file(dir, &["ratings.dat"], Format::MovieLens1M)?;
-    for_each_line(&ratings, Text::Latin1OrUtf8, &mut policy, |line| {
+    for_each_line(&ratings, Text::Latin1OrUtf8, &mut policy, |line, record| {
         let fields = split_double_colon(line);
         let user = id_column(&fields, 0, "UserID")?;
         let item_id = id_column(&fields, 1, "MovieID")?;
-        let rating = parse_f32(column(&fields, 2, "Rating")?, "Rating")?;
-        let timestamp = parse_timestamp(column(&fields, 3, "Timestamp")?, "Timestamp")?;
+        // 1M rates in whole stars, 10M (same layout) in half stars.
+        let rating =
+            Scale::HALF_STARS.check(parse_f32(column(&fields, 2, "Rating")?, "Rating")?, "Rating")?;
+        let raw_timestamp = column(&fields, 3, "Timestamp")?;
+        record.width("Timestamp", raw_timestamp)?;
+        let timestamp = Since::MOVIELENS.check(parse_timestamp(raw_timestamp, "Timestamp")?, "Timestamp")?;
         let item = ids
             .known_item(&builder, item_id)
             .ok_or_else(|| FieldError::field("MovieID", format!("{item_id:?} is not in movies.dat")))?;
@@ -35,7 +42,7 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
         builder.push_interaction(Interaction { user, item, rating, timestamp, reference: None });
         Ok(())
     })?;
-    Ok(finish(builder, policy.skipped))
+    finish(builder, policy)
 }
 
 /// Splits on `::`. Searching for the single byte `:` uses `memchr`, which stays fast in debug
@@ -56,8 +63,9 @@ fn split_double_colon(line: &str) -> Vec<&str> {
     fields
 }
 
-/// The title sits between the first and the last `::`, so a title holding `::` survives.
-fn parse_movie(line: &str) -> Result<Item, FieldError> {
+/// The title sits between the first and the last `::`, so a title holding `::` survives. A year
+/// outside the plausible range is left missing.
+fn parse_movie(line: &str, record: &mut Record) -> Result<Item, FieldError> {
     let (id, rest) =
         line.split_once("::").ok_or_else(|| FieldError::field("Title", "missing (no `::` separator)"))?;
     let (raw_title, genres) = rest
@@ -68,6 +76,9 @@ fn parse_movie(line: &str) -> Result<Item, FieldError> {
     if title.is_empty() {
         return Err(FieldError::field("Title", "empty"));
     }
+    let year = year
+        .filter(|&y| plausible_year(y.into()))
+        .or_else(|| year.and_then(|_| record.unparsed("Title", raw_title)));
     let mut features = Vec::new();
     for genre in genres.split('|').filter(|g| *g != "(no genres listed)") {
         push_feature(&mut features, "genre", genre);
@@ -86,18 +97,28 @@ mod tests {
         assert_eq!(split_double_colon(""), [""]);
     }
 
+    use crate::data::loaders::lines::parse_one;
+
+    /// Parses one `movies.dat` line; returns the item (or the error) and the fields left missing.
+    fn parse(line: &str) -> (Result<Item, FieldError>, Vec<String>) {
+        let (item, notes) = parse_one("movies.dat", |record| parse_movie(line, record));
+        (item, notes.unparsed.into_iter().map(|u| u.field).collect())
+    }
+
     #[test]
     fn movie_line() {
-        let item = parse_movie("2::Jumanji (1995)::Adventure|Children's|Fantasy").unwrap();
+        let item = parse("2::Jumanji (1995)::Adventure|Children's|Fantasy").0.unwrap();
         assert_eq!((item.id.as_str(), item.title.as_str(), item.year), ("2", "Jumanji", Some(1995)));
         assert_eq!(item.features.len(), 3);
-        let item = parse_movie("9::Star Wars: Episode IV (1977)::Action").unwrap();
+        let item = parse("9::Star Wars: Episode IV (1977)::Action").0.unwrap();
         assert_eq!(item.title, "Star Wars: Episode IV");
     }
 
     #[test]
-    fn missing_genres_column_is_named() {
-        assert_eq!(parse_movie("2::Jumanji (1995)").unwrap_err().field.as_deref(), Some("Genres"));
-        assert_eq!(parse_movie("2").unwrap_err().field.as_deref(), Some("Title"));
+    fn missing_genres_column_is_named_and_an_absurd_year_left_missing() {
+        assert_eq!(parse("2::Jumanji (1995)").0.unwrap_err().field.as_deref(), Some("Genres"));
+        assert_eq!(parse("2").0.unwrap_err().field.as_deref(), Some("Title"));
+        let (item, unparsed) = parse("3::Jumanji (0195)::Adventure");
+        assert_eq!((item.unwrap().year, unparsed), (None, vec!["Title".to_owned()]));
     }
 }

@@ -9,7 +9,8 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use super::ids::Ids;
-use super::lines::{parse_f32, parse_timestamp, FieldError, Lines, Policy, RecordError, Text};
+use super::lines::{parse_f32, parse_timestamp, FieldError, FileChecks, Lines, Policy, RecordError, Text};
+use super::range::plausible_year;
 use super::text::push_feature;
 use super::{file_names, finish, Format, LoadOptions};
 use crate::data::{Dataset, DatasetBuilder, Interaction};
@@ -65,16 +66,17 @@ fn position(columns: &[Column], names: &[&str]) -> Option<usize> {
     names.iter().find_map(|n| columns.iter().position(|c| c.name == *n))
 }
 
-/// Opens an atomic file and parses its header (a bad or missing header is fatal).
-fn open_atomic(path: &Path) -> Result<(Lines, Vec<Column>)> {
+/// Opens an atomic file of the dataset and parses its header (a bad or missing header is fatal).
+fn open_atomic(path: &Path, policy: &mut Policy) -> Result<(Lines, Vec<Column>, FileChecks)> {
     let mut lines = Lines::open(path, Text::Utf8)?;
-    let header = match lines.next_line()? {
-        Some((_, Ok(line))) => parse_header(line),
-        Some((_, Err(err))) => Err(err),
+    let file = policy.file(path);
+    let (header, terminated) = match lines.next_line()? {
+        Some(line) => (line.text.and_then(parse_header), line.terminated),
         None => bail!("{}: empty file (expected a `name:type` header)", path.display()),
     };
     let header = header.map_err(|error| RecordError { path: path.to_owned(), line: 1, error })?;
-    Ok((lines, header))
+    policy.header(&file, terminated);
+    Ok((lines, header, file))
 }
 
 fn cell<'a>(fields: &[&'a str], index: usize, columns: &[Column]) -> Result<&'a str, FieldError> {
@@ -100,7 +102,7 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     let mut builder = DatasetBuilder::new(Format::RecBole.name());
     let mut policy = Policy::new(options.lenient);
 
-    let (mut lines, columns) = open_atomic(&inter)?;
+    let (mut lines, columns, mut file) = open_atomic(&inter, &mut policy)?;
     let missing = |what: &str| {
         let found: Vec<_> = columns.iter().map(|c| c.name.as_str()).collect();
         anyhow::anyhow!(
@@ -121,12 +123,12 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     let rating_col = position(&columns, &["rating", "stars"]);
     let time_col = position(&columns, &["timestamp", "date"]);
     let mut ids = Ids::default();
-    while let Some((line_no, line)) = lines.next_line()? {
-        let result = line.and_then(|line| {
-            if line.trim_ascii().is_empty() {
-                return Ok(());
-            }
-            let fields: Vec<&str> = line.split('\t').collect();
+    while let Some(line) = lines.next_line()? {
+        if line.is_blank() {
+            continue;
+        }
+        policy.record(&mut file, line.number, line.terminated, |record| {
+            let fields: Vec<&str> = line.text?.split('\t').collect();
             let id = |index| {
                 let value = cell(&fields, index, &columns)?.trim_ascii();
                 if value.is_empty() {
@@ -136,18 +138,25 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
             };
             let (user, item) = (id(user_col)?, id(item_col)?);
             let rating = match rating_col {
-                Some(c) => parse_f32(cell(&fields, c, &columns)?, &columns[c].name)?,
+                Some(c) => {
+                    let raw = cell(&fields, c, &columns)?;
+                    record.width(&columns[c].name, raw)?;
+                    parse_f32(raw, &columns[c].name)?
+                }
                 None => 1.0,
             };
             let timestamp = match time_col {
-                Some(c) => parse_timestamp(cell(&fields, c, &columns)?, &columns[c].name)?,
+                Some(c) => {
+                    let raw = cell(&fields, c, &columns)?;
+                    record.width(&columns[c].name, raw)?;
+                    parse_timestamp(raw, &columns[c].name)?
+                }
                 None => 0,
             };
             let (user, item) = (ids.user(&mut builder, user), ids.item(&mut builder, item));
             builder.push_interaction(Interaction { user, item, rating, timestamp, reference: None });
             Ok(())
-        });
-        policy.check(&inter, line_no, result)?;
+        })?;
     }
 
     let stem = inter.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -155,7 +164,7 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     if item_path.is_file() {
         read_items(&item_path, &item_field, &mut builder, &mut policy)?;
     }
-    Ok(finish(builder, policy.skipped))
+    finish(builder, policy)
 }
 
 /// Applies `NAME.item` rows to the items the interactions named; other rows are ignored.
@@ -165,7 +174,7 @@ fn read_items(
     builder: &mut DatasetBuilder,
     policy: &mut Policy,
 ) -> Result<()> {
-    let (mut lines, columns) = open_atomic(path)?;
+    let (mut lines, columns, mut file) = open_atomic(path, policy)?;
     let Some(id_col) = position(&columns, &[item_field]) else {
         bail!(
             "{}:1: field `{item_field}`: missing from the header (the .inter file's item column)",
@@ -179,42 +188,34 @@ fn read_items(
         .enumerate()
         .filter_map(|(i, c)| FEATURE_COLUMNS.iter().find(|(n, _)| *n == c.name).map(|(_, kind)| (i, *kind)))
         .collect();
-    while let Some((line_no, line)) = lines.next_line()? {
-        let result = line.and_then(|line| {
-            if line.trim_ascii().is_empty() {
-                return Ok(());
+    while let Some(line) = lines.next_line()? {
+        if line.is_blank() {
+            continue;
+        }
+        policy.record(&mut file, line.number, line.terminated, |record| {
+            let fields: Vec<&str> = line.text?.split('\t').collect();
+            // Every cell is looked up first, so that a short row is an error whatever it holds.
+            if let Some(last) = columns.len().checked_sub(1) {
+                cell(&fields, last, &columns)?;
             }
-            let fields: Vec<&str> = line.split('\t').collect();
-            let Some(idx) = builder.item_by_id(cell(&fields, id_col, &columns)?.trim_ascii()) else {
+            let Some(idx) = builder.item_by_id(fields[id_col].trim_ascii()) else {
                 return Ok(());
             };
-            let title = title_col.map(|c| cell(&fields, c, &columns)).transpose()?.map(str::trim);
-            let year = match year_col.map(|c| (c, cell(&fields, c, &columns))) {
-                Some((c, value)) => {
-                    let value = value?.trim();
-                    match value {
-                        "" => None,
-                        v => Some(
-                            v.parse::<f64>().ok().filter(|y| y.fract() == 0.0 && y.abs() < 1e5).ok_or_else(
-                                || {
-                                    FieldError::field(
-                                        &columns[c].name,
-                                        format!("expected a year, found {v:?}"),
-                                    )
-                                },
-                            )? as i32,
-                        ),
-                    }
+            let title = title_col.map(|c| fields[c].trim());
+            let year = year_col.and_then(|c| {
+                let value = fields[c].trim();
+                match value.parse::<f64>() {
+                    _ if value.is_empty() => None,
+                    Ok(y) if y.fract() == 0.0 && plausible_year(y as i64) => Some(y as i32),
+                    _ => record.unparsed(&columns[c].name, value),
                 }
-                None => None,
-            };
+            });
             let mut features = Vec::new();
             for &(c, kind) in &feature_cols {
-                let value = cell(&fields, c, &columns)?;
                 if columns[c].seq {
-                    value.split(' ').for_each(|v| push_feature(&mut features, kind, v));
+                    fields[c].split(' ').for_each(|v| push_feature(&mut features, kind, v));
                 } else {
-                    push_feature(&mut features, kind, value);
+                    push_feature(&mut features, kind, fields[c]);
                 }
             }
             let item = builder.item_mut(idx);
@@ -224,8 +225,7 @@ fn read_items(
             item.year = year.or(item.year);
             item.features = features;
             Ok(())
-        });
-        policy.check(path, line_no, result)?;
+        })?;
     }
     Ok(())
 }
@@ -250,7 +250,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.inter");
         std::fs::write(&path, "user_id:token\titem_id\n1\t2\n").unwrap();
-        let err = open_atomic(&path).err().unwrap().to_string();
+        let err = open_atomic(&path, &mut Policy::new(false)).err().unwrap().to_string();
         assert!(err.ends_with("x.inter:1: field `item_id`: header cell is not `name:type`"), "{err}");
     }
 }

@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use super::ids::Ids;
 use super::lines::json::Review;
-use super::lines::{for_each_line, json, FieldError, Policy, Text};
+use super::lines::{for_each_line, json, FieldError, Policy, Record, Text};
+use super::range::{Scale, Since};
 use super::text::{parse_datetime, push_feature};
 use super::{find_file, finish, Format, LoadOptions};
 use crate::data::{Dataset, DatasetBuilder, Interaction};
@@ -38,8 +39,8 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
     let mut builder = DatasetBuilder::new(Format::Yelp.name());
     let mut policy = Policy::new(options.lenient);
     let mut ids = Ids::default();
-    for_each_line(&reviews, Text::Utf8, &mut policy, |line| {
-        let review = parse_review(line)?;
+    for_each_line(&reviews, Text::Utf8, &mut policy, |line, record| {
+        let review = parse_review(line, record)?;
         if review.rating < options.min_stars {
             return Ok(());
         }
@@ -49,9 +50,11 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Dataset> {
         Ok(())
     })?;
     if let Some(business) = find_file(dir, BUSINESS_FILES) {
-        for_each_line(&business, Text::Utf8, &mut policy, |line| apply_business(&mut builder, line))?;
+        for_each_line(&business, Text::Utf8, &mut policy, |line, record| {
+            apply_business(&mut builder, line, record)
+        })?;
     }
-    Ok(finish(builder, policy.skipped))
+    finish(builder, policy)
 }
 
 /// The usual shape of a review line, deserialized straight from the text (other fields are
@@ -69,40 +72,49 @@ struct Usual<'a> {
     text: Option<Cow<'a, str>>,
 }
 
+/// The review's date as Unix seconds, between Yelp's founding and tomorrow.
 fn timestamp(date: &str) -> Result<i64, FieldError> {
-    parse_datetime(date)
-        .ok_or_else(|| FieldError::field("date", format!("expected \"YYYY-MM-DD HH:MM:SS\", found {date:?}")))
+    let seconds = parse_datetime(date).ok_or_else(|| {
+        FieldError::field("date", format!("expected \"YYYY-MM-DD HH:MM:SS\", found {date:?}"))
+    })?;
+    Since::YELP.check(seconds, "date")
 }
 
 /// Reads a review through the fast [`Usual`] shape; anything else (quoted numbers, blank ids,
-/// errors) takes the checked path, which names the key at fault.
-fn parse_review(line: &str) -> Result<Review<'_>, FieldError> {
-    if let Ok(u) = serde_json::from_str::<Usual>(line) {
-        if json::clean_id(&u.user_id) && json::clean_id(&u.business_id) {
+/// errors) takes the checked path, which names the key at fault. Stars must be whole, 1 to 5; a
+/// `text` that is not a string is left missing.
+fn parse_review<'l>(line: &'l str, record: &mut Record) -> Result<Review<'l>, FieldError> {
+    let review = match serde_json::from_str::<Usual>(line) {
+        Ok(u) if json::clean_id(&u.user_id) && json::clean_id(&u.business_id) => {
             let (rating, timestamp) = (u.stars as f32, timestamp(&u.date)?);
-            return Ok(Review { user: u.user_id, item: u.business_id, rating, timestamp, text: u.text });
+            Review { user: u.user_id, item: u.business_id, rating, timestamp, text: u.text }
         }
-    }
-    let obj = json::parse_object(line)?;
-    let date = json::opt_str(&obj, "date")?.ok_or_else(|| FieldError::field("date", "missing"))?;
-    Ok(Review {
-        user: Cow::Owned(json::id(&obj, "user_id")?.into_owned()),
-        item: Cow::Owned(json::id(&obj, "business_id")?.into_owned()),
-        rating: json::f64(&obj, "stars")? as f32,
-        timestamp: timestamp(date)?,
-        text: json::opt_str(&obj, "text")?.map(|t| Cow::Owned(t.to_owned())),
-    })
+        _ => {
+            let obj = json::parse_object(line)?;
+            let date = json::opt_str(&obj, "date")?.ok_or_else(|| FieldError::field("date", "missing"))?;
+            Review {
+                user: Cow::Owned(json::id(&obj, "user_id")?.into_owned()),
+                item: Cow::Owned(json::id(&obj, "business_id")?.into_owned()),
+                rating: json::f64(&obj, "stars")? as f32,
+                timestamp: timestamp(date)?,
+                text: json::optional(record, &obj, "text", json::opt_str).map(|t| Cow::Owned(t.to_owned())),
+            }
+        }
+    };
+    Scale::STARS.check(review.rating, "stars")?;
+    Ok(review)
 }
 
-/// Sets the title and features of a reviewed business; businesses without kept reviews are ignored.
-fn apply_business(builder: &mut DatasetBuilder, line: &str) -> Result<(), FieldError> {
+/// Sets the title and features of a reviewed business; businesses without kept reviews are
+/// ignored. A name, categories or city of the wrong type is left missing.
+fn apply_business(builder: &mut DatasetBuilder, line: &str, record: &mut Record) -> Result<(), FieldError> {
     let obj = json::parse_object(line)?;
     let Some(idx) = builder.item_by_id(&json::id(&obj, "business_id")?) else {
         return Ok(());
     };
-    let name = json::opt_str(&obj, "name")?.map(str::trim).filter(|n| !n.is_empty());
-    let categories = json::opt_str(&obj, "categories")?.unwrap_or("");
-    let city = json::opt_str(&obj, "city")?;
+    let name = json::optional(record, &obj, "name", json::opt_str).map(str::trim).filter(|n| !n.is_empty());
+    let categories = json::optional(record, &obj, "categories", json::opt_str).unwrap_or("");
+    let city = json::optional(record, &obj, "city", json::opt_str);
     let item = builder.item_mut(idx);
     if let Some(name) = name {
         item.title = name.to_owned();
@@ -119,6 +131,16 @@ fn apply_business(builder: &mut DatasetBuilder, line: &str) -> Result<(), FieldE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::loaders::lines::parse_one;
+    use crate::data::LoadNotes;
+
+    fn parse_review(line: &str) -> Result<Review<'_>, FieldError> {
+        parse_one("review.json", |record| super::parse_review(line, record)).0
+    }
+
+    fn apply_business(b: &mut DatasetBuilder, line: &str) -> (Result<(), FieldError>, LoadNotes) {
+        parse_one("business.json", |record| super::apply_business(b, line, record))
+    }
 
     #[test]
     fn fast_and_checked_review_paths_agree() {
@@ -134,12 +156,28 @@ mod tests {
     }
 
     #[test]
+    fn a_review_from_year_99999_or_with_six_stars_is_an_error() {
+        let err =
+            parse_review(r#"{"user_id":"u","business_id":"b","stars":4,"date":"99999-03-09 00:44:42"}"#)
+                .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("date"));
+        assert!(
+            err.message.contains("(99999-03-09) is outside the dataset's plausible range"),
+            "{}",
+            err.message
+        );
+        let err =
+            parse_review(r#"{"user_id":"u","business_id":"b","stars":6,"date":"2016-03-09"}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("stars"));
+    }
+
+    #[test]
     fn business_line_sets_name_categories_and_city() {
         let mut b = DatasetBuilder::new("yelp");
         let idx = b.intern_item("b1");
         let line = r#"{"business_id":"b1","name":"Garaje","city":"San Francisco","categories":"Mexican, Burgers, Gastropubs"}"#;
-        apply_business(&mut b, line).unwrap();
-        apply_business(&mut b, r#"{"business_id":"b9","name":"Unreviewed","categories":null}"#).unwrap();
+        apply_business(&mut b, line).0.unwrap();
+        apply_business(&mut b, r#"{"business_id":"b9","name":"Unreviewed","categories":null}"#).0.unwrap();
         let item = b.build().items[idx as usize].clone();
         assert_eq!(item.title, "Garaje");
         let values: Vec<_> = item.features.iter().map(|f| f.value.as_str()).collect();
@@ -147,10 +185,21 @@ mod tests {
     }
 
     #[test]
-    fn business_with_a_list_for_categories_names_the_key() {
+    fn business_with_a_list_for_categories_keeps_the_business_without_them() {
+        let mut b = DatasetBuilder::new("yelp");
+        let idx = b.intern_item("b1");
+        let (result, notes) =
+            apply_business(&mut b, r#"{"business_id":"b1","name":"Garaje","categories":["x"]}"#);
+        result.unwrap();
+        assert_eq!(
+            (notes.unparsed[0].field.as_str(), notes.unparsed[0].first_value.as_str()),
+            ("categories", "[\"x\"]")
+        );
+        let item = b.build().items[idx as usize].clone();
+        assert_eq!((item.title.as_str(), item.features.len()), ("Garaje", 0));
         let mut b = DatasetBuilder::new("yelp");
         b.intern_item("b1");
-        let err = apply_business(&mut b, r#"{"business_id":"b1","categories":["x"]}"#).unwrap_err();
-        assert_eq!(err.field.as_deref(), Some("categories"));
+        let err = apply_business(&mut b, r#"{"business_id":["b1"]}"#).0.unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("business_id"), "the key is not optional");
     }
 }

@@ -1,0 +1,9 @@
+//! The movielens-1m loader on damaged fixture files (see common.rs).
+#![no_main]
+
+mod common;
+
+use libfuzzer_sys::fuzz_target;
+use prism_explorer::data::loaders::Format;
+
+fuzz_target!(|data: &[u8]| common::load_damaged("movielens-1m", Format::MovieLens1M, data));
