@@ -80,6 +80,8 @@ fn explanation(text: &str, latency_ms: f64, param_bytes: usize, spans: &[(&str, 
         grounding,
         mentions,
         prompt: String::new(),
+        history_cut: 0,
+        prompt_tokens_dropped: 0,
         stats: GenStats::default(),
     })
 }

@@ -14,7 +14,7 @@ use crate::data::{self, Split};
 use crate::explain::samples::Sample;
 use crate::explain::{decoding_overrides, Explainer, Explanation, Matcher, PromptKind, Prompts};
 use crate::model::device::parse_device;
-use crate::model::engine::{Engine, EngineOptions};
+use crate::model::engine::Engine;
 use crate::rank::{self, RankerSpec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -47,14 +47,16 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "RANKER")]
     pub ranker: Option<String>,
     /// Beam width [default: decoding.beams]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::validate::flag::at_least_one)]
     pub beams: Option<usize>,
     /// [default: decoding.max_new_tokens]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::validate::flag::at_least_one)]
     pub max_new_tokens: Option<usize>,
     /// "cpu" or "cuda:N" [default: models.device]
     #[arg(long, value_name = "DEVICE")]
     pub device: Option<String>,
+    #[command(flatten)]
+    pub limits: super::LimitArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -71,7 +73,9 @@ pub struct ExplainOutput {
 }
 
 pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
-    let settings = &ctx.settings;
+    let mut settings = ctx.settings.clone();
+    args.limits.apply(&mut settings.models);
+    let settings = &settings;
     let dataset = data::open(&settings.dataset)?;
     let Some(user) = dataset.user_by_id(&args.user) else {
         bail!(
@@ -105,17 +109,14 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
     let sample = Sample { user, item, history, reference: None, noisy_reference: false };
     let prompts = Prompts::load(&settings.prompts)?;
     let matcher = Matcher::new(&dataset);
-    let options = EngineOptions {
-        device: parse_device(args.device.as_deref().unwrap_or(&settings.models.device))?,
-        ..EngineOptions::default()
-    };
+    let device = parse_device(args.device.as_deref().unwrap_or(&settings.models.device))?;
     let mut overrides = decoding_overrides(&settings.decoding);
     overrides.num_beams = args.beams.or(overrides.num_beams);
     overrides.max_new_tokens = args.max_new_tokens.or(overrides.max_new_tokens);
     let mut models = BTreeMap::new();
     for &kind in args.model.kinds() {
         let (dir, max_input_tokens) = kind.configured(&settings.models);
-        let engine = Engine::load(dir, &options)?;
+        let engine = Engine::load(dir, &kind.engine_options(&settings.models, device.clone())?)?;
         let explainer = Explainer {
             engine: &engine,
             kind,
@@ -126,6 +127,9 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
         };
         let decoding = engine.config_with(&overrides);
         let explanation = explainer.explain(&sample, &decoding, None, None)?;
+        if let Some(warning) = explanation.truncation_warning(kind, explainer.input_budget()) {
+            eprintln!("warning: {warning}");
+        }
         models.insert(kind.name().to_owned(), explanation);
     }
     let item_info = dataset.item(item);

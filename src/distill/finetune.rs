@@ -200,7 +200,8 @@ pub fn examples(
                 &pair.sample,
                 tokenizer,
                 recipe.max_input_tokens,
-            )?;
+            )?
+            .text;
             let source = tokenizer
                 .encode(prompt.as_str(), true)
                 .map_err(|e| anyhow!("cannot tokenize a prompt: {e}"))?;

@@ -272,7 +272,11 @@ fn run_stages(
             cancelled: true,
         })
     };
-    let engine_options = EngineOptions { device: device.clone(), ..EngineOptions::default() };
+    let engine_options = EngineOptions {
+        device: device.clone(),
+        max_input_tokens: Some(spec.teacher_max_input_tokens),
+        ..EngineOptions::default()
+    };
     let teacher = Engine::load(&spec.teacher, &engine_options)
         .with_context(|| format!("cannot load the teacher from {}", spec.teacher.display()))?;
 
@@ -416,7 +420,9 @@ fn run_stages(
     let evaluation = if is_complete(dir, Stage::Evaluate) {
         read_json(&eval_dir.join("report.json"))?
     } else {
-        let student = Engine::load(&student_dir, &engine_options)?;
+        let student_options =
+            EngineOptions { max_input_tokens: Some(recipe.max_input_tokens), ..engine_options.clone() };
+        let student = Engine::load(&student_dir, &student_options)?;
         let test: Vec<Sample> = samples(dataset, &split, SampleSet::Held(Part::Test), history_len)
             .into_iter()
             .filter(|s| s.reference.is_some())

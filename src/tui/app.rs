@@ -1125,6 +1125,8 @@ mod tests {
             grounding: Summary { invented: vec!["x".into(); invented], ..Summary::default() },
             mentions: Vec::new(),
             prompt: String::new(),
+            history_cut: 0,
+            prompt_tokens_dropped: 0,
             stats: GenStats::default(),
         })
     }
