@@ -107,7 +107,7 @@ pub fn describe(low: Bound<f64>, high: Bound<f64>) -> String {
 
 /// Parsers for numeric flags: clap puts the flag's name before the message.
 pub mod flag {
-    use std::ops::Bound::{self, Excluded, Included, Unbounded};
+    use std::ops::Bound::{self, Excluded, Included};
 
     fn float(text: &str, low: Bound<f64>, high: Bound<f64>) -> Result<f64, String> {
         let value: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number"))?;
@@ -149,9 +149,9 @@ pub mod flag {
         float(text, Excluded(0.0), Included(1.0)).map(|v| v as f32)
     }
 
-    /// A finite number at least zero.
-    pub fn non_negative_f64(text: &str) -> Result<f64, String> {
-        float(text, Included(0.0), Unbounded)
+    /// A share in [0, 1].
+    pub fn share(text: &str) -> Result<f64, String> {
+        float(text, Included(0.0), Included(1.0))
     }
 }
 

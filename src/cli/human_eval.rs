@@ -43,7 +43,7 @@ pub struct NewArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Test pairs to sample (attention checks come on top)
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = crate::validate::flag::at_least_one)]
     pub samples: usize,
     #[arg(long, default_value_t = 42, value_name = "S")]
     pub seed: u64,
@@ -51,7 +51,7 @@ pub struct NewArgs {
     #[arg(long, default_value = "oracle,prism", value_name = "LIST")]
     pub systems: String,
     /// Attention-check items [default: humaneval.attention_checks]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::validate::flag::count)]
     pub attention_checks: Option<usize>,
     /// Comma-separated names; when given, only they may annotate
     #[arg(long, value_name = "LIST")]
@@ -76,7 +76,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "NAME")]
     pub reference: Option<String>,
     /// Bootstrap resamples of the confidence intervals
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    #[arg(long, default_value_t = 1000, value_name = "N", value_parser = crate::validate::flag::at_least_one)]
     pub resamples: usize,
 }
 
