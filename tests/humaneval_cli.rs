@@ -268,7 +268,8 @@ fn a_second_session_for_the_same_annotator_is_refused_while_the_first_runs() {
     let dir = home.path().join("study");
     let systems = format!("template,xq7=file:{}", xq7.display());
     let study = dir.to_str().unwrap();
-    let new = ["human-eval", "new", "--dataset", "demo", "--out", study, "--samples", "3", "--systems", &systems];
+    let new =
+        ["human-eval", "new", "--dataset", "demo", "--out", study, "--samples", "3", "--systems", &systems];
     json(&prism(&[&new[..], &["--json"]].concat(), home.path()));
 
     let mut first = Annotator::start(&dir, home.path());

@@ -47,6 +47,10 @@ pub struct GlobalArgs {
     /// Dataset format instead of auto-detection
     #[arg(long, global = true, value_name = "FORMAT")]
     pub format: Option<String>,
+    /// Print a backtrace after an error (RUST_BACKTRACE alone no longer does, so a user error is
+    /// one message)
+    #[arg(long, global = true)]
+    pub debug: bool,
 }
 
 #[derive(Debug, Subcommand)]
