@@ -264,3 +264,14 @@ fn a_sharded_job_shows_its_shards_and_slurm_tasks() {
     update(&mut app, Event::Job(JobMsg::Shards(rows)));
     check(&app, 80, 24, "jobs_shards_80x24");
 }
+
+#[test]
+fn a_terminal_below_the_minimum_says_so_instead_of_clipping_panels() {
+    let app = explored(20, 5);
+    let screen = draw(&app, 20, 5);
+    let joined = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(joined.contains("terminal too small (needs 64×20, has 20×5)"), "{screen}");
+    assert!(!screen.contains("Users"), "{screen}");
+    let full = draw(&explored(80, 24), 80, 24);
+    assert!(!full.contains("too small"), "{full}");
+}

@@ -64,6 +64,15 @@ impl Areas {
 /// A terminal at least this big gets the rich layout: performance and jobs beside the explorer.
 pub const WIDE: (u16, u16) = (140, 40);
 
+/// Below this size the panels cannot show a line of their lists, so the explorer shows a "terminal
+/// too small" screen instead of clipped panels.
+pub const MIN: (u16, u16) = (64, 20);
+
+/// Whether a terminal of `size` is too small for the explorer.
+pub fn too_small(size: Rect) -> bool {
+    size.width < MIN.0 || size.height < MIN.1
+}
+
 pub fn areas(size: Rect, tab: Tab) -> Areas {
     let [tabs, body, hints] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(size);
@@ -142,6 +151,14 @@ mod tests {
         let big = areas(Rect::new(0, 0, 160, 48), Tab::Explore);
         assert!(big.get(Panel::Performance).is_some() && big.get(Panel::Jobs).is_some());
         assert_eq!(big.at(0, 1).map(|(p, _)| p), Some(Panel::Users));
+    }
+
+    #[test]
+    fn at_the_minimum_size_every_explore_panel_has_room() {
+        let min = Rect::new(0, 0, MIN.0, MIN.1);
+        assert!(!too_small(min) && too_small(Rect::new(0, 0, MIN.0 - 1, MIN.1)));
+        let a = areas(min, Tab::Explore);
+        assert!(a.panels.iter().all(|(_, r)| r.width >= 16 && r.height >= 8), "{:?}", a.panels);
     }
 
     #[test]

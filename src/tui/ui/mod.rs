@@ -15,11 +15,15 @@ use ratatui::Frame;
 
 use super::app::{App, InputPurpose, Popup};
 use super::keys::{Action, Context};
-use super::layout::{areas, Panel, Tab};
+use super::layout::{areas, too_small, Panel, Tab, MIN};
 use crate::explain::PromptKind;
 
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
+    if too_small(area) {
+        terminal_too_small(app, frame, area);
+        return;
+    }
     let layout = areas(area, app.tab);
     tabs(app, frame, layout.tabs);
     for (panel, rect) in &layout.panels {
@@ -45,6 +49,17 @@ pub fn render(app: &App, frame: &mut Frame) {
             Popup::Input { purpose, text } => input(app, frame, area, purpose, text),
         }
     }
+}
+
+/// What a terminal below [`MIN`] shows instead of clipped panels.
+fn terminal_too_small(app: &App, frame: &mut Frame, area: Rect) {
+    let text = format!(
+        "terminal too small (needs {}×{}, has {}×{}); enlarge it, or q to quit",
+        MIN.0, MIN.1, area.width, area.height
+    );
+    let paragraph =
+        Paragraph::new(text).style(app.theme.warn).alignment(Alignment::Center).wrap(Wrap { trim: true });
+    frame.render_widget(paragraph, area);
 }
 
 /// The tab labels as drawn: " 1 Explore " etc., after the title.
