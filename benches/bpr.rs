@@ -72,7 +72,7 @@ fn main() -> Result<()> {
     let train = TrainMatrix::new(&dataset, &split);
 
     let t = Instant::now();
-    let bpr = Bpr::train(&dataset, &split, &train, &config, &|line| eprintln!("{line}"));
+    let bpr = Bpr::train(&dataset, &split, &train, &config, &|line| eprintln!("{line}")).unwrap();
     let train_s = t.elapsed().as_secs_f64();
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+use crate::validate::Checks;
+
 const DEFAULT_CONFIG: &str = include_str!("../configs/default.toml");
 
 /// Keys holding paths, resolved against the directory of the file that sets them.
@@ -81,6 +83,12 @@ pub struct ModelSettings {
     pub device: String,
     pub oracle_max_input_tokens: usize,
     pub prism_max_input_tokens: usize,
+    /// Prompts longer than their model's input length are cut (`false`: refused, as
+    /// `--no-truncate` does).
+    pub truncate: bool,
+    /// The most memory one generation may take, weights included: `available` (what the OS and
+    /// the cgroup leave) or a size such as `4G`, `512M`.
+    pub max_memory: String,
     /// Further systems the explorer shows beside the two, by name: `"file:PATH"` (or
     /// `"file:PATH#MODEL"`) for precomputed explanations, or a checkpoint directory. Checked and
     /// resolved when loaded; read them through [`ModelSettings::extra_systems`].
@@ -242,6 +250,55 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Checks every number against its accepted range (the defaults are in range, so in a layer
+    /// merged over them a bad value is the layer's own and `origin` names its file).
+    pub fn check_ranges(&self, origin: &str) -> Result<()> {
+        use std::ops::Bound::{Excluded, Included};
+        const MANY: usize = 1_000_000_000;
+        let mut c = Checks::new();
+        let d = &self.dataset;
+        c.int("dataset.min_user_interactions", d.min_user_interactions, 0, MANY);
+        c.int("dataset.min_item_interactions", d.min_item_interactions, 0, MANY);
+        c.float("dataset.min_stars", d.min_stars.into(), Included(0.0), Included(5.0));
+        c.int("dataset.history_len", d.history_len, 1, 100_000);
+        let r = &self.ranker;
+        c.int("ranker.k", r.k, 1, 100_000);
+        c.int("ranker.bpr.factors", r.bpr.factors, 1, 4096);
+        c.int("ranker.bpr.epochs", r.bpr.epochs, 1, 100_000);
+        c.float("ranker.bpr.learning_rate", r.bpr.learning_rate.into(), Excluded(0.0), Included(10.0));
+        c.float("ranker.bpr.regularization", r.bpr.regularization.into(), Included(0.0), Included(10.0));
+        c.int("ranker.bpr.patience", r.bpr.patience, 0, 100_000);
+        c.int("ranker.itemknn.neighbours", r.itemknn.neighbours, 1, MANY);
+        let m = &self.models;
+        c.int("models.oracle_max_input_tokens", m.oracle_max_input_tokens, 1, MAX_INPUT_TOKENS);
+        c.int("models.prism_max_input_tokens", m.prism_max_input_tokens, 1, MAX_INPUT_TOKENS);
+        if let Err(e) = crate::model::memory::parse_bytes_setting(&m.max_memory) {
+            c.fail("models.max_memory", e);
+        }
+        let g = &self.decoding;
+        c.int("decoding.beams", g.beams, 1, 64);
+        c.int("decoding.max_new_tokens", g.max_new_tokens, 1, 100_000);
+        c.int("decoding.no_repeat_ngram_size", g.no_repeat_ngram_size, 0, 100);
+        c.float("decoding.length_penalty", g.length_penalty.into(), Included(-100.0), Included(100.0));
+        c.int("prompts.prism_history_len", self.prompts.prism_history_len, 1, 100_000);
+        c.int("tui.race_users", self.tui.race_users, 1, 100_000);
+        let h = &self.humaneval;
+        c.int("humaneval.attention_checks", h.attention_checks, 0, 10_000);
+        c.int("humaneval.attention_max_rating", h.attention_max_rating, 1, 5);
+        c.int("humaneval.strata", h.strata, 1, 1000);
+        let s = &self.slurm;
+        c.int("slurm.cpus_per_task", s.cpus_per_task, 1, 4096);
+        c.float("slurm.poll_seconds", s.poll_seconds, Excluded(0.0), Included(86_400.0));
+        c.int("slurm.max_retries", s.max_retries, 0, 1000);
+        c.finish(origin)
+    }
+}
+
+/// The longest input any model may be configured to read (positions beyond it would need more
+/// memory for attention than any machine this runs on has).
+pub const MAX_INPUT_TOKENS: usize = 1 << 16;
+
 /// Parses one layer, checks its keys and types against [`Settings`] (every key optional), and
 /// resolves its relative paths against `base`.
 fn parse_layer(text: &str, origin: &str, base: &Path) -> Result<toml::Table> {
@@ -284,8 +341,8 @@ fn parse_layer(text: &str, origin: &str, base: &Path) -> Result<toml::Table> {
 fn check_keys(layer: &toml::Table, origin: &str) -> Result<()> {
     let mut full: toml::Table = toml::from_str(DEFAULT_CONFIG).expect("built-in config is valid TOML");
     merge(&mut full, layer.clone());
-    Settings::deserialize(full).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
-    Ok(())
+    let settings = Settings::deserialize(full).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    settings.check_ranges(origin)
 }
 
 fn merge(base: &mut toml::Table, layer: toml::Table) {
@@ -381,6 +438,35 @@ mod tests {
             let err = format!("{:#}", Settings::load_layers(None, Some(&path)).unwrap_err());
             assert!(err.contains(expected) && err.contains("config.toml"), "{entry}: {err}");
         }
+    }
+
+    #[test]
+    fn out_of_range_and_non_finite_numbers_name_file_key_and_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "[ranker.bpr]\nlearning_rate = nan\nregularization = -1e30\n");
+        let err = format!("{:#}", Settings::load_layers(None, Some(&path)).unwrap_err());
+        assert!(err.contains("config.toml"), "{err}");
+        assert!(err.contains("ranker.bpr.learning_rate = NaN: expected a finite number in (0, 10]"), "{err}");
+        assert!(
+            err.contains("ranker.bpr.regularization = -1e30: expected a finite number in [0, 10]"),
+            "{err}"
+        );
+        for (text, key) in [
+            ("[ranker.bpr]\nlearning_rate = inf\n", "ranker.bpr.learning_rate"),
+            ("[ranker.bpr]\nlearning_rate = 1e30\n", "ranker.bpr.learning_rate"),
+            ("[decoding]\nbeams = 0\n", "decoding.beams"),
+            ("[decoding]\nlength_penalty = nan\n", "decoding.length_penalty"),
+            ("[models]\noracle_max_input_tokens = 0\n", "models.oracle_max_input_tokens"),
+            ("[models]\nmax_memory = \"plenty\"\n", "models.max_memory"),
+            ("[slurm]\npoll_seconds = -1\n", "slurm.poll_seconds"),
+            ("[humaneval]\nattention_max_rating = 9\n", "humaneval.attention_max_rating"),
+        ] {
+            let path = write(dir.path(), text);
+            let err = format!("{:#}", Settings::load_layers(None, Some(&path)).unwrap_err());
+            assert!(err.contains(key) && err.contains("config.toml"), "{text}: {err}");
+        }
+        let path = write(dir.path(), "[models]\nmax_memory = \"4G\"\n");
+        Settings::load_layers(None, Some(&path)).unwrap();
     }
 
     #[test]

@@ -13,3 +13,4 @@ pub mod model;
 pub mod rank;
 pub mod train;
 pub mod tui;
+pub mod validate;

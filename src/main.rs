@@ -8,12 +8,42 @@ fn main() -> ExitCode {
     restore_default_sigpipe();
     keep_freed_memory();
     let cli = prism_explorer::cli::Cli::parse();
+    let debug = cli.global.debug;
+    configure_backtraces(debug);
     match prism_explorer::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if debug => {
+            eprintln!("prism: {err:?}");
+            ExitCode::FAILURE
+        }
         Err(err) => {
             eprintln!("prism: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Backtraces are for `--debug`: anyhow and candle capture one into every error when
+/// `RUST_BACKTRACE` is set, and candle prints it as part of the message, so a user who keeps the
+/// variable set would see fifty lines after "shape mismatch". Without `--debug` the variables are
+/// cleared before anything is captured; a panic (a bug, not a user error) still gets its backtrace
+/// when the user asked for one.
+fn configure_backtraces(debug: bool) {
+    let asked = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
+    if debug {
+        if !asked {
+            std::env::set_var("RUST_BACKTRACE", "1");
+        }
+        return;
+    }
+    std::env::remove_var("RUST_BACKTRACE");
+    std::env::remove_var("RUST_LIB_BACKTRACE");
+    if asked {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default_hook(info);
+            eprintln!("{}", std::backtrace::Backtrace::force_capture());
+        }));
     }
 }
 

@@ -259,3 +259,35 @@ fn model_systems_write_their_texts_once_into_the_study() {
     let key = std::fs::read_to_string(dir.join("key.json")).unwrap();
     assert!(key.contains("oracle") && key.contains("prism"), "{key}");
 }
+
+#[test]
+fn a_second_session_for_the_same_annotator_is_refused_while_the_first_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let xq7 = home.path().join("xq7-explanations.jsonl");
+    write_xq7(&xq7);
+    let dir = home.path().join("study");
+    let systems = format!("template,xq7=file:{}", xq7.display());
+    let study = dir.to_str().unwrap();
+    let new =
+        ["human-eval", "new", "--dataset", "demo", "--out", study, "--samples", "3", "--systems", &systems];
+    json(&prism(&[&new[..], &["--json"]].concat(), home.path()));
+
+    let mut first = Annotator::start(&dir, home.path());
+    // The first screen is drawn only once the session holds its lock.
+    first.screen();
+    let second = prism(&["human-eval", "resume", study, "--annotator", "ann"], home.path());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(err.contains("\"ann\" already has a session open"), "{err}");
+    assert!(err.contains(&format!("held by process {} on host", first.child.id())), "{err}");
+    // Another annotator is not held up.
+    let other = prism(&["human-eval", "resume", study, "--annotator", "bob"], home.path());
+    assert!(other.status.success(), "{}", String::from_utf8_lossy(&other.stderr));
+
+    // A killed session leaves its lock file behind, but not its lock.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    assert!(dir.join("annotations/ann.lock").exists());
+    let third = prism(&["human-eval", "resume", study, "--annotator", "ann"], home.path());
+    assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
+}

@@ -292,3 +292,30 @@ fn copy_init_reads_its_input_sooner() {
     eprintln!("input gain after 3 epochs: random cross-attention {random:.3}, copy_init {copying:.3}");
     assert!(copying > random + 0.3, "copy_init {copying} vs random {random}");
 }
+
+#[test]
+fn a_non_finite_loss_stops_the_run_naming_the_step_and_saves_nothing() {
+    let data = reverse_task(16, 4);
+    let out = tempfile::tempdir().unwrap();
+    let model = TrainableModel::from_checkpoint(&initial_dir(), &Device::Cpu).unwrap();
+    let (name, var) = model.vars().into_iter().find(|(n, _)| n.contains("lm_head")).unwrap();
+    let poisoned = Tensor::full(f32::NAN, var.as_tensor().shape(), &Device::Cpu).unwrap();
+    var.set(&poisoned).unwrap();
+    let tok = tokenizer();
+    let err = train::train(Run {
+        model: &model,
+        tokenizer: &tok,
+        train: &data,
+        dev: &data[..4],
+        config: &config(4),
+        out: out.path(),
+        evaluator: None,
+        on_event: &mut |_| {},
+        cancel: &AtomicBool::new(false),
+        stop_at: None,
+    })
+    .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("training stopped at step 1") && message.contains("NaN"), "{name}: {message}");
+    assert!(!out.path().join("last").exists() && !out.path().join("best").exists(), "a model was written");
+}

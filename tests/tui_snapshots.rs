@@ -104,6 +104,8 @@ fn explanation(
         mentions,
         verdict,
         prompt: String::new(),
+        history_cut: 0,
+        prompt_tokens_dropped: 0,
         stats: GenStats::default(),
     }))
 }
@@ -437,4 +439,15 @@ fn the_race_tally_shows_speed_beside_faithfulness() {
     let drawn = draw(&app, 160, 48);
     assert!(drawn.contains("title 2/3 · invented 1.0/expl. · misattributed 0/3"), "{drawn}");
     assert!(drawn.contains("title 3/3 · invented 0.3/expl. · misattributed 1/3"), "{drawn}");
+}
+
+#[test]
+fn a_terminal_below_the_minimum_says_so_instead_of_clipping_panels() {
+    let app = explored(20, 5);
+    let screen = draw(&app, 20, 5);
+    let joined = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(joined.contains("terminal too small (needs 64×20, has 20×5)"), "{screen}");
+    assert!(!screen.contains("Users"), "{screen}");
+    let full = draw(&explored(80, 24), 80, 24);
+    assert!(!full.contains("too small"), "{full}");
 }

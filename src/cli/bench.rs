@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::explain::Which;
 use super::{print_json, Context};
+use crate::config::ModelSettings;
 use crate::data::{self, Part, Split};
 use crate::explain::bench::{bench_model, memory_cost, model_memory, BenchInputs, ModelBench, Protocol};
 use crate::explain::inputs::ModelInputs;
@@ -20,25 +21,27 @@ use crate::explain::samples::{samples, SampleSet};
 use crate::explain::{decoding_overrides, Matcher, PromptKind, Prompts};
 use crate::model::device::parse_device;
 use crate::model::engine::EngineOptions;
+use crate::validate::flag;
+use candle_core::Device;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Untimed runs before the timed ones
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = flag::count)]
     pub warmup: usize,
     /// Timed runs (one explanation each)
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = flag::at_least_one)]
     pub runs: usize,
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = flag::at_least_one)]
     pub beams: usize,
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = 150, value_parser = flag::at_least_one)]
     pub max_new_tokens: usize,
     /// EOS is suppressed until this many new tokens: set it to --max-new-tokens to time exactly
     /// that many tokens, as a comparison between engines needs
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = flag::count)]
     pub min_new_tokens: usize,
     /// Distinct test-split inputs, the first N users' held-out items, cycled through by the runs
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = flag::at_least_one)]
     pub inputs: usize,
     #[arg(long, value_enum, default_value = "both")]
     pub model: Which,
@@ -54,6 +57,8 @@ pub struct BenchArgs {
     /// in each child process)
     #[arg(long, value_enum, hide = true)]
     pub child: Option<ChildModel>,
+    #[command(flatten)]
+    pub limits: super::LimitArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -155,7 +160,9 @@ struct Workload {
     samples: Vec<Sample>,
     prompts: Prompts,
     matcher: Matcher,
-    options: EngineOptions,
+    device: Device,
+    /// `[models]` with the flags laid over it.
+    models: ModelSettings,
 }
 
 impl Workload {
@@ -165,16 +172,20 @@ impl Workload {
         let split = Split::leave_last_out(&dataset);
         let mut test = samples(&dataset, &split, SampleSet::Held(Part::Test), settings.dataset.history_len);
         test.truncate(args.inputs);
+        let mut models = settings.models.clone();
+        args.limits.apply(&mut models);
         Ok(Workload {
             samples: test,
             prompts: Prompts::load(&settings.prompts)?,
             matcher: Matcher::new(&dataset),
-            options: EngineOptions {
-                device: parse_device(args.device.as_deref().unwrap_or(&settings.models.device))?,
-                ..EngineOptions::default()
-            },
+            device: parse_device(args.device.as_deref().unwrap_or(&settings.models.device))?,
+            models,
             dataset,
         })
+    }
+
+    fn options(&self, kind: PromptKind) -> Result<EngineOptions> {
+        kind.engine_options(&self.models, self.device.clone())
     }
 
     fn inputs(&self) -> BenchInputs<'_> {
@@ -193,9 +204,10 @@ fn bench_in_this_process(ctx: &Context, args: &BenchArgs, kind: PromptKind) -> R
     overrides.num_beams = Some(args.beams);
     overrides.max_new_tokens = Some(args.max_new_tokens);
     overrides.min_new_tokens = Some(args.min_new_tokens);
-    let (dir, max_input_tokens) = kind.configured(&ctx.settings.models);
+    let (dir, max_input_tokens) = kind.configured(&workload.models);
     let protocol = Protocol { warmup: args.warmup, runs: args.runs };
-    bench_model(&workload.inputs(), dir, kind, max_input_tokens, &workload.options, &overrides, protocol)
+    let options = workload.options(kind)?;
+    bench_model(&workload.inputs(), dir, kind, max_input_tokens, &options, &overrides, protocol)
 }
 
 /// The prompts each model reads for the benchmark's inputs, as `prism explain --prompts-only`
@@ -204,7 +216,7 @@ fn print_inputs(ctx: &Context, args: &BenchArgs) -> Result<()> {
     let workload = Workload::load(ctx, args)?;
     let mut out = BTreeMap::new();
     for kind in [PromptKind::Oracle, PromptKind::Prism] {
-        let inputs = ModelInputs::configured(kind, &ctx.settings.models)?;
+        let inputs = ModelInputs::configured(kind, &workload.models)?;
         let texts = workload
             .samples
             .iter()

@@ -51,16 +51,18 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "RANKER", requires = "user")]
     pub ranker: Option<String>,
     /// Beam width [default: decoding.beams]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::validate::flag::at_least_one)]
     pub beams: Option<usize>,
     /// [default: decoding.max_new_tokens]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::validate::flag::at_least_one)]
     pub max_new_tokens: Option<usize>,
     /// "cpu" or "cuda:N" [default: models.device]
     #[arg(long, value_name = "DEVICE")]
     pub device: Option<String>,
     #[command(flatten)]
     pub bulk: super::explain_bulk::BulkArgs,
+    #[command(flatten)]
+    pub limits: super::LimitArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,6 +79,9 @@ pub struct ExplainOutput {
 }
 
 pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
+    let mut ctx = ctx.clone();
+    args.limits.apply(&mut ctx.settings.models);
+    let ctx = &ctx;
     let Some(user_id) = args.user.clone() else {
         return super::explain_bulk::run(ctx, args);
     };
@@ -111,12 +116,12 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
     let sample = Sample { user, item, history, reference: None, noisy_reference: false };
     let prompts = Prompts::load(&settings.prompts)?;
     let matcher = Matcher::new(&dataset);
-    let options = engine_options(ctx, &args)?;
+    let device = parse_device(args.device.as_deref().unwrap_or(&settings.models.device))?;
     let overrides = overrides(ctx, &args);
     let mut models = BTreeMap::new();
     for &kind in args.model.kinds() {
         let (dir, max_input_tokens) = kind.configured(&settings.models);
-        let engine = Engine::load(dir, &options)?;
+        let engine = Engine::load(dir, &kind.engine_options(&settings.models, device.clone())?)?;
         let explainer = Explainer {
             engine: &engine,
             kind,
@@ -127,6 +132,9 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
         };
         let decoding = engine.config_with(&overrides);
         let explanation = explainer.explain(&sample, &decoding, None, None)?;
+        if let Some(warning) = explanation.truncation_warning(kind, explainer.input_budget()) {
+            eprintln!("warning: {warning}");
+        }
         models.insert(kind.name().to_owned(), explanation);
     }
     let item_info = dataset.item(item);

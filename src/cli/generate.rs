@@ -4,13 +4,16 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::{anyhow, Context as _, Result};
 use clap::Args;
 
 use super::Context;
+use crate::config::ModelSettings;
 use crate::model::device::{parse_device, parse_dtype};
 use crate::model::engine::{Engine, EngineOptions, TextEvent};
+use crate::model::memory::parse_bytes_setting;
 use crate::model::{EarlyStopping, GenStats, GenerationOverrides};
+use crate::validate::flag;
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -22,37 +25,37 @@ pub struct GenerateArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub prompt: String,
     /// Beam width (1 = greedy or sampling) [default: from the checkpoint]
-    #[arg(long)]
+    #[arg(long, value_parser = flag::at_least_one)]
     pub beams: Option<usize>,
     /// At most this many new tokens [default: from the checkpoint]
-    #[arg(long)]
+    #[arg(long, value_parser = flag::at_least_one)]
     pub max_new_tokens: Option<usize>,
     /// EOS is suppressed until this many new tokens
-    #[arg(long)]
+    #[arg(long, value_parser = flag::count)]
     pub min_new_tokens: Option<usize>,
     /// No n-gram of this size is generated twice (0 = off)
-    #[arg(long)]
+    #[arg(long, value_parser = flag::count)]
     pub no_repeat_ngram_size: Option<usize>,
     /// Beam score = sum of log-probabilities / length^PENALTY
-    #[arg(long)]
+    #[arg(long, value_parser = flag::finite_f32)]
     pub length_penalty: Option<f32>,
     /// Beam search stopping rule: true, false or never
     #[arg(long, value_parser = parse_early_stopping)]
     pub early_stopping: Option<EarlyStopping>,
     /// Penalty on tokens already generated (1.0 = off)
-    #[arg(long)]
+    #[arg(long, value_parser = flag::positive_f32)]
     pub repetition_penalty: Option<f32>,
     /// Sample instead of taking the most likely token
     #[arg(long)]
     pub sample: bool,
     /// Sampling temperature (implies --sample)
-    #[arg(long)]
+    #[arg(long, value_parser = flag::positive_f32)]
     pub temperature: Option<f32>,
     /// Sample among the K most likely tokens (implies --sample; 0 = all)
-    #[arg(long)]
+    #[arg(long, value_parser = flag::count)]
     pub top_k: Option<usize>,
     /// Sample among the most likely tokens holding this probability mass (implies --sample)
-    #[arg(long)]
+    #[arg(long, value_parser = flag::probability_f32)]
     pub top_p: Option<f32>,
     /// Sampling seed (the same seed gives the same text)
     #[arg(long)]
@@ -63,9 +66,8 @@ pub struct GenerateArgs {
     /// Weights dtype: f32, f16 or bf16 [default: the checkpoint's]
     #[arg(long)]
     pub dtype: Option<String>,
-    /// Truncate the tokenized prompt to this many tokens
-    #[arg(long)]
-    pub max_input_tokens: Option<usize>,
+    #[command(flatten)]
+    pub limits: super::LimitArgs,
 }
 
 fn parse_early_stopping(text: &str) -> Result<EarlyStopping, String> {
@@ -91,14 +93,24 @@ impl GenerateArgs {
         }
     }
 
-    /// `oracle` and `prism` name the configured checkpoints unless a directory of that name exists.
-    fn model_dir(&self, ctx: &Context) -> PathBuf {
+    /// `oracle` and `prism` name the configured checkpoints unless a directory of that name
+    /// exists; with the configured input length of that model when the directory is one of them.
+    fn model_dir(&self, models: &ModelSettings) -> (PathBuf, Option<usize>) {
         let name = self.model.to_string_lossy();
-        match name.as_ref() {
-            "oracle" if !self.model.is_dir() => ctx.settings.models.oracle.clone(),
-            "prism" if !self.model.is_dir() => ctx.settings.models.prism.clone(),
+        let dir = match name.as_ref() {
+            "oracle" if !self.model.is_dir() => models.oracle.clone(),
+            "prism" if !self.model.is_dir() => models.prism.clone(),
             _ => self.model.clone(),
-        }
+        };
+        let same = |configured: &std::path::Path| matches!((dir.canonicalize(), configured.canonicalize()), (Ok(a), Ok(b)) if a == b);
+        let limit = if same(&models.oracle) {
+            Some(models.oracle_max_input_tokens)
+        } else if same(&models.prism) {
+            Some(models.prism_max_input_tokens)
+        } else {
+            None
+        };
+        (dir, limit)
     }
 }
 
@@ -119,13 +131,35 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
     };
     let device = parse_device(args.device.as_deref().unwrap_or(&ctx.settings.models.device))?;
     let dtype = args.dtype.as_deref().map(parse_dtype).transpose()?;
-    let dir = args.model_dir(ctx);
-    let options = EngineOptions { device, dtype, max_input_tokens: args.max_input_tokens };
+    let models = &ctx.settings.models;
+    let (dir, configured_limit) = args.model_dir(models);
+    let options = EngineOptions {
+        device,
+        dtype,
+        max_input_tokens: args.limits.max_input_tokens.or(configured_limit),
+        truncate: models.truncate && !args.limits.no_truncate,
+        max_memory: match args.limits.max_memory {
+            Some(bytes) => Some(bytes),
+            None => parse_bytes_setting(&models.max_memory).map_err(|e| anyhow!("models.max_memory: {e}"))?,
+        },
+    };
     let engine = Engine::load(&dir, &options)?;
     let cfg = engine.config_with(&args.overrides());
+    let input = engine.tokenize_counted(&prompt)?;
+    if input.dropped > 0 {
+        eprintln!(
+            "warning: the prompt is {} tokens, more than the model's input length of {}: its last {} \
+             tokens were dropped (the first ones and the special tokens kept; --no-truncate makes this \
+             an error)",
+            input.ids.len() + input.dropped,
+            engine.input_limit(),
+            input.dropped
+        );
+    }
+    let inputs = [input.ids];
 
     if ctx.json {
-        let out = engine.generate(&[&prompt], &cfg, None, None)?;
+        let out = engine.generate_ids(&inputs, &cfg, None, None)?;
         let generation = &out.generations[0];
         return super::print_json(&Output {
             text: &generation.text,
@@ -144,7 +178,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
         }
         printed.push_str(event.delta);
     };
-    let out = engine.generate(&[&prompt], &cfg, Some(&mut on_text), None)?;
+    let out = engine.generate_ids(&inputs, &cfg, Some(&mut on_text), None)?;
     let text = &out.generations[0].text;
     let mut lock = stdout.lock();
     // Streaming shows only text that is final; what the last steps settled comes now.

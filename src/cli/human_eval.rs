@@ -17,6 +17,7 @@ use crate::data::{self, Part, Split};
 use crate::explain::samples::{samples, SampleSet};
 use crate::humaneval::annotate::{update, Event, Phase, Screen, Session};
 use crate::humaneval::export;
+use crate::humaneval::lock::AnnotatorLock;
 use crate::humaneval::report::{self, Loaded};
 use crate::humaneval::store::{self, Annotations, Preference, Writer};
 use crate::humaneval::study::{self, AttentionRule, Design, Study};
@@ -43,7 +44,7 @@ pub struct NewArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Test pairs to sample (attention checks come on top)
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = crate::validate::flag::at_least_one)]
     pub samples: usize,
     #[arg(long, default_value_t = 42, value_name = "S")]
     pub seed: u64,
@@ -51,7 +52,7 @@ pub struct NewArgs {
     #[arg(long, default_value = "oracle,prism", value_name = "LIST")]
     pub systems: String,
     /// Attention-check items [default: humaneval.attention_checks]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::validate::flag::count)]
     pub attention_checks: Option<usize>,
     /// Comma-separated names; when given, only they may annotate
     #[arg(long, value_name = "LIST")]
@@ -76,7 +77,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "NAME")]
     pub reference: Option<String>,
     /// Bootstrap resamples of the confidence intervals
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    #[arg(long, default_value_t = 1000, value_name = "N", value_parser = crate::validate::flag::at_least_one)]
     pub resamples: usize,
 }
 
@@ -211,19 +212,19 @@ fn new(ctx: &Context, args: NewArgs) -> Result<()> {
     Ok(())
 }
 
-/// Opens `annotator`'s session, reporting torn lines on stderr.
-fn open_session(dir: &std::path::Path, annotator: &str) -> Result<(Study, Annotations)> {
-    let (study, recorded) = store::open_for(dir, annotator)?;
+/// Opens `annotator`'s session (holding its lock), reporting torn lines on stderr.
+fn open_session(dir: &std::path::Path, annotator: &str) -> Result<(Study, Annotations, AnnotatorLock)> {
+    let (study, recorded, lock) = store::open_for(dir, annotator)?;
     for issue in &recorded.issues {
         eprintln!("warning: {issue}");
     }
-    Ok((study, recorded))
+    Ok((study, recorded, lock))
 }
 
 /// On a terminal (stdin and stdout both) the TUI; otherwise the line loop, for pipes.
 fn resume(ctx: &Context, args: ResumeArgs) -> Result<()> {
-    let (study, recorded) = open_session(&args.dir, &args.annotator)?;
-    let mut writer = Writer::open(&args.dir, &study, &args.annotator, now_ms())?;
+    let (study, recorded, lock) = open_session(&args.dir, &args.annotator)?;
+    let mut writer = Writer::open(&args.dir, &study, &args.annotator, now_ms(), lock)?;
     let session = Session::new(&study, &recorded, now_ms());
     let session = if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());

@@ -48,6 +48,10 @@ pub struct GlobalArgs {
     /// Dataset format instead of auto-detection
     #[arg(long, global = true, value_name = "FORMAT")]
     pub format: Option<String>,
+    /// Print a backtrace after an error (RUST_BACKTRACE alone no longer does, so a user error is
+    /// one message)
+    #[arg(long, global = true)]
+    pub debug: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +87,40 @@ pub enum EvalCommand {
     Rank(rank::EvalRankArgs),
     /// BLEU, ROUGE, USR/FMR/FCR/DIV, distinct-n and invented-feature rates of explanations
     Explain(eval_explain::EvalExplainArgs),
+}
+
+/// The bounds of a model run, on every command where a model reads a prompt.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LimitArgs {
+    /// Cut prompts to this many tokens [default: `[models]` *_max_input_tokens; for a checkpoint
+    /// directory, BART's max_position_embeddings or T5's n_positions, else 512]
+    #[arg(long, value_name = "N", value_parser = crate::validate::flag::at_least_one)]
+    pub max_input_tokens: Option<usize>,
+    /// A prompt longer than the model's input length is an error instead of being cut
+    #[arg(long)]
+    pub no_truncate: bool,
+    /// Refuse a generation whose estimated peak memory exceeds this size (e.g. 4G, 512M)
+    /// [default: `[models] max_memory`, the memory available]
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    pub max_memory: Option<u64>,
+}
+
+fn parse_memory(text: &str) -> Result<u64, String> {
+    crate::model::memory::parse_bytes(text)
+}
+
+impl LimitArgs {
+    /// Lays the flags over the `[models]` settings.
+    pub fn apply(&self, models: &mut crate::config::ModelSettings) {
+        if let Some(n) = self.max_input_tokens {
+            models.oracle_max_input_tokens = n;
+            models.prism_max_input_tokens = n;
+        }
+        models.truncate &= !self.no_truncate;
+        if let Some(bytes) = self.max_memory {
+            models.max_memory = bytes.to_string();
+        }
+    }
 }
 
 /// What every handler receives: resolved settings and the output mode.

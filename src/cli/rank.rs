@@ -20,7 +20,7 @@ pub struct RankArgs {
     #[arg(long)]
     pub user: String,
     /// How many items to recommend [default: ranker.k from the config]
-    #[arg(long)]
+    #[arg(long, value_parser = crate::validate::flag::at_least_one)]
     pub k: Option<usize>,
     /// bpr, pop, itemknn or file:PATH (rows of `user item score`) [default: ranker.default]
     #[arg(long, value_name = "RANKER")]
@@ -30,7 +30,7 @@ pub struct RankArgs {
 #[derive(Debug, Args)]
 pub struct EvalRankArgs {
     /// The K of HR@K and NDCG@K [default: ranker.k from the config]
-    #[arg(long)]
+    #[arg(long, value_parser = crate::validate::flag::at_least_one)]
     pub k: Option<usize>,
     /// A ranker to evaluate (repeat for several) [default: pop, itemknn and bpr]
     #[arg(long = "ranker", value_name = "RANKER")]

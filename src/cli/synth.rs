@@ -19,16 +19,16 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Number of users
-    #[arg(long, default_value_t = SynthConfig::default().users)]
+    #[arg(long, default_value_t = SynthConfig::default().users, value_parser = crate::validate::flag::at_least_one)]
     pub users: usize,
     /// Number of films in the catalogue
-    #[arg(long, default_value_t = SynthConfig::default().items)]
+    #[arg(long, default_value_t = SynthConfig::default().items, value_parser = crate::validate::flag::at_least_one)]
     pub items: usize,
     /// Total number of interactions (every user gets at least 10)
-    #[arg(long, default_value_t = SynthConfig::default().interactions)]
+    #[arg(long, default_value_t = SynthConfig::default().interactions, value_parser = crate::validate::flag::at_least_one)]
     pub interactions: usize,
     /// Share of reference explanations that cite a feature neither the item nor the history has
-    #[arg(long, default_value_t = SynthConfig::default().noise)]
+    #[arg(long, default_value_t = SynthConfig::default().noise, value_parser = crate::validate::flag::share)]
     pub noise: f64,
     /// Leave out reference explanations (smaller files, e.g. for ranker benchmarks)
     #[arg(long)]

@@ -133,6 +133,17 @@ impl Recipe {
             bail!("{}: a fresh model needs a [tokenizer] section", path.display());
         }
         recipe.train.validate().with_context(|| format!("{}: [train]", path.display()))?;
+        let mut c = crate::validate::Checks::new();
+        c.int("max_input_tokens", recipe.max_input_tokens, 1, crate::config::MAX_INPUT_TOKENS);
+        c.int("max_target_tokens", recipe.max_target_tokens, 1, 65_536);
+        if let Some(limit) = recipe.train_limit {
+            c.int("train_limit", limit, 1, usize::MAX);
+        }
+        c.int("eval_max_new_tokens", recipe.eval_max_new_tokens, 1, 65_536);
+        if let Some(tokenizer) = &recipe.tokenizer {
+            c.int("tokenizer.vocab_size", tokenizer.vocab_size, 16, 1_000_000);
+        }
+        c.finish(&path.display().to_string())?;
         Ok(recipe)
     }
 }
@@ -200,7 +211,8 @@ pub fn examples(
                 &pair.sample,
                 tokenizer,
                 recipe.max_input_tokens,
-            )?;
+            )?
+            .text;
             let source = tokenizer
                 .encode(prompt.as_str(), true)
                 .map_err(|e| anyhow!("cannot tokenize a prompt: {e}"))?;

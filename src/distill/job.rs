@@ -111,6 +111,37 @@ pub fn teach_samples(dataset: &Dataset, spec: &JobSpec, history_len: usize) -> V
 }
 
 impl JobSpec {
+    /// Every number of a preset in range; `origin` names the file in the error.
+    pub fn check_ranges(&self, origin: &str) -> Result<()> {
+        use std::ops::Bound::Included;
+        let mut c = crate::validate::Checks::new();
+        c.int("teacher_max_input_tokens", self.teacher_max_input_tokens, 1, crate::config::MAX_INPUT_TOKENS);
+        if let Some(n) = self.teach_samples {
+            c.int("teach_samples", n, 1, usize::MAX);
+        }
+        c.int("teach_batch", self.teach_batch, 1, 4096);
+        c.int("eval_samples", self.eval_samples, 0, usize::MAX);
+        for (section, d) in [("teach_decoding", &self.teach_decoding), ("eval_decoding", &self.eval_decoding)]
+        {
+            c.int(&format!("{section}.num_beams"), d.num_beams, 1, 64);
+            c.int(&format!("{section}.max_new_tokens"), d.max_new_tokens, 1, 100_000);
+            if let Some(n) = d.no_repeat_ngram_size {
+                c.int(&format!("{section}.no_repeat_ngram_size"), n, 0, 100);
+            }
+            if let Some(p) = d.length_penalty {
+                c.float(&format!("{section}.length_penalty"), p.into(), Included(-100.0), Included(100.0));
+            }
+        }
+        let f = &self.filter;
+        c.int("filter.min_words", f.min_words, 0, 100_000);
+        c.int("filter.max_words", f.max_words, f.min_words.max(1), 100_000);
+        c.int("filter.ngram", f.ngram, 1, 100);
+        if let Some(n) = self.shards {
+            c.int("shards", n, 1, 100_000);
+        }
+        c.finish(origin)
+    }
+
     /// Reads preset `name` (a file path, or a name under `configs/distill/`) with paths resolved
     /// against `root`.
     pub fn preset(name: &str, root: &Path) -> Result<JobSpec> {
@@ -122,6 +153,7 @@ impl JobSpec {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read preset {}", path.display()))?;
         let mut spec: JobSpec = toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        spec.check_ranges(&path.display().to_string())?;
         spec.teacher = crate::model::hf_cache::relative_to(root, &spec.teacher);
         spec.student_recipe = root.join(&spec.student_recipe);
         spec.preset = name.to_owned();
@@ -287,7 +319,11 @@ fn run_stages(
             cancelled: true,
         })
     };
-    let engine_options = EngineOptions { device: device.clone(), ..EngineOptions::default() };
+    let engine_options = EngineOptions {
+        device: device.clone(),
+        max_input_tokens: Some(spec.teacher_max_input_tokens),
+        ..EngineOptions::default()
+    };
     let teacher = match &spec.teacher_outputs {
         Some(outputs) => TeacherSource::File(outputs),
         None => TeacherSource::Model(Box::new(
@@ -445,7 +481,9 @@ fn run_stages(
     let evaluation = if is_complete(dir, Stage::Evaluate) {
         read_json(&eval_dir.join("report.json"))?
     } else {
-        let student = Engine::load(&student_dir, &engine_options)?;
+        let student_options =
+            EngineOptions { max_input_tokens: Some(recipe.max_input_tokens), ..engine_options.clone() };
+        let student = Engine::load(&student_dir, &student_options)?;
         let test: Vec<Sample> = samples(dataset, &split, SampleSet::Held(Part::Test), history_len)
             .into_iter()
             .filter(|s| s.reference.is_some())

@@ -143,6 +143,7 @@ pub fn teach(job: Teach<'_>, events: &mut EventSink<'_>) -> Result<bool> {
             .iter()
             .map(|s| {
                 render_prompt(dataset, prompts, PromptKind::Oracle, s, teacher.tokenizer(), max_input_tokens)
+                    .map(|p| p.text)
             })
             .collect::<Result<_>>()?;
         let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();

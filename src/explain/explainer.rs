@@ -10,12 +10,14 @@ use serde::Serialize;
 use tokenizers::Tokenizer;
 
 use super::grounding::{Matcher, MentionRecord, Summary};
+use super::prompt::Prompt;
 use super::samples::Sample;
 use super::verdict::Verdict;
 use super::Prompts;
 use crate::config::{DecodingSettings, ModelSettings};
 use crate::data::{Dataset, Item};
-use crate::model::engine::{Engine, TextEvent};
+use crate::model::engine::{Engine, EngineOptions, TextEvent};
+use crate::model::memory::parse_bytes_setting;
 use crate::model::{GenStats, GenerationConfig, GenerationOverrides};
 
 /// Which of the two prompt templates a model reads.
@@ -33,6 +35,23 @@ impl PromptKind {
             PromptKind::Oracle => (&models.oracle, models.oracle_max_input_tokens),
             PromptKind::Prism => (&models.prism, models.prism_max_input_tokens),
         }
+    }
+
+    /// How to load this kind's model: on `device`, reading at most its configured input length,
+    /// cutting or refusing longer prompts and within the memory budget as `[models]` says.
+    pub fn engine_options(
+        self,
+        models: &ModelSettings,
+        device: candle_core::Device,
+    ) -> Result<EngineOptions> {
+        Ok(EngineOptions {
+            device,
+            max_input_tokens: Some(self.configured(models).1),
+            truncate: models.truncate,
+            max_memory: parse_bytes_setting(&models.max_memory)
+                .map_err(|e| anyhow::anyhow!("models.max_memory: {e}"))?,
+            ..EngineOptions::default()
+        })
     }
 
     pub fn name(self) -> &'static str {
@@ -54,7 +73,8 @@ pub fn decoding_overrides(decoding: &DecodingSettings) -> GenerationOverrides {
     }
 }
 
-/// Renders the prompt of `kind` for `sample`, cut to `max_tokens` of `tokenizer`.
+/// Renders the prompt of `kind` for `sample`, cut to `max_tokens` of `tokenizer` by leaving out
+/// the oldest history items (see [`Prompt`]).
 pub fn render_prompt(
     dataset: &Dataset,
     prompts: &Prompts,
@@ -62,15 +82,30 @@ pub fn render_prompt(
     sample: &Sample,
     tokenizer: &Tokenizer,
     max_tokens: usize,
-) -> Result<String> {
+) -> Result<Prompt> {
     let history: Vec<&Item> = sample.history.iter().map(|&i| dataset.item(i)).collect();
     let item = dataset.item(sample.item);
     let count = |text: &str| tokenizer.encode(text, true).map(|e| e.len()).unwrap_or(usize::MAX);
-    let prompt = match kind {
-        PromptKind::Oracle => prompts.oracle(&history, item, max_tokens, count)?,
-        PromptKind::Prism => prompts.prism(&history, item, max_tokens, count)?,
-    };
-    Ok(prompt.text)
+    match kind {
+        PromptKind::Oracle => prompts.oracle(&history, item, max_tokens, count),
+        PromptKind::Prism => prompts.prism(&history, item, max_tokens, count),
+    }
+}
+
+impl Explanation {
+    /// The one warning about its cut prompt (`max_tokens`: the input length it was cut to), or
+    /// `None` when nothing was left out.
+    pub fn truncation_warning(&self, kind: PromptKind, max_tokens: usize) -> Option<String> {
+        (self.prompt_tokens_dropped > 0).then(|| {
+            format!(
+                "the {} prompt was cut to the model's input length of {max_tokens} tokens: its {} oldest \
+                 history item(s), {} tokens, were left out (--no-truncate makes this an error)",
+                kind.name(),
+                self.history_cut,
+                self.prompt_tokens_dropped
+            )
+        })
+    }
 }
 
 /// One model's explanation with its measurements (the per-model object of `prism explain`).
@@ -90,6 +125,9 @@ pub struct Explanation {
     /// Title named, titles and features invented, kinds misattributed.
     pub verdict: Verdict,
     pub prompt: String,
+    /// Oldest history items left out to fit the model's input length, and their tokens.
+    pub history_cut: usize,
+    pub prompt_tokens_dropped: usize,
     pub stats: GenStats,
 }
 
@@ -105,21 +143,29 @@ pub struct Explainer<'a> {
 }
 
 impl Explainer<'_> {
-    /// `max_input_tokens`, or less when the model cannot encode that many positions.
+    /// `max_input_tokens`, or less when the engine reads fewer (BART's positions).
     pub fn input_budget(&self) -> usize {
-        super::inputs::input_budget(self.max_input_tokens, self.engine.info().max_input_positions)
+        self.engine.input_limit().min(self.max_input_tokens)
     }
 
-    /// The prompt this model reads for `sample`.
-    pub fn prompt(&self, sample: &Sample) -> Result<String> {
-        render_prompt(
-            self.dataset,
-            self.prompts,
-            self.kind,
-            sample,
-            self.engine.tokenizer(),
-            self.input_budget(),
-        )
+    /// The prompt this model reads for `sample`; an error when it had to be cut and the engine
+    /// does not truncate.
+    pub fn prompt(&self, sample: &Sample) -> Result<Prompt> {
+        let budget = self.input_budget();
+        let prompt =
+            render_prompt(self.dataset, self.prompts, self.kind, sample, self.engine.tokenizer(), budget)?;
+        if prompt.tokens_dropped > 0 && !self.engine.truncates() {
+            anyhow::bail!(
+                "the {} prompt is {} tokens, more than the model's input length of {budget} tokens \
+                 (models.{}_max_input_tokens or --max-input-tokens); without --no-truncate its {} \
+                 oldest history item(s) would be left out",
+                self.kind.name(),
+                prompt.tokens_dropped + prompt.tokens,
+                self.kind.name(),
+                prompt.history_cut
+            );
+        }
+        Ok(prompt)
     }
 
     /// Explains `sample`; `on_text` sees the text as it grows.
@@ -130,7 +176,7 @@ impl Explainer<'_> {
         on_text: Option<&mut dyn FnMut(&TextEvent<'_>)>,
         cancel: Option<&AtomicBool>,
     ) -> Result<Explanation> {
-        let prompt = self.prompt(sample)?;
+        let Prompt { text: prompt, history_cut, tokens_dropped, .. } = self.prompt(sample)?;
         let out = self.engine.generate(&[prompt.as_str()], decoding, on_text, cancel)?;
         let text = out.generations[0].text.trim().to_owned();
         let grounding = self.matcher.ground(&text, &sample.history, sample.item);
@@ -147,6 +193,8 @@ impl Explainer<'_> {
             verdict: Verdict::of(self.matcher, &grounding, sample.item),
             text,
             prompt,
+            history_cut,
+            prompt_tokens_dropped: tokens_dropped,
             stats,
         })
     }

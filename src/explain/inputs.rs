@@ -30,7 +30,7 @@ pub struct ModelInputs {
 impl ModelInputs {
     /// The inputs of the checkpoint in `dir`, read with prompts of `kind` cut to `max_input_tokens`.
     pub fn load(kind: PromptKind, dir: &Path, max_input_tokens: usize) -> Result<ModelInputs> {
-        let (tokenizer, positions) = input_side(dir, None)
+        let (tokenizer, positions) = input_side(dir)
             .with_context(|| format!("cannot read the {} model's tokenizer and config", kind.name()))?;
         Ok(ModelInputs { kind, tokenizer, budget: input_budget(max_input_tokens, positions) })
     }
@@ -48,6 +48,6 @@ impl ModelInputs {
 
     /// The prompt this model reads for `sample`.
     pub fn prompt(&self, dataset: &Dataset, prompts: &Prompts, sample: &Sample) -> Result<String> {
-        render_prompt(dataset, prompts, self.kind, sample, &self.tokenizer, self.budget)
+        render_prompt(dataset, prompts, self.kind, sample, &self.tokenizer, self.budget).map(|p| p.text)
     }
 }

@@ -1,6 +1,9 @@
 //! Prompt templates: plain-text files with `{history}` and `{item}` placeholders, loaded at run
-//! time so users can edit them, rendered from dataset items and cut to a model's input length by
-//! dropping the oldest history items first.
+//! time so users can edit them, rendered from dataset items and cut to a model's input length.
+//!
+//! The rule for a prompt longer than the model reads: the template's own text (the instruction)
+//! and the recommended item's line are always kept; history items are left out oldest first until
+//! the prompt fits. A template that does not fit with the item alone is an error.
 
 use std::path::Path;
 
@@ -35,8 +38,15 @@ pub struct Prompt {
     pub text: String,
     /// History items shown (the newest ones).
     pub history_used: usize,
-    /// Oldest history items left out to fit the token budget.
+    /// Oldest history items not shown: those the prompt kind never shows (the Prism's
+    /// `prism_history_len`) and those cut to fit the token budget.
     pub history_dropped: usize,
+    /// Of `history_dropped`, those cut to fit the token budget.
+    pub history_cut: usize,
+    /// Tokens of `text`, as counted for the budget.
+    pub tokens: usize,
+    /// Tokens the cut history items took: the whole prompt's count minus `tokens`.
+    pub tokens_dropped: usize,
 }
 
 impl PromptTemplate {
@@ -110,11 +120,22 @@ impl PromptTemplate {
         let lines: Vec<String> = history.iter().map(|h| item_line(h)).collect();
         let item = item_line(item);
         let render = |keep: usize| self.render_lines(&lines[lines.len() - keep..], &item);
+        let whole = render(lines.len());
+        let whole_tokens = count_tokens(&whole);
+        if whole_tokens <= max_tokens {
+            return Ok(Prompt {
+                text: whole,
+                history_used: lines.len(),
+                history_dropped: 0,
+                history_cut: 0,
+                tokens: whole_tokens,
+                tokens_dropped: 0,
+            });
+        }
         // The token count grows with the number of kept lines, so the largest fitting number is
         // found by bisection: a few tokenizer calls instead of one per history item.
-        let (mut fits, mut too_many) = (0, lines.len() + 1);
-        let empty = render(0);
-        let empty_tokens = count_tokens(&empty);
+        let (mut fits, mut too_many) = (0, lines.len());
+        let empty_tokens = count_tokens(&render(0));
         if empty_tokens > max_tokens {
             bail!(
                 "prompt template {} takes {empty_tokens} tokens with the item alone and no history, \
@@ -122,15 +143,25 @@ impl PromptTemplate {
                 self.origin
             );
         }
+        let mut fits_tokens = empty_tokens;
         while too_many - fits > 1 {
             let mid = (fits + too_many) / 2;
-            if count_tokens(&render(mid)) <= max_tokens {
-                fits = mid;
+            let tokens = count_tokens(&render(mid));
+            if tokens <= max_tokens {
+                (fits, fits_tokens) = (mid, tokens);
             } else {
                 too_many = mid;
             }
         }
-        Ok(Prompt { text: render(fits), history_used: fits, history_dropped: lines.len() - fits })
+        let cut = lines.len() - fits;
+        Ok(Prompt {
+            text: render(fits),
+            history_used: fits,
+            history_dropped: cut,
+            history_cut: cut,
+            tokens: fits_tokens,
+            tokens_dropped: whole_tokens.saturating_sub(fits_tokens),
+        })
     }
 
     fn render_lines(&self, history: &[String], item: &str) -> String {
@@ -277,9 +308,10 @@ mod tests {
         let p = t.render_within(&refs, &target, 3 + 2 * 5, words).unwrap();
         assert_eq!(p.history_used, 5);
         assert_eq!(p.history_dropped, 15);
+        assert_eq!((p.history_cut, p.tokens, p.tokens_dropped), (15, 13, 30));
         assert!(p.text.starts_with("- Film15\n") && p.text.contains("- Film19\n=> - Target"), "{}", p.text);
         let all = t.render_within(&refs, &target, 1000, words).unwrap();
-        assert_eq!((all.history_used, all.history_dropped), (20, 0));
+        assert_eq!((all.history_used, all.history_dropped, all.tokens_dropped), (20, 0, 0));
         assert!(t.render_within(&refs, &target, 2, words).unwrap_err().to_string().contains("t.txt"));
     }
 
@@ -295,7 +327,7 @@ mod tests {
         let target = item("T", None, &[]);
         let prism = p.prism(&refs, &target, 100, words).unwrap();
         assert_eq!(prism.text, "- F2\n- F3|- T");
-        assert_eq!(prism.history_dropped, 2);
+        assert_eq!((prism.history_dropped, prism.history_cut, prism.tokens_dropped), (2, 0, 0));
         assert_eq!(p.oracle(&refs, &target, 100, words).unwrap().history_used, 4);
     }
 

@@ -359,7 +359,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (study, _) = make_study(5, 0);
         let load = || Annotations::load(dir.path(), &study, "ann").unwrap();
-        let mut writer = Writer::open(dir.path(), &study, "ann", 0).unwrap();
+        let mut writer = Writer::open(
+            dir.path(),
+            &study,
+            "ann",
+            0,
+            crate::humaneval::lock::AnnotatorLock::acquire(dir.path(), "ann").unwrap(),
+        )
+        .unwrap();
         let mut s = Session::new(&study, &load(), 0);
         let mut answered = Vec::new();
         for k in 0..2 {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 
+use super::lock::AnnotatorLock;
 use super::slot_letter;
 use super::study::{Study, ANNOTATIONS_DIR, STUDY_VERSION};
 use crate::durable::{read_json_lines_reporting, JsonLines, TornLine};
@@ -100,16 +101,18 @@ impl fmt::Display for Issue {
     }
 }
 
-/// Opens `annotator`'s side of the study in `dir`: the study, checked, and what the annotator has
-/// recorded so far (torn lines are in its `issues`, for the caller to report).
-pub fn open_for(dir: &Path, annotator: &str) -> Result<(Study, Annotations)> {
+/// Opens `annotator`'s side of the study in `dir` for a session: the study, checked, the
+/// annotator's lock (a second session is refused), and what the annotator has recorded so far,
+/// read under the lock (torn lines are in its `issues`, for the caller to report).
+pub fn open_for(dir: &Path, annotator: &str) -> Result<(Study, Annotations, AnnotatorLock)> {
     check_annotator_name(annotator)?;
     let study = Study::open(dir)?;
     if !study.annotators.is_empty() && !study.annotators.iter().any(|a| a == annotator) {
         bail!("unknown annotator {annotator:?}: this study is for {}", study.annotators.join(", "));
     }
+    let lock = AnnotatorLock::acquire(dir, annotator)?;
     let recorded = Annotations::load(dir, &study, annotator)?;
-    Ok((study, recorded))
+    Ok((study, recorded, lock))
 }
 
 /// Annotator names become file names: letters, digits, `-`, `_` and `.`, not starting with `.`.
@@ -251,15 +254,23 @@ fn check_judgement(j: &Judgement, study: &Study) -> Result<(), String> {
     Ok(())
 }
 
-/// Appends an annotator's judgements, each fsynced before `append` returns.
+/// Appends an annotator's judgements, each fsynced before `append` returns; the only writer of
+/// the file, as it holds the annotator's lock.
 pub struct Writer {
     lines: JsonLines,
+    _lock: AnnotatorLock,
 }
 
 impl Writer {
     /// Opens the annotator's file for appending (cutting off a torn last line, which
     /// [`Annotations::load`] has reported) and writes the start record to a new file.
-    pub fn open(dir: &Path, study: &Study, annotator: &str, now_ms: u64) -> Result<Writer> {
+    pub fn open(
+        dir: &Path,
+        study: &Study,
+        annotator: &str,
+        now_ms: u64,
+        lock: AnnotatorLock,
+    ) -> Result<Writer> {
         check_annotator_name(annotator)?;
         let path = annotator_path(dir, annotator);
         let fresh = std::fs::read(&path).map(|b| !b.contains(&b'\n')).unwrap_or(true);
@@ -272,7 +283,7 @@ impl Writer {
                 at_ms: now_ms,
             })?;
         }
-        Ok(Writer { lines })
+        Ok(Writer { lines, _lock: lock })
     }
 
     pub fn append(&mut self, judgement: &Judgement) -> Result<()> {
@@ -303,13 +314,16 @@ mod tests {
     fn later_answers_supersede_and_times_add_up() {
         let dir = tempfile::tempdir().unwrap();
         let (study, _) = make_study(4, 0);
-        let mut w = Writer::open(dir.path(), &study, "ann", 0).unwrap();
+        let mut w =
+            Writer::open(dir.path(), &study, "ann", 0, AnnotatorLock::acquire(dir.path(), "ann").unwrap())
+                .unwrap();
         w.append(&judgement("q001", 1, 100)).unwrap();
         w.append(&judgement("q002", 2, 50)).unwrap();
         w.append(&judgement("q001", 5, 30)).unwrap();
         drop(w);
         // Reopening does not write a second start record.
-        Writer::open(dir.path(), &study, "ann", 0).unwrap();
+        Writer::open(dir.path(), &study, "ann", 0, AnnotatorLock::acquire(dir.path(), "ann").unwrap())
+            .unwrap();
         let a = Annotations::load(dir.path(), &study, "ann").unwrap();
         assert_eq!(a.judgements.len(), 3);
         assert_eq!(a.latest()["q001"].ratings[0][0], 5);
@@ -325,7 +339,9 @@ mod tests {
     fn a_torn_last_line_is_reported_then_repaired() {
         let dir = tempfile::tempdir().unwrap();
         let (study, _) = make_study(4, 0);
-        let mut w = Writer::open(dir.path(), &study, "ann", 0).unwrap();
+        let mut w =
+            Writer::open(dir.path(), &study, "ann", 0, AnnotatorLock::acquire(dir.path(), "ann").unwrap())
+                .unwrap();
         w.append(&judgement("q001", 1, 100)).unwrap();
         drop(w);
         let path = annotator_path(dir.path(), "ann");
@@ -335,7 +351,9 @@ mod tests {
         assert_eq!(a.judgements.len(), 1);
         assert_eq!(a.issues, [Issue { path: path.clone(), line: 3, bytes: 32 }]);
         assert!(a.issues[0].to_string().contains("ann.jsonl, line 3: torn last line"));
-        let mut w = Writer::open(dir.path(), &study, "ann", 0).unwrap();
+        let mut w =
+            Writer::open(dir.path(), &study, "ann", 0, AnnotatorLock::acquire(dir.path(), "ann").unwrap())
+                .unwrap();
         w.append(&judgement("q002", 3, 10)).unwrap();
         let a = Annotations::load(dir.path(), &study, "ann").unwrap();
         assert!(a.issues.is_empty());

@@ -16,7 +16,7 @@ use crate::distill::evaluate::template_explanation;
 use crate::explain::samples::Sample;
 use crate::explain::{Explainer, Matcher, PromptKind, Prompts};
 use crate::model::device::parse_device;
-use crate::model::engine::{Engine, EngineOptions};
+use crate::model::engine::Engine;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -171,8 +171,7 @@ fn model_texts(
     progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<Vec<String>> {
     let (dir, max_input_tokens) = kind.configured(&settings.models);
-    let options =
-        EngineOptions { device: parse_device(&settings.models.device)?, ..EngineOptions::default() };
+    let options = kind.engine_options(&settings.models, parse_device(&settings.models.device)?)?;
     let engine = Engine::load(dir, &options).with_context(|| format!("system {name}"))?;
     let decoding = engine.config_with(&crate::explain::decoding_overrides(&settings.decoding));
     let explainer = Explainer { engine: &engine, kind, max_input_tokens, dataset, prompts, matcher };

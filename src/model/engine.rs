@@ -8,11 +8,16 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
 use candle_core::{DType, Device};
-use tokenizers::{Tokenizer, TruncationParams};
+use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 
 use super::generate::{self, GenerationConfig, GenerationOverrides, Hooks, StepEvent};
+use super::memory::{self, Dims, Workload};
 use super::stats::{ms_since, GenStats};
-use super::{Kernels, LoadOptions, ModelInfo, Seq2Seq};
+use super::{Arch, Kernels, LoadOptions, ModelInfo, Seq2Seq};
+
+/// T5's input length when its config names none: relative positions do not bound it, and this is
+/// what transformers' T5 tokenizers (`model_max_length`) and the original T5 training use.
+pub const T5_DEFAULT_MAX_INPUT_TOKENS: usize = 512;
 
 /// How to load a checkpoint.
 #[derive(Clone, Debug)]
@@ -21,14 +26,26 @@ pub struct EngineOptions {
     /// Weights dtype; `None` is f32 (what transformers loads by default, whatever the checkpoint
     /// was saved in).
     pub dtype: Option<DType>,
-    /// Inputs longer than this are truncated (special tokens kept), as a tokenizer called with
-    /// `truncation=True, max_length=N` does.
+    /// The model's input length; `None`: its config's (BART's `max_position_embeddings`, T5's
+    /// `n_positions` or [`T5_DEFAULT_MAX_INPUT_TOKENS`]). Never more than BART's positions.
     pub max_input_tokens: Option<usize>,
+    /// Longer inputs are cut as a tokenizer called with `truncation=True, max_length=N` cuts
+    /// them (the first tokens kept, then the special tokens); `false`: they are an error.
+    pub truncate: bool,
+    /// The most memory one generation may take, weights included; `None`: what the OS and the
+    /// cgroup leave ([`memory::available`]).
+    pub max_memory: Option<u64>,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { device: Device::Cpu, dtype: None, max_input_tokens: None }
+        EngineOptions {
+            device: Device::Cpu,
+            dtype: None,
+            max_input_tokens: None,
+            truncate: true,
+            max_memory: None,
+        }
     }
 }
 
@@ -73,6 +90,18 @@ pub struct Engine {
     device: Device,
     dir: PathBuf,
     load_ms: f64,
+    max_input: usize,
+    truncate: bool,
+    max_memory: Option<u64>,
+    dims: Dims,
+}
+
+/// An input as token ids, cut to the model's input length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tokenized {
+    pub ids: Vec<u32>,
+    /// Tokens of the text left out (0 when it fitted).
+    pub dropped: usize,
 }
 
 impl Engine {
@@ -84,8 +113,21 @@ impl Engine {
         device: Device,
         max_input_tokens: Option<usize>,
     ) -> Result<Engine> {
-        let tokenizer = prepare_tokenizer(tokenizer, max_input_tokens)?;
-        Ok(Engine { model, tokenizer, defaults, device, dir: PathBuf::new(), load_ms: 0.0 })
+        let tokenizer = prepare_tokenizer(tokenizer)?;
+        let dims = Dims::guess(model.info());
+        let max_input = input_limit(model.info(), None, max_input_tokens);
+        Ok(Engine {
+            model,
+            tokenizer,
+            defaults,
+            device,
+            dir: PathBuf::new(),
+            load_ms: 0.0,
+            max_input,
+            truncate: true,
+            max_memory: None,
+            dims,
+        })
     }
 
     /// Loads the checkpoint in `dir` (Hugging Face layout): weights, `tokenizer.json`, and the
@@ -97,6 +139,7 @@ impl Engine {
         if !dir.is_dir() {
             bail!("checkpoint directory {} does not exist", dir.display());
         }
+        check_weights_fit(dir, options.max_memory)?;
         // Generation never needs gradients, so it gets candle's fused kernels.
         let load_options = LoadOptions {
             device: options.device.clone(),
@@ -105,8 +148,11 @@ impl Engine {
         };
         let (model, tokenizer) = super::load::load_with_tokenizer(dir, &load_options)?;
         let model: Box<dyn Seq2Seq> = Box::new(model);
-        let tokenizer = prepare_tokenizer(tokenizer, options.max_input_tokens)?;
+        let tokenizer = prepare_tokenizer(tokenizer)?;
         let defaults = GenerationConfig::from_checkpoint(dir, model.info())?;
+        let config: serde_json::Value = super::checkpoint::read_json(&dir.join("config.json"))?;
+        let dims = Dims::from_config(&config, model.info());
+        let max_input = input_limit(model.info(), Some(&config), options.max_input_tokens);
         Ok(Engine {
             model,
             tokenizer,
@@ -114,6 +160,10 @@ impl Engine {
             device: options.device.clone(),
             dir: dir.to_path_buf(),
             load_ms: ms_since(start),
+            max_input,
+            truncate: options.truncate,
+            max_memory: options.max_memory,
+            dims,
         })
     }
 
@@ -155,11 +205,47 @@ impl Engine {
         cfg
     }
 
-    /// Token ids of `text`, special tokens included, truncated to `max_input_tokens`.
+    /// The longest input this engine reads, in tokens (special tokens included).
+    pub fn input_limit(&self) -> usize {
+        self.max_input
+    }
+
+    /// Whether inputs longer than [`Engine::input_limit`] are cut (`false`: refused).
+    pub fn truncates(&self) -> bool {
+        self.truncate
+    }
+
+    /// Token ids of `text`, special tokens included, cut to [`Engine::input_limit`].
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding =
-            self.tokenizer.encode(text, true).map_err(|e| anyhow!("cannot tokenize the prompt: {e}"))?;
-        Ok(encoding.get_ids().to_vec())
+        Ok(self.tokenize_counted(text)?.ids)
+    }
+
+    /// [`Engine::tokenize`], saying how many tokens were left out. The rule is transformers'
+    /// `truncation=True` (`truncation_side="right"`): the text's first tokens are kept, as many as
+    /// fit beside the special tokens the tokenizer adds (T5's `</s>`, BART's `<s>…</s>`). With
+    /// truncation off, a text that does not fit is an error naming both lengths.
+    pub fn tokenize_counted(&self, text: &str) -> Result<Tokenized> {
+        let failed = |e| anyhow!("cannot tokenize the prompt: {e}");
+        let encoding = self.tokenizer.encode(text, true).map_err(failed)?;
+        if encoding.len() <= self.max_input {
+            return Ok(Tokenized { ids: encoding.get_ids().to_vec(), dropped: 0 });
+        }
+        let total = encoding.len();
+        if !self.truncate {
+            bail!(
+                "the input is {total} tokens, more than the model's input length of {} tokens \
+                 (--max-input-tokens or the [models] config); shorten it, or leave out --no-truncate \
+                 to have it cut",
+                self.max_input
+            );
+        }
+        let mut raw = self.tokenizer.encode(text, false).map_err(failed)?;
+        let specials = self.tokenizer.get_post_processor().map_or(0, |p| p.added_tokens(false));
+        let keep = self.max_input.saturating_sub(specials);
+        let dropped = raw.len().saturating_sub(keep);
+        raw.truncate(keep, 0, TruncationDirection::Right);
+        let cut = self.tokenizer.post_process(raw, None, true).map_err(failed)?;
+        Ok(Tokenized { ids: cut.get_ids().to_vec(), dropped })
     }
 
     /// Text of `ids`, special tokens skipped.
@@ -175,8 +261,34 @@ impl Engine {
         on_text: Option<&mut dyn FnMut(&TextEvent<'_>)>,
         cancel: Option<&AtomicBool>,
     ) -> Result<EngineOutput> {
-        let inputs = prompts.iter().map(|p| self.tokenize(p)).collect::<Result<Vec<_>>>()?;
-        self.generate_ids(&inputs, cfg, on_text, cancel)
+        let tokenized = prompts.iter().map(|p| self.tokenize_counted(p)).collect::<Result<Vec<_>>>()?;
+        let dropped = tokenized.iter().map(|t| t.dropped).sum();
+        let inputs: Vec<Vec<u32>> = tokenized.into_iter().map(|t| t.ids).collect();
+        let mut out = self.generate_ids(&inputs, cfg, on_text, cancel)?;
+        out.stats.input_tokens_dropped = dropped;
+        Ok(out)
+    }
+
+    /// `Err` when an input is longer than the model reads or the generation's estimated peak
+    /// memory exceeds the budget ([`memory::check`]).
+    pub fn check_fits(&self, inputs: &[Vec<u32>], cfg: &GenerationConfig) -> Result<()> {
+        let longest = inputs.iter().map(Vec::len).max().unwrap_or(0);
+        if longest > self.max_input {
+            bail!(
+                "an input is {longest} tokens, more than the model's input length of {} tokens",
+                self.max_input
+            );
+        }
+        let info = self.info();
+        let work = Workload {
+            batch: inputs.len(),
+            input_tokens: longest,
+            beams: cfg.num_beams,
+            max_new_tokens: cfg.max_new_tokens,
+        };
+        let element_bytes = (info.param_bytes / info.param_count.max(1)).max(1) as u64;
+        let estimate = memory::estimate(&self.dims, info.param_bytes as u64, element_bytes, work);
+        memory::check(&estimate, work, self.max_memory).map_err(|e| anyhow!(e))
     }
 
     /// [`Engine::generate`] for inputs already tokenized.
@@ -187,6 +299,7 @@ impl Engine {
         mut on_text: Option<&mut dyn FnMut(&TextEvent<'_>)>,
         cancel: Option<&AtomicBool>,
     ) -> Result<EngineOutput> {
+        self.check_fits(inputs, cfg)?;
         let mut streamed: Vec<String> = vec![String::new(); inputs.len()];
         let mut decode_error = None;
         let mut on_step = |event: &StepEvent<'_>| {
@@ -231,7 +344,7 @@ impl Engine {
 /// `config.json` alone (no weights are opened): the tokenizer, prepared as the engine prepares it,
 /// and the longest input the model can encode (BART's learned positions; `None` for T5). Enough to
 /// render and measure a model's prompts where the model itself runs elsewhere.
-pub fn input_side(dir: &Path, max_input_tokens: Option<usize>) -> Result<(Tokenizer, Option<usize>)> {
+pub fn input_side(dir: &Path) -> Result<(Tokenizer, Option<usize>)> {
     let config_path = dir.join("config.json");
     if !config_path.is_file() {
         bail!(
@@ -249,16 +362,59 @@ pub fn input_side(dir: &Path, max_input_tokens: Option<usize>) -> Result<(Tokeni
             Some(bart.max_position_embeddings)
         }
     };
-    let tokenizer = prepare_tokenizer(super::checkpoint::load_tokenizer(dir)?, max_input_tokens)?;
+    let tokenizer = prepare_tokenizer(super::checkpoint::load_tokenizer(dir)?)?;
     Ok((tokenizer, max_positions))
 }
 
-fn prepare_tokenizer(mut tokenizer: Tokenizer, max_input_tokens: Option<usize>) -> Result<Tokenizer> {
-    // Generation pads batches itself, with the attention mask the model expects.
+fn prepare_tokenizer(mut tokenizer: Tokenizer) -> Result<Tokenizer> {
+    // Generation pads batches itself, with the attention mask the model expects, and cuts inputs
+    // itself, counting what it leaves out.
     tokenizer.with_padding(None);
-    let truncation = max_input_tokens.map(|max_length| TruncationParams { max_length, ..Default::default() });
-    tokenizer.with_truncation(truncation).map_err(|e| anyhow!("invalid truncation: {e}"))?;
+    tokenizer.with_truncation(None).map_err(|e| anyhow!("invalid truncation: {e}"))?;
     Ok(tokenizer)
+}
+
+/// The input length: `configured` (or the config's), never more than BART's learned positions.
+fn input_limit(info: &ModelInfo, config: Option<&serde_json::Value>, configured: Option<usize>) -> usize {
+    let own = match info.arch {
+        Arch::Bart => info.max_input_positions,
+        Arch::T5 => config.and_then(|c| c.get("n_positions")).and_then(|v| v.as_u64()).map(|n| n as usize),
+    };
+    let limit = configured.or(own).unwrap_or(T5_DEFAULT_MAX_INPUT_TOKENS);
+    info.max_input_positions.map_or(limit, |positions| limit.min(positions)).max(1)
+}
+
+/// Refuses a checkpoint whose weight files alone exceed the memory budget, before reading them.
+fn check_weights_fit(dir: &Path, budget: Option<u64>) -> Result<()> {
+    let weights: u64 = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.ends_with(".safetensors") || name.ends_with(".bin")
+                })
+                .filter_map(|e| e.metadata().ok().map(|m| m.len()))
+                .sum()
+        })
+        .unwrap_or(0);
+    let (limit, what) = match budget {
+        Some(b) => (b, format!("the memory budget (--max-memory) of {}", memory::show_bytes(b))),
+        None => match memory::available() {
+            Some(a) => {
+                (a.bytes, format!("the {} still available ({})", memory::show_bytes(a.bytes), a.sources))
+            }
+            None => return Ok(()),
+        },
+    };
+    if weights > limit {
+        bail!(
+            "the weights in {} take {}, more than {what}; use a smaller model or raise --max-memory",
+            dir.display(),
+            memory::show_bytes(weights)
+        );
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for Engine {

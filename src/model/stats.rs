@@ -25,6 +25,8 @@ pub struct GenStats {
     pub num_beams: usize,
     /// Input tokens (special tokens included), summed over the batch.
     pub input_tokens: usize,
+    /// Tokens cut from the inputs to fit the model's input length, summed over the batch.
+    pub input_tokens_dropped: usize,
     /// Encoder pass (tokenization excluded).
     pub encode_ms: f64,
     /// From the start of generation (encoder included) to the first new token.

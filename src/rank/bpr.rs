@@ -41,6 +41,19 @@ pub struct BprConfig {
 }
 
 impl BprConfig {
+    /// The ranges `[ranker.bpr]` accepts (see `Settings::check_ranges`), for callers that build a
+    /// configuration without a config file.
+    pub fn validate(&self) -> Result<()> {
+        use std::ops::Bound::{Excluded, Included};
+        let mut c = crate::validate::Checks::new();
+        c.int("ranker.bpr.factors", self.factors, 1, 4096);
+        c.int("ranker.bpr.epochs", self.epochs, 1, 100_000);
+        c.float("ranker.bpr.learning_rate", self.learning_rate.into(), Excluded(0.0), Included(10.0));
+        c.float("ranker.bpr.regularization", self.regularization.into(), Included(0.0), Included(10.0));
+        c.int("ranker.k", self.k, 1, 100_000);
+        c.finish("BPR settings")
+    }
+
     pub fn from_settings(settings: &RankerSettings) -> BprConfig {
         let b = &settings.bpr;
         BprConfig {
@@ -78,14 +91,17 @@ impl Bpr {
         &self.report
     }
 
-    /// Trains from scratch. `progress` receives one line per epoch.
+    /// Trains from scratch. `progress` receives one line per epoch. Stops with an error naming
+    /// the epoch when the factors stop being finite numbers (a learning rate too large for the
+    /// data): a model that scores every item NaN ranks nothing.
     pub fn train(
         dataset: &Dataset,
         split: &Split,
         train: &TrainMatrix,
         config: &BprConfig,
         progress: &dyn Fn(&str),
-    ) -> Bpr {
+    ) -> Result<Bpr> {
+        config.validate()?;
         let start = Instant::now();
         let f = config.factors.max(1);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
@@ -108,6 +124,15 @@ impl Bpr {
         for epoch in 1..=config.epochs {
             model.epoch(train, config, &mut rng);
             model.report.epochs_run = epoch;
+            if !model.is_finite() {
+                bail!(
+                    "BPR training diverged in epoch {epoch}: its factors are no longer finite numbers \
+                     (ranker.bpr.learning_rate = {}, ranker.bpr.regularization = {}); lower the \
+                     learning rate. No model was cached",
+                    config.learning_rate,
+                    config.regularization
+                );
+            }
             if dev.is_empty() {
                 progress(&format!("bpr epoch {epoch}/{}: no dev items, training all epochs", config.epochs));
                 continue;
@@ -143,7 +168,13 @@ impl Bpr {
             model.report.best_epoch = model.report.epochs_run;
         }
         model.report.train_seconds = start.elapsed().as_secs_f64();
-        model
+        Ok(model)
+    }
+
+    fn is_finite(&self) -> bool {
+        [&self.user_factors, &self.item_factors, &self.item_bias]
+            .iter()
+            .all(|v| v.iter().all(|x| x.is_finite()))
     }
 
     /// One pass of as many SGD steps as there are train pairs.
@@ -186,7 +217,7 @@ impl Bpr {
         progress: &dyn Fn(&str),
     ) -> Result<Bpr> {
         let Some(dir) = cache_dir else {
-            return Ok(Bpr::train(dataset, split, train, config, progress));
+            return Bpr::train(dataset, split, train, config, progress);
         };
         let key = cache_key(dataset, split, train, config);
         let path = cache_path(dir, &key);
@@ -196,7 +227,7 @@ impl Bpr {
                 Err(e) => progress(&format!("ignoring cached model: {e:#}")),
             }
         }
-        let model = Bpr::train(dataset, split, train, config, progress);
+        let model = Bpr::train(dataset, split, train, config, progress)?;
         match model.save(&path, &key) {
             Ok(()) => progress(&format!("cached the BPR model in {}", path.display())),
             Err(e) => progress(&format!("could not cache the BPR model: {e:#}")),
@@ -436,8 +467,8 @@ mod tests {
     #[test]
     fn learns_more_than_popularity_and_is_reproducible() {
         let (d, split, train) = data();
-        let a = Bpr::train(&d, &split, &train, &config(), &|_| {});
-        let b = Bpr::train(&d, &split, &train, &config(), &|_| {});
+        let a = Bpr::train(&d, &split, &train, &config(), &|_| {}).unwrap();
+        let b = Bpr::train(&d, &split, &train, &config(), &|_| {}).unwrap();
         assert_eq!(a.user_factors, b.user_factors);
         assert_eq!(a.report.best_epoch, b.report.best_epoch);
         let dev_bpr = evaluate(&a, &d, &split, &train, Part::Dev, 10);
@@ -462,10 +493,34 @@ mod tests {
         // A learning rate this high overshoots, so dev NDCG peaks early and patience stops it.
         let c = BprConfig { learning_rate: 0.5, epochs: 40, patience: 2, ..config() };
         let lines = std::sync::Mutex::new(Vec::new());
-        let m = Bpr::train(&d, &split, &train, &c, &|l| lines.lock().unwrap().push(l.to_owned()));
+        let m = Bpr::train(&d, &split, &train, &c, &|l| lines.lock().unwrap().push(l.to_owned())).unwrap();
         assert!(m.report.epochs_run < 40, "{:?}", m.report);
         assert_eq!(m.report.epochs_run, m.report.best_epoch + 2);
         assert_eq!(lines.lock().unwrap().len(), m.report.epochs_run);
+    }
+
+    #[test]
+    fn a_diverging_or_non_finite_configuration_fails_and_caches_nothing() {
+        let (d, split, train) = data();
+        let dir = tempfile::tempdir().unwrap();
+        // In range, yet each step multiplies the factors by 1 − lr·reg = −99: they overflow.
+        let huge = BprConfig { learning_rate: 10.0, regularization: 10.0, ..config() };
+        let err = Bpr::train_or_load(&d, &split, &train, &huge, Some(dir.path()), &|_| {}).err().unwrap();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("diverged in epoch 1") && message.contains("learning_rate = 10"),
+            "{message}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a diverged model was cached");
+        for bad in [f32::NAN, f32::INFINITY, 1e30, 0.0] {
+            let c = BprConfig { learning_rate: bad, ..config() };
+            let err = format!(
+                "{:#}",
+                Bpr::train_or_load(&d, &split, &train, &c, Some(dir.path()), &|_| {}).err().unwrap()
+            );
+            assert!(err.contains("ranker.bpr.learning_rate"), "{err}");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

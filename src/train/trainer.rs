@@ -92,20 +92,29 @@ impl TrainConfig {
         self.max_steps.map_or(all, |m| m.min(all))
     }
 
+    /// Every number in range (keys as a recipe's `[train]` section names them).
     pub fn validate(&self) -> Result<()> {
-        if self.batch_size == 0 || self.grad_accum == 0 || self.epochs == 0 {
-            bail!("batch_size, grad_accum and epochs must be at least 1");
+        use std::ops::Bound::{Excluded, Included};
+        const MANY: usize = 1_000_000_000;
+        let mut c = crate::validate::Checks::new();
+        c.int("epochs", self.epochs, 1, 1_000_000);
+        if let Some(max_steps) = self.max_steps {
+            c.int("max_steps", max_steps, 1, MANY);
         }
-        if self.lr.is_nan() || self.lr <= 0.0 {
-            bail!("lr must be positive, got {}", self.lr);
+        c.int("batch_size", self.batch_size, 1, 65_536);
+        c.int("grad_accum", self.grad_accum, 1, 65_536);
+        c.float("lr", self.lr, Excluded(0.0), Included(10.0));
+        c.float("weight_decay", self.weight_decay, Included(0.0), Included(10.0));
+        c.int("warmup_steps", self.warmup_steps, 0, MANY);
+        if let Some(clip) = self.clip_norm {
+            c.float("clip_norm", clip, Excluded(0.0), Included(1e6));
         }
-        if !(0.0..1.0).contains(&self.label_smoothing) {
-            bail!("label_smoothing must be in [0, 1), got {}", self.label_smoothing);
+        c.float("label_smoothing", self.label_smoothing, Included(0.0), Excluded(1.0));
+        if let Some(every) = self.eval_every {
+            c.int("eval_every", every, 1, MANY);
         }
-        if self.save_every == 0 || self.eval_every == Some(0) {
-            bail!("save_every and eval_every must be at least 1");
-        }
-        Ok(())
+        c.int("save_every", self.save_every, 1, MANY);
+        c.finish("training settings")
     }
 }
 
@@ -451,7 +460,15 @@ pub fn train(run: Run<'_>) -> Result<TrainOutcome> {
                     None,
                 )?;
                 let loss = seq2seq_loss(&logits, &batch.labels, &batch.label_mask, config.label_smoothing)?;
-                loss_sum += loss.to_scalar::<f32>()?;
+                let value = loss.to_scalar::<f32>()?;
+                if !value.is_finite() {
+                    bail!(
+                        "training stopped at step {}: the loss is {value}; nothing of this step was \
+                         saved (lower lr, or set clip_norm, in the recipe's [train])",
+                        state.step + 1
+                    );
+                }
+                loss_sum += value;
                 let scaled = (loss / group.len() as f64)?;
                 let store = scaled.backward()?;
                 for (acc, var) in grads.iter_mut().zip(&vars) {
@@ -467,6 +484,7 @@ pub fn train(run: Run<'_>) -> Result<TrainOutcome> {
             model.model.set_training(false);
             let lr = config.schedule.lr(config.lr, state.step, config.warmup_steps, total);
             let grad_norm = optimizer.step(&grads, lr, config.clip_norm)?;
+            ensure_finite(model, grad_norm, state.step + 1)?;
             state.step += 1;
             state.batch += group.len();
             let loss = loss_sum / group.len() as f32;
@@ -519,6 +537,27 @@ pub fn train(run: Run<'_>) -> Result<TrainOutcome> {
         durable::write_dir(&out.join(BEST), |dir| model.model.save(dir, Some(tokenizer)))?;
     }
     Ok(TrainOutcome { ending, steps: state.step, best: state.best.clone(), best_dir: out.join(BEST) })
+}
+
+/// Stops a run whose gradients or parameters stopped being finite numbers at `step`, before
+/// anything of that step is saved: a checkpoint of NaNs generates nothing.
+fn ensure_finite(model: &TrainableModel, grad_norm: f64, step: usize) -> Result<()> {
+    if !grad_norm.is_finite() {
+        bail!(
+            "training stopped at step {step}: the gradient norm is {grad_norm}; nothing of this step was \
+             saved (lower lr, or set clip_norm, in the recipe's [train])"
+        );
+    }
+    for (name, var) in model.vars() {
+        let sum = var.as_tensor().sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        if !sum.is_finite() {
+            bail!(
+                "training stopped at step {step}: parameter {name} is no longer finite; nothing of this \
+                 step was saved (lower lr, or set clip_norm, in the recipe's [train])"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn restore_weights(model: &TrainableModel, dir: &Path, device: &Device) -> Result<()> {

@@ -1266,6 +1266,8 @@ mod tests {
             mentions: Vec::new(),
             verdict: Verdict { features_invented: invented, ..Verdict::default() },
             prompt: String::new(),
+            history_cut: 0,
+            prompt_tokens_dropped: 0,
             stats: GenStats::default(),
         }))
     }

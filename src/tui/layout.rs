@@ -83,6 +83,15 @@ impl Areas {
 /// A terminal at least this big gets the rich layout: performance and jobs beside the explorer.
 pub const WIDE: (u16, u16) = (140, 40);
 
+/// Below this size the panels cannot show a line of their lists, so the explorer shows a "terminal
+/// too small" screen instead of clipped panels.
+pub const MIN: (u16, u16) = (64, 20);
+
+/// Whether a terminal of `size` is too small for the explorer.
+pub fn too_small(size: Rect) -> bool {
+    size.width < MIN.0 || size.height < MIN.1
+}
+
 /// The areas with the Oracle's and the Prism's columns side by side.
 pub fn areas(size: Rect, tab: Tab) -> Areas {
     areas_with(size, tab, &[0, 1])
@@ -176,6 +185,14 @@ mod tests {
         let two = areas_with(Rect::new(0, 0, 80, 24), Tab::Explore, &[0, 2]);
         assert!(two.get(Panel::Pane(1)).is_none());
         assert!(two.get(Panel::Pane(0)).unwrap().x < two.get(Panel::Pane(2)).unwrap().x);
+    }
+
+    #[test]
+    fn at_the_minimum_size_every_explore_panel_has_room() {
+        let min = Rect::new(0, 0, MIN.0, MIN.1);
+        assert!(!too_small(min) && too_small(Rect::new(0, 0, MIN.0 - 1, MIN.1)));
+        let a = areas(min, Tab::Explore);
+        assert!(a.panels.iter().all(|(_, r)| r.width >= 16 && r.height >= 8), "{:?}", a.panels);
     }
 
     #[test]

@@ -185,8 +185,8 @@ fn annotate_here(
     dir: &Path,
     annotator: &str,
 ) -> Result<String> {
-    let (study, recorded) = store::open_for(dir, annotator)?;
-    let mut writer = store::Writer::open(dir, &study, annotator, now_ms())?;
+    let (study, recorded, lock) = store::open_for(dir, annotator)?;
+    let mut writer = store::Writer::open(dir, &study, annotator, now_ms(), lock)?;
     let session = Session::new(&study, &recorded, now_ms());
     let theme = app.theme.clone();
     let mut next_input = || -> Result<Option<term::Event>> {

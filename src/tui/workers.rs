@@ -25,7 +25,7 @@ use crate::explain::recorded::Recorded as RecordedFile;
 use crate::explain::samples::Sample;
 use crate::explain::{Explainer, Matcher, PromptKind, Prompts, Verdict};
 use crate::model::device::parse_device;
-use crate::model::engine::{Engine, EngineOptions, TextEvent};
+use crate::model::engine::{Engine, TextEvent};
 use crate::rank::{self, BuildOptions, Ranker, RankerSpec, TrainMatrix};
 
 /// The dataset and what is derived from it once, shared by every worker.
@@ -427,7 +427,8 @@ fn model_worker(
     let pane = column.pane;
     let (_, max_input_tokens) = kind.configured(&settings.models);
     let engine = parse_device(&settings.models.device)
-        .and_then(|device| Engine::load(dir, &EngineOptions { device, ..EngineOptions::default() }));
+        .and_then(|device| kind.engine_options(&settings.models, device))
+        .and_then(|options| Engine::load(dir, &options));
     let engine = match engine {
         Ok(engine) => {
             let info = engine.info();

@@ -185,14 +185,48 @@ impl GenerationConfig {
         let mut config = GenerationConfig::from_model_info(info);
         let generation = dir.join("generation_config.json");
         let source = if generation.is_file() { generation } else { dir.join("config.json") };
+        let mut keys = serde_json::Map::new();
         if source.is_file() {
             let text = std::fs::read_to_string(&source)
                 .with_context(|| format!("cannot read {}", source.display()))?;
             let raw: RawGenerationConfig = serde_json::from_str(&text)
                 .with_context(|| format!("{}: invalid generation keys", source.display()))?;
             config.apply_raw(raw);
+            if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&text) {
+                keys = map;
+            }
         }
+        config.check_token_ids(info.vocab_size, |key| {
+            if keys.contains_key(key) {
+                source.clone()
+            } else {
+                dir.join("config.json")
+            }
+        })?;
         Ok(config)
+    }
+
+    /// Every special token id must have an embedding row: an id past the vocabulary would fail
+    /// deep in the first decoder step (start, forced tokens) or never match (end of sequence).
+    /// `file_of` names the file that set a key.
+    fn check_token_ids(&self, vocab_size: usize, file_of: impl Fn(&str) -> std::path::PathBuf) -> Result<()> {
+        let mut ids = vec![
+            ("decoder_start_token_id", self.decoder_start_token_id),
+            ("pad_token_id", self.pad_token_id),
+        ];
+        ids.extend(self.eos_token_ids.iter().map(|&id| ("eos_token_id", id)));
+        ids.extend(self.forced_bos_token_id.map(|id| ("forced_bos_token_id", id)));
+        ids.extend(self.forced_eos_token_ids.iter().map(|&id| ("forced_eos_token_id", id)));
+        for (key, id) in ids {
+            if id as usize >= vocab_size {
+                anyhow::bail!(
+                    "{}: {key} = {id} is not a token of the model's vocabulary (ids 0 to {})",
+                    file_of(key).display(),
+                    vocab_size.saturating_sub(1)
+                );
+            }
+        }
+        Ok(())
     }
 
     fn apply_raw(&mut self, raw: RawGenerationConfig) {

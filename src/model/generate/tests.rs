@@ -451,16 +451,21 @@ fn checkpoint_defaults_follow_transformers_and_overrides_win() {
     // generation_config.json, when present, is the source (config.json's keys are not mixed in).
     std::fs::write(
         dir.path().join("generation_config.json"),
-        r#"{"max_new_tokens": 30, "early_stopping": "never", "eos_token_id": [1, 5], "decoder_start_token_id": 3}"#,
+        r#"{"max_new_tokens": 30, "early_stopping": "never", "eos_token_id": [1, 3], "decoder_start_token_id": 2}"#,
     )
     .unwrap();
     let mut cfg = GenerationConfig::from_checkpoint(dir.path(), &info).unwrap();
     assert_eq!((cfg.max_new_tokens, cfg.num_beams), (30, 1));
     assert_eq!(cfg.early_stopping, EarlyStopping::Never);
-    assert_eq!((cfg.eos_token_ids.clone(), cfg.decoder_start_token_id), (vec![1, 5], 3));
+    assert_eq!((cfg.eos_token_ids.clone(), cfg.decoder_start_token_id), (vec![1, 3], 2));
 
     cfg.apply(&GenerationOverrides { num_beams: Some(5), max_new_tokens: Some(7), ..Default::default() });
     assert_eq!((cfg.max_new_tokens, cfg.num_beams), (7, 5));
+
+    // A token id past the vocabulary (4 tokens here) names its file and key.
+    std::fs::write(dir.path().join("generation_config.json"), r#"{"eos_token_id": [1, 5]}"#).unwrap();
+    let err = format!("{:#}", GenerationConfig::from_checkpoint(dir.path(), &info).unwrap_err());
+    assert!(err.contains("generation_config.json: eos_token_id = 5 is not a token"), "{err}");
 
     std::fs::write(dir.path().join("generation_config.json"), r#"{"early_stopping": "sometimes"}"#).unwrap();
     let err = format!("{:#}", GenerationConfig::from_checkpoint(dir.path(), &info).unwrap_err());

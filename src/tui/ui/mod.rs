@@ -15,10 +15,14 @@ use ratatui::Frame;
 
 use super::app::{App, InputPurpose, Popup};
 use super::keys::{Action, Context};
-use super::layout::{areas_with, tab_label, Panel, Tab, TITLE};
+use super::layout::{areas_with, tab_label, too_small, Panel, Tab, MIN, TITLE};
 
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
+    if too_small(area) {
+        terminal_too_small(app, frame, area);
+        return;
+    }
     let layout = areas_with(area, app.tab, &app.columns(area.width));
     tabs(app, frame, layout.tabs);
     for (panel, rect) in &layout.panels {
@@ -43,6 +47,17 @@ pub fn render(app: &App, frame: &mut Frame) {
             Popup::Input { purpose, text } => input(app, frame, area, purpose, text),
         }
     }
+}
+
+/// What a terminal below [`MIN`] shows instead of clipped panels.
+fn terminal_too_small(app: &App, frame: &mut Frame, area: Rect) {
+    let text = format!(
+        "terminal too small (needs {}×{}, has {}×{}); enlarge it, or q to quit",
+        MIN.0, MIN.1, area.width, area.height
+    );
+    let paragraph =
+        Paragraph::new(text).style(app.theme.warn).alignment(Alignment::Center).wrap(Wrap { trim: true });
+    frame.render_widget(paragraph, area);
 }
 
 fn tabs(app: &App, frame: &mut Frame, rect: Rect) {
