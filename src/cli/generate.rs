@@ -8,9 +8,9 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use super::Context;
-use crate::model::device::{parse_device, parse_dtype};
+use crate::model::device::parse_device;
 use crate::model::engine::{Engine, EngineOptions, TextEvent};
-use crate::model::{EarlyStopping, GenStats, GenerationOverrides};
+use crate::model::{EarlyStopping, GenStats, GenerationOverrides, WeightDtype};
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -59,7 +59,8 @@ pub struct GenerateArgs {
     /// `cpu` or `cuda:N` [default: models.device from the config]
     #[arg(long)]
     pub device: Option<String>,
-    /// Weights dtype: f32, f16 or bf16 [default: the checkpoint's]
+    /// Weights precision: f32, bf16, f16, q8 or q4 (quantized at load) [default: f32, or a
+    /// quantized checkpoint's own]
     #[arg(long)]
     pub dtype: Option<String>,
     /// Truncate the tokenized prompt to this many tokens
@@ -117,7 +118,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
         args.prompt.clone()
     };
     let device = parse_device(args.device.as_deref().unwrap_or(&ctx.settings.models.device))?;
-    let dtype = args.dtype.as_deref().map(parse_dtype).transpose()?;
+    let dtype = args.dtype.as_deref().map(WeightDtype::parse).transpose()?;
     let dir = args.model_dir(ctx);
     let options = EngineOptions { device, dtype, max_input_tokens: args.max_input_tokens };
     let engine = Engine::load(&dir, &options)?;

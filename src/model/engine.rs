@@ -7,20 +7,20 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
-use candle_core::{DType, Device};
+use candle_core::Device;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use super::generate::{self, GenerationConfig, GenerationOverrides, Hooks, StepEvent};
 use super::stats::{ms_since, GenStats};
-use super::{Kernels, LoadOptions, ModelInfo, Seq2Seq};
+use super::{Kernels, LoadOptions, ModelInfo, Seq2Seq, WeightDtype};
 
 /// How to load a checkpoint.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
     pub device: Device,
-    /// Weights dtype; `None` is f32 (what transformers loads by default, whatever the checkpoint
-    /// was saved in).
-    pub dtype: Option<DType>,
+    /// Weights precision; `None` is f32 (what transformers loads by default, whatever the
+    /// checkpoint was saved in), or a quantized checkpoint's own precision.
+    pub dtype: Option<WeightDtype>,
     /// Inputs longer than this are truncated (special tokens kept), as a tokenizer called with
     /// `truncation=True, max_length=N` does.
     pub max_input_tokens: Option<usize>,
@@ -98,7 +98,7 @@ impl Engine {
         // Generation never needs gradients, so it gets candle's fused kernels.
         let load_options = LoadOptions {
             device: options.device.clone(),
-            dtype: options.dtype.unwrap_or(DType::F32),
+            dtype: options.dtype.unwrap_or_default(),
             kernels: Kernels::Fused,
         };
         let (model, tokenizer) = super::load::load_with_tokenizer(dir, &load_options)?;

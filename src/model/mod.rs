@@ -11,6 +11,7 @@ pub mod generate;
 pub mod kernels;
 pub mod layers;
 pub mod load;
+pub mod quant;
 pub mod stats;
 pub mod t5;
 
@@ -18,6 +19,7 @@ pub use cache::{KvCache, LayerKv};
 pub use generate::{EarlyStopping, GenerationConfig, GenerationOverrides};
 pub use layers::Kernels;
 pub use load::{load, load_model, load_with_tokenizer, LoadOptions, Model};
+pub use quant::WeightDtype;
 pub use stats::GenStats;
 
 use candle_core::{Result, Tensor};
@@ -34,6 +36,8 @@ pub enum Arch {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ModelInfo {
     pub arch: Arch,
+    /// The precision the weights were loaded in.
+    pub dtype: WeightDtype,
     pub vocab_size: usize,
     pub d_model: usize,
     pub num_decoder_layers: usize,
@@ -41,6 +45,7 @@ pub struct ModelInfo {
     /// are relative (T5).
     pub max_input_positions: Option<usize>,
     pub param_count: usize,
+    /// Bytes the weights take as loaded (quantized blocks at their real size).
     pub param_bytes: usize,
     pub decoder_start_token_id: u32,
     pub pad_token_id: u32,
