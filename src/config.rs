@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+use crate::model::WeightDtype;
+
 const DEFAULT_CONFIG: &str = include_str!("../configs/default.toml");
 
 /// Keys holding paths, resolved against the directory of the file that sets them.
@@ -80,6 +82,9 @@ pub struct ModelSettings {
     pub device: String,
     pub oracle_max_input_tokens: usize,
     pub prism_max_input_tokens: usize,
+    /// Weight precisions (`f32`, `bf16`, `f16`, `q8`, `q4`).
+    pub oracle_dtype: WeightDtype,
+    pub prism_dtype: WeightDtype,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

@@ -25,6 +25,7 @@ use crate::durable::read_json_lines;
 use crate::explain::Prompts;
 use crate::model::checkpoint::read_json;
 use crate::model::device::parse_device;
+use crate::model::WeightDtype;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -74,6 +75,9 @@ pub struct RunArgs {
     /// Teacher checkpoint (T5 family); default: the preset's (the embedded Oracle).
     #[arg(long, value_name = "DIR")]
     pub teacher: Option<PathBuf>,
+    /// The teacher's weight precision in the teach stage: f32, bf16, f16, q8 or q4.
+    #[arg(long, value_name = "DTYPE", value_parser = WeightDtype::parse)]
+    pub teacher_dtype: Option<WeightDtype>,
     /// Start the student from this checkpoint (BART family) instead of the preset's fresh model.
     #[arg(long, value_name = "DIR")]
     pub student: Option<PathBuf>,
@@ -113,6 +117,9 @@ fn start(ctx: &Context, args: RunArgs) -> Result<()> {
     let mut spec = JobSpec::preset(&args.preset, &project_root())?;
     if let Some(teacher) = args.teacher {
         spec.teacher = teacher;
+    }
+    if let Some(dtype) = args.teacher_dtype {
+        spec.teacher_dtype = dtype;
     }
     spec.student_init = args.student;
     spec.filter.enabled &= !args.no_filter;

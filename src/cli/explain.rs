@@ -15,6 +15,7 @@ use crate::explain::samples::Sample;
 use crate::explain::{decoding_overrides, Explainer, Explanation, Matcher, PromptKind, Prompts};
 use crate::model::device::parse_device;
 use crate::model::engine::{Engine, EngineOptions};
+use crate::model::WeightDtype;
 use crate::rank::{self, RankerSpec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -55,6 +56,10 @@ pub struct ExplainArgs {
     /// "cpu" or "cuda:N" [default: models.device]
     #[arg(long, value_name = "DEVICE")]
     pub device: Option<String>,
+    /// Weight precision of both models: f32, bf16, f16, q8 or q4 [default: models.oracle_dtype,
+    /// models.prism_dtype]
+    #[arg(long, value_name = "DTYPE", value_parser = WeightDtype::parse)]
+    pub dtype: Option<WeightDtype>,
 }
 
 #[derive(Debug, Serialize)]
@@ -115,6 +120,10 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
     let mut models = BTreeMap::new();
     for &kind in args.model.kinds() {
         let (dir, max_input_tokens) = kind.configured(&settings.models);
+        let options = EngineOptions {
+            dtype: Some(args.dtype.unwrap_or(kind.dtype(&settings.models))),
+            ..options.clone()
+        };
         let engine = Engine::load(dir, &options)?;
         let explainer = Explainer {
             engine: &engine,

@@ -33,6 +33,7 @@ use crate::explain::samples::{samples, Sample, SampleSet};
 use crate::explain::{Matcher, Prompts};
 use crate::model::checkpoint::read_json;
 use crate::model::engine::{Engine, EngineOptions};
+use crate::model::WeightDtype;
 use crate::model::{GenerationConfig, GenerationOverrides};
 use crate::train::TrainEvent;
 
@@ -65,6 +66,9 @@ impl Decoding {
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     pub teacher: PathBuf,
+    /// The teacher's weight precision in the teach stage (`q8`/`q4` quantize it at load).
+    #[serde(default)]
+    pub teacher_dtype: WeightDtype,
     pub teacher_max_input_tokens: usize,
     /// The student's training recipe; `--student DIR` replaces its model with that checkpoint.
     pub student_recipe: PathBuf,
@@ -273,7 +277,8 @@ fn run_stages(
         })
     };
     let engine_options = EngineOptions { device: device.clone(), ..EngineOptions::default() };
-    let teacher = Engine::load(&spec.teacher, &engine_options)
+    let teacher_options = EngineOptions { dtype: Some(spec.teacher_dtype), ..engine_options.clone() };
+    let teacher = Engine::load(&spec.teacher, &teacher_options)
         .with_context(|| format!("cannot load the teacher from {}", spec.teacher.display()))?;
 
     // Teach.

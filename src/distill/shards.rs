@@ -216,7 +216,8 @@ pub fn run_shard(job: ShardJob<'_>) -> Result<bool> {
     if is_shard_complete(dir, shard.index) {
         return Ok(true);
     }
-    let options = EngineOptions { device: device.clone(), ..EngineOptions::default() };
+    let options =
+        EngineOptions { device: device.clone(), dtype: Some(spec.teacher_dtype), ..EngineOptions::default() };
     let teacher = Engine::load(&spec.teacher, &options)
         .with_context(|| format!("cannot load the teacher from {}", spec.teacher.display()))?;
     let part = TeachPart { spec: &spec, dataset, prompts, teacher: &teacher, samples: &samples, cancel };

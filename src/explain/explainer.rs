@@ -15,7 +15,7 @@ use super::Prompts;
 use crate::config::{DecodingSettings, ModelSettings};
 use crate::data::{Dataset, Item};
 use crate::model::engine::{Engine, TextEvent};
-use crate::model::{GenStats, GenerationConfig, GenerationOverrides};
+use crate::model::{GenStats, GenerationConfig, GenerationOverrides, WeightDtype};
 
 /// Which of the two prompt templates a model reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -31,6 +31,14 @@ impl PromptKind {
         match self {
             PromptKind::Oracle => (&models.oracle, models.oracle_max_input_tokens),
             PromptKind::Prism => (&models.prism, models.prism_max_input_tokens),
+        }
+    }
+
+    /// The configured weight precision of this kind's model.
+    pub fn dtype(self, models: &ModelSettings) -> WeightDtype {
+        match self {
+            PromptKind::Oracle => models.oracle_dtype,
+            PromptKind::Prism => models.prism_dtype,
         }
     }
 

@@ -171,8 +171,11 @@ fn model_texts(
     progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<Vec<String>> {
     let (dir, max_input_tokens) = kind.configured(&settings.models);
-    let options =
-        EngineOptions { device: parse_device(&settings.models.device)?, ..EngineOptions::default() };
+    let options = EngineOptions {
+        device: parse_device(&settings.models.device)?,
+        dtype: Some(kind.dtype(&settings.models)),
+        ..EngineOptions::default()
+    };
     let engine = Engine::load(dir, &options).with_context(|| format!("system {name}"))?;
     let decoding = engine.config_with(&crate::explain::decoding_overrides(&settings.decoding));
     let explainer = Explainer { engine: &engine, kind, max_input_tokens, dataset, prompts, matcher };

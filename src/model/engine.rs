@@ -221,7 +221,8 @@ impl Engine {
         for ((ids, finished), score) in out.sequences.into_iter().zip(out.finished).zip(out.scores) {
             generations.push(TextGeneration { text: self.decode(&ids)?, token_ids: ids, finished, score });
         }
-        Ok(EngineOutput { generations, cancelled: out.cancelled, stats: out.stats })
+        let stats = GenStats { load_ms: self.load_ms, ..out.stats };
+        Ok(EngineOutput { generations, cancelled: out.cancelled, stats })
     }
 }
 

@@ -189,6 +189,20 @@ impl Model {
         }
     }
 
+    /// Writes the weights of a model loaded as `q8`/`q4` to `path` as GGUF (see
+    /// [`super::quant::write_checkpoint`]); `prism quantize` puts the config and tokenizer beside it.
+    pub fn save_quantized(&self, path: &Path) -> Result<()> {
+        let dtype = self.info().dtype;
+        if !dtype.is_quantized() {
+            bail!("this model is loaded as {dtype}; only a q8 or q4 model is saved quantized");
+        }
+        let architecture = match self.arch() {
+            Arch::T5 => "t5",
+            Arch::Bart => "bart",
+        };
+        quant::write_checkpoint(path, dtype, architecture, self.named_tensors(), self.quantized_tensors())
+    }
+
     /// Saves in Hugging Face layout: `config.json`, `generation_config.json`, `model.safetensors`
     /// (tied weights stored once, as transformers writes them) and optionally `tokenizer.json`.
     pub fn save(&self, dir: &Path, tokenizer: Option<&tokenizers::Tokenizer>) -> Result<()> {

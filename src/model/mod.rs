@@ -11,6 +11,7 @@ pub mod generate;
 pub mod kernels;
 pub mod layers;
 pub mod load;
+pub mod quality;
 pub mod quant;
 pub mod stats;
 pub mod t5;

@@ -388,8 +388,10 @@ fn model_worker(
     commands: Receiver<ExplainCmd>,
 ) {
     let (dir, max_input_tokens) = kind.configured(&settings.models);
-    let engine = parse_device(&settings.models.device)
-        .and_then(|device| Engine::load(dir, &EngineOptions { device, ..EngineOptions::default() }));
+    let engine = parse_device(&settings.models.device).and_then(|device| {
+        let dtype = Some(kind.dtype(&settings.models));
+        Engine::load(dir, &EngineOptions { device, dtype, ..EngineOptions::default() })
+    });
     let engine = match engine {
         Ok(engine) => {
             let info = engine.info();
