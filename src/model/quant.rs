@@ -3,8 +3,9 @@
 //! values, one f16 scale each), `q4` as `Q4_K` (super-blocks of 256) or, where the input size is
 //! not a multiple of 256, as `Q4_0` (blocks of 32). Activations stay f32.
 //!
-//! Products run candle's own quantized kernel (`k_quants::matmul`: the input rows quantized to
-//! 8 bits once, then integer dot products against the blocks where they lie), not `QMatMul`'s
+//! Products run candle's own quantized kernels for compact blocks (the input rows quantized to 8
+//! bits once, then candle's integer dot products against the blocks where they lie: on the calling
+//! thread for a small product, `k_quants::matmul` on candle's pool otherwise), not `QMatMul`'s
 //! forward: on x86 with AVX-512 VNNI that forward repacks every weight into 16-row tiles on first
 //! use and keeps the tiles *beside* the original blocks, which doubles a quantized model's
 //! weight memory (docs/BENCHMARKS.md has the measurements behind this choice). On other devices
@@ -274,13 +275,40 @@ impl CustomOp1 for CompactMatMul<'_> {
         let mut dst = vec![0f32; m * n];
         let data = self.0.data()?;
         match self.0.dtype() {
-            GgmlDType::Q8_0 => k_quants::matmul((m, k, n), lhs, blocks::<BlockQ8_0>(&data)?, &mut dst)?,
-            GgmlDType::Q4K => k_quants::matmul((m, k, n), lhs, blocks::<BlockQ4K>(&data)?, &mut dst)?,
-            GgmlDType::Q4_0 => k_quants::matmul((m, k, n), lhs, blocks::<BlockQ4_0>(&data)?, &mut dst)?,
+            GgmlDType::Q8_0 => product((m, k, n), lhs, blocks::<BlockQ8_0>(&data)?, &mut dst)?,
+            GgmlDType::Q4K => product((m, k, n), lhs, blocks::<BlockQ4K>(&data)?, &mut dst)?,
+            GgmlDType::Q4_0 => product((m, k, n), lhs, blocks::<BlockQ4_0>(&data)?, &mut dst)?,
             other => candle_core::bail!("quantized product: block type {other:?} is not supported"),
         }
         Ok((CpuStorage::F32(dst), Shape::from((m, n))))
     }
+}
+
+/// Products of fewer multiply-adds than this stay on the calling thread.
+const POOLED_MIN_MACS: usize = 8 << 20;
+
+/// `dst[m, n] = lhs[m, k] · rhsᵀ` over the blocks of `rhs` (`[n, k]`). A small product (a decoder
+/// step against the embedded models' layers) runs candle's block dot products on the calling
+/// thread: `k_quants::matmul` hands every call to candle's spinning barrier pool, which costs
+/// more than such a product and, with other work on the cores, far more.
+fn product<T: GgmlType>(
+    (m, k, n): (usize, usize, usize),
+    lhs: &[f32],
+    rhs: &[T],
+    dst: &mut [f32],
+) -> Result<()> {
+    if m * k * n >= POOLED_MIN_MACS {
+        return k_quants::matmul((m, k, n), lhs, rhs, dst);
+    }
+    let row_blocks = k / T::BLCK_SIZE;
+    let mut lhs_blocks = vec![T::VecDotType::zeros(); row_blocks];
+    for (lhs_row, dst_row) in lhs.chunks_exact(k).zip(dst.chunks_exact_mut(n)) {
+        T::VecDotType::from_float(lhs_row, &mut lhs_blocks);
+        for (col, out) in dst_row.iter_mut().enumerate() {
+            *out = T::vec_dot(k, &rhs[col * row_blocks..(col + 1) * row_blocks], &lhs_blocks);
+        }
+    }
+    Ok(())
 }
 
 /// The blocks of a CPU `QTensor`'s storage (a `Vec<T>` that candle hands out as bytes).

@@ -164,8 +164,12 @@ mod tests {
         assert_eq!(parse_proc_status("Name:\tprism\n"), None);
     }
 
+    /// The high-water mark is process-wide: tests that reset it run one at a time.
+    static HWM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn probe_sees_a_large_allocation() {
+        let _one_at_a_time = HWM.lock().unwrap_or_else(|e| e.into_inner());
         let probe = MemoryProbe::start();
         // Touch every page so it is resident, not just reserved.
         let block = vec![1u8; 64 << 20];
@@ -180,6 +184,25 @@ mod tests {
         }
         assert!(stats.peak_rss_growth_bytes >= 48 << 20, "{stats:?}");
         assert!(stats.rss_before_bytes > 0);
+    }
+
+    /// `prism bench` samples after loading, then each generation's own probe resets the
+    /// high-water mark: the loading peak must survive that reset.
+    #[test]
+    fn a_peak_sampled_before_an_inner_probe_survives_its_reset() {
+        let _one_at_a_time = HWM.lock().unwrap_or_else(|e| e.into_inner());
+        let mut outer = MemoryProbe::start();
+        let block = vec![1u8; 64 << 20];
+        std::hint::black_box(&block);
+        drop(block);
+        outer.sample();
+        let _inner = MemoryProbe::start();
+        let mut stats = GenStats::default();
+        outer.finish(&mut stats);
+        if stats.memory_method != "vmhwm" {
+            return;
+        }
+        assert!(stats.peak_rss_growth_bytes >= 48 << 20, "{stats:?}");
     }
 
     #[test]
