@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+use crate::model::WeightDtype;
 use crate::validate::Checks;
 
 const DEFAULT_CONFIG: &str = include_str!("../configs/default.toml");
@@ -83,6 +84,9 @@ pub struct ModelSettings {
     pub device: String,
     pub oracle_max_input_tokens: usize,
     pub prism_max_input_tokens: usize,
+    /// Weight precisions (`f32`, `bf16`, `f16`, `q8`, `q4`).
+    pub oracle_dtype: WeightDtype,
+    pub prism_dtype: WeightDtype,
     /// Prompts longer than their model's input length are cut (`false`: refused, as
     /// `--no-truncate` does).
     pub truncate: bool,

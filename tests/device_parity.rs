@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use prism_explorer::model::device::parse_device;
 use prism_explorer::model::engine::{Engine, EngineOptions};
-use prism_explorer::model::{load_model, EarlyStopping, GenerationOverrides, LoadOptions, Seq2Seq};
+use prism_explorer::model::{
+    load_model, EarlyStopping, GenerationOverrides, LoadOptions, Seq2Seq, WeightDtype,
+};
 use serde::Deserialize;
 
 fn device() -> Device {
@@ -38,7 +40,8 @@ fn logits_on_the_device_match_transformers() {
         let golden: HashMap<String, Tensor> =
             candle_core::safetensors::load(fixture(name).join("golden.safetensors"), &device).unwrap();
         let ids = |k: &str| golden[k].to_dtype(DType::U32).unwrap();
-        for (dtype, bound) in [(DType::F32, 1e-3), (DType::BF16, 0.05), (DType::F16, 0.05)] {
+        for (dtype, bound) in [(WeightDtype::F32, 1e-3), (WeightDtype::Bf16, 0.05), (WeightDtype::F16, 0.05)]
+        {
             let model = load_model(&fixture(name), &LoadOptions::inference(device.clone(), dtype))
                 .unwrap_or_else(|e| panic!("{name} {dtype:?}: {e:#}"));
             let logits = model
@@ -51,10 +54,10 @@ fn logits_on_the_device_match_transformers() {
                 .unwrap();
             let expected = &golden["logits"];
             let diff = max_abs(&(logits.to_dtype(DType::F32).unwrap() - expected).unwrap());
-            let allowed = if dtype == DType::F32 { bound } else { bound * max_abs(expected) };
+            let allowed = if dtype == WeightDtype::F32 { bound } else { bound * max_abs(expected) };
             assert!(
                 diff < allowed,
-                "{name} on {device:?} in {dtype:?}: logits differ by {diff} (allowed {allowed})"
+                "{name} on {device:?} in {dtype}: logits differ by {diff} (allowed {allowed})"
             );
         }
     }

@@ -25,6 +25,7 @@ fn spec(dir: &Path) -> JobSpec {
     std::fs::write(&recipe, common::TINY_STUDENT_RECIPE).unwrap();
     JobSpec {
         teacher: root().join("tests/fixtures/hf/t5-v1_1"),
+        teacher_dtype: prism_explorer::model::WeightDtype::F32,
         teacher_max_input_tokens: 600,
         student_recipe: recipe,
         teach_samples: Some(12),

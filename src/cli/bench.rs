@@ -20,7 +20,9 @@ use crate::explain::samples::Sample;
 use crate::explain::samples::{samples, SampleSet};
 use crate::explain::{decoding_overrides, Matcher, PromptKind, Prompts};
 use crate::model::device::parse_device;
-use crate::model::engine::EngineOptions;
+use crate::model::engine::{Engine, EngineOptions};
+use crate::model::quality::compare;
+use crate::model::WeightDtype;
 use crate::validate::flag;
 use candle_core::Device;
 
@@ -48,11 +50,20 @@ pub struct BenchArgs {
     /// "cpu" or "cuda:N" [default: models.device]
     #[arg(long, value_name = "DEVICE")]
     pub device: Option<String>,
+    /// Weight precision of both models: f32, bf16, f16, q8 or q4 [default: models.oracle_dtype,
+    /// models.prism_dtype]
+    #[arg(long, value_name = "DTYPE", value_parser = WeightDtype::parse)]
+    pub dtype: Option<WeightDtype>,
     /// Print the inputs, as each model reads them, instead of timing (`{"oracle":[…],"prism":[…]}`,
     /// for benchmarking other engines on the same inputs: bench/engines.sh). The prompts of any
     /// split, as a file: `prism explain --split test --prompts-only --out F.jsonl`
     #[arg(long)]
     pub print_inputs: bool,
+    /// Instead of timing, measure how far --dtype strays from f32 on the same inputs: greedy-token
+    /// agreement and mean |Δ log-prob| per generated token, teacher-forced on the f32 output
+    /// (`{"oracle":{…},"prism":{…}}`; decoding is greedy, at most --max-new-tokens)
+    #[arg(long)]
+    pub quality: bool,
     /// Benchmark only this model in this process and print its figures (what `prism bench` runs
     /// in each child process)
     #[arg(long, value_enum, hide = true)]
@@ -101,6 +112,9 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
     }
     if args.print_inputs {
         return print_inputs(ctx, &args);
+    }
+    if args.quality {
+        return quality(ctx, &args);
     }
     let mut oracle = None;
     let mut prism = None;
@@ -206,7 +220,10 @@ fn bench_in_this_process(ctx: &Context, args: &BenchArgs, kind: PromptKind) -> R
     overrides.min_new_tokens = Some(args.min_new_tokens);
     let (dir, max_input_tokens) = kind.configured(&workload.models);
     let protocol = Protocol { warmup: args.warmup, runs: args.runs };
-    let options = workload.options(kind)?;
+    let options = EngineOptions {
+        dtype: Some(args.dtype.unwrap_or(kind.dtype(&workload.models))),
+        ..workload.options(kind)?
+    };
     bench_model(&workload.inputs(), dir, kind, max_input_tokens, &options, &overrides, protocol)
 }
 
@@ -225,6 +242,51 @@ fn print_inputs(ctx: &Context, args: &BenchArgs) -> Result<()> {
         out.insert(kind.name(), texts);
     }
     print_json(&out)
+}
+
+fn quality(ctx: &Context, args: &BenchArgs) -> Result<()> {
+    let workload = Workload::load(ctx, args)?;
+    let mut out = BTreeMap::new();
+    for &kind in args.model.kinds() {
+        let (dir, max_input_tokens) = kind.configured(&workload.models);
+        let dtype = args.dtype.unwrap_or(kind.dtype(&workload.models));
+        let options = workload.options(kind)?;
+        let reference = Engine::load(dir, &EngineOptions { dtype: None, ..options.clone() })?;
+        let candidate = Engine::load(dir, &EngineOptions { dtype: Some(dtype), ..options })?;
+        let explainer = crate::explain::Explainer {
+            engine: &reference,
+            kind,
+            max_input_tokens,
+            dataset: &workload.dataset,
+            prompts: &workload.prompts,
+            matcher: &workload.matcher,
+        };
+        let inputs = workload
+            .samples
+            .iter()
+            .map(|s| reference.tokenize(&explainer.prompt(s)?.text))
+            .collect::<Result<Vec<_>>>()?;
+        let mut overrides = decoding_overrides(&ctx.settings.decoding);
+        overrides.max_new_tokens = Some(args.max_new_tokens);
+        let cfg = reference.config_with(&overrides);
+        let agreement = compare(reference.model(), candidate.model(), reference.device(), &inputs, &cfg)?;
+        if !ctx.json {
+            println!(
+                "{:<7} {} vs f32: greedy-token agreement {:.2}% over {} tokens, mean |Δ log p| {:.4}, identical outputs {:.0}%",
+                kind.name(),
+                agreement.dtype,
+                100.0 * agreement.greedy_agreement,
+                agreement.tokens,
+                agreement.mean_abs_logprob_diff,
+                100.0 * agreement.identical_outputs
+            );
+        }
+        out.insert(kind.name(), agreement);
+    }
+    if ctx.json {
+        return print_json(&out);
+    }
+    Ok(())
 }
 
 fn mb(bytes: f64) -> String {

@@ -29,6 +29,7 @@ use crate::durable;
 use crate::explain::Prompts;
 use crate::model::checkpoint::read_json;
 use crate::model::device::parse_device;
+use crate::model::WeightDtype;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -84,6 +85,9 @@ pub struct RunArgs {
     /// become the teacher's side of the evaluation); see docs/EXTERNAL_TEACHER.md
     #[arg(long, value_name = "F.jsonl", conflicts_with_all = ["teacher", "shards"])]
     pub teacher_outputs: Option<PathBuf>,
+    /// The teacher's weight precision in the teach stage: f32, bf16, f16, q8 or q4.
+    #[arg(long, value_name = "DTYPE", value_parser = WeightDtype::parse)]
+    pub teacher_dtype: Option<WeightDtype>,
     /// Start the student from this checkpoint (BART family; a directory or a Hugging Face id in
     /// the local cache) instead of the preset's fresh model.
     #[arg(long, value_name = "DIR|ID")]
@@ -130,6 +134,9 @@ fn start(ctx: &Context, args: RunArgs) -> Result<()> {
     }
     let outputs = args.teacher_outputs.as_deref().map(TeacherOutputs::identify).transpose()?;
     spec.teacher_outputs = outputs.clone();
+    if let Some(dtype) = args.teacher_dtype {
+        spec.teacher_dtype = dtype;
+    }
     spec.student_init = args.student;
     spec.filter.enabled &= !args.no_filter;
     spec.dataset = ctx.settings.dataset.path.clone();

@@ -18,6 +18,7 @@ use crate::explain::{decoding_overrides, Explainer, Explanation, Matcher, Prompt
 use crate::model::device::parse_device;
 use crate::model::engine::{Engine, EngineOptions};
 use crate::model::GenerationOverrides;
+use crate::model::WeightDtype;
 use crate::rank::{self, RankerSpec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -63,6 +64,10 @@ pub struct ExplainArgs {
     pub bulk: super::explain_bulk::BulkArgs,
     #[command(flatten)]
     pub limits: super::LimitArgs,
+    /// Weight precision of both models: f32, bf16, f16, q8 or q4 [default: models.oracle_dtype,
+    /// models.prism_dtype]
+    #[arg(long, value_name = "DTYPE", value_parser = WeightDtype::parse)]
+    pub dtype: Option<WeightDtype>,
 }
 
 #[derive(Debug, Serialize)]
@@ -121,7 +126,11 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
     let mut models = BTreeMap::new();
     for &kind in args.model.kinds() {
         let (dir, max_input_tokens) = kind.configured(&settings.models);
-        let engine = Engine::load(dir, &kind.engine_options(&settings.models, device.clone())?)?;
+        let options = EngineOptions {
+            dtype: Some(args.dtype.unwrap_or(kind.dtype(&settings.models))),
+            ..kind.engine_options(&settings.models, device.clone())?
+        };
+        let engine = Engine::load(dir, &options)?;
         let explainer = Explainer {
             engine: &engine,
             kind,

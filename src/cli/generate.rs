@@ -9,10 +9,10 @@ use clap::Args;
 
 use super::Context;
 use crate::config::ModelSettings;
-use crate::model::device::{parse_device, parse_dtype};
+use crate::model::device::parse_device;
 use crate::model::engine::{Engine, EngineOptions, TextEvent};
 use crate::model::memory::parse_bytes_setting;
-use crate::model::{EarlyStopping, GenStats, GenerationOverrides};
+use crate::model::{EarlyStopping, GenStats, GenerationOverrides, WeightDtype};
 use crate::validate::flag;
 
 #[derive(Debug, Args)]
@@ -63,7 +63,8 @@ pub struct GenerateArgs {
     /// `cpu` or `cuda:N` [default: models.device from the config]
     #[arg(long)]
     pub device: Option<String>,
-    /// Weights dtype: f32, f16 or bf16 [default: the checkpoint's]
+    /// Weights precision: f32, bf16, f16, q8 or q4 (quantized at load) [default: f32, or a
+    /// quantized checkpoint's own]
     #[arg(long)]
     pub dtype: Option<String>,
     #[command(flatten)]
@@ -130,7 +131,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
         args.prompt.clone()
     };
     let device = parse_device(args.device.as_deref().unwrap_or(&ctx.settings.models.device))?;
-    let dtype = args.dtype.as_deref().map(parse_dtype).transpose()?;
+    let dtype = args.dtype.as_deref().map(WeightDtype::parse).transpose()?;
     let models = &ctx.settings.models;
     let (dir, configured_limit) = args.model_dir(models);
     let options = EngineOptions {

@@ -10,6 +10,7 @@ pub mod explain;
 pub mod explain_bulk;
 pub mod generate;
 pub mod human_eval;
+pub mod quantize;
 pub mod rank;
 pub mod synth;
 pub mod train;
@@ -76,6 +77,8 @@ pub enum Command {
     Distill(distill::DistillArgs),
     /// Time the Oracle and the Prism on the same inputs (each model in its own process)
     Bench(bench::BenchArgs),
+    /// Write a checkpoint's weights quantized (q8, q4) to a directory that loads without re-quantizing
+    Quantize(quantize::QuantizeArgs),
     /// Blind human evaluation: set up a study, annotate it, report and export the results
     #[command(subcommand, name = "human-eval")]
     HumanEval(human_eval::HumanEvalCommand),
@@ -182,6 +185,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Distill(args)) => distill::run(&ctx, args),
         Some(Command::Explain(args)) => explain::run(&ctx, args),
         Some(Command::Bench(args)) => bench::run(&ctx, args),
+        Some(Command::Quantize(args)) => quantize::run(&ctx, args),
         Some(Command::HumanEval(cmd)) => human_eval::run(&ctx, cmd, cli.global.format.as_deref()),
     }
 }

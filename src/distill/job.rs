@@ -37,6 +37,7 @@ use crate::explain::samples::{samples, Sample, SampleSet};
 use crate::explain::{Matcher, Prompts};
 use crate::model::checkpoint::read_json;
 use crate::model::engine::{Engine, EngineOptions};
+use crate::model::WeightDtype;
 use crate::model::{GenerationConfig, GenerationOverrides};
 use crate::train::TrainEvent;
 
@@ -69,6 +70,9 @@ impl Decoding {
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     pub teacher: PathBuf,
+    /// The teacher's weight precision in the teach stage (`q8`/`q4` quantize it at load).
+    #[serde(default)]
+    pub teacher_dtype: WeightDtype,
     pub teacher_max_input_tokens: usize,
     /// The student's training recipe; `--student DIR` replaces its model with that checkpoint.
     pub student_recipe: PathBuf,
@@ -319,15 +323,16 @@ fn run_stages(
             cancelled: true,
         })
     };
-    let engine_options = EngineOptions {
-        device: device.clone(),
+    let engine_options = EngineOptions { device: device.clone(), ..EngineOptions::default() };
+    let teacher_options = EngineOptions {
+        dtype: Some(spec.teacher_dtype),
         max_input_tokens: Some(spec.teacher_max_input_tokens),
-        ..EngineOptions::default()
+        ..engine_options.clone()
     };
     let teacher = match &spec.teacher_outputs {
         Some(outputs) => TeacherSource::File(outputs),
         None => TeacherSource::Model(Box::new(
-            Engine::load(&spec.teacher, &engine_options)
+            Engine::load(&spec.teacher, &teacher_options)
                 .with_context(|| format!("cannot load the teacher from {}", spec.teacher.display()))?,
         )),
     };

@@ -274,6 +274,7 @@ pub fn run_shard(job: ShardJob<'_>) -> Result<bool> {
     }
     let options = EngineOptions {
         device: device.clone(),
+        dtype: Some(spec.teacher_dtype),
         max_input_tokens: Some(spec.teacher_max_input_tokens),
         ..EngineOptions::default()
     };

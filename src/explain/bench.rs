@@ -39,6 +39,8 @@ pub struct ModelBench {
     pub mean_input_tokens: f64,
     pub warmup: usize,
     pub runs: usize,
+    /// The weights' precision (`f32`, `bf16`, `f16`, `q8`, `q4`).
+    pub dtype: String,
     pub load_ms: f64,
     /// Per explanation, over the timed runs.
     pub mean_ms: f64,
@@ -86,6 +88,7 @@ pub fn bench_model(
     let device_before = device_memory_in_use(&options.device);
     let mut probe = MemoryProbe::start();
     let engine = Engine::load(dir, options)?;
+    // Before the first generation's probe resets the high-water mark: this keeps loading's peak.
     probe.sample();
     let explainer = Explainer {
         engine: &engine,
@@ -124,6 +127,7 @@ pub fn bench_model(
         mean_input_tokens: timed.iter().map(|s| s.input_tokens as f64).sum::<f64>() / n,
         warmup: protocol.warmup,
         runs: protocol.runs,
+        dtype: info.dtype.name().into(),
         load_ms: engine.load_ms(),
         mean_ms: total_ms / n,
         median_ms: percentile(&latencies, 0.5),

@@ -18,7 +18,7 @@ use crate::config::{DecodingSettings, ModelSettings};
 use crate::data::{Dataset, Item};
 use crate::model::engine::{Engine, EngineOptions, TextEvent};
 use crate::model::memory::parse_bytes_setting;
-use crate::model::{GenStats, GenerationConfig, GenerationOverrides};
+use crate::model::{GenStats, GenerationConfig, GenerationOverrides, WeightDtype};
 
 /// Which of the two prompt templates a model reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -37,7 +37,7 @@ impl PromptKind {
         }
     }
 
-    /// How to load this kind's model: on `device`, reading at most its configured input length,
+    /// How to load this kind's model: on `device`, in its configured precision, reading at most its configured input length,
     /// cutting or refusing longer prompts and within the memory budget as `[models]` says.
     pub fn engine_options(
         self,
@@ -46,12 +46,20 @@ impl PromptKind {
     ) -> Result<EngineOptions> {
         Ok(EngineOptions {
             device,
+            dtype: Some(self.dtype(models)),
             max_input_tokens: Some(self.configured(models).1),
             truncate: models.truncate,
             max_memory: parse_bytes_setting(&models.max_memory)
                 .map_err(|e| anyhow::anyhow!("models.max_memory: {e}"))?,
-            ..EngineOptions::default()
         })
+    }
+
+    /// The configured weight precision of this kind's model.
+    pub fn dtype(self, models: &ModelSettings) -> WeightDtype {
+        match self {
+            PromptKind::Oracle => models.oracle_dtype,
+            PromptKind::Prism => models.prism_dtype,
+        }
     }
 
     pub fn name(self) -> &'static str {

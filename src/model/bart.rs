@@ -9,14 +9,16 @@
 use std::collections::BTreeMap;
 
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{Embedding, Init};
+use candle_nn::Init;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::TokenIds;
 use super::layers::{
-    self, Activation, Attention, Dropout, Kernels, LayerNorm, Linear, TrainingSwitch, Weights,
+    self, Activation, Attention, AttentionShape, Dropout, FeedForward, Kernels, LayerNorm, Linear,
+    NormPlacement, TokenEmbedding, TrainingSwitch, Weights,
 };
-use super::{Arch, KvCache, ModelInfo, Seq2Seq};
+use super::quant::QWeight;
+use super::{Arch, KvCache, LayerKv, ModelInfo, Seq2Seq};
 
 /// Hugging Face's `BartLearnedPositionalEmbedding` reserves the first two rows.
 const POSITION_OFFSET: usize = 2;
@@ -175,123 +177,216 @@ impl BartConfig {
     }
 }
 
-fn load_attention(w: &Weights, cfg: &BartConfig, heads: usize) -> Result<Attention> {
-    let (d_model, std) = (cfg.d_model, cfg.init_std);
-    let head_dim = d_model / heads;
-    Ok(Attention {
-        q: Linear::load(&w.pp("q_proj"), d_model, d_model, true, std)?,
-        k: Linear::load(&w.pp("k_proj"), d_model, d_model, true, std)?,
-        v: Linear::load(&w.pp("v_proj"), d_model, d_model, true, std)?,
-        o: Linear::load(&w.pp("out_proj"), d_model, d_model, true, std)?,
-        heads,
-        head_dim,
-        scale: Some((head_dim as f64).powf(-0.5)),
+/// `BartAttention`: multi-head attention with biased projections and `head_dim^-0.5` query
+/// scaling.
+pub type BartAttention = Attention;
+
+fn bart_attention(w: &Weights, cfg: &BartConfig, heads: usize) -> Result<BartAttention> {
+    let head_dim = cfg.d_model / heads;
+    Attention::load(
+        w,
+        &AttentionShape {
+            names: ["q_proj", "k_proj", "v_proj", "out_proj"],
+            d_model: cfg.d_model,
+            heads,
+            head_dim,
+            bias: true,
+            scale: Some((head_dim as f64).powf(-0.5)),
+            init_std: [cfg.init_std; 4],
+            dropout: cfg.attention_dropout,
+        },
+    )
+}
+
+fn bart_layer_norm(w: &Weights, cfg: &BartConfig) -> Result<LayerNorm> {
+    LayerNorm::load(w, cfg.d_model, LAYER_NORM_EPS)
+}
+
+/// A layer's `fc1` → activation → `fc2`, as the shared [`FeedForward`] without a gate.
+fn bart_feed_forward(w: &Weights, cfg: &BartConfig, ffn_dim: usize, act: Activation) -> Result<FeedForward> {
+    let (d, std) = (cfg.d_model, cfg.init_std);
+    Ok(FeedForward {
+        wi: Linear::load(&w.pp("fc1"), d, ffn_dim, true, std)?,
+        gate: None,
+        wo: Linear::load(&w.pp("fc2"), ffn_dim, d, true, std)?,
+        act,
+        dropout: w.dropout(cfg.activation_dropout),
         kernels: w.kernels(),
-        dropout: w.dropout(cfg.attention_dropout),
     })
 }
 
-struct Layer {
-    self_attn: Attention,
+/// `BartEncoderLayer`: post-norm self-attention, then the post-norm feed-forward.
+struct BartEncoderLayer {
+    self_attn: BartAttention,
     self_attn_layer_norm: LayerNorm,
-    cross: Option<(Attention, LayerNorm)>,
-    fc1: Linear,
-    fc2: Linear,
+    feed_forward: FeedForward,
     final_layer_norm: LayerNorm,
-}
-
-impl Layer {
-    fn load(w: &Weights, cfg: &BartConfig, decoder: bool) -> Result<Self> {
-        let (heads, ffn) = if decoder {
-            (cfg.decoder_attention_heads, cfg.decoder_ffn_dim)
-        } else {
-            (cfg.encoder_attention_heads, cfg.encoder_ffn_dim)
-        };
-        let (d, std) = (cfg.d_model, cfg.init_std);
-        let cross = if decoder {
-            Some((
-                load_attention(&w.pp("encoder_attn"), cfg, heads)?,
-                LayerNorm::load(&w.pp("encoder_attn_layer_norm"), d, LAYER_NORM_EPS)?,
-            ))
-        } else {
-            None
-        };
-        Ok(Layer {
-            self_attn: load_attention(&w.pp("self_attn"), cfg, heads)?,
-            self_attn_layer_norm: LayerNorm::load(&w.pp("self_attn_layer_norm"), d, LAYER_NORM_EPS)?,
-            cross,
-            fc1: Linear::load(&w.pp("fc1"), d, ffn, true, std)?,
-            fc2: Linear::load(&w.pp("fc2"), ffn, d, true, std)?,
-            final_layer_norm: LayerNorm::load(&w.pp("final_layer_norm"), d, LAYER_NORM_EPS)?,
-        })
-    }
-}
-
-/// Encoder or decoder: embeddings (scaled tokens + learned positions, then
-/// `layernorm_embedding`) and post-norm layers.
-struct Stack {
-    positions: Tensor,
-    layernorm_embedding: LayerNorm,
-    layers: Vec<Layer>,
     dropout: Dropout,
-    activation_dropout: Dropout,
-    kernels: Kernels,
 }
 
-impl Stack {
-    fn load(w: &Weights, cfg: &BartConfig, decoder: bool) -> Result<Self> {
-        let n = if decoder { cfg.decoder_layers } else { cfg.encoder_layers };
-        let positions = w.pp("embed_positions").get(
-            (cfg.max_position_embeddings + POSITION_OFFSET, cfg.d_model),
-            "weight",
-            Init::Randn { mean: 0.0, stdev: cfg.init_std },
-        )?;
-        Ok(Stack {
-            positions,
-            layernorm_embedding: LayerNorm::load(&w.pp("layernorm_embedding"), cfg.d_model, LAYER_NORM_EPS)?,
-            layers: (0..n)
-                .map(|i| Layer::load(&w.pp("layers").pp(i), cfg, decoder))
-                .collect::<Result<_>>()?,
+impl BartEncoderLayer {
+    fn load(w: &Weights, cfg: &BartConfig, act: Activation) -> Result<Self> {
+        Ok(BartEncoderLayer {
+            self_attn: bart_attention(&w.pp("self_attn"), cfg, cfg.encoder_attention_heads)?,
+            self_attn_layer_norm: bart_layer_norm(&w.pp("self_attn_layer_norm"), cfg)?,
+            feed_forward: bart_feed_forward(w, cfg, cfg.encoder_ffn_dim, act)?,
+            final_layer_norm: bart_layer_norm(&w.pp("final_layer_norm"), cfg)?,
             dropout: w.dropout(cfg.dropout),
-            activation_dropout: w.dropout(cfg.activation_dropout),
-            kernels: w.kernels(),
         })
     }
 
-    fn embed(&self, tokens: Tensor, past: usize) -> Result<Tensor> {
-        let (_, seq, _) = tokens.dims3()?;
-        let max = self.positions.dim(0)? - POSITION_OFFSET;
+    fn forward(&self, h: &Tensor, attention_bias: &Tensor) -> Result<Tensor> {
+        let h = layers::residual(h, &self.self_attn_layer_norm, NormPlacement::Post, &self.dropout, |h| {
+            self.self_attn.self_attend(h, attention_bias, None)
+        })?;
+        layers::residual(&h, &self.final_layer_norm, NormPlacement::Post, &self.dropout, |h| {
+            self.feed_forward.forward(h)
+        })
+    }
+}
+
+/// `BartDecoderLayer`: post-norm causal self-attention, cross-attention to the encoder output,
+/// then the post-norm feed-forward.
+struct BartDecoderLayer {
+    self_attn: BartAttention,
+    self_attn_layer_norm: LayerNorm,
+    encoder_attn: BartAttention,
+    encoder_attn_layer_norm: LayerNorm,
+    feed_forward: FeedForward,
+    final_layer_norm: LayerNorm,
+    dropout: Dropout,
+}
+
+impl BartDecoderLayer {
+    fn load(w: &Weights, cfg: &BartConfig, act: Activation) -> Result<Self> {
+        let heads = cfg.decoder_attention_heads;
+        Ok(BartDecoderLayer {
+            self_attn: bart_attention(&w.pp("self_attn"), cfg, heads)?,
+            self_attn_layer_norm: bart_layer_norm(&w.pp("self_attn_layer_norm"), cfg)?,
+            encoder_attn: bart_attention(&w.pp("encoder_attn"), cfg, heads)?,
+            encoder_attn_layer_norm: bart_layer_norm(&w.pp("encoder_attn_layer_norm"), cfg)?,
+            feed_forward: bart_feed_forward(w, cfg, cfg.decoder_ffn_dim, act)?,
+            final_layer_norm: bart_layer_norm(&w.pp("final_layer_norm"), cfg)?,
+            dropout: w.dropout(cfg.dropout),
+        })
+    }
+
+    fn forward(
+        &self,
+        h: &Tensor,
+        self_bias: &Tensor,
+        encoder: &Tensor,
+        encoder_bias: &Tensor,
+        cache: Option<&mut LayerKv>,
+    ) -> Result<Tensor> {
+        let (self_kv, cross_kv) = match cache {
+            Some(LayerKv { self_kv, cross_kv }) => (Some(self_kv), Some(cross_kv)),
+            None => (None, None),
+        };
+        let h = layers::residual(h, &self.self_attn_layer_norm, NormPlacement::Post, &self.dropout, |h| {
+            self.self_attn.self_attend(h, self_bias, self_kv)
+        })?;
+        let h =
+            layers::residual(&h, &self.encoder_attn_layer_norm, NormPlacement::Post, &self.dropout, |h| {
+                self.encoder_attn.cross_attend(h, encoder, encoder_bias, cross_kv)
+            })?;
+        layers::residual(&h, &self.final_layer_norm, NormPlacement::Post, &self.dropout, |h| {
+            self.feed_forward.forward(h)
+        })
+    }
+}
+
+/// `BartLearnedPositionalEmbedding` followed by `layernorm_embedding` and dropout: what both
+/// stacks add to their (scaled) token embeddings.
+struct BartEmbeddings {
+    embed_positions: Tensor,
+    layernorm_embedding: LayerNorm,
+    dropout: Dropout,
+}
+
+impl BartEmbeddings {
+    fn load(w: &Weights, cfg: &BartConfig) -> Result<Self> {
+        Ok(BartEmbeddings {
+            embed_positions: w.pp("embed_positions").get(
+                (cfg.max_position_embeddings + POSITION_OFFSET, cfg.d_model),
+                "weight",
+                Init::Randn { mean: 0.0, stdev: cfg.init_std },
+            )?,
+            layernorm_embedding: bart_layer_norm(&w.pp("layernorm_embedding"), cfg)?,
+            dropout: w.dropout(cfg.dropout),
+        })
+    }
+
+    /// `inputs_embeds` `[batch, seq, d_model]` at positions `past..past + seq`.
+    fn forward(&self, inputs_embeds: &Tensor, past: usize) -> Result<Tensor> {
+        let (_, seq, _) = inputs_embeds.dims3()?;
+        let max = self.embed_positions.dim(0)? - POSITION_OFFSET;
         if past + seq > max {
             candle_core::bail!(
                 "sequence of {} positions exceeds max_position_embeddings = {max}",
                 past + seq
             );
         }
-        let pos = self.positions.narrow(0, past + POSITION_OFFSET, seq)?;
-        self.dropout.forward(&self.layernorm_embedding.forward(&tokens.broadcast_add(&pos)?)?)
+        let positions = self.embed_positions.narrow(0, past + POSITION_OFFSET, seq)?;
+        let h = self.layernorm_embedding.forward(&inputs_embeds.broadcast_add(&positions)?)?;
+        self.dropout.forward(&h)
+    }
+}
+
+/// `BartEncoder`: embeddings and post-norm layers.
+struct BartEncoder {
+    embeddings: BartEmbeddings,
+    layers: Vec<BartEncoderLayer>,
+}
+
+impl BartEncoder {
+    fn load(w: &Weights, cfg: &BartConfig, act: Activation) -> Result<Self> {
+        Ok(BartEncoder {
+            embeddings: BartEmbeddings::load(w, cfg)?,
+            layers: (0..cfg.encoder_layers)
+                .map(|i| BartEncoderLayer::load(&w.pp("layers").pp(i), cfg, act))
+                .collect::<Result<_>>()?,
+        })
     }
 
-    fn forward_with(
+    fn forward(&self, inputs_embeds: &Tensor, attention_bias: &Tensor) -> Result<Tensor> {
+        let mut h = self.embeddings.forward(inputs_embeds, 0)?;
+        for layer in &self.layers {
+            h = layer.forward(&h, attention_bias)?;
+        }
+        Ok(h)
+    }
+}
+
+/// `BartDecoder`: embeddings at the positions after the cached ones, and post-norm layers.
+struct BartDecoder {
+    embeddings: BartEmbeddings,
+    layers: Vec<BartDecoderLayer>,
+}
+
+impl BartDecoder {
+    fn load(w: &Weights, cfg: &BartConfig, act: Activation) -> Result<Self> {
+        Ok(BartDecoder {
+            embeddings: BartEmbeddings::load(w, cfg)?,
+            layers: (0..cfg.decoder_layers)
+                .map(|i| BartDecoderLayer::load(&w.pp("layers").pp(i), cfg, act))
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    fn forward(
         &self,
-        mut h: Tensor,
+        inputs_embeds: &Tensor,
         self_bias: &Tensor,
-        encoder: Option<(&Tensor, &Tensor)>,
+        encoder: &Tensor,
+        encoder_bias: &Tensor,
         mut cache: Option<&mut KvCache>,
-        activation: Activation,
     ) -> Result<Tensor> {
+        let past = cache.as_ref().map_or(0, |c| c.seq_len());
+        let mut h = self.embeddings.forward(inputs_embeds, past)?;
         for (i, layer) in self.layers.iter().enumerate() {
-            let mut slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            let attn =
-                layer.self_attn.self_attend(&h, self_bias, slot.as_deref_mut().map(|l| &mut l.self_kv))?;
-            h = layer.self_attn_layer_norm.forward(&(h + self.dropout.forward(&attn)?)?)?;
-            if let (Some((cross, norm)), Some((enc, enc_bias))) = (&layer.cross, encoder) {
-                let attn = cross.cross_attend(&h, enc, enc_bias, slot.map(|l| &mut l.cross_kv))?;
-                h = norm.forward(&(h + self.dropout.forward(&attn)?)?)?;
-            }
-            let inner =
-                self.activation_dropout.forward(&activation.apply(&layer.fc1.forward(&h)?, self.kernels)?)?;
-            let ff = self.dropout.forward(&layer.fc2.forward(&inner)?)?;
-            h = layers::clamp_f16(layer.final_layer_norm.forward(&(h + ff)?)?)?;
+            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            h = layer.forward(&h, self_bias, encoder, encoder_bias, slot)?;
         }
         Ok(h)
     }
@@ -300,15 +395,15 @@ impl Stack {
 /// BART for conditional generation.
 pub struct Bart {
     cfg: BartConfig,
-    shared: Embedding,
+    shared: TokenEmbedding,
     embed_scale: f64,
-    activation: Activation,
-    encoder: Stack,
-    decoder: Stack,
+    encoder: BartEncoder,
+    decoder: BartDecoder,
     lm_head: Linear,
     final_logits_bias: Tensor,
     info: ModelInfo,
     tensors: Vec<(String, Tensor)>,
+    quantized: Vec<(String, QWeight)>,
     training: TrainingSwitch,
 }
 
@@ -322,9 +417,13 @@ impl Bart {
 
     /// Like [`Bart::new`], choosing the kernels ([`Kernels::Fused`] is for inference only).
     pub fn with_kernels(cfg: &BartConfig, vb: candle_nn::VarBuilder, kernels: Kernels) -> Result<Self> {
+        Bart::from_weights(cfg, &Weights::new(vb, kernels))
+    }
+
+    /// Builds the model from `root`, which also says the weights' precision.
+    pub fn from_weights(cfg: &BartConfig, root: &Weights) -> Result<Self> {
         let activation =
             cfg.validate().map_err(|e| candle_core::Error::Msg(format!("invalid BART config: {e}")))?;
-        let root = Weights::new(vb, kernels);
         // A bare `BartModel` checkpoint (facebook/bart-base) has no `model.` prefix.
         let bare = !root.contains("model.shared.weight") && root.contains("shared.weight");
         let w = if bare { root.clone() } else { root.pp("model") };
@@ -333,10 +432,14 @@ impl Bart {
         } else {
             w.pp("shared")
         };
-        let table =
-            emb.get((cfg.vocab_size, cfg.d_model), "weight", Init::Randn { mean: 0.0, stdev: cfg.init_std })?;
-        let encoder = Stack::load(&w.pp("encoder"), cfg, false)?;
-        let decoder = Stack::load(&w.pp("decoder"), cfg, true)?;
+        let table = emb.matrix(
+            (cfg.vocab_size, cfg.d_model),
+            "weight",
+            Init::Randn { mean: 0.0, stdev: cfg.init_std },
+            root.precision().embedding_block(cfg.d_model),
+        )?;
+        let encoder = BartEncoder::load(&w.pp("encoder"), cfg, activation)?;
+        let decoder = BartDecoder::load(&w.pp("decoder"), cfg, activation)?;
         let final_logits_bias = if root.contains("final_logits_bias") {
             root.get((1, cfg.vocab_size), "final_logits_bias", Init::Const(0.0))?
         } else {
@@ -344,27 +447,31 @@ impl Bart {
         };
         // Saved under the keys `BartForConditionalGeneration` writes, whatever layout we read.
         let embedding_key = emb.key("weight");
-        let mut tensors: Vec<(String, Tensor)> = root
-            .recorded()?
-            .into_iter()
-            .map(|(k, t)| {
-                let k = if k == embedding_key {
-                    "shared.weight".to_string()
-                } else {
-                    k.strip_prefix("model.").unwrap_or(&k).to_string()
-                };
-                let k = if k == "final_logits_bias" { k } else { format!("model.{k}") };
-                (k, t)
-            })
-            .collect();
+        let rename = |k: String| {
+            let k = if k == embedding_key {
+                "shared.weight".to_string()
+            } else {
+                k.strip_prefix("model.").unwrap_or(&k).to_string()
+            };
+            if k == "final_logits_bias" {
+                k
+            } else {
+                format!("model.{k}")
+            }
+        };
+        let mut tensors: Vec<(String, Tensor)> =
+            root.recorded()?.into_iter().map(|(k, t)| (rename(k), t)).collect();
+        let quantized: Vec<(String, QWeight)> =
+            root.recorded_quantized()?.into_iter().map(|(k, q)| (rename(k), q)).collect();
         if !tensors.iter().any(|(k, _)| k == "final_logits_bias") {
             tensors.push(("final_logits_bias".into(), final_logits_bias.clone()));
         }
         let params: Vec<(String, Tensor)> =
             tensors.iter().filter(|(k, _)| k != "final_logits_bias").cloned().collect();
-        let (param_count, param_bytes) = layers::param_totals(&params);
+        let (param_count, param_bytes) = layers::param_totals(&params, &quantized);
         let info = ModelInfo {
             arch: Arch::Bart,
+            dtype: root.precision(),
             vocab_size: cfg.vocab_size,
             d_model: cfg.d_model,
             num_decoder_layers: cfg.decoder_layers,
@@ -380,15 +487,15 @@ impl Bart {
         };
         Ok(Bart {
             cfg: cfg.clone(),
-            shared: Embedding::new(table.clone(), cfg.d_model),
+            shared: TokenEmbedding::new(table.clone()),
             embed_scale: if cfg.scale_embedding { (cfg.d_model as f64).sqrt() } else { 1.0 },
-            activation,
             encoder,
             decoder,
-            lm_head: Linear::new(table, None, kernels)?,
+            lm_head: Linear::new(table, None, root.kernels())?,
             final_logits_bias,
             info,
             tensors,
+            quantized,
             training: root.training_switch(),
         })
     }
@@ -397,9 +504,14 @@ impl Bart {
         &self.cfg
     }
 
-    /// Every tensor under its Hugging Face key, `final_logits_bias` included.
+    /// Every dense tensor under its Hugging Face key, `final_logits_bias` included.
     pub fn named_tensors(&self) -> &[(String, Tensor)] {
         &self.tensors
+    }
+
+    /// Every quantized matrix under its Hugging Face key (none unless loaded as `q8`/`q4`).
+    pub fn quantized_tensors(&self) -> &[(String, QWeight)] {
+        &self.quantized
     }
 
     /// Dropout (`dropout`, `attention_dropout`, `activation_dropout`) on while training, off (the
@@ -437,27 +549,12 @@ impl Bart {
         let (_, new) = ids.dims2()?;
         let past = cache.as_ref().map_or(0, |c| c.seq_len());
         if let Some(c) = &cache {
-            if c.layers.len() != self.decoder.layers.len() {
-                candle_core::bail!(
-                    "KV cache has {} layers, the decoder {}",
-                    c.layers.len(),
-                    self.decoder.layers.len()
-                );
-            }
+            c.check_layers(self.decoder.layers.len())?;
         }
-        let mut self_bias = layers::causal_bias(new, past, ids.device())?;
-        if let Some(mask) = decoder_mask {
-            self_bias = self_bias.broadcast_add(&layers::padding_bias(mask)?)?;
-        }
+        let self_bias = layers::decoder_self_bias(new, past, decoder_mask, ids.device())?;
         let enc_bias = layers::padding_bias(encoder_mask)?;
-        let h = self.decoder.embed(self.embed_tokens(ids)?, past)?;
-        let h = self.decoder.forward_with(
-            h,
-            &self_bias,
-            Some((encoder_hidden, &enc_bias)),
-            cache,
-            self.activation,
-        )?;
+        let h =
+            self.decoder.forward(&self.embed_tokens(ids)?, &self_bias, encoder_hidden, &enc_bias, cache)?;
         self.lm_head
             .forward(&h)?
             .to_dtype(DType::F32)?
@@ -471,9 +568,7 @@ impl Seq2Seq for Bart {
     }
 
     fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
-        let h = self.encoder.embed(self.embed_tokens(input_ids)?, 0)?;
-        let bias = layers::padding_bias(attention_mask)?;
-        self.encoder.forward_with(h, &bias, None, None, self.activation)
+        self.encoder.forward(&self.embed_tokens(input_ids)?, &layers::padding_bias(attention_mask)?)
     }
 
     fn decode_step(

@@ -28,6 +28,14 @@ impl KvCache {
         self.layers.first().and_then(|l| l.self_kv.as_ref()).map_or(0, |(k, _)| k.dim(2).unwrap_or(0))
     }
 
+    /// Fails unless the cache has one slot per decoder layer.
+    pub fn check_layers(&self, decoder_layers: usize) -> candle_core::Result<()> {
+        if self.layers.len() != decoder_layers {
+            candle_core::bail!("KV cache has {} layers, the decoder {decoder_layers}", self.layers.len());
+        }
+        Ok(())
+    }
+
     /// Bytes held by all cached tensors.
     pub fn bytes(&self) -> usize {
         let size = |t: &Tensor| t.elem_count() * t.dtype().size_in_bytes();

@@ -58,6 +58,8 @@ pub enum WeightFiles {
     Safetensors(Vec<PathBuf>),
     /// One or more PyTorch pickles (`pytorch_model.bin`, or its shards).
     Pytorch(Vec<PathBuf>),
+    /// A quantized checkpoint written by `prism quantize` (`model.gguf`, see `docs/QUANTIZATION.md`).
+    Gguf(PathBuf),
 }
 
 /// An opened checkpoint directory: its parsed config and where its weights are.
@@ -143,6 +145,12 @@ impl Checkpoint {
                 unsafe { VarBuilder::from_mmaped_safetensors(files, dtype, device) }
                     .with_context(|| format!("cannot map the safetensors files of {}", self.dir.display()))
             }
+            WeightFiles::Gguf(path) => {
+                bail!(
+                    "{} is quantized: it loads through `load::load_model`, not a VarBuilder",
+                    path.display()
+                )
+            }
             WeightFiles::Pytorch(files) => {
                 let mut all = HashMap::new();
                 for f in files {
@@ -164,6 +172,7 @@ impl Checkpoint {
     pub fn weights_label(&self) -> String {
         let files = match &self.weights {
             WeightFiles::Safetensors(f) | WeightFiles::Pytorch(f) => f,
+            WeightFiles::Gguf(path) => return path.display().to_string(),
         };
         match files.as_slice() {
             [one] => one.display().to_string(),
@@ -200,7 +209,11 @@ pub fn detect_arch(config: &serde_json::Value) -> Result<Arch> {
     }
 }
 
-/// Finds weight files in transformers' order of preference.
+/// The weights file of a quantized checkpoint.
+pub const QUANTIZED_WEIGHTS: &str = "model.gguf";
+
+/// Finds weight files in transformers' order of preference (a quantized `model.gguf` after the
+/// safetensors).
 fn find_weights(dir: &Path) -> Result<WeightFiles> {
     let single = dir.join("model.safetensors");
     if single.is_file() {
@@ -209,6 +222,10 @@ fn find_weights(dir: &Path) -> Result<WeightFiles> {
     let index = dir.join("model.safetensors.index.json");
     if index.is_file() {
         return Ok(WeightFiles::Safetensors(shards(dir, &index)?));
+    }
+    let gguf = dir.join(QUANTIZED_WEIGHTS);
+    if gguf.is_file() {
+        return Ok(WeightFiles::Gguf(gguf));
     }
     let bin = dir.join("pytorch_model.bin");
     if bin.is_file() {
@@ -220,7 +237,7 @@ fn find_weights(dir: &Path) -> Result<WeightFiles> {
     }
     bail!(
         "{} holds no weights: expected model.safetensors, model.safetensors.index.json, \
-         pytorch_model.bin or pytorch_model.bin.index.json",
+         model.gguf, pytorch_model.bin or pytorch_model.bin.index.json",
         dir.display()
     )
 }

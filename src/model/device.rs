@@ -1,8 +1,8 @@
-//! Device and dtype selection from their command-line spellings (`cpu`, `cuda:N`; `f32`, `f16`,
-//! `bf16`), and the device-memory reading used by [`GenStats`](super::GenStats) on CUDA.
+//! Device selection from its command-line spelling (`cpu`, `cuda:N`; weight precisions are
+//! [`super::quant::WeightDtype`]), and the device-memory reading used by [`GenStats`](super::GenStats) on CUDA.
 
 use anyhow::{bail, Result};
-use candle_core::{DType, Device};
+use candle_core::Device;
 
 /// Parses `cpu`, `cuda` (= `cuda:0`) or `cuda:N` and opens the device.
 pub fn parse_device(spec: &str) -> Result<Device> {
@@ -46,17 +46,6 @@ pub fn device_name(device: &Device) -> String {
             _ => "cuda".into(),
         },
         Device::Metal(_) => "metal".into(),
-    }
-}
-
-/// Parses `f32`, `f16` or `bf16` (also `float32`, `float16`, `bfloat16`, as in `config.json`'s
-/// `torch_dtype`).
-pub fn parse_dtype(spec: &str) -> Result<DType> {
-    match spec.trim().to_ascii_lowercase().as_str() {
-        "f32" | "float32" | "fp32" => Ok(DType::F32),
-        "f16" | "float16" | "fp16" | "half" => Ok(DType::F16),
-        "bf16" | "bfloat16" => Ok(DType::BF16),
-        other => bail!("unknown dtype '{other}': expected f32, f16 or bf16"),
     }
 }
 
@@ -105,11 +94,7 @@ mod tests {
     }
 
     #[test]
-    fn dtypes_parse_both_spellings() {
-        assert_eq!(parse_dtype("bf16").unwrap(), DType::BF16);
-        assert_eq!(parse_dtype("float16").unwrap(), DType::F16);
-        assert_eq!(parse_dtype("F32").unwrap(), DType::F32);
-        assert!(parse_dtype("int8").unwrap_err().to_string().contains("int8"));
+    fn cpu_has_no_device_memory_reading() {
         assert_eq!(device_memory_in_use(&Device::Cpu), None);
     }
 }

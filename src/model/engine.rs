@@ -7,13 +7,13 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
-use candle_core::{DType, Device};
+use candle_core::Device;
 use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 
 use super::generate::{self, GenerationConfig, GenerationOverrides, Hooks, StepEvent};
 use super::memory::{self, Dims, Workload};
 use super::stats::{ms_since, GenStats};
-use super::{Arch, Kernels, LoadOptions, ModelInfo, Seq2Seq};
+use super::{Arch, Kernels, LoadOptions, ModelInfo, Seq2Seq, WeightDtype};
 
 /// T5's input length when its config names none: relative positions do not bound it, and this is
 /// what transformers' T5 tokenizers (`model_max_length`) and the original T5 training use.
@@ -23,9 +23,9 @@ pub const T5_DEFAULT_MAX_INPUT_TOKENS: usize = 512;
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
     pub device: Device,
-    /// Weights dtype; `None` is f32 (what transformers loads by default, whatever the checkpoint
-    /// was saved in).
-    pub dtype: Option<DType>,
+    /// Weights precision; `None` is f32 (what transformers loads by default, whatever the
+    /// checkpoint was saved in), or a quantized checkpoint's own precision.
+    pub dtype: Option<WeightDtype>,
     /// The model's input length; `None`: its config's (BART's `max_position_embeddings`, T5's
     /// `n_positions` or [`T5_DEFAULT_MAX_INPUT_TOKENS`]). Never more than BART's positions.
     pub max_input_tokens: Option<usize>,
@@ -143,7 +143,7 @@ impl Engine {
         // Generation never needs gradients, so it gets candle's fused kernels.
         let load_options = LoadOptions {
             device: options.device.clone(),
-            dtype: options.dtype.unwrap_or(DType::F32),
+            dtype: options.dtype.unwrap_or_default(),
             kernels: Kernels::Fused,
         };
         let (model, tokenizer) = super::load::load_with_tokenizer(dir, &load_options)?;
@@ -336,7 +336,8 @@ impl Engine {
         for ((ids, finished), score) in out.sequences.into_iter().zip(out.finished).zip(out.scores) {
             generations.push(TextGeneration { text: self.decode(&ids)?, token_ids: ids, finished, score });
         }
-        Ok(EngineOutput { generations, cancelled: out.cancelled, stats: out.stats })
+        let stats = GenStats { load_ms: self.load_ms, ..out.stats };
+        Ok(EngineOutput { generations, cancelled: out.cancelled, stats })
     }
 }
 

@@ -11,10 +11,15 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use std::collections::HashMap;
+
+use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Module, Result, Shape, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+use super::quant::{QWeight, WeightDtype};
 
 /// The additive bias for a masked attention position. Finite (unlike `f32::MIN` sums, which can
 /// reach `-inf` and turn a fully masked row into NaN) and large enough that `exp` underflows to 0.
@@ -31,12 +36,20 @@ pub enum Kernels {
     Fused,
 }
 
+/// Quantized matrices read from a quantized checkpoint, by checkpoint key.
+pub type StoredQuantized = Arc<HashMap<String, QWeight>>;
+
 /// A `VarBuilder` that records each tensor it returns under its full checkpoint key, so a model
-/// knows its own parameters by their Hugging Face names (for saving and for counting).
+/// knows its own parameters by their Hugging Face names (for saving and for counting). It also
+/// knows the weights' precision: under `q8`/`q4` it hands out matrices quantized (or as a
+/// quantized checkpoint stored them) and records those apart.
 #[derive(Clone)]
 pub struct Weights<'a> {
     vb: VarBuilder<'a>,
     seen: Arc<Mutex<BTreeMap<String, Tensor>>>,
+    quantized: Arc<Mutex<BTreeMap<String, QWeight>>>,
+    stored: Option<StoredQuantized>,
+    precision: WeightDtype,
     kernels: Kernels,
     training: TrainingSwitch,
 }
@@ -46,17 +59,37 @@ impl<'a> Weights<'a> {
         Weights {
             vb,
             seen: Arc::new(Mutex::new(BTreeMap::new())),
+            quantized: Arc::new(Mutex::new(BTreeMap::new())),
+            stored: None,
+            precision: WeightDtype::F32,
             kernels,
             training: TrainingSwitch::default(),
         }
     }
 
+    /// Hands out matrices in `precision`, taking those in `stored` as they are.
+    pub fn with_precision(mut self, precision: WeightDtype, stored: Option<StoredQuantized>) -> Self {
+        self.precision = precision;
+        self.stored = stored;
+        self
+    }
+
     pub fn pp(&self, s: impl ToString) -> Self {
-        Weights {
-            vb: self.vb.pp(s),
-            seen: self.seen.clone(),
-            kernels: self.kernels,
-            training: self.training.clone(),
+        Weights { vb: self.vb.pp(s), ..self.clone() }
+    }
+
+    pub fn precision(&self) -> WeightDtype {
+        self.precision
+    }
+
+    /// This loader with dense weights fetched in f32: transformers keeps T5's feed-forward `wo`
+    /// in f32 when the model is loaded in f16 (`_keep_in_fp32_modules`), where its products
+    /// overflow.
+    pub fn keep_in_f32(&self) -> Self {
+        if self.vb.dtype() == DType::F16 {
+            Weights { vb: self.vb.to_dtype(DType::F32), ..self.clone() }
+        } else {
+            self.clone()
         }
     }
 
@@ -94,7 +127,52 @@ impl<'a> Weights<'a> {
 
     /// Whether the checkpoint (or, for a `VarMap`, the map so far) holds `name`.
     pub fn contains(&self, name: &str) -> bool {
-        self.vb.contains_tensor(name)
+        self.vb.contains_tensor(name) || self.stored.as_ref().is_some_and(|s| s.contains_key(&self.key(name)))
+    }
+
+    /// An `[out, in]` matrix: as a quantized checkpoint stored it, quantized to `block` when one is
+    /// given, dense otherwise.
+    pub fn matrix(
+        &self,
+        (rows, cols): (usize, usize),
+        name: &str,
+        init: Init,
+        block: Option<GgmlDType>,
+    ) -> Result<Matrix> {
+        let key = self.key(name);
+        if let Some(q) = self.stored.as_ref().and_then(|s| s.get(&key)) {
+            if q.dims()? != (rows, cols) {
+                candle_core::bail!(
+                    "shape mismatch for {key}: the quantized checkpoint has {:?}, the config expects [{rows}, {cols}]",
+                    q.dims()?
+                );
+            }
+            self.record_quantized(key, q.clone())?;
+            return Ok(Matrix::Quantized(q.clone()));
+        }
+        let Some(block) = block else {
+            return Ok(Matrix::Dense(self.get((rows, cols), name, init)?));
+        };
+        // The dense tensor is dropped once quantized (with a memory-mapped checkpoint, it was
+        // read from the map and never held in full).
+        let q = QWeight::quantize(&self.vb.get_with_hints((rows, cols), name, init)?, block)?;
+        self.record_quantized(key, q.clone())?;
+        Ok(Matrix::Quantized(q))
+    }
+
+    fn record_quantized(&self, key: String, q: QWeight) -> Result<()> {
+        self.quantized
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("weight recorder poisoned".into()))?
+            .insert(key, q);
+        Ok(())
+    }
+
+    /// Every quantized matrix handed out so far, keyed by its checkpoint name.
+    pub fn recorded_quantized(&self) -> Result<Vec<(String, QWeight)>> {
+        let seen =
+            self.quantized.lock().map_err(|_| candle_core::Error::Msg("weight recorder poisoned".into()))?;
+        Ok(seen.iter().map(|(k, q)| (k.clone(), q.clone())).collect())
     }
 
     /// A tensor of the given shape; `init` is used only when building on a fresh `VarMap`.
@@ -182,44 +260,99 @@ impl Module for Dropout {
     }
 }
 
-/// Sum of element counts and of bytes over a model's named tensors.
-pub fn param_totals(tensors: &[(String, Tensor)]) -> (usize, usize) {
-    tensors
+/// Sum of element counts and of bytes in memory over a model's dense and quantized tensors.
+pub fn param_totals(tensors: &[(String, Tensor)], quantized: &[(String, QWeight)]) -> (usize, usize) {
+    let dense = tensors
         .iter()
-        .fold((0, 0), |(n, b), (_, t)| (n + t.elem_count(), b + t.elem_count() * t.dtype().size_in_bytes()))
+        .fold((0, 0), |(n, b), (_, t)| (n + t.elem_count(), b + t.elem_count() * t.dtype().size_in_bytes()));
+    quantized.iter().fold(dense, |(n, b), (_, q)| (n + q.elem_count(), b + q.bytes()))
 }
 
-/// `y = x Wᵀ (+ b)`, `W` in the PyTorch `[out, in]` layout as checkpoints store it. For inference
-/// (fused kernels) `Wᵀ` is kept contiguous instead: the matrix-product kernel then reads it as it
-/// is, where with the transposed view it repacked the whole weight at every call (a third of
-/// beam-search time). Training keeps the view, so gradients reach the weight variable.
+/// An `[out, in]` weight matrix as a model holds it.
+#[derive(Clone, Debug)]
+pub enum Matrix {
+    Dense(Tensor),
+    Quantized(QWeight),
+}
+
+/// A token embedding table (dense, or quantized by rows), looked up by id.
+#[derive(Clone, Debug)]
+pub struct TokenEmbedding {
+    table: Matrix,
+}
+
+impl TokenEmbedding {
+    pub fn new(table: Matrix) -> Self {
+        TokenEmbedding { table }
+    }
+
+    pub fn table(&self) -> &Matrix {
+        &self.table
+    }
+}
+
+impl Module for TokenEmbedding {
+    fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        match &self.table {
+            Matrix::Dense(table) => candle_nn::Embedding::new(table.clone(), table.dim(1)?).forward(ids),
+            Matrix::Quantized(q) => q.embedding(ids),
+        }
+    }
+}
+
+/// `y = x Wᵀ (+ b)`, `W` in the PyTorch `[out, in]` layout as checkpoints store it, dense or
+/// quantized ([`super::quant`]). For inference (fused kernels) a dense `Wᵀ` is kept contiguous:
+/// the matrix-product kernel then reads it as it is, where with the transposed view it repacked
+/// the whole weight at every call (a third of beam-search time). Training keeps the view, so
+/// gradients reach the weight variable.
 #[derive(Clone, Debug)]
 pub struct Linear {
-    /// `Wᵀ`, `[in, out]`.
-    rhs: Tensor,
+    weight: LinearWeight,
     bias: Option<Tensor>,
     kernels: Kernels,
 }
 
+#[derive(Clone, Debug)]
+enum LinearWeight {
+    /// `Wᵀ`, `[in, out]`.
+    Dense(Tensor),
+    Quantized(QWeight),
+}
+
 impl Linear {
     /// A layer over `weight` as it is (a tied embedding table stays shared, not copied).
-    pub fn new(weight: Tensor, bias: Option<Tensor>, kernels: Kernels) -> Result<Self> {
-        Ok(Linear { rhs: weight.t()?, bias, kernels })
+    pub fn new(weight: Matrix, bias: Option<Tensor>, kernels: Kernels) -> Result<Self> {
+        let weight = match weight {
+            Matrix::Dense(w) => LinearWeight::Dense(w.t()?),
+            Matrix::Quantized(q) => LinearWeight::Quantized(q),
+        };
+        Ok(Linear { weight, bias, kernels })
     }
 
     pub fn load(w: &Weights, d_in: usize, d_out: usize, bias: bool, std: f64) -> Result<Self> {
-        let weight = w.get((d_out, d_in), "weight", Init::Randn { mean: 0.0, stdev: std })?;
-        let rhs = match w.kernels() {
-            Kernels::Differentiable => weight.t()?,
-            Kernels::Fused => {
-                let rhs = weight.t()?.contiguous()?;
-                // The checkpoint's tensor becomes a view of the copy, so one copy stays resident.
-                w.record("weight", rhs.t()?)?;
-                rhs
-            }
+        let init = Init::Randn { mean: 0.0, stdev: std };
+        let weight = match w.matrix((d_out, d_in), "weight", init, w.precision().linear_block(d_in))? {
+            Matrix::Quantized(q) => LinearWeight::Quantized(q),
+            Matrix::Dense(weight) => LinearWeight::Dense(match w.kernels() {
+                Kernels::Differentiable => weight.t()?,
+                Kernels::Fused => {
+                    let rhs = weight.t()?.contiguous()?;
+                    // The checkpoint's tensor becomes a view of the copy, so one copy stays resident.
+                    w.record("weight", rhs.t()?)?;
+                    rhs
+                }
+            }),
         };
         let bias = if bias { Some(w.get(d_out, "bias", Init::Const(0.0))?) } else { None };
-        Ok(Linear { rhs, bias, kernels: w.kernels() })
+        Ok(Linear { weight, bias, kernels: w.kernels() })
+    }
+
+    /// The dtype the layer computes in (its inputs are converted to it).
+    pub fn dtype(&self) -> DType {
+        match &self.weight {
+            LinearWeight::Dense(rhs) => rhs.dtype(),
+            LinearWeight::Quantized(_) => DType::F32,
+        }
     }
 }
 
@@ -229,13 +362,14 @@ impl Module for Linear {
         // [beams, in] × [in, out] product, not a matrix–vector product per beam.
         let mut out_dims = x.dims().to_vec();
         let in_features = out_dims.pop().expect("a linear layer's input has a feature dimension");
-        out_dims.push(self.rhs.dim(1)?);
         let rows = x.elem_count() / in_features.max(1);
         let x = x.reshape((rows, in_features))?;
-        let y = match self.kernels {
-            Kernels::Differentiable => x.matmul(&self.rhs)?,
-            Kernels::Fused => super::kernels::matmul(&x, &self.rhs)?,
+        let y = match (&self.weight, self.kernels) {
+            (LinearWeight::Dense(rhs), Kernels::Differentiable) => x.matmul(rhs)?,
+            (LinearWeight::Dense(rhs), Kernels::Fused) => super::kernels::matmul(&x, rhs)?,
+            (LinearWeight::Quantized(q), _) => q.matmul(&x)?,
         };
+        out_dims.push(y.dim(1)?);
         let y = y.reshape(out_dims)?;
         match &self.bias {
             Some(b) => y.broadcast_add(b),
@@ -260,14 +394,15 @@ impl RmsNorm {
 
 impl Module for RmsNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if self.kernels == Kernels::Fused {
+        if self.kernels == Kernels::Fused && x.dtype() == self.weight.dtype() {
             return super::kernels::rms_norm(x, &self.weight, self.eps as f32);
         }
-        let dtype = x.dtype();
         let xf = x.to_dtype(DType::F32)?;
         let variance = xf.sqr()?.mean_keepdim(D::Minus1)?;
         let normed = xf.broadcast_div(&(variance + self.eps)?.sqrt()?)?;
-        normed.to_dtype(dtype)?.broadcast_mul(&self.weight)
+        // In the weight's dtype, as Hugging Face's `T5LayerNorm` (an f32 residual stream, which
+        // an f32 `wo` under f16 makes, is normed back to f16).
+        normed.to_dtype(self.weight.dtype())?.broadcast_mul(&self.weight)
     }
 }
 
@@ -360,6 +495,21 @@ pub fn causal_bias(new: usize, past: usize, device: &Device) -> Result<Tensor> {
     Tensor::from_vec(data, (1, 1, new, total), device)
 }
 
+/// The decoder self-attention bias for `new` positions after `past` cached ones: causal, plus
+/// the decoder padding mask when one is given (teacher-forced batches).
+pub fn decoder_self_bias(
+    new: usize,
+    past: usize,
+    decoder_mask: Option<&Tensor>,
+    device: &Device,
+) -> Result<Tensor> {
+    let causal = causal_bias(new, past, device)?;
+    match decoder_mask {
+        Some(mask) => causal.broadcast_add(&padding_bias(mask)?),
+        None => Ok(causal),
+    }
+}
+
 /// Hugging Face clamps f16 activations after each sublayer so they do not overflow to inf.
 pub fn clamp_f16(x: Tensor) -> Result<Tensor> {
     if x.dtype() == DType::F16 {
@@ -368,6 +518,84 @@ pub fn clamp_f16(x: Tensor) -> Result<Tensor> {
     } else {
         Ok(x)
     }
+}
+
+/// Where a residual sublayer's norm sits: on its input (T5, pre-norm) or on the residual sum
+/// (BART, post-norm).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormPlacement {
+    Pre,
+    Post,
+}
+
+/// One residual sublayer around `f`: `h + dropout(f(norm(h)))` (pre-norm) or
+/// `norm(h + dropout(f(h)))` (post-norm), clamped as Hugging Face does in f16.
+pub fn residual(
+    h: &Tensor,
+    norm: &impl Module,
+    placement: NormPlacement,
+    dropout: &Dropout,
+    f: impl FnOnce(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    match placement {
+        NormPlacement::Pre => clamp_f16(add_promoted(h, &dropout.forward(&f(&norm.forward(h)?)?)?)?),
+        NormPlacement::Post => clamp_f16(norm.forward(&add_promoted(h, &dropout.forward(&f(h)?)?)?)?),
+    }
+}
+
+/// `a + b`, in f32 when one of them is f32 and the other is not (as PyTorch promotes).
+fn add_promoted(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if a.dtype() == b.dtype() {
+        a + b
+    } else {
+        a.to_dtype(DType::F32)? + b.to_dtype(DType::F32)?
+    }
+}
+
+/// The position-wise feed-forward network: `wo(dropout(act(wi·x)))`, or with a gate
+/// `wo(dropout(act(wi_0·x) * wi_1·x))` (T5 v1.1 / FLAN's `T5DenseGatedActDense`). BART's
+/// `fc1`/`fc2` are `wi`/`wo` without a gate.
+#[derive(Clone, Debug)]
+pub struct FeedForward {
+    /// The activated input projection (`wi`, `wi_0`, `fc1`).
+    pub wi: Linear,
+    /// The linear gate multiplied in (`wi_1`), when gated.
+    pub gate: Option<Linear>,
+    /// The output projection (`wo`, `fc2`).
+    pub wo: Linear,
+    pub act: Activation,
+    /// Dropout after the activation.
+    pub dropout: Dropout,
+    pub kernels: Kernels,
+}
+
+impl Module for FeedForward {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut inner = self.act.apply(&self.wi.forward(x)?, self.kernels)?;
+        if let Some(gate) = &self.gate {
+            inner = (inner * gate.forward(x)?)?;
+        }
+        // An f32 `wo` in an f16 model takes its input in f32 (`T5DenseGatedActDense`).
+        self.wo.forward(&self.dropout.forward(&inner)?.to_dtype(self.wo.dtype())?)
+    }
+}
+
+/// The shape of an [`Attention`] block and how to initialise a fresh one.
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionShape<'a> {
+    /// Checkpoint names of the q, k, v and output projections (`q`…`o`, `q_proj`…`out_proj`).
+    pub names: [&'a str; 4],
+    pub d_model: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    /// Whether the projections have biases (BART) or not (T5).
+    pub bias: bool,
+    /// Query scaling (`head_dim^-0.5` in BART; T5 folds it into its initialisation).
+    pub scale: Option<f64>,
+    /// Initialisation standard deviations of q, k, v, o (fresh models only).
+    pub init_std: [f64; 4],
+    /// Dropout on the attention probabilities.
+    pub dropout: f64,
 }
 
 /// Multi-head attention with separate Q/K/V/O projections (T5: no biases and no score scaling;
@@ -387,6 +615,24 @@ pub struct Attention {
 }
 
 impl Attention {
+    pub fn load(w: &Weights, shape: &AttentionShape) -> Result<Self> {
+        let inner = shape.heads * shape.head_dim;
+        let [q, k, v, o] = shape.names;
+        let [q_std, k_std, v_std, o_std] = shape.init_std;
+        let (d_model, bias) = (shape.d_model, shape.bias);
+        Ok(Attention {
+            q: Linear::load(&w.pp(q), d_model, inner, bias, q_std)?,
+            k: Linear::load(&w.pp(k), d_model, inner, bias, k_std)?,
+            v: Linear::load(&w.pp(v), d_model, inner, bias, v_std)?,
+            o: Linear::load(&w.pp(o), inner, d_model, bias, o_std)?,
+            heads: shape.heads,
+            head_dim: shape.head_dim,
+            scale: shape.scale,
+            kernels: w.kernels(),
+            dropout: w.dropout(shape.dropout),
+        })
+    }
+
     /// `[b, t, heads * head_dim]` → `[b, heads, t, head_dim]`.
     fn split(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
@@ -543,7 +789,7 @@ mod tests {
         let linear = |seed: f32| {
             let values: Vec<f32> = (0..d_model * d_model).map(|i| ((i as f32 + seed) * 0.37).sin()).collect();
             Linear::new(
-                Tensor::from_vec(values, (d_model, d_model), &dev).unwrap(),
+                Matrix::Dense(Tensor::from_vec(values, (d_model, d_model), &dev).unwrap()),
                 None,
                 Kernels::Differentiable,
             )

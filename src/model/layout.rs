@@ -54,6 +54,10 @@ impl FileTensors {
                 }
                 Ok(FileTensors { shapes, source: Source::Pytorch(pth) })
             }
+            WeightFiles::Gguf(path) => bail!(
+                "{}: a quantized checkpoint is checked against its config when `prism quantize` writes it",
+                path.display()
+            ),
         }
     }
 

@@ -1,15 +1,17 @@
 //! Turns a checkpoint directory into a ready model: detects the architecture from `config.json`,
-//! builds T5 or BART on the requested device and dtype, applies `generation_config.json`, and
-//! saves models back in the same layout.
+//! builds T5 or BART on the requested device and precision (quantizing at load for `q8`/`q4`, or
+//! reading a quantized checkpoint as it is), applies `generation_config.json`, and saves models
+//! back in the same layout.
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use candle_core::{DType, Device, Tensor};
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
 
 use super::bart::{Bart, BartConfig};
-use super::checkpoint::{self, Checkpoint, GenerationConfig, TokenIds};
-use super::layers::Kernels;
+use super::checkpoint::{self, Checkpoint, GenerationConfig, TokenIds, WeightFiles};
+use super::layers::{Kernels, Weights};
+use super::quant::{self, QWeight, WeightDtype};
 use super::t5::{T5Config, T5};
 use super::{Arch, KvCache, ModelInfo, Seq2Seq};
 
@@ -17,7 +19,9 @@ use super::{Arch, KvCache, ModelInfo, Seq2Seq};
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
     pub device: Device,
-    pub dtype: DType,
+    /// A quantized checkpoint loads in its own precision; asking for another one is an error
+    /// (f32, the default, means "as stored").
+    pub dtype: WeightDtype,
     /// [`Kernels::Differentiable`] (the default) for anything that may train;
     /// [`Kernels::Fused`] for generation-only use (faster, no gradients).
     pub kernels: Kernels,
@@ -25,13 +29,13 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { device: Device::Cpu, dtype: DType::F32, kernels: Kernels::Differentiable }
+        LoadOptions { device: Device::Cpu, dtype: WeightDtype::F32, kernels: Kernels::Differentiable }
     }
 }
 
 impl LoadOptions {
     /// Inference on `device` in `dtype` with fused kernels.
-    pub fn inference(device: Device, dtype: DType) -> Self {
+    pub fn inference(device: Device, dtype: WeightDtype) -> Self {
         LoadOptions { device, dtype, kernels: Kernels::Fused }
     }
 }
@@ -52,11 +56,35 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Box<dyn Seq2Seq>> {
 pub fn load_model(dir: &Path, opts: &LoadOptions) -> Result<Model> {
     let ckpt = Checkpoint::open(&super::hf_cache::resolve(dir)?)?;
     super::compat::check_config(ckpt.arch, &ckpt.config).with_context(|| ckpt.dir.display().to_string())?;
-    let checked = super::layout::check(&ckpt)?;
-    if let Some(warning) = checked.warning(&ckpt.weights_label()) {
+    // A quantized checkpoint was checked when `prism quantize` wrote it from a checked one.
+    let checked = match &ckpt.weights {
+        WeightFiles::Gguf(_) => None,
+        _ => Some(super::layout::check(&ckpt)?),
+    };
+    if let Some(warning) = checked.as_ref().and_then(|c| c.warning(&ckpt.weights_label())) {
         super::notice::warn(&warning);
     }
-    let vb = ckpt.var_builder(opts.dtype, &opts.device)?;
+    let (vb, stored, precision) = match &ckpt.weights {
+        WeightFiles::Gguf(path) => {
+            let q = quant::read_checkpoint(path, &opts.device)?;
+            if opts.dtype != WeightDtype::F32 && opts.dtype != q.dtype {
+                bail!(
+                    "{} holds {} weights; it loads only as {} (or with the default dtype), not as {}",
+                    path.display(),
+                    q.dtype,
+                    q.dtype,
+                    opts.dtype
+                );
+            }
+            let vb = candle_nn::VarBuilder::from_tensors(q.dense, q.dtype.float(), &opts.device);
+            (vb, Some(std::sync::Arc::new(q.quantized)), q.dtype)
+        }
+        _ => (ckpt.var_builder(opts.dtype.float(), &opts.device)?, None, opts.dtype),
+    };
+    if precision.is_quantized() && opts.kernels == Kernels::Differentiable {
+        bail!("{precision} weights are for inference only: training needs f32, bf16 or f16 weights");
+    }
+    let w = Weights::new(vb, opts.kernels).with_precision(precision, stored);
     let context = || {
         format!(
             "cannot build the model from {} (with {}/config.json)",
@@ -66,12 +94,18 @@ pub fn load_model(dir: &Path, opts: &LoadOptions) -> Result<Model> {
     };
     let mut model = match ckpt.arch {
         Arch::T5 => Model::T5(
-            T5::with_kernels(&checked.t5_config(ckpt.config::<T5Config>()?), vb, opts.kernels)
-                .with_context(context)?,
+            T5::from_weights(
+                &match &checked {
+                    Some(c) => c.t5_config(ckpt.config::<T5Config>()?),
+                    None => ckpt.config::<T5Config>()?,
+                },
+                &w,
+            )
+            .with_context(context)?,
         ),
-        Arch::Bart => Model::Bart(
-            Bart::with_kernels(&ckpt.config::<BartConfig>()?, vb, opts.kernels).with_context(context)?,
-        ),
+        Arch::Bart => {
+            Model::Bart(Bart::from_weights(&ckpt.config::<BartConfig>()?, &w).with_context(context)?)
+        }
     };
     if let Some(gen) = &ckpt.generation {
         model.apply_generation_config(gen);
@@ -137,6 +171,14 @@ impl Model {
         }
     }
 
+    /// Every quantized matrix under its Hugging Face key (none unless loaded as `q8`/`q4`).
+    pub fn quantized_tensors(&self) -> &[(String, QWeight)] {
+        match self {
+            Model::T5(m) => m.quantized_tensors(),
+            Model::Bart(m) => m.quantized_tensors(),
+        }
+    }
+
     /// `config.json` as it will be saved: the typed config plus `model_type` and `architectures`
     /// naming the class whose key layout we write.
     pub fn config_json(&self) -> Result<serde_json::Value> {
@@ -174,9 +216,30 @@ impl Model {
         }
     }
 
+    /// Writes the weights of a model loaded as `q8`/`q4` to `path` as GGUF (see
+    /// [`super::quant::write_checkpoint`]); `prism quantize` puts the config and tokenizer beside it.
+    pub fn save_quantized(&self, path: &Path) -> Result<()> {
+        let dtype = self.info().dtype;
+        if !dtype.is_quantized() {
+            bail!("this model is loaded as {dtype}; only a q8 or q4 model is saved quantized");
+        }
+        let architecture = match self.arch() {
+            Arch::T5 => "t5",
+            Arch::Bart => "bart",
+        };
+        quant::write_checkpoint(path, dtype, architecture, self.named_tensors(), self.quantized_tensors())
+    }
+
     /// Saves in Hugging Face layout: `config.json`, `generation_config.json`, `model.safetensors`
     /// (tied weights stored once, as transformers writes them) and optionally `tokenizer.json`.
     pub fn save(&self, dir: &Path, tokenizer: Option<&tokenizers::Tokenizer>) -> Result<()> {
+        if !self.quantized_tensors().is_empty() {
+            bail!(
+                "this model is loaded as {}: a quantized model is saved with `prism quantize`, \
+                 not as a Hugging Face checkpoint",
+                self.info().dtype
+            );
+        }
         checkpoint::save_checkpoint(
             dir,
             &self.config_json()?,
@@ -262,6 +325,7 @@ mod tests {
     fn generation_config_overrides_model_config() {
         let mut info = ModelInfo {
             arch: Arch::Bart,
+            dtype: WeightDtype::F32,
             vocab_size: 10,
             d_model: 4,
             num_decoder_layers: 1,

@@ -16,6 +16,8 @@ pub mod layout;
 pub mod load;
 pub mod memory;
 pub mod notice;
+pub mod quality;
+pub mod quant;
 pub mod stats;
 pub mod t5;
 
@@ -23,6 +25,7 @@ pub use cache::{KvCache, LayerKv};
 pub use generate::{EarlyStopping, GenerationConfig, GenerationOverrides};
 pub use layers::Kernels;
 pub use load::{load, load_model, load_with_tokenizer, LoadOptions, Model};
+pub use quant::WeightDtype;
 pub use stats::GenStats;
 
 use candle_core::{Result, Tensor};
@@ -39,6 +42,8 @@ pub enum Arch {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ModelInfo {
     pub arch: Arch,
+    /// The precision the weights were loaded in.
+    pub dtype: WeightDtype,
     pub vocab_size: usize,
     pub d_model: usize,
     pub num_decoder_layers: usize,
@@ -46,6 +51,7 @@ pub struct ModelInfo {
     /// are relative (T5).
     pub max_input_positions: Option<usize>,
     pub param_count: usize,
+    /// Bytes the weights take as loaded (quantized blocks at their real size).
     pub param_bytes: usize,
     pub decoder_start_token_id: u32,
     pub pad_token_id: u32,

@@ -41,7 +41,13 @@ pub struct GenStats {
     pub tokens_per_s: f64,
     /// `new_tokens` over the decoding time only (`total_ms - encode_ms`).
     pub decode_tokens_per_s: f64,
+    /// The weights' precision (`f32`, `bf16`, `f16`, `q8`, `q4`).
+    pub dtype: String,
+    /// Bytes the weights take as loaded (quantized blocks at their real size).
     pub param_bytes: usize,
+    /// Milliseconds it took to load the model (0 when generation was called on a model built
+    /// elsewhere).
+    pub load_ms: f64,
     /// Largest size the decoder's key/value cache reached.
     pub kv_cache_bytes: usize,
     /// Growth of the process's peak resident set during the run (CPU; see the module docs).
@@ -116,10 +122,15 @@ impl MemoryProbe {
         MemoryProbe { before, hwm_reset, max_sampled_rss: before.map_or(0, |m| m.rss) }
     }
 
-    /// Records the current resident set (cheap: one small procfs read).
+    /// Records the current resident set and, where this probe reset it, the high-water mark
+    /// (cheap: one small procfs read). A probe started inside this one (each generation has its
+    /// own) resets the mark again, so a peak between two samples (loading a model, say) is kept
+    /// only by sampling before the inner probe starts.
     pub fn sample(&mut self) {
         if let Some(now) = read_proc_memory() {
-            self.max_sampled_rss = self.max_sampled_rss.max(now.rss);
+            // After this probe's reset, any reading of the mark is a peak inside its window.
+            let hwm = if self.hwm_reset { now.hwm } else { 0 };
+            self.max_sampled_rss = self.max_sampled_rss.max(now.rss).max(hwm);
         }
     }
 
@@ -155,8 +166,12 @@ mod tests {
         assert_eq!(parse_proc_status("Name:\tprism\n"), None);
     }
 
+    /// The high-water mark is process-wide: tests that reset it run one at a time.
+    static HWM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn probe_sees_a_large_allocation() {
+        let _one_at_a_time = HWM.lock().unwrap_or_else(|e| e.into_inner());
         let probe = MemoryProbe::start();
         // Touch every page so it is resident, not just reserved.
         let block = vec![1u8; 64 << 20];
@@ -171,6 +186,25 @@ mod tests {
         }
         assert!(stats.peak_rss_growth_bytes >= 48 << 20, "{stats:?}");
         assert!(stats.rss_before_bytes > 0);
+    }
+
+    /// `prism bench` samples after loading, then each generation's own probe resets the
+    /// high-water mark: the loading peak must survive that reset.
+    #[test]
+    fn a_peak_sampled_before_an_inner_probe_survives_its_reset() {
+        let _one_at_a_time = HWM.lock().unwrap_or_else(|e| e.into_inner());
+        let mut outer = MemoryProbe::start();
+        let block = vec![1u8; 64 << 20];
+        std::hint::black_box(&block);
+        drop(block);
+        outer.sample();
+        let _inner = MemoryProbe::start();
+        let mut stats = GenStats::default();
+        outer.finish(&mut stats);
+        if stats.memory_method != "vmhwm" {
+            return;
+        }
+        assert!(stats.peak_rss_growth_bytes >= 48 << 20, "{stats:?}");
     }
 
     #[test]

@@ -13,9 +13,11 @@ use candle_nn::{Embedding, Init};
 use serde::{Deserialize, Serialize};
 
 use super::layers::{
-    self, Activation, Attention, Dropout, Kernels, Linear, RmsNorm, TrainingSwitch, Weights,
+    self, Activation, Attention, AttentionShape, Dropout, FeedForward, Kernels, Linear, NormPlacement,
+    RmsNorm, TokenEmbedding, TrainingSwitch, Weights,
 };
-use super::{Arch, KvCache, ModelInfo, Seq2Seq};
+use super::quant::QWeight;
+use super::{Arch, KvCache, LayerKv, ModelInfo, Seq2Seq};
 
 fn default_vocab_size() -> usize {
     32128
@@ -223,186 +225,299 @@ pub fn relative_position_bucket(
     bucket as u32
 }
 
-enum FeedForward {
-    Plain { wi: Linear, wo: Linear },
-    Gated { wi_0: Linear, wi_1: Linear, wo: Linear },
+/// `T5LayerNorm`: scale-only RMS norm, statistics in f32.
+pub type T5LayerNorm = RmsNorm;
+
+fn t5_layer_norm(w: &Weights, cfg: &T5Config) -> Result<T5LayerNorm> {
+    RmsNorm::load(w, cfg.d_model, cfg.layer_norm_epsilon)
 }
 
-struct DenseFf {
-    ff: FeedForward,
-    act: Activation,
-    norm: RmsNorm,
-    dropout: Dropout,
-    kernels: Kernels,
-}
-
-impl DenseFf {
-    fn load(w: &Weights, cfg: &T5Config) -> Result<Self> {
-        let (gated, act) = cfg.feed_forward().map_err(candle_core::Error::Msg)?;
-        let f = cfg.initializer_factor;
-        let d = w.pp("DenseReluDense");
-        let wi_std = f * (cfg.d_model as f64).powf(-0.5);
-        let wo = Linear::load(&d.pp("wo"), cfg.d_ff, cfg.d_model, false, f * (cfg.d_ff as f64).powf(-0.5))?;
-        let ff = if gated {
-            FeedForward::Gated {
-                wi_0: Linear::load(&d.pp("wi_0"), cfg.d_model, cfg.d_ff, false, wi_std)?,
-                wi_1: Linear::load(&d.pp("wi_1"), cfg.d_model, cfg.d_ff, false, wi_std)?,
-                wo,
-            }
-        } else {
-            FeedForward::Plain { wi: Linear::load(&d.pp("wi"), cfg.d_model, cfg.d_ff, false, wi_std)?, wo }
-        };
-        Ok(DenseFf {
-            ff,
-            act,
-            norm: RmsNorm::load(&w.pp("layer_norm"), cfg.d_model, cfg.layer_norm_epsilon)?,
-            dropout: w.dropout(cfg.dropout_rate),
-            kernels: w.kernels(),
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.norm.forward(x)?;
-        let (inner, wo) = match &self.ff {
-            FeedForward::Plain { wi, wo } => (self.act.apply(&wi.forward(&h)?, self.kernels)?, wo),
-            FeedForward::Gated { wi_0, wi_1, wo } => {
-                ((self.act.apply(&wi_0.forward(&h)?, self.kernels)? * wi_1.forward(&h)?)?, wo)
-            }
-        };
-        let y = wo.forward(&self.dropout.forward(&inner)?)?;
-        layers::clamp_f16((x + self.dropout.forward(&y)?)?)
-    }
-}
-
-fn load_attention(w: &Weights, cfg: &T5Config) -> Result<Attention> {
+/// `T5DenseActDense` (`wi`, `wo`) or, for a gated `feed_forward_proj`, `T5DenseGatedActDense`
+/// (`wi_0`, `wi_1`, `wo`): the shared [`FeedForward`] without or with its gate.
+fn t5_dense_act_dense(w: &Weights, cfg: &T5Config) -> Result<FeedForward> {
+    let (gated, act) = cfg.feed_forward().map_err(candle_core::Error::Msg)?;
     let f = cfg.initializer_factor;
-    let inner = cfg.num_heads * cfg.d_kv;
-    let dm = cfg.d_model as f64;
-    Ok(Attention {
-        q: Linear::load(&w.pp("q"), cfg.d_model, inner, false, f * (dm * cfg.d_kv as f64).powf(-0.5))?,
-        k: Linear::load(&w.pp("k"), cfg.d_model, inner, false, f * dm.powf(-0.5))?,
-        v: Linear::load(&w.pp("v"), cfg.d_model, inner, false, f * dm.powf(-0.5))?,
-        o: Linear::load(&w.pp("o"), inner, cfg.d_model, false, f * (inner as f64).powf(-0.5))?,
-        heads: cfg.num_heads,
-        head_dim: cfg.d_kv,
-        scale: None,
-        kernels: w.kernels(),
+    let wi_std = f * (cfg.d_model as f64).powf(-0.5);
+    let wi = |name: &str| Linear::load(&w.pp(name), cfg.d_model, cfg.d_ff, false, wi_std);
+    let (wi, gate) = if gated { (wi("wi_0")?, Some(wi("wi_1")?)) } else { (wi("wi")?, None) };
+    Ok(FeedForward {
+        wi,
+        gate,
+        wo: Linear::load(
+            &w.pp("wo").keep_in_f32(),
+            cfg.d_ff,
+            cfg.d_model,
+            false,
+            f * (cfg.d_ff as f64).powf(-0.5),
+        )?,
+        act,
         dropout: w.dropout(cfg.dropout_rate),
+        kernels: w.kernels(),
     })
 }
 
-struct Block {
-    self_attn: Attention,
-    self_norm: RmsNorm,
-    cross: Option<(Attention, RmsNorm)>,
-    ff: DenseFf,
-}
-
-impl Block {
-    fn load(w: &Weights, cfg: &T5Config, decoder: bool) -> Result<Self> {
-        let l0 = w.pp("layer").pp(0);
-        let self_attn = load_attention(&l0.pp("SelfAttention"), cfg)?;
-        let self_norm = RmsNorm::load(&l0.pp("layer_norm"), cfg.d_model, cfg.layer_norm_epsilon)?;
-        let (cross, ff_index) = if decoder {
-            let l1 = w.pp("layer").pp(1);
-            let attn = load_attention(&l1.pp("EncDecAttention"), cfg)?;
-            let norm = RmsNorm::load(&l1.pp("layer_norm"), cfg.d_model, cfg.layer_norm_epsilon)?;
-            (Some((attn, norm)), 2)
-        } else {
-            (None, 1)
-        };
-        let ff = DenseFf::load(&w.pp("layer").pp(ff_index), cfg)?;
-        Ok(Block { self_attn, self_norm, cross, ff })
-    }
-}
-
-/// One T5 stack (encoder or decoder); the relative-position bias lives in block 0 and is shared
-/// by all blocks.
-struct Stack {
-    blocks: Vec<Block>,
-    relative_bias: Embedding,
-    final_norm: RmsNorm,
-    decoder: bool,
-    num_buckets: usize,
-    max_distance: usize,
+/// `T5LayerFF`: the pre-norm residual feed-forward sublayer.
+struct T5LayerFF {
+    dense_relu_dense: FeedForward,
+    layer_norm: T5LayerNorm,
     dropout: Dropout,
 }
 
-impl Stack {
-    fn load(w: &Weights, cfg: &T5Config, decoder: bool) -> Result<Self> {
-        let n = if decoder { cfg.decoder_layers() } else { cfg.num_layers };
-        let blocks =
-            (0..n).map(|i| Block::load(&w.pp("block").pp(i), cfg, decoder)).collect::<Result<Vec<_>>>()?;
-        let rb = w.pp("block.0.layer.0.SelfAttention.relative_attention_bias");
-        let std = cfg.initializer_factor * (cfg.d_model as f64).powf(-0.5);
-        let table = rb.get(
-            (cfg.relative_attention_num_buckets, cfg.num_heads),
-            "weight",
-            Init::Randn { mean: 0.0, stdev: std },
-        )?;
-        Ok(Stack {
-            blocks,
-            relative_bias: Embedding::new(table, cfg.num_heads),
-            final_norm: RmsNorm::load(&w.pp("final_layer_norm"), cfg.d_model, cfg.layer_norm_epsilon)?,
-            decoder,
-            num_buckets: cfg.relative_attention_num_buckets,
-            max_distance: cfg.relative_attention_max_distance,
+impl T5LayerFF {
+    fn load(w: &Weights, cfg: &T5Config) -> Result<Self> {
+        Ok(T5LayerFF {
+            dense_relu_dense: t5_dense_act_dense(&w.pp("DenseReluDense"), cfg)?,
+            layer_norm: t5_layer_norm(&w.pp("layer_norm"), cfg)?,
             dropout: w.dropout(cfg.dropout_rate),
         })
     }
 
-    /// Position bias `[1, heads, q_len, past + q_len]` (f32) for queries at `past..past + q_len`.
-    fn position_bias(&self, q_len: usize, past: usize, device: &Device) -> Result<Tensor> {
+    fn forward(&self, h: &Tensor) -> Result<Tensor> {
+        layers::residual(h, &self.layer_norm, NormPlacement::Pre, &self.dropout, |normed| {
+            self.dense_relu_dense.forward(normed)
+        })
+    }
+}
+
+/// `T5Attention`: unscaled multi-head attention; the first block's self-attention of each stack
+/// also holds the relative-position bias table that every block of the stack adds to its scores.
+struct T5Attention {
+    attention: Attention,
+    relative_attention_bias: Option<Embedding>,
+    is_decoder: bool,
+    num_buckets: usize,
+    max_distance: usize,
+}
+
+impl T5Attention {
+    fn load(
+        w: &Weights,
+        cfg: &T5Config,
+        is_decoder: bool,
+        has_relative_attention_bias: bool,
+    ) -> Result<Self> {
+        let f = cfg.initializer_factor;
+        let (dm, inner) = (cfg.d_model as f64, (cfg.num_heads * cfg.d_kv) as f64);
+        let attention = Attention::load(
+            w,
+            &AttentionShape {
+                names: ["q", "k", "v", "o"],
+                d_model: cfg.d_model,
+                heads: cfg.num_heads,
+                head_dim: cfg.d_kv,
+                bias: false,
+                scale: None,
+                init_std: [
+                    f * (dm * cfg.d_kv as f64).powf(-0.5),
+                    f * dm.powf(-0.5),
+                    f * dm.powf(-0.5),
+                    f * inner.powf(-0.5),
+                ],
+                dropout: cfg.dropout_rate,
+            },
+        )?;
+        let relative_attention_bias = if has_relative_attention_bias {
+            let table = w.pp("relative_attention_bias").get(
+                (cfg.relative_attention_num_buckets, cfg.num_heads),
+                "weight",
+                Init::Randn { mean: 0.0, stdev: f * dm.powf(-0.5) },
+            )?;
+            Some(Embedding::new(table, cfg.num_heads))
+        } else {
+            None
+        };
+        Ok(T5Attention {
+            attention,
+            relative_attention_bias,
+            is_decoder,
+            num_buckets: cfg.relative_attention_num_buckets,
+            max_distance: cfg.relative_attention_max_distance,
+        })
+    }
+
+    /// Position bias `[1, heads, q_len, past + q_len]` (f32) for queries at `past..past + q_len`:
+    /// bidirectional buckets in the encoder, causal ones in the decoder.
+    fn compute_bias(&self, q_len: usize, past: usize, device: &Device) -> Result<Tensor> {
+        let Some(table) = &self.relative_attention_bias else {
+            candle_core::bail!("this T5 attention holds no relative_attention_bias");
+        };
         let k_len = past + q_len;
         let buckets: Vec<u32> = (0..q_len)
             .flat_map(|i| {
                 (0..k_len).map(move |j| {
                     let rel = j as i64 - (past + i) as i64;
-                    relative_position_bucket(rel, !self.decoder, self.num_buckets, self.max_distance)
+                    relative_position_bucket(rel, !self.is_decoder, self.num_buckets, self.max_distance)
                 })
             })
             .collect();
         let buckets = Tensor::from_vec(buckets, (q_len, k_len), device)?;
-        self.relative_bias.forward(&buckets)?.permute((2, 0, 1))?.unsqueeze(0)?.to_dtype(DType::F32)
+        table.forward(&buckets)?.permute((2, 0, 1))?.unsqueeze(0)?.to_dtype(DType::F32)
+    }
+}
+
+/// `T5LayerSelfAttention`: pre-norm residual self-attention.
+struct T5LayerSelfAttention {
+    self_attention: T5Attention,
+    layer_norm: T5LayerNorm,
+    dropout: Dropout,
+}
+
+impl T5LayerSelfAttention {
+    fn load(
+        w: &Weights,
+        cfg: &T5Config,
+        is_decoder: bool,
+        has_relative_attention_bias: bool,
+    ) -> Result<Self> {
+        Ok(T5LayerSelfAttention {
+            self_attention: T5Attention::load(
+                &w.pp("SelfAttention"),
+                cfg,
+                is_decoder,
+                has_relative_attention_bias,
+            )?,
+            layer_norm: t5_layer_norm(&w.pp("layer_norm"), cfg)?,
+            dropout: w.dropout(cfg.dropout_rate),
+        })
     }
 
     fn forward(
         &self,
-        embedded: Tensor,
+        h: &Tensor,
+        position_bias: &Tensor,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        layers::residual(h, &self.layer_norm, NormPlacement::Pre, &self.dropout, |normed| {
+            self.self_attention.attention.self_attend(normed, position_bias, cache)
+        })
+    }
+}
+
+/// `T5LayerCrossAttention`: pre-norm residual attention to the encoder output.
+struct T5LayerCrossAttention {
+    enc_dec_attention: T5Attention,
+    layer_norm: T5LayerNorm,
+    dropout: Dropout,
+}
+
+impl T5LayerCrossAttention {
+    fn load(w: &Weights, cfg: &T5Config) -> Result<Self> {
+        Ok(T5LayerCrossAttention {
+            enc_dec_attention: T5Attention::load(&w.pp("EncDecAttention"), cfg, true, false)?,
+            layer_norm: t5_layer_norm(&w.pp("layer_norm"), cfg)?,
+            dropout: w.dropout(cfg.dropout_rate),
+        })
+    }
+
+    fn forward(
+        &self,
+        h: &Tensor,
+        encoder: &Tensor,
+        encoder_bias: &Tensor,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        layers::residual(h, &self.layer_norm, NormPlacement::Pre, &self.dropout, |normed| {
+            self.enc_dec_attention.attention.cross_attend(normed, encoder, encoder_bias, cache)
+        })
+    }
+}
+
+/// `T5Block`: `layer.0` self-attention, in the decoder `layer.1` cross-attention, then the
+/// feed-forward (`layer.1` in the encoder, `layer.2` in the decoder).
+struct T5Block {
+    self_attention: T5LayerSelfAttention,
+    cross_attention: Option<T5LayerCrossAttention>,
+    ff: T5LayerFF,
+}
+
+impl T5Block {
+    fn load(
+        w: &Weights,
+        cfg: &T5Config,
+        is_decoder: bool,
+        has_relative_attention_bias: bool,
+    ) -> Result<Self> {
+        let layer = w.pp("layer");
+        let self_attention =
+            T5LayerSelfAttention::load(&layer.pp(0), cfg, is_decoder, has_relative_attention_bias)?;
+        let cross_attention =
+            if is_decoder { Some(T5LayerCrossAttention::load(&layer.pp(1), cfg)?) } else { None };
+        let ff = T5LayerFF::load(&layer.pp(if is_decoder { 2 } else { 1 }), cfg)?;
+        Ok(T5Block { self_attention, cross_attention, ff })
+    }
+
+    fn forward(
+        &self,
+        h: &Tensor,
+        position_bias: &Tensor,
+        encoder: Option<(&Tensor, &Tensor)>,
+        cache: Option<&mut LayerKv>,
+    ) -> Result<Tensor> {
+        let (self_kv, cross_kv) = match cache {
+            Some(LayerKv { self_kv, cross_kv }) => (Some(self_kv), Some(cross_kv)),
+            None => (None, None),
+        };
+        let mut h = self.self_attention.forward(h, position_bias, self_kv)?;
+        if let (Some(cross), Some((encoder, encoder_bias))) = (&self.cross_attention, encoder) {
+            h = cross.forward(&h, encoder, encoder_bias, cross_kv)?;
+        }
+        self.ff.forward(&h)
+    }
+}
+
+/// `T5Stack`: the encoder or the decoder (blocks, final norm); the embeddings are the model's.
+struct T5Stack {
+    block: Vec<T5Block>,
+    final_layer_norm: T5LayerNorm,
+    dropout: Dropout,
+}
+
+impl T5Stack {
+    fn load(w: &Weights, cfg: &T5Config, is_decoder: bool) -> Result<Self> {
+        let n = if is_decoder { cfg.decoder_layers() } else { cfg.num_layers };
+        let block = (0..n)
+            .map(|i| T5Block::load(&w.pp("block").pp(i), cfg, is_decoder, i == 0))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(T5Stack {
+            block,
+            final_layer_norm: t5_layer_norm(&w.pp("final_layer_norm"), cfg)?,
+            dropout: w.dropout(cfg.dropout_rate),
+        })
+    }
+
+    /// The relative-position bias of the first block, shared by all blocks.
+    fn position_bias(&self, q_len: usize, past: usize, device: &Device) -> Result<Tensor> {
+        self.block[0].self_attention.self_attention.compute_bias(q_len, past, device)
+    }
+
+    /// `self_bias` is the position bias plus the masks; `encoder` is the encoder output and its
+    /// padding bias (decoder only).
+    fn forward(
+        &self,
+        inputs_embeds: &Tensor,
         self_bias: &Tensor,
         encoder: Option<(&Tensor, &Tensor)>,
         mut cache: Option<&mut KvCache>,
     ) -> Result<Tensor> {
-        let mut h = self.dropout.forward(&embedded)?;
-        for (i, block) in self.blocks.iter().enumerate() {
-            let mut slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            let normed = block.self_norm.forward(&h)?;
-            let attn = block.self_attn.self_attend(
-                &normed,
-                self_bias,
-                slot.as_deref_mut().map(|l| &mut l.self_kv),
-            )?;
-            h = layers::clamp_f16((h + self.dropout.forward(&attn)?)?)?;
-            if let (Some((cross, norm)), Some((enc, enc_bias))) = (&block.cross, encoder) {
-                let normed = norm.forward(&h)?;
-                let attn = cross.cross_attend(&normed, enc, enc_bias, slot.map(|l| &mut l.cross_kv))?;
-                h = layers::clamp_f16((h + self.dropout.forward(&attn)?)?)?;
-            }
-            h = block.ff.forward(&h)?;
+        let mut h = self.dropout.forward(inputs_embeds)?;
+        for (i, block) in self.block.iter().enumerate() {
+            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            h = block.forward(&h, self_bias, encoder, slot)?;
         }
-        self.dropout.forward(&self.final_norm.forward(&h)?)
+        self.dropout.forward(&self.final_layer_norm.forward(&h)?)
     }
 }
 
 /// T5 for conditional generation.
 pub struct T5 {
     cfg: T5Config,
-    shared: Embedding,
-    encoder: Stack,
-    decoder: Stack,
+    shared: TokenEmbedding,
+    encoder: T5Stack,
+    decoder: T5Stack,
     lm_head: Linear,
     info: ModelInfo,
     tensors: Vec<(String, Tensor)>,
+    quantized: Vec<(String, QWeight)>,
     training: TrainingSwitch,
 }
 
@@ -415,36 +530,41 @@ impl T5 {
 
     /// Like [`T5::new`], choosing the kernels ([`Kernels::Fused`] is for inference only).
     pub fn with_kernels(cfg: &T5Config, vb: candle_nn::VarBuilder, kernels: Kernels) -> Result<Self> {
+        T5::from_weights(cfg, &Weights::new(vb, kernels))
+    }
+
+    /// Builds the model from `w`, which also says the weights' precision.
+    pub fn from_weights(cfg: &T5Config, w: &Weights) -> Result<Self> {
         cfg.validate().map_err(|e| candle_core::Error::Msg(format!("invalid T5 config: {e}")))?;
-        let w = Weights::new(vb, kernels);
         let emb_name = if !w.contains("shared.weight") && w.contains("encoder.embed_tokens.weight") {
             "encoder.embed_tokens"
         } else {
             "shared"
         };
-        let table = w.pp(emb_name).get(
+        let table = w.pp(emb_name).matrix(
             (cfg.vocab_size, cfg.d_model),
             "weight",
             Init::Randn { mean: 0.0, stdev: cfg.initializer_factor },
+            w.precision().embedding_block(cfg.d_model),
         )?;
-        let shared = Embedding::new(table.clone(), cfg.d_model);
-        let encoder = Stack::load(&w.pp("encoder"), cfg, false)?;
-        let decoder = Stack::load(&w.pp("decoder"), cfg, true)?;
+        let shared = TokenEmbedding::new(table.clone());
+        let encoder = T5Stack::load(&w.pp("encoder"), cfg, false)?;
+        let decoder = T5Stack::load(&w.pp("decoder"), cfg, true)?;
         let lm_head = if cfg.tie_word_embeddings {
-            Linear::new(table, None, kernels)?
+            Linear::new(table, None, w.kernels())?
         } else {
             Linear::load(&w.pp("lm_head"), cfg.d_model, cfg.vocab_size, false, cfg.initializer_factor)?
         };
         // Saved as `shared.weight` whichever embedding key the checkpoint used.
         let embedding_key = format!("{emb_name}.weight");
-        let tensors: Vec<(String, Tensor)> = w
-            .recorded()?
-            .into_iter()
-            .map(|(k, t)| if k == embedding_key { ("shared.weight".to_string(), t) } else { (k, t) })
-            .collect();
-        let (param_count, param_bytes) = layers::param_totals(&tensors);
+        let rename = |k: String| if k == embedding_key { "shared.weight".to_string() } else { k };
+        let tensors: Vec<(String, Tensor)> = w.recorded()?.into_iter().map(|(k, t)| (rename(k), t)).collect();
+        let quantized: Vec<(String, QWeight)> =
+            w.recorded_quantized()?.into_iter().map(|(k, q)| (rename(k), q)).collect();
+        let (param_count, param_bytes) = layers::param_totals(&tensors, &quantized);
         let info = ModelInfo {
             arch: Arch::T5,
+            dtype: w.precision(),
             vocab_size: cfg.vocab_size,
             d_model: cfg.d_model,
             num_decoder_layers: cfg.decoder_layers(),
@@ -459,16 +579,21 @@ impl T5 {
             forced_eos_token_id: None,
         };
         let training = w.training_switch();
-        Ok(T5 { cfg: cfg.clone(), shared, encoder, decoder, lm_head, info, tensors, training })
+        Ok(T5 { cfg: cfg.clone(), shared, encoder, decoder, lm_head, info, tensors, quantized, training })
     }
 
     pub fn config(&self) -> &T5Config {
         &self.cfg
     }
 
-    /// Every parameter under its Hugging Face key (tied embeddings once, as `shared.weight`).
+    /// Every dense parameter under its Hugging Face key (tied embeddings once, as `shared.weight`).
     pub fn named_tensors(&self) -> &[(String, Tensor)] {
         &self.tensors
+    }
+
+    /// Every quantized matrix under its Hugging Face key (none unless loaded as `q8`/`q4`).
+    pub fn quantized_tensors(&self) -> &[(String, QWeight)] {
+        &self.quantized
     }
 
     /// Dropout (`dropout_rate`) on while training, off (the default) for evaluation and generation.
@@ -496,25 +621,16 @@ impl T5 {
         let (_, new) = ids.dims2()?;
         let past = cache.as_ref().map_or(0, |c| c.seq_len());
         if let Some(c) = &cache {
-            if c.layers.len() != self.decoder.blocks.len() {
-                candle_core::bail!(
-                    "KV cache has {} layers, the decoder {}",
-                    c.layers.len(),
-                    self.decoder.blocks.len()
-                );
-            }
+            c.check_layers(self.decoder.block.len())?;
         }
         let device = ids.device();
-        let mut self_bias = self
+        let self_bias = self
             .decoder
             .position_bias(new, past, device)?
-            .broadcast_add(&layers::causal_bias(new, past, device)?)?;
-        if let Some(mask) = decoder_mask {
-            self_bias = self_bias.broadcast_add(&layers::padding_bias(mask)?)?;
-        }
+            .broadcast_add(&layers::decoder_self_bias(new, past, decoder_mask, device)?)?;
         let enc_bias = layers::padding_bias(encoder_mask)?;
         let h = self.shared.forward(ids)?;
-        let h = self.decoder.forward(h, &self_bias, Some((encoder_hidden, &enc_bias)), cache)?;
+        let h = self.decoder.forward(&h, &self_bias, Some((encoder_hidden, &enc_bias)), cache)?;
         let h =
             if self.cfg.scales_decoder_outputs() { (h * (self.cfg.d_model as f64).powf(-0.5))? } else { h };
         self.lm_head.forward(&h)?.to_dtype(DType::F32)
@@ -532,7 +648,7 @@ impl Seq2Seq for T5 {
             .encoder
             .position_bias(seq, 0, input_ids.device())?
             .broadcast_add(&layers::padding_bias(attention_mask)?)?;
-        self.encoder.forward(self.shared.forward(input_ids)?, &bias, None, None)
+        self.encoder.forward(&self.shared.forward(input_ids)?, &bias, None, None)
     }
 
     fn decode_step(

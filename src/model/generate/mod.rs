@@ -103,6 +103,7 @@ pub fn generate(
         num_beams: cfg.num_beams,
         input_tokens: inputs.iter().map(Vec::len).sum(),
         encode_ms: ms_since(start),
+        dtype: model.info().dtype.name().into(),
         param_bytes: model.info().param_bytes,
         ..GenStats::default()
     };

@@ -25,6 +25,7 @@ struct ScriptedModel {
 impl ScriptedModel {
     fn new(vocab: usize, script: impl Fn(&[u32], &[u32]) -> Vec<f32> + Send + Sync + 'static) -> Self {
         let info = ModelInfo {
+            dtype: crate::model::WeightDtype::F32,
             arch: Arch::T5,
             vocab_size: vocab,
             d_model: 1,
