@@ -137,7 +137,7 @@ fn new(ctx: &Context, args: NewArgs) -> Result<()> {
         .map(str::to_owned)
         .collect();
     for name in &annotators {
-        store::check_annotator_name(name)?;
+        study::check_annotator_name(name)?;
     }
     let dataset = data::open(&settings.dataset)?;
     let split = Split::leave_last_out(&dataset);

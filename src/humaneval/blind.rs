@@ -1,8 +1,9 @@
 //! Blinding. Two layers of randomisation keep annotators from learning which system wrote what
 //! and keep every system equally often in every slot:
 //!
-//! 1. at setup, [`latin_positions`] puts the systems at text positions so that in each block of
-//!    `S` consecutive study items (`S` systems) every system takes every position once;
+//! 1. at setup, [`super::latin::latin_positions`] puts the systems at text positions so that in
+//!    each block of `S` consecutive study items (`S` systems) every system takes every position
+//!    once;
 //! 2. per annotator, [`Assignment::new`] (seeded by the study seed and the annotator's name)
 //!    shuffles the item order and gives each block its own random mapping of slots (A, B, …) to
 //!    text positions, so each block stays balanced: over any annotator's items, a system's count
@@ -19,23 +20,6 @@ use serde::Serialize;
 
 use super::study::{Study, StudyItem};
 use super::{fnv1a, slot_letter};
-
-/// `rows[i][j]`: the system at text position `j` of study item `i`. Each block of `systems`
-/// consecutive rows is a random Latin square: its own random permutation under all `systems`
-/// rotations in random order.
-pub fn latin_positions(items: usize, systems: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
-    let mut rows = Vec::with_capacity(items);
-    while rows.len() < items {
-        let mut base: Vec<usize> = (0..systems).collect();
-        base.shuffle(rng);
-        let mut rotations: Vec<usize> = (0..systems).collect();
-        rotations.shuffle(rng);
-        for r in rotations.into_iter().take(items - rows.len()) {
-            rows.push((0..systems).map(|j| base[(j + r) % systems]).collect());
-        }
-    }
-    rows
-}
 
 /// One annotator's presentation of a study.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,26 +131,6 @@ mod tests {
             }
         }
         counts
-    }
-
-    #[test]
-    fn latin_blocks_balance_positions() {
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        for systems in 2..=5 {
-            let rows = latin_positions(13, systems, &mut rng);
-            assert_eq!(rows.len(), 13);
-            for block in rows.chunks(systems) {
-                for row in block {
-                    let mut sorted = row.clone();
-                    sorted.sort_unstable();
-                    assert_eq!(sorted, (0..systems).collect::<Vec<_>>());
-                }
-                for j in 0..systems {
-                    let column: std::collections::HashSet<_> = block.iter().map(|r| r[j]).collect();
-                    assert_eq!(column.len(), block.len(), "a system twice at position {j} in a block");
-                }
-            }
-        }
     }
 
     #[test]

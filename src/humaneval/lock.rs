@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::store::check_annotator_name;
+use super::study::check_annotator_name;
 use super::study::ANNOTATIONS_DIR;
 
 /// The held lock; dropping it (or the process ending) releases it.

@@ -17,6 +17,7 @@
 pub mod annotate;
 pub mod blind;
 pub mod export;
+pub mod latin;
 pub mod lock;
 pub mod report;
 pub mod store;

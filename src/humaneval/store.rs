@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lock::AnnotatorLock;
 use super::slot_letter;
-use super::study::{Study, ANNOTATIONS_DIR, STUDY_VERSION};
+use super::study::{check_annotator_name, Study, ANNOTATIONS_DIR, STUDY_VERSION};
 use crate::durable::{read_json_lines_reporting, JsonLines, TornLine};
 
 /// One line of an annotator file.
@@ -113,21 +113,6 @@ pub fn open_for(dir: &Path, annotator: &str) -> Result<(Study, Annotations, Anno
     let lock = AnnotatorLock::acquire(dir, annotator)?;
     let recorded = Annotations::load(dir, &study, annotator)?;
     Ok((study, recorded, lock))
-}
-
-/// Annotator names become file names: letters, digits, `-`, `_` and `.`, not starting with `.`.
-pub fn check_annotator_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !ok {
-        bail!(
-            "annotator name {name:?} is not allowed: use 1–64 letters, digits, '-', '_' or '.', not \
-             starting with '.'"
-        );
-    }
-    Ok(())
 }
 
 pub fn annotator_path(dir: &Path, annotator: &str) -> PathBuf {

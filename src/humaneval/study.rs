@@ -20,8 +20,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::blind::latin_positions;
 use super::fnv1a;
+use super::latin::latin_positions;
 use crate::data::Dataset;
 use crate::explain::samples::Sample;
 
@@ -174,7 +174,7 @@ impl Study {
             }
         }
         for name in &self.annotators {
-            super::store::check_annotator_name(name).context("field `annotators`")?;
+            check_annotator_name(name).context("field `annotators`")?;
         }
         Ok(())
     }
@@ -453,6 +453,21 @@ pub fn write(dir: &Path, study: &Study, key: &Key) -> Result<()> {
         .with_context(|| format!("cannot create {}", dir.join(ANNOTATIONS_DIR).display()))?;
     crate::durable::write_json(&dir.join(KEY_FILE), key)?;
     crate::durable::write_json(&path, study)
+}
+
+/// Annotator names become file names: letters, digits, `-`, `_` and `.`, not starting with `.`.
+pub fn check_annotator_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !ok {
+        bail!(
+            "annotator name {name:?} is not allowed: use 1–64 letters, digits, '-', '_' or '.', not \
+             starting with '.'"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
