@@ -17,6 +17,7 @@ use super::app::{
     ORACLE, PRISM,
 };
 use crate::config::{project_root, Settings};
+use crate::data::loaders::range::iso_date;
 use crate::data::{self, Dataset, Split};
 use crate::distill::events::{read_log, EventKind, LogPosition, Stage, EVENTS_FILE};
 use crate::distill::status::{self, JobState};
@@ -327,24 +328,10 @@ fn history(loaded: &Loaded, user: &str, n: usize) -> Vec<HistoryRow> {
                 title: item.title.clone(),
                 features: features(item),
                 rating: i.rating,
-                date: date(i.timestamp),
+                date: iso_date(i.timestamp),
             }
         })
         .collect()
-}
-
-/// `YYYY-MM-DD` of a Unix timestamp (H. Hinnant's `civil_from_days`).
-fn date(timestamp: i64) -> String {
-    let z = timestamp.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// The latest command on `receiver`, waiting for one if none is queued; `None` once the explorer
@@ -558,16 +545,4 @@ fn explain(
         }
     };
     explainer.explain(&sample, decoding, Some(&mut on_text), Some(&cmd.cancel))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_from_timestamps() {
-        assert_eq!(date(0), "1970-01-01");
-        assert_eq!(date(951_782_400), "2000-02-29");
-        assert_eq!(date(-86_400), "1969-12-31");
-    }
 }

@@ -61,7 +61,7 @@ impl Since {
             field,
             format!(
                 "{timestamp} ({}) is outside the dataset's plausible range ({} to tomorrow)",
-                describe(timestamp),
+                iso_date(timestamp),
                 self.0
             ),
         ))
@@ -83,9 +83,9 @@ fn this_year() -> i64 {
     1970 + now() / 31_556_952
 }
 
-/// `timestamp` as a calendar date when it is one, for messages.
-fn describe(timestamp: i64) -> String {
-    // Days to civil date (H. Hinnant's `civil_from_days`), enough for a message.
+/// `YYYY-MM-DD` of a Unix timestamp (UTC), for messages and the explorer's history
+/// (days to civil date: H. Hinnant's `civil_from_days`).
+pub fn iso_date(timestamp: i64) -> String {
     let z = timestamp.div_euclid(86_400) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -101,6 +101,13 @@ fn describe(timestamp: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_from_timestamps() {
+        assert_eq!(iso_date(0), "1970-01-01");
+        assert_eq!(iso_date(951_782_400), "2000-02-29");
+        assert_eq!(iso_date(-86_400), "1969-12-31");
+    }
 
     #[test]
     fn rating_scales() {
