@@ -10,24 +10,11 @@ the kill left unfinished. For any seq2seq checkpoint (FLAN-T5, T5, BART) by hub 
         --out teacher.jsonl --beams 5 --max-new-tokens 150 --no-repeat-ngram-size 3
 """
 import argparse
-import json
-import os
-import sys
 
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-
-def already_written(path):
-    """(user, item) pairs in `path`, after cutting off an unfinished last line."""
-    if not os.path.exists(path):
-        return set()
-    with open(path, "rb+") as f:
-        data = f.read()
-        keep = data.rfind(b"\n") + 1
-        f.truncate(keep)
-    rows = (json.loads(line) for line in data[:keep].decode().splitlines() if line.strip())
-    return {(r["user"], r["item"]) for r in rows}
+from teacher_rows import append, pending
 
 
 def main():
@@ -41,10 +28,7 @@ def main():
     p.add_argument("--no-repeat-ngram-size", type=int, default=0)
     args = p.parse_args()
 
-    with open(args.prompts) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    done = already_written(args.out)
-    todo = [r for r in rows if r["model"] == "oracle" and (r["user"], r["item"]) not in done]
+    todo, done = pending(args.prompts, args.out)
     # Similar lengths in a batch waste less padding.
     todo.sort(key=lambda r: len(r["prompt"]))
 
@@ -67,11 +51,7 @@ def main():
                     no_repeat_ngram_size=args.no_repeat_ngram_size,
                 )
             texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
-            for r, text in zip(batch, texts):
-                out.write(json.dumps({"user": r["user"], "item": r["item"], "text": text.strip()}) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-            print(f"{len(done) + start + len(batch)}/{len(done) + len(todo)}", file=sys.stderr)
+            append(out, batch, texts, done + start + len(batch), done + len(todo))
 
 
 if __name__ == "__main__":

@@ -11,23 +11,10 @@ a chunk at a time, flushed to disk; run it again after a kill to continue.
         --out teacher.jsonl --max-new-tokens 150 --tensor-parallel-size 1
 """
 import argparse
-import json
-import os
-import sys
 
 from vllm import LLM, SamplingParams
 
-
-def already_written(path):
-    """(user, item) pairs in `path`, after cutting off an unfinished last line."""
-    if not os.path.exists(path):
-        return set()
-    with open(path, "rb+") as f:
-        data = f.read()
-        keep = data.rfind(b"\n") + 1
-        f.truncate(keep)
-    rows = (json.loads(line) for line in data[:keep].decode().splitlines() if line.strip())
-    return {(r["user"], r["item"]) for r in rows}
+from teacher_rows import append, pending
 
 
 def main():
@@ -40,10 +27,7 @@ def main():
     p.add_argument("--chunk", type=int, default=2000, help="prompts per call (and per flush)")
     args = p.parse_args()
 
-    with open(args.prompts) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    done = already_written(args.out)
-    todo = [r for r in rows if r["model"] == "oracle" and (r["user"], r["item"]) not in done]
+    todo, done = pending(args.prompts, args.out)
 
     llm = LLM(model=args.model, tensor_parallel_size=args.tensor_parallel_size)
     params = SamplingParams(temperature=0.0, max_tokens=args.max_new_tokens)
@@ -52,12 +36,8 @@ def main():
             chunk = todo[start : start + args.chunk]
             conversations = [[{"role": "user", "content": r["prompt"]}] for r in chunk]
             results = llm.chat(conversations, sampling_params=params, use_tqdm=True)
-            for r, result in zip(chunk, results):
-                text = result.outputs[0].text.strip()
-                out.write(json.dumps({"user": r["user"], "item": r["item"], "text": text}) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-            print(f"{len(done) + start + len(chunk)}/{len(done) + len(todo)}", file=sys.stderr)
+            texts = [result.outputs[0].text for result in results]
+            append(out, chunk, texts, done + start + len(chunk), done + len(todo))
 
 
 if __name__ == "__main__":
