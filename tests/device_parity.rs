@@ -5,24 +5,19 @@
 //! (`cargo test --release --features cuda --test device_parity -- --ignored`). With
 //! `PRISM_TEST_DEVICE=cpu` they check the same on the CPU, which is how the file itself is tested.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
+use common::golden::{hf_fixture, read_golden};
 use prism_explorer::model::device::parse_device;
 use prism_explorer::model::engine::{Engine, EngineOptions};
-use prism_explorer::model::{
-    load_model, EarlyStopping, GenerationOverrides, LoadOptions, Seq2Seq, WeightDtype,
-};
-use serde::Deserialize;
+use prism_explorer::model::{load_model, LoadOptions, Seq2Seq, WeightDtype};
 
 fn device() -> Device {
     let spec = std::env::var("PRISM_TEST_DEVICE").unwrap_or_else(|_| "cuda:0".into());
     parse_device(&spec).unwrap_or_else(|e| panic!("PRISM_TEST_DEVICE={spec}: {e:#}"))
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf").join(name)
 }
 
 fn max_abs(t: &Tensor) -> f32 {
@@ -38,11 +33,11 @@ fn logits_on_the_device_match_transformers() {
     let device = device();
     for name in ["t5-v1_0", "t5-v1_1", "bart"] {
         let golden: HashMap<String, Tensor> =
-            candle_core::safetensors::load(fixture(name).join("golden.safetensors"), &device).unwrap();
+            candle_core::safetensors::load(hf_fixture(name).join("golden.safetensors"), &device).unwrap();
         let ids = |k: &str| golden[k].to_dtype(DType::U32).unwrap();
         for (dtype, bound) in [(WeightDtype::F32, 1e-3), (WeightDtype::Bf16, 0.05), (WeightDtype::F16, 0.05)]
         {
-            let model = load_model(&fixture(name), &LoadOptions::inference(device.clone(), dtype))
+            let model = load_model(&hf_fixture(name), &LoadOptions::inference(device.clone(), dtype))
                 .unwrap_or_else(|e| panic!("{name} {dtype:?}: {e:#}"));
             let logits = model
                 .forward_train(
@@ -63,59 +58,18 @@ fn logits_on_the_device_match_transformers() {
     }
 }
 
-#[derive(Deserialize)]
-struct Golden {
-    greedy_kwargs: Kwargs,
-    beam_kwargs: Kwargs,
-    generations: Vec<GoldenGeneration>,
-}
-
-/// transformers' `generate` arguments the golden outputs were made with.
-#[derive(Deserialize)]
-struct Kwargs {
-    num_beams: usize,
-    max_new_tokens: usize,
-    min_new_tokens: usize,
-    no_repeat_ngram_size: usize,
-    length_penalty: f32,
-    early_stopping: EarlyStopping,
-}
-
-impl Kwargs {
-    fn overrides(&self) -> GenerationOverrides {
-        GenerationOverrides {
-            num_beams: Some(self.num_beams),
-            max_new_tokens: Some(self.max_new_tokens),
-            min_new_tokens: Some(self.min_new_tokens),
-            no_repeat_ngram_size: Some(self.no_repeat_ngram_size),
-            length_penalty: Some(self.length_penalty),
-            early_stopping: Some(self.early_stopping),
-            do_sample: Some(false),
-            ..Default::default()
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct GoldenGeneration {
-    input_ids: Vec<u32>,
-    greedy: Vec<u32>,
-    beam: Vec<u32>,
-}
-
 /// Greedy and beam-4 (the fixtures' settings) on the device give transformers' token ids.
 #[test]
 #[ignore = "needs a GPU: run by bench/gpu_check.sh"]
 fn generation_on_the_device_matches_transformers() {
     let device = device();
     for name in ["t5-v1_0", "t5-v1_1", "bart"] {
-        let dir = fixture(name);
+        let dir = hf_fixture(name);
         let options = EngineOptions { device: device.clone(), ..EngineOptions::default() };
         let engine = Engine::load(&dir, &options).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-        let golden: Golden =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
-        let greedy = engine.config_with(&golden.greedy_kwargs.overrides());
-        let beam = engine.config_with(&golden.beam_kwargs.overrides());
+        let golden = read_golden(&dir);
+        let greedy = golden.greedy_kwargs.config(&engine);
+        let beam = golden.beam_kwargs.config(&engine);
         for (i, g) in golden.generations.iter().enumerate() {
             let input = std::slice::from_ref(&g.input_ids);
             for (what, config, expected) in [("greedy", &greedy, &g.greedy), ("beam-4", &beam, &g.beam)] {

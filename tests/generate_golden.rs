@@ -3,12 +3,13 @@
 //! same token ids transformers produced, alone and batched; sampling, streaming and cancellation
 //! are checked on the real models too.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use common::golden::{hf_fixture, read_golden, Golden};
 use prism_explorer::model::engine::{Engine, EngineOptions, TextEvent};
-use prism_explorer::model::{EarlyStopping, GenerationConfig, GenerationOverrides};
-use serde::Deserialize;
+use prism_explorer::model::GenerationOverrides;
 
 /// The 4.57 fixtures, then the transformers 5 ones (tests/fixtures/make_hf5_fixtures.py).
 const FIXTURES: &[&str] = &[
@@ -23,63 +24,18 @@ const FIXTURES: &[&str] = &[
     "tf5-bart",
 ];
 
-#[derive(Deserialize)]
-struct Golden {
-    greedy_kwargs: Kwargs,
-    beam_kwargs: Kwargs,
-    generations: Vec<GoldenGeneration>,
-}
-
-#[derive(Deserialize)]
-struct Kwargs {
-    num_beams: usize,
-    max_new_tokens: usize,
-    min_new_tokens: usize,
-    no_repeat_ngram_size: usize,
-    length_penalty: f32,
-    early_stopping: EarlyStopping,
-}
-
-#[derive(Deserialize)]
-struct GoldenGeneration {
-    prompt: String,
-    input_ids: Vec<u32>,
-    /// With the decoder start token first, as transformers returns it.
-    greedy: Vec<u32>,
-    beam: Vec<u32>,
-    beam_score: f32,
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf").join(name)
-}
-
 fn load(name: &str) -> (Engine, Golden) {
-    let dir = fixture(name);
+    let dir = hf_fixture(name);
     let engine = Engine::load(&dir, &EngineOptions::default()).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-    let golden = serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
-    (engine, golden)
-}
-
-fn config(engine: &Engine, k: &Kwargs) -> GenerationConfig {
-    engine.config_with(&GenerationOverrides {
-        num_beams: Some(k.num_beams),
-        max_new_tokens: Some(k.max_new_tokens),
-        min_new_tokens: Some(k.min_new_tokens),
-        no_repeat_ngram_size: Some(k.no_repeat_ngram_size),
-        length_penalty: Some(k.length_penalty),
-        early_stopping: Some(k.early_stopping),
-        do_sample: Some(false),
-        ..Default::default()
-    })
+    (engine, read_golden(&dir))
 }
 
 #[test]
 fn greedy_and_beam_4_match_transformers_token_for_token() {
     for name in FIXTURES {
         let (engine, golden) = load(name);
-        let greedy = config(&engine, &golden.greedy_kwargs);
-        let beam = config(&engine, &golden.beam_kwargs);
+        let greedy = golden.greedy_kwargs.config(&engine);
+        let beam = golden.beam_kwargs.config(&engine);
         for (i, g) in golden.generations.iter().enumerate() {
             assert_eq!(engine.tokenize(&g.prompt).unwrap(), g.input_ids, "{name} prompt {i}: tokenizer");
             let input = std::slice::from_ref(&g.input_ids);
@@ -104,7 +60,7 @@ fn greedy_and_beam_4_match_transformers_token_for_token() {
 fn scale_decoder_outputs_changes_beam_search_on_a_tied_t5() {
     let (_, golden) = load("tf5-t5-tied-noscale");
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(fixture("tf5-t5-tied-noscale")).unwrap() {
+    for entry in std::fs::read_dir(hf_fixture("tf5-t5-tied-noscale")).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
     }
@@ -115,7 +71,7 @@ fn scale_decoder_outputs_changes_beam_search_on_a_tied_t5() {
     assert_eq!(json.as_object_mut().unwrap().remove("scale_decoder_outputs"), Some(false.into()));
     std::fs::write(&config_path, json.to_string()).unwrap();
     let scaled = Engine::load(dir.path(), &EngineOptions::default()).unwrap();
-    let beam = config(&scaled, &golden.beam_kwargs);
+    let beam = golden.beam_kwargs.config(&scaled);
     let differing = golden
         .generations
         .iter()
@@ -132,9 +88,8 @@ fn batched_prompts_give_the_same_tokens_as_one_at_a_time() {
     for name in ["t5-v1_1", "bart", "tf5-t5-untied", "tf5-bart"] {
         let (engine, golden) = load(name);
         let inputs: Vec<Vec<u32>> = golden.generations.iter().map(|g| g.input_ids.clone()).collect();
-        let greedy =
-            engine.generate_ids(&inputs, &config(&engine, &golden.greedy_kwargs), None, None).unwrap();
-        let beam = engine.generate_ids(&inputs, &config(&engine, &golden.beam_kwargs), None, None).unwrap();
+        let greedy = engine.generate_ids(&inputs, &golden.greedy_kwargs.config(&engine), None, None).unwrap();
+        let beam = engine.generate_ids(&inputs, &golden.beam_kwargs.config(&engine), None, None).unwrap();
         assert_eq!(greedy.stats.batch_size, inputs.len());
         for (i, g) in golden.generations.iter().enumerate() {
             assert_eq!(greedy.generations[i].token_ids, g.greedy[1..], "{name} prompt {i}: batched greedy");
@@ -170,7 +125,7 @@ fn streaming_text_grows_into_the_final_text() {
     for name in ["t5-v1_0", "bart"] {
         let (engine, golden) = load(name);
         for kwargs in [&golden.greedy_kwargs, &golden.beam_kwargs] {
-            let cfg = config(&engine, kwargs);
+            let cfg = kwargs.config(&engine);
             let mut seen: Vec<String> = Vec::new();
             let mut joined = String::new();
             let mut ids: Vec<u32> = Vec::new();
@@ -195,7 +150,7 @@ fn streaming_text_grows_into_the_final_text() {
 fn cancelling_returns_the_tokens_generated_so_far() {
     let (engine, golden) = load("bart");
     for kwargs in [&golden.greedy_kwargs, &golden.beam_kwargs] {
-        let cfg = config(&engine, kwargs);
+        let cfg = kwargs.config(&engine);
         let cancel = AtomicBool::new(false);
         let mut on_text = |e: &TextEvent<'_>| {
             if e.step >= 5 {
@@ -215,7 +170,7 @@ fn cancelling_returns_the_tokens_generated_so_far() {
 #[test]
 fn stats_describe_the_run() {
     let (engine, golden) = load("t5-v1_1");
-    let cfg = config(&engine, &golden.beam_kwargs);
+    let cfg = golden.beam_kwargs.config(&engine);
     let out = engine.generate(&[&golden.generations[0].prompt], &cfg, None, None).unwrap();
     let s = &out.stats;
     assert_eq!(s.new_tokens, out.generations[0].token_ids.len());

@@ -2,6 +2,8 @@
 //! file, and a tmux driver. Each test crate uses some of them.
 #![allow(dead_code)]
 
+pub mod golden;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
