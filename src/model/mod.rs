@@ -10,6 +10,7 @@ pub mod device;
 pub mod engine;
 pub mod generate;
 pub mod hf_cache;
+pub mod int8;
 pub mod kernels;
 pub mod layers;
 pub mod layout;

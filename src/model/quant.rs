@@ -3,13 +3,14 @@
 //! values, one f16 scale each), `q4` as `Q4_K` (super-blocks of 256) or, where the input size is
 //! not a multiple of 256, as `Q4_0` (blocks of 32). Activations stay f32.
 //!
-//! Products run candle's own quantized kernels for compact blocks (the input rows quantized to 8
-//! bits once, then candle's integer dot products against the blocks where they lie: on the calling
-//! thread for a small product, `k_quants::matmul` on candle's pool otherwise), not `QMatMul`'s
-//! forward: on x86 with AVX-512 VNNI that forward repacks every weight into 16-row tiles on first
-//! use and keeps the tiles *beside* the original blocks, which doubles a quantized model's
-//! weight memory (docs/BENCHMARKS.md has the measurements behind this choice). On other devices
-//! the product is candle's `QMatMul` op.
+//! On the CPU, products run on the blocks where they lie: `Q8_0` with the project's integer
+//! kernels ([`super::int8`]), `Q4_K`/`Q4_0` with candle's own (the input rows quantized to 8 bits
+//! once, then candle's integer dot products: on the calling thread for a small product,
+//! `k_quants::matmul` on candle's pool otherwise), not `QMatMul`'s forward: on x86 with AVX-512
+//! VNNI that forward repacks every weight into 16-row tiles on first use and keeps the tiles
+//! *beside* the original blocks, which doubles a quantized model's weight memory
+//! (docs/BENCHMARKS.md has the measurements behind this choice). On other devices the product is
+//! candle's `QMatMul` op.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,8 +19,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use candle_core::quantized::gguf_file;
 use candle_core::quantized::k_quants::{self, BlockQ4K, BlockQ4_0, BlockQ8_0, GgmlType};
-use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
+
+use super::int8::InterleavedQ8;
 
 /// The precision a model's weights are loaded in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -77,7 +80,7 @@ impl WeightDtype {
     /// The block type for a linear layer's weight with `d_in` inputs; `None` when no block type
     /// of this precision divides `d_in` (the layer then stays f32).
     pub fn linear_block(self, d_in: usize) -> Option<GgmlDType> {
-        let fits = |t: GgmlDType| d_in % t.block_size() == 0;
+        let fits = |t: GgmlDType| d_in.is_multiple_of(t.block_size());
         match self {
             WeightDtype::Q8 => Some(GgmlDType::Q8_0).filter(|t| fits(*t)),
             WeightDtype::Q4 => [GgmlDType::Q4K, GgmlDType::Q4_0].into_iter().find(|t| fits(*t)),
@@ -104,67 +107,117 @@ impl std::fmt::Display for WeightDtype {
 /// A quantized `[out, in]` matrix (a linear layer's weight or an embedding table).
 #[derive(Clone, Debug)]
 pub struct QWeight {
-    tensor: Arc<QTensor>,
+    stored: Arc<Stored>,
+}
+
+/// How a quantized matrix is held: `Q8_0` on the CPU in the interleaved layout of the project's
+/// integer kernels (the same bytes, reordered), anything else as candle's `QTensor`.
+#[derive(Debug)]
+enum Stored {
+    Blocks(Arc<QTensor>),
+    Interleaved(InterleavedQ8),
 }
 
 impl QWeight {
     /// Quantizes `weight` (`[out, in]`, any float dtype) to `block`.
     pub fn quantize(weight: &Tensor, block: GgmlDType) -> Result<QWeight> {
         let weight = weight.to_dtype(DType::F32)?;
-        Ok(QWeight {
-            tensor: Arc::new(QTensor::quantize_onto(
-                &weight.to_device(&candle_core::Device::Cpu)?,
-                block,
-                weight.device(),
-            )?),
-        })
+        let tensor = QTensor::quantize_onto(&weight.to_device(&Device::Cpu)?, block, weight.device())?;
+        QWeight::from_qtensor(tensor)
     }
 
     /// A matrix read back from a quantized checkpoint.
     pub fn from_qtensor(tensor: QTensor) -> Result<QWeight> {
-        tensor.shape().dims2()?;
-        Ok(QWeight { tensor: Arc::new(tensor) })
+        let (rows, cols) = tensor.shape().dims2()?;
+        let stored = if tensor.device().is_cpu() && tensor.dtype() == GgmlDType::Q8_0 {
+            Stored::Interleaved(InterleavedQ8::from_blocks(blocks::<BlockQ8_0>(&tensor.data()?)?, rows, cols))
+        } else {
+            Stored::Blocks(Arc::new(tensor))
+        };
+        Ok(QWeight { stored: Arc::new(stored) })
     }
 
-    pub fn qtensor(&self) -> &QTensor {
-        &self.tensor
+    /// The matrix as candle's `QTensor` (rebuilt from the interleaved layout where it is held so;
+    /// for writing a checkpoint).
+    pub fn to_qtensor(&self) -> Result<Arc<QTensor>> {
+        match self.stored.as_ref() {
+            Stored::Blocks(tensor) => Ok(Arc::clone(tensor)),
+            Stored::Interleaved(w) => {
+                Ok(Arc::new(QTensor::new(QStorage::Cpu(Box::new(w.to_blocks())), w.dims())?))
+            }
+        }
     }
 
     pub fn block(&self) -> GgmlDType {
-        self.tensor.dtype()
+        match self.stored.as_ref() {
+            Stored::Blocks(tensor) => tensor.dtype(),
+            Stored::Interleaved(_) => GgmlDType::Q8_0,
+        }
     }
 
     /// `(out, in)`.
     pub fn dims(&self) -> Result<(usize, usize)> {
-        self.tensor.shape().dims2()
+        match self.stored.as_ref() {
+            Stored::Blocks(tensor) => tensor.shape().dims2(),
+            Stored::Interleaved(w) => Ok(w.dims()),
+        }
     }
 
     pub fn elem_count(&self) -> usize {
-        self.tensor.shape().elem_count()
+        self.dims().map_or(0, |(rows, cols)| rows * cols)
     }
 
     /// Bytes the blocks take in memory.
     pub fn bytes(&self) -> usize {
-        self.tensor.storage_size_in_bytes()
+        match self.stored.as_ref() {
+            Stored::Blocks(tensor) => tensor.storage_size_in_bytes(),
+            Stored::Interleaved(w) => w.bytes(),
+        }
     }
 
     /// `x Wᵀ` for `x` of `[rows, in]`, in f32.
     pub fn matmul(&self, x: &Tensor) -> Result<Tensor> {
         let x = x.to_dtype(DType::F32)?.contiguous()?;
-        if x.device().is_cpu() {
-            x.apply_op1_no_bwd(&CompactMatMul(&self.tensor))
-        } else {
-            x.apply_op1_no_bwd(self.tensor.as_ref())
+        match self.stored.as_ref() {
+            Stored::Interleaved(w) => x.apply_op1_no_bwd(&InterleavedMatMul(w)),
+            Stored::Blocks(tensor) if x.device().is_cpu() => x.apply_op1_no_bwd(&CompactMatMul(tensor)),
+            Stored::Blocks(tensor) => x.apply_op1_no_bwd(tensor.as_ref()),
         }
     }
 
     /// Rows `ids` of the matrix (an embedding lookup), dequantized to f32, shaped `ids.dims() + [in]`.
     pub fn embedding(&self, ids: &Tensor) -> Result<Tensor> {
-        self.tensor.embedding(ids)
+        match self.stored.as_ref() {
+            Stored::Blocks(tensor) => tensor.embedding(ids),
+            Stored::Interleaved(w) => {
+                let (rows, cols) = w.dims();
+                let flat = ids.flatten_all()?.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+                let mut values = vec![0f32; flat.len() * cols];
+                for (&id, out) in flat.iter().zip(values.chunks_exact_mut(cols)) {
+                    if id as usize >= rows {
+                        candle_core::bail!("embedding id {id} is out of range for {rows} rows");
+                    }
+                    w.dequantize_row(id as usize, out);
+                }
+                let mut shape = ids.dims().to_vec();
+                shape.push(cols);
+                Tensor::from_vec(values, shape, ids.device())
+            }
+        }
     }
 
     pub fn dequantize(&self) -> Result<Tensor> {
-        self.tensor.dequantize(&self.tensor.device())
+        match self.stored.as_ref() {
+            Stored::Blocks(tensor) => tensor.dequantize(&tensor.device()),
+            Stored::Interleaved(w) => {
+                let (rows, cols) = w.dims();
+                let mut values = vec![0f32; rows * cols];
+                for (row, out) in values.chunks_exact_mut(cols).enumerate() {
+                    w.dequantize_row(row, out);
+                }
+                Tensor::from_vec(values, (rows, cols), &Device::Cpu)
+            }
+        }
     }
 }
 
@@ -239,7 +292,9 @@ pub fn write_checkpoint(
         })
         .collect::<Result<_>>()?;
     let mut tensors: Vec<(&str, &QTensor)> = dense.iter().map(|(k, t)| (k.as_str(), t)).collect();
-    tensors.extend(quantized.iter().map(|(k, q)| (k.as_str(), q.qtensor())));
+    let quantized: Vec<(&str, Arc<QTensor>)> =
+        quantized.iter().map(|(k, q)| Ok((k.as_str(), q.to_qtensor()?))).collect::<Result<_>>()?;
+    tensors.extend(quantized.iter().map(|(k, q)| (*k, q.as_ref())));
     tensors.sort_by_key(|(k, _)| *k);
     let dtype_value = gguf_file::Value::String(dtype.name().into());
     let arch_value = gguf_file::Value::String(architecture.into());
@@ -254,6 +309,27 @@ pub fn write_checkpoint(
     use std::io::Write;
     file.flush().with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+/// The integer product on the interleaved `Q8_0` layout ([`InterleavedQ8`]).
+struct InterleavedMatMul<'a>(&'a InterleavedQ8);
+
+impl CustomOp1 for InterleavedMatMul<'_> {
+    fn name(&self) -> &'static str {
+        "interleaved-q8-matmul"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, k) = self.0.dims();
+        let (m, k_in) = layout.shape().dims2()?;
+        if k_in != k || !layout.is_contiguous() {
+            candle_core::bail!("quantized product: input {:?} against a [{n}, {k}] weight", layout.shape());
+        }
+        let start = layout.start_offset();
+        let mut dst = vec![0f32; m * n];
+        self.0.product(&storage.as_slice::<f32>()?[start..start + m * k], &mut dst);
+        Ok((CpuStorage::F32(dst), Shape::from((m, n))))
+    }
 }
 
 /// candle's quantized product on the blocks as they are stored (see the module docs).
@@ -275,7 +351,6 @@ impl CustomOp1 for CompactMatMul<'_> {
         let mut dst = vec![0f32; m * n];
         let data = self.0.data()?;
         match self.0.dtype() {
-            GgmlDType::Q8_0 => product((m, k, n), lhs, blocks::<BlockQ8_0>(&data)?, &mut dst)?,
             GgmlDType::Q4K => product((m, k, n), lhs, blocks::<BlockQ4K>(&data)?, &mut dst)?,
             GgmlDType::Q4_0 => product((m, k, n), lhs, blocks::<BlockQ4_0>(&data)?, &mut dst)?,
             other => candle_core::bail!("quantized product: block type {other:?} is not supported"),
@@ -314,7 +389,7 @@ fn product<T: GgmlType>(
 /// The blocks of a CPU `QTensor`'s storage (a `Vec<T>` that candle hands out as bytes).
 fn blocks<T: GgmlType>(bytes: &[u8]) -> Result<&[T]> {
     let size = std::mem::size_of::<T>();
-    if bytes.len() % size != 0 || bytes.as_ptr().align_offset(std::mem::align_of::<T>()) != 0 {
+    if !bytes.len().is_multiple_of(size) || bytes.as_ptr().align_offset(std::mem::align_of::<T>()) != 0 {
         candle_core::bail!(
             "quantized storage of {} bytes is not a whole, aligned number of {:?} blocks",
             bytes.len(),
