@@ -410,7 +410,7 @@ fn print_event(event: &DistillEvent, terminal: bool) {
         (EventKind::Progress, true) if event.message.is_empty() => eprint!("\r{line:<100}"),
         (EventKind::Progress, false)
             if event.stage == Stage::Train
-                && event.done % 10 != 0
+                && !event.done.is_multiple_of(10)
                 && event.done != event.total
                 && event.message.is_empty() => {}
         (kind, true) => eprintln!("\r{line:<100} [{kind:?}]"),

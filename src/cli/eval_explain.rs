@@ -110,7 +110,7 @@ fn generate(
         };
         let system = System { name: name.to_owned(), source };
         let mut progress = |n: &str, done: usize, total: usize| {
-            if done % 50 == 0 || done == total {
+            if done.is_multiple_of(50) || done == total {
                 eprintln!("{n}: {done}/{total} explanations");
             }
         };

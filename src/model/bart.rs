@@ -168,7 +168,7 @@ impl BartConfig {
             ("encoder_attention_heads", self.encoder_attention_heads),
             ("decoder_attention_heads", self.decoder_attention_heads),
         ] {
-            if heads == 0 || self.d_model % heads != 0 {
+            if heads == 0 || !self.d_model.is_multiple_of(heads) {
                 return Err(format!("{key} = {heads} does not divide d_model = {}", self.d_model));
             }
         }

@@ -77,7 +77,7 @@ impl WeightDtype {
     /// The block type for a linear layer's weight with `d_in` inputs; `None` when no block type
     /// of this precision divides `d_in` (the layer then stays f32).
     pub fn linear_block(self, d_in: usize) -> Option<GgmlDType> {
-        let fits = |t: GgmlDType| d_in % t.block_size() == 0;
+        let fits = |t: GgmlDType| d_in.is_multiple_of(t.block_size());
         match self {
             WeightDtype::Q8 => Some(GgmlDType::Q8_0).filter(|t| fits(*t)),
             WeightDtype::Q4 => [GgmlDType::Q4K, GgmlDType::Q4_0].into_iter().find(|t| fits(*t)),
@@ -314,7 +314,7 @@ fn product<T: GgmlType>(
 /// The blocks of a CPU `QTensor`'s storage (a `Vec<T>` that candle hands out as bytes).
 fn blocks<T: GgmlType>(bytes: &[u8]) -> Result<&[T]> {
     let size = std::mem::size_of::<T>();
-    if bytes.len() % size != 0 || bytes.as_ptr().align_offset(std::mem::align_of::<T>()) != 0 {
+    if !bytes.len().is_multiple_of(size) || bytes.as_ptr().align_offset(std::mem::align_of::<T>()) != 0 {
         candle_core::bail!(
             "quantized storage of {} bytes is not a whole, aligned number of {:?} blocks",
             bytes.len(),
