@@ -355,7 +355,13 @@ unsafe impl GlobalAlloc for CountingAlloc {
                 // The block keeps the tag of the scope that made it; only the size changes.
                 let (tag, base, outer) = unsafe { untag(ptr, &layout) };
                 let offset = outer.align();
-                let grown = unsafe { System.realloc(base, outer, new_size + offset) };
+                // The grown block must itself be a valid layout, header included.
+                let Some(total) =
+                    new_size.checked_add(offset).filter(|&t| Layout::from_size_align(t, offset).is_ok())
+                else {
+                    return std::ptr::null_mut();
+                };
+                let grown = unsafe { System.realloc(base, outer, total) };
                 if grown.is_null() {
                     return grown;
                 }
