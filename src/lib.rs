@@ -14,3 +14,8 @@ pub mod rank;
 pub mod train;
 pub mod tui;
 pub mod validate;
+
+/// Every allocation goes through the counting allocator, so a generation's own memory can be
+/// measured per thread (`model::stats`); binaries and tests linking the crate all count alike.
+#[global_allocator]
+static ALLOCATOR: model::stats::CountingAlloc = model::stats::CountingAlloc;

@@ -738,7 +738,9 @@ fn status_agrees_with_slurm_through_cancels_a_killed_coordinator_and_spent_retri
 
 /// The Jobs panel (120×40) of an attached job that stands as `status` says.
 fn jobs_panel(dir: &Path, status: prism_explorer::distill::status::JobStatus) -> String {
-    use prism_explorer::tui::app::{update, App, Event, JobMsg, Options};
+    use prism_explorer::tui::app::{update, App, Options};
+    use prism_explorer::tui::event::Event;
+    use prism_explorer::tui::panels::jobs::JobMsg;
     let mut app = App::new(Options {
         theme: prism_explorer::tui::theme::Theme::resolve("dark", false).unwrap(),
         keys: prism_explorer::tui::keys::KeyMap::default(),
@@ -759,7 +761,7 @@ fn jobs_panel(dir: &Path, status: prism_explorer::distill::status::JobStatus) ->
     update(&mut app, Event::Job(JobMsg::Started { dir: dir.to_path_buf(), started_here: false }));
     update(&mut app, Event::Job(JobMsg::Status(Box::new(status))));
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
-    terminal.draw(|frame| prism_explorer::tui::ui::render(&app, frame)).unwrap();
+    terminal.draw(|frame| prism_explorer::tui::render::render(&app, frame)).unwrap();
     let buffer = terminal.backend().buffer();
     (0..buffer.area.height)
         .map(|y| (0..buffer.area.width).map(|x| buffer[(x, y)].symbol()).collect::<String>())

@@ -140,6 +140,11 @@ fn bench_measures_each_model_in_its_own_process() {
         assert!(m["mean_new_tokens"].as_f64().unwrap() <= 6.0, "{model}");
         assert!(m["peak_memory_bytes"].as_u64().unwrap() > 0, "{model}: the model's own memory");
         assert!(m["param_bytes"].as_u64().unwrap() > 0 && m["max_kv_cache_bytes"].as_u64().unwrap() > 0);
+        // A generation's own peak holds at least its KV cache.
+        assert!(
+            m["generation_peak_bytes"].as_u64().unwrap() >= m["max_kv_cache_bytes"].as_u64().unwrap(),
+            "{m}"
+        );
     }
     let ratio = |key: &str, a: f64, b: f64| {
         let value = out[key].as_f64().unwrap();
@@ -152,7 +157,7 @@ fn bench_measures_each_model_in_its_own_process() {
         out["prism"]["peak_memory_bytes"].as_f64().unwrap(),
     );
     let model_memory = |m: &serde_json::Value| {
-        m["param_bytes"].as_f64().unwrap() + m["max_kv_cache_bytes"].as_f64().unwrap()
+        m["param_bytes"].as_f64().unwrap() + m["generation_peak_bytes"].as_f64().unwrap()
     };
     ratio("model_memory_ratio", model_memory(&out["oracle"]), model_memory(&out["prism"]));
 

@@ -12,7 +12,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use prism_explorer::humaneval::store::Annotations;
 use prism_explorer::humaneval::study::{Study, StudyItem};
 use prism_explorer::humaneval::Session;
-use prism_explorer::tui::annotate::{draw, on_key, Ui};
+use prism_explorer::tui::annotate::{draw, on_key, Look, Ui};
+use prism_explorer::tui::keys::KeyMap;
 use prism_explorer::tui::theme::Theme;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -57,7 +58,8 @@ fn draw_text(session: &Session, ui: &Ui, width: u16, height: u16) -> String {
     let theme = Theme::resolve("dark", false).unwrap();
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     let screen = session.screen();
-    terminal.draw(|frame| draw(frame, &screen, ui, &theme, "s-snapshot", "ann")).unwrap();
+    let look = Look { theme: &theme, keys: &KeyMap::default() };
+    terminal.draw(|frame| draw(frame, &screen, ui, &look, "s-snapshot", "ann")).unwrap();
     let buffer = terminal.backend().buffer();
     let mut out = String::new();
     for y in 0..height {
@@ -95,7 +97,8 @@ fn an_item_screen_at_80x24_and_120x40() {
     // The cursor on personalization of B.
     let mut ui = Ui::default();
     for c in ['j', 'l'] {
-        assert!(on_key(&mut ui, KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE), &s.screen()).is_empty());
+        let key = KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+        assert!(on_key(&mut ui, &KeyMap::default(), key, &s.screen()).is_empty());
     }
     for (w, h) in [(80, 24), (120, 40)] {
         let text = draw_text(&s, &ui, w, h);
@@ -115,15 +118,51 @@ fn an_item_screen_at_80x24_and_120x40() {
         assert!(text.lines().any(|l| l.starts_with(letter)), "{letter:?}: {text}");
     }
     check(&text, "annotate_stacked_80x24");
-    on_key(&mut ui, KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE), &s.screen());
+    on_key(&mut ui, &KeyMap::default(), KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE), &s.screen());
     let help = draw_text(&s, &ui, 80, 24);
-    assert!(help.contains("Help — any key closes") && help.contains("Ctrl-C"), "{help}");
+    assert!(help.contains("Help — any key closes") && help.contains("q/Ctrl-c"), "{help}");
+}
+
+/// `[tui.keys]` reaches the annotation screen as it reaches the explorer: in a config file,
+/// `prefer_tie` moved to Space and `next_item` to Ctrl-N; the old keys no longer do it.
+#[test]
+fn annotation_keys_rebound_in_the_config_work_on_the_annotation_screen() {
+    use prism_explorer::config::Settings;
+    use prism_explorer::humaneval::annotate::Event;
+    use prism_explorer::humaneval::Preference;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[tui.keys]\nprefer_tie = [\"space\"]\nnext_item = [\"ctrl-n\"]\n").unwrap();
+    let settings = Settings::load_layers(None, Some(&config)).unwrap();
+    let keys = KeyMap::new(&settings.tui.keys).unwrap();
+    let two = study(2);
+    let s = Session::new(&two, &Annotations { annotator: "ann".into(), ..Annotations::default() }, 0);
+    let mut ui = Ui::default();
+    let mut press = |code, modifiers| on_key(&mut ui, &keys, KeyEvent::new(code, modifiers), &s.screen());
+    assert_eq!(press(KeyCode::Char(' '), KeyModifiers::NONE), [Event::Prefer(Preference::Tie)]);
+    assert_eq!(press(KeyCode::Char('n'), KeyModifiers::CONTROL), [Event::Next]);
+    assert!(press(KeyCode::Char('t'), KeyModifiers::NONE).is_empty(), "t is no longer the tie");
+    assert!(press(KeyCode::Enter, KeyModifiers::NONE).is_empty(), "Enter no longer goes on");
+    // The hint bar and the help say so.
+    let theme = Theme::resolve("dark", false).unwrap();
+    let look = Look { theme: &theme, keys: &keys };
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    let screen = s.screen();
+    ui.help = true;
+    terminal.draw(|frame| draw(frame, &screen, &ui, &look, "s", "ann")).unwrap();
+    let text: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("a/b/Space prefer") && text.contains("Ctrl-n next"), "{text}");
 }
 
 /// Answers the item on `screen` (120 columns, A on the left half, B on the right) with keys: the
 /// xq7 text gets `xq7` (faithfulness, personalization, persuasiveness) and the preference, the
 /// template's text `template`. The grid fills row by row: criterion by criterion, A then B.
 fn answer(tmux: &Tmux, screen: &str, xq7: [u8; 3], template: [u8; 3]) {
+    answer_then(tmux, screen, xq7, template, "Enter");
+}
+
+/// [`answer`], going on to the next item with `next`.
+fn answer_then(tmux: &Tmux, screen: &str, xq7: [u8; 3], template: [u8; 3], next: &str) {
     let line = screen.lines().find(|l| l.contains(XQ7)).unwrap_or_else(|| panic!("{screen}"));
     let column = line[..line.find(XQ7).unwrap()].chars().count();
     let xq7_is_a = column < 60;
@@ -134,7 +173,7 @@ fn answer(tmux: &Tmux, screen: &str, xq7: [u8; 3], template: [u8; 3]) {
     }
     keys.push(if xq7_is_a { 'a' } else { 'b' });
     tmux.cmd(&["send-keys", "-t", "ann", "-l", &keys]);
-    tmux.keys(&["Enter"]);
+    tmux.keys(&[next]);
 }
 
 /// A study of 5 demo items comparing the template with the xq7 explanations, in `home/study`.
@@ -166,7 +205,8 @@ fn annotate_from_the_explorer_and_come_back() {
     let home = tempfile::tempdir().unwrap();
     let dir = new_study(home.path());
     let config = home.path().join("config.toml");
-    std::fs::write(&config, "[ranker]\ndefault = \"pop\"\n").unwrap();
+    // The explorer lends its bindings to the annotation screen: Enter no longer goes on, Ctrl-N does.
+    std::fs::write(&config, "[ranker]\ndefault = \"pop\"\n[tui.keys]\nnext_item = [\"ctrl-n\"]\n").unwrap();
     let h = home.path().display();
     let script = format!(
         "env HOME={h} XDG_CONFIG_HOME={h} PRISM_CACHE_DIR={h} {} --config {} --dataset demo; \
@@ -185,7 +225,10 @@ fn annotate_from_the_explorer_and_come_back() {
     tmux.literal("ann");
     tmux.keys(&["Enter"]);
     let screen = tmux.wait("the first item", 30, |s| s.contains("item 1/5 ·"));
-    answer(&tmux, &screen, [4, 4, 4], [2, 2, 2]);
+    answer_then(&tmux, &screen, [4, 4, 4], [2, 2, 2], "Enter");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(tmux.capture().contains("item 1/5 ·"), "Enter was rebound away from next_item");
+    tmux.keys(&["C-n"]);
     tmux.wait("the second item", 20, |s| s.contains("item 2/5 · 1 answered"));
     tmux.keys(&["q"]);
     let back = tmux.wait("the explorer again", 20, |s| s.contains("Users 1000/1000"));

@@ -14,13 +14,16 @@ use prism_explorer::distill::status::{
 use prism_explorer::distill::{DistillEvent, EventKind, Stage};
 use prism_explorer::explain::{Class, Explanation, MentionRecord, Summary, Verdict};
 use prism_explorer::model::stats::GenStats;
-use prism_explorer::tui::app::{
-    update, Answer, App, DataView, Event, HistoryRow, JobMsg, ModelInfo, Options, RankedRow, Recorded,
-    UserRow, ORACLE, PRISM,
-};
+use prism_explorer::tui::app::{update, App, Options};
+use prism_explorer::tui::event::Event;
 use prism_explorer::tui::keys::KeyMap;
+use prism_explorer::tui::panels::compare::{Answer, ModelInfo, Recorded, ORACLE, PRISM};
+use prism_explorer::tui::panels::history::HistoryRow;
+use prism_explorer::tui::panels::jobs::JobMsg;
+use prism_explorer::tui::panels::ranked::RankedRow;
+use prism_explorer::tui::panels::users::{DataView, UserRow};
+use prism_explorer::tui::render::render;
 use prism_explorer::tui::theme::Theme;
-use prism_explorer::tui::ui::render;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -106,7 +109,8 @@ fn explanation(
         prompt: String::new(),
         history_cut: 0,
         prompt_tokens_dropped: 0,
-        stats: GenStats::default(),
+        // A generation's own peak: a tenth of the weights.
+        stats: GenStats { generation_peak_bytes: param_bytes as u64 / 10, ..GenStats::default() },
     }))
 }
 
@@ -117,7 +121,12 @@ fn explored(width: u16, height: u16) -> App {
 
 fn explored_with(mut app: App) -> App {
     for (pane, bytes) in [(ORACLE, 990_000_000), (PRISM, 140_000_000)] {
-        let info = ModelInfo { architecture: "t5".into(), param_bytes: bytes, load_ms: 850.0 };
+        let info = ModelInfo {
+            architecture: "t5".into(),
+            param_bytes: bytes,
+            load_ms: 850.0,
+            max_input_tokens: Some(512),
+        };
         update(&mut app, Event::Model { pane, result: Ok(info) });
     }
     update(&mut app, Event::Data(Ok(data())));
@@ -187,7 +196,12 @@ fn peter() -> ExtraSystem {
 
 fn with_file_column(width: u16, height: u16, latency_ms: Option<f64>) -> App {
     let mut app = explored_with(app_with(width, height, vec![peter()]));
-    let info = ModelInfo { architecture: "precomputed".into(), param_bytes: 0, load_ms: 3.0 };
+    let info = ModelInfo {
+        architecture: "precomputed".into(),
+        param_bytes: 0,
+        load_ms: 3.0,
+        max_input_tokens: None,
+    };
     update(&mut app, Event::Model { pane: 2, result: Ok(info) });
     let text = "A Musical film, a genre you return to often.";
     let (mentions, grounding) = grounded(text, &[("Musical", Class::HistoryOnly)]);
@@ -250,7 +264,7 @@ fn help_overlay_lists_every_binding() {
     update(&mut app, key('?'));
     check(&app, 160, 48, "help_160x48");
     let drawn = draw(&app, 160, 48);
-    for binding in &app.keys.bindings {
+    for binding in app.keys.on(prism_explorer::tui::keys::Screen::Explorer) {
         assert!(drawn.contains(binding.help), "help lacks {:?}", binding.help);
     }
     let mut small = explored(80, 24);
@@ -409,7 +423,12 @@ fn a_missing_row_says_so() {
 fn the_race_tally_shows_speed_beside_faithfulness() {
     let mut app = app(160, 48);
     for (pane, bytes) in [(ORACLE, 990_000_000), (PRISM, 140_000_000)] {
-        let info = ModelInfo { architecture: "t5".into(), param_bytes: bytes, load_ms: 850.0 };
+        let info = ModelInfo {
+            architecture: "t5".into(),
+            param_bytes: bytes,
+            load_ms: 850.0,
+            max_input_tokens: Some(512),
+        };
         update(&mut app, Event::Model { pane, result: Ok(info) });
     }
     update(&mut app, Event::Data(Ok(data())));
@@ -439,6 +458,42 @@ fn the_race_tally_shows_speed_beside_faithfulness() {
     let drawn = draw(&app, 160, 48);
     assert!(drawn.contains("title 2/3 · invented 1.0/expl. · misattributed 0/3"), "{drawn}");
     assert!(drawn.contains("title 3/3 · invented 0.3/expl. · misattributed 1/3"), "{drawn}");
+}
+
+/// The words drawn inside the Prism's column, in reading order.
+fn prism_column(app: &App, width: u16, height: u16) -> String {
+    use prism_explorer::tui::layout::{areas_with, Panel, Tab};
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| render(app, frame)).unwrap();
+    let size = Rect::new(0, 0, width, height);
+    let rect = areas_with(size, Tab::Explore, &app.columns(width)).get(Panel::Pane(PRISM)).unwrap();
+    let buffer = terminal.backend().buffer();
+    let rows = (rect.y + 1..rect.bottom() - 1)
+        .map(|y| (rect.x + 1..rect.right() - 1).map(|x| buffer[(x, y)].symbol()).collect::<String>());
+    rows.collect::<Vec<_>>().join(" ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A prompt cut to the model's input length is said in the explorer, as the command line says it.
+#[test]
+fn a_cut_prompt_is_warned_about_in_its_column() {
+    let mut app = explored(160, 48);
+    let Answer::Generated(mut cut) = explanation("A war drama.", 900.0, 1, &[], Verdict::default()) else {
+        unreachable!()
+    };
+    (cut.history_cut, cut.prompt_tokens_dropped) = (3, 75);
+    update(&mut app, Event::Explained { req: 2, pane: PRISM, result: Ok(Answer::Generated(cut)) });
+    let drawn = prism_column(&app, 160, 48);
+    assert!(drawn.contains("the prism prompt was cut to the model's input length of 512 tokens"), "{drawn}");
+    assert!(drawn.contains("3 oldest history item(s), 75 tokens, were left out"), "{drawn}");
+    // Even where the column is too short for its measurements.
+    let mut short = explored(80, 24);
+    let Answer::Generated(mut cut) = explanation("A war drama.", 900.0, 1, &[], Verdict::default()) else {
+        unreachable!()
+    };
+    (cut.history_cut, cut.prompt_tokens_dropped) = (3, 75);
+    update(&mut short, Event::Explained { req: 2, pane: PRISM, result: Ok(Answer::Generated(cut)) });
+    let drawn = prism_column(&short, 80, 24);
+    assert!(drawn.contains("⚠ the prism prompt was cut"), "{drawn}");
 }
 
 #[test]

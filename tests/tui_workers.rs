@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use prism_explorer::config::Settings;
 use prism_explorer::explain::PromptKind;
-use prism_explorer::tui::app::{Answer, Effect, Event, Source};
+use prism_explorer::tui::event::{Effect, Event};
+use prism_explorer::tui::panels::compare::{Answer, Source};
 use prism_explorer::tui::workers::Workers;
 
 fn fixture(name: &str) -> PathBuf {

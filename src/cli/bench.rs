@@ -97,9 +97,9 @@ pub struct BenchOutput {
     pub speedup: Option<f64>,
     /// Oracle's memory cost over the Prism's (peak resident-set growth, plus device memory).
     pub memory_ratio: Option<f64>,
-    /// Oracle's model memory (weights + largest KV cache, as the distillation job's evaluate stage
-    /// reports it) over the Prism's: the ratio without the engine's fixed costs (`gemm`'s
-    /// per-thread packing buffers, the tokenizer), which do not grow with the model.
+    /// Oracle's own memory (weights + largest generation peak, `explain::bench::model_memory`, as
+    /// the explorer's memory panel shows it) over the Prism's: the ratio without the engine's fixed
+    /// costs (`gemm`'s per-thread packing buffers, the tokenizer), which do not grow with the model.
     pub model_memory_ratio: Option<f64>,
     pub device: String,
     pub threads: usize,
@@ -310,7 +310,7 @@ fn print_table(out: &BenchOutput) {
         first.runs
     );
     type Cell = fn(&ModelBench) -> String;
-    let rows: [(&str, Cell); 9] = [
+    let rows: [(&str, Cell); 10] = [
         ("mean ms / explanation", |m| format!("{:.1}", m.mean_ms)),
         ("median ms", |m| format!("{:.1}", m.median_ms)),
         ("p95 ms", |m| format!("{:.1}", m.p95_ms)),
@@ -318,16 +318,17 @@ fn print_table(out: &BenchOutput) {
         ("new tokens (mean)", |m| format!("{:.1}", m.mean_new_tokens)),
         ("tokens/s", |m| format!("{:.1}", m.tokens_per_s)),
         ("weights", |m| mb(m.param_bytes as f64)),
-        ("largest KV cache", |m| mb(m.max_kv_cache_bytes as f64)),
-        ("peak memory growth", |m| mb(memory_cost(m) as f64)),
+        ("generation peak", |m| mb(m.generation_peak_bytes as f64)),
+        ("  of which KV cache", |m| mb(m.max_kv_cache_bytes as f64)),
+        ("process peak growth (RSS)", |m| mb(memory_cost(m) as f64)),
     ];
-    print!("{:<24}", "");
+    print!("{:<26}", "");
     for (name, _) in &models {
         print!("{name:>14}");
     }
     println!();
     for (label, value) in rows {
-        print!("{label:<24}");
+        print!("{label:<26}");
         for (_, m) in &models {
             print!("{:>14}", value(m));
         }
@@ -335,6 +336,9 @@ fn print_table(out: &BenchOutput) {
     }
     if let (Some(speedup), Some(peak), Some(model)) = (out.speedup, out.memory_ratio, out.model_memory_ratio)
     {
-        println!("speed-up {speedup:.1}×, memory ratio {peak:.1}× by peak growth, {model:.1}× by weights + KV cache");
+        println!(
+            "speed-up {speedup:.1}×, memory ratio {model:.1}× by weights + generation peak \
+             ({peak:.1}× by process peak growth)"
+        );
     }
 }

@@ -24,6 +24,8 @@ use crate::humaneval::study::{self, AttentionRule, Design, Study};
 use crate::humaneval::systems::{self, Source};
 use crate::humaneval::{now_ms, slot_letter};
 use crate::metrics::stats::BootstrapConfig;
+use crate::tui::annotate::Look;
+use crate::tui::keys::KeyMap;
 use crate::tui::theme::Theme;
 
 #[derive(Debug, Subcommand)]
@@ -229,7 +231,9 @@ fn resume(ctx: &Context, args: ResumeArgs) -> Result<()> {
     let session = if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let theme = Theme::resolve(&ctx.settings.tui.theme, no_color)?;
-        crate::tui::annotate::run(session, &mut writer, &theme, &study.id, &args.annotator)?
+        let keys = KeyMap::new(&ctx.settings.tui.keys)?;
+        let look = Look { theme: &theme, keys: &keys };
+        crate::tui::annotate::run(session, &mut writer, &look, &study.id, &args.annotator)?
     } else {
         resume_lines(session, &mut writer, &study)?
     };

@@ -1,8 +1,10 @@
 //! The speed protocol of `prism bench` (the paper's): one model explains fixed test-split inputs
 //! one at a time (batch 1), warm-up runs first, then timed runs, cycling through the inputs. It
 //! reports the latency distribution, time to first token, throughput, and what the model costs in
-//! memory: its weights, its largest key/value cache, and the growth of the process's peak resident
-//! set from just before the model was loaded to the end of the runs (loading included).
+//! memory: its own — its weights as loaded and the largest peak of what one generation allocated
+//! (KV cache, activations, logits; counted per generation by `model::stats`) — and, as a separate
+//! figure, the growth of the process's peak resident set from just before the model was loaded to
+//! the end of the runs (loading included).
 //!
 //! Memory is only meaningful for one model per process: `prism bench` runs each model in a child
 //! process of its own (see `cli::bench`).
@@ -55,6 +57,8 @@ pub struct ModelBench {
     pub param_count: usize,
     pub param_bytes: usize,
     pub max_kv_cache_bytes: usize,
+    /// The largest of the timed generations' own peaks (`GenStats::generation_peak_bytes`).
+    pub generation_peak_bytes: u64,
     /// Growth of the process's peak resident set from before loading to the end of the runs.
     pub peak_memory_bytes: u64,
     /// The process's resident set before loading (the dataset and the rest of the program).
@@ -140,6 +144,7 @@ pub fn bench_model(
         param_count: info.param_count,
         param_bytes: info.param_bytes,
         max_kv_cache_bytes: timed.iter().map(|s| s.kv_cache_bytes).max().unwrap_or(0),
+        generation_peak_bytes: timed.iter().map(|s| s.generation_peak_bytes).max().unwrap_or(0),
         peak_memory_bytes: memory.peak_rss_growth_bytes,
         rss_before_load_bytes: memory.rss_before_bytes,
         memory_method: memory.memory_method,
@@ -153,9 +158,10 @@ pub fn memory_cost(bench: &ModelBench) -> u64 {
     bench.peak_memory_bytes + bench.device_memory_bytes.unwrap_or(0)
 }
 
-/// The memory that scales with the model: its weights and its largest key/value cache.
+/// The model's own memory: its weights and the largest peak of one generation's allocations (the
+/// explorer's memory panel adds up the same two).
 pub fn model_memory(bench: &ModelBench) -> u64 {
-    bench.param_bytes as u64 + bench.max_kv_cache_bytes as u64
+    bench.param_bytes as u64 + bench.generation_peak_bytes
 }
 
 /// The `q`-quantile of sorted values, by the nearest-rank method (p95 of 100 runs is the 95th).

@@ -18,6 +18,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
 use ratatui::{Frame, Terminal};
 
+use super::keys::{Action, KeyMap, Screen as KeyScreen};
 use super::theme::Theme;
 use crate::humaneval::annotate::{update, Event, Phase, Screen, Session};
 use crate::humaneval::store::{Preference, Writer};
@@ -64,8 +65,9 @@ fn slots_of(screen: &Screen<'_>) -> usize {
     screen.item.map_or(0, |i| i.slots().len())
 }
 
-/// The events `key` stands for on `screen`, moving the cursor or editing the note on the way.
-pub fn on_key(ui: &mut Ui, key: KeyEvent, screen: &Screen<'_>) -> Vec<Event> {
+/// The events `key` stands for on `screen` under the bindings `keys`, moving the cursor or editing
+/// the note on the way.
+pub fn on_key(ui: &mut Ui, keys: &KeyMap, key: KeyEvent, screen: &Screen<'_>) -> Vec<Event> {
     ui.sync(screen);
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl && key.code == KeyCode::Char('c') {
@@ -93,46 +95,54 @@ pub fn on_key(ui: &mut Ui, key: KeyEvent, screen: &Screen<'_>) -> Vec<Event> {
     }
     let (slots, criteria) = (slots_of(screen), screen.criteria.len());
     let last_col = columns(ui.row, slots, criteria).saturating_sub(1);
-    match key.code {
-        KeyCode::Char('q') => return vec![Event::Quit],
-        KeyCode::Char('?') => ui.help = true,
-        KeyCode::Enter => return vec![Event::Next],
-        KeyCode::Backspace | KeyCode::Char('p') => return vec![Event::Back],
-        KeyCode::Char('n') if screen.answer.is_some() => {
+    let prefer =
+        |slot: usize| if slot < slots { vec![Event::Prefer(Preference::Slot(slot))] } else { Vec::new() };
+    match keys.action_on(KeyScreen::Annotation, &key) {
+        Some(Action::Quit) => return vec![Event::Quit],
+        Some(Action::Help) => ui.help = true,
+        Some(Action::NextItem) => return vec![Event::Next],
+        Some(Action::PreviousItem) => return vec![Event::Back],
+        Some(Action::Note) if screen.answer.is_some() => {
             ui.note = Some(screen.answer.map(|a| a.note.clone()).unwrap_or_default());
         }
-        KeyCode::Right | KeyCode::Char('l') if ui.col >= last_col => return vec![Event::Next],
-        KeyCode::Right | KeyCode::Char('l') => ui.col += 1,
-        KeyCode::Left | KeyCode::Char('h') => ui.col = ui.col.saturating_sub(1),
-        KeyCode::Up | KeyCode::Char('k') => ui.row = ui.row.saturating_sub(1),
-        KeyCode::Down | KeyCode::Char('j') => ui.row = (ui.row + 1).min(criteria),
-        KeyCode::Char('t') => return vec![Event::Prefer(Preference::Tie)],
-        KeyCode::Char(c @ 'a'..='c') => {
-            return vec![Event::Prefer(Preference::Slot(usize::from(c as u8 - b'a')))]
-        }
-        KeyCode::Char(d @ '1'..='9') => {
-            let d = usize::from(d as u8 - b'0');
-            if ui.row == criteria {
-                return match d {
-                    d if d <= slots => vec![Event::Prefer(Preference::Slot(d - 1))],
-                    d if d == slots + 1 => vec![Event::Prefer(Preference::Tie)],
-                    _ => Vec::new(),
-                };
-            }
-            let event = Event::Rate { slot: ui.col, criterion: ui.row, score: d as u8 };
-            // On to the next cell, row by row, ending on the preference row.
-            if ui.col + 1 < slots {
-                ui.col += 1;
-            } else {
-                ui.row += 1;
-                ui.col = 0;
-            }
-            return vec![event];
-        }
-        _ => {}
+        Some(Action::FocusRight) if ui.col >= last_col => return vec![Event::Next],
+        Some(Action::FocusRight) => ui.col += 1,
+        Some(Action::FocusLeft) => ui.col = ui.col.saturating_sub(1),
+        Some(Action::Up) => ui.row = ui.row.saturating_sub(1),
+        Some(Action::Down) => ui.row = (ui.row + 1).min(criteria),
+        Some(Action::PreferTie) => return vec![Event::Prefer(Preference::Tie)],
+        Some(Action::PreferA) => return prefer(0),
+        Some(Action::PreferB) => return prefer(1),
+        Some(Action::PreferC) => return prefer(2),
+        Some(_) => {}
+        None => return rate(ui, key, slots, criteria),
     }
     ui.col = ui.col.min(columns(ui.row, slots, criteria).saturating_sub(1));
     Vec::new()
+}
+
+/// A digit: the score of the cell under the cursor (then on to the next cell), or on the
+/// preference row the slot it numbers (the one after the last, the tie). Digits are values, not
+/// bindings, so `[tui.keys]` does not move them.
+fn rate(ui: &mut Ui, key: KeyEvent, slots: usize, criteria: usize) -> Vec<Event> {
+    let KeyCode::Char(d @ '1'..='9') = key.code else { return Vec::new() };
+    let d = usize::from(d as u8 - b'0');
+    if ui.row == criteria {
+        return match d {
+            d if d <= slots => vec![Event::Prefer(Preference::Slot(d - 1))],
+            d if d == slots + 1 => vec![Event::Prefer(Preference::Tie)],
+            _ => Vec::new(),
+        };
+    }
+    let event = Event::Rate { slot: ui.col, criterion: ui.row, score: d as u8 };
+    // On to the next cell, row by row, ending on the preference row.
+    if ui.col + 1 < slots {
+        ui.col += 1;
+    } else {
+        ui.row += 1;
+        ui.col = 0;
+    }
+    vec![event]
 }
 
 /// Where the parts of the screen go in `area` for `slots` explanations and `criteria` rows.
@@ -195,9 +205,33 @@ pub fn on_mouse(ui: &mut Ui, mouse: MouseEvent, area: Rect, screen: &Screen<'_>)
     ui.col = ui.col.min(columns(ui.row, slots, criteria).saturating_sub(1));
 }
 
+/// How the annotation screen looks and which keys it takes.
+pub struct Look<'a> {
+    pub theme: &'a Theme,
+    pub keys: &'a KeyMap,
+}
+
+impl Look<'_> {
+    /// The label of the action's first key (its last for the moves: the arrows by default).
+    fn key(&self, action: Action) -> String {
+        let keys = &self.keys.binding(action).keys;
+        let moves = matches!(action, Action::Up | Action::Down | Action::FocusLeft | Action::FocusRight);
+        let key = if moves { keys.last() } else { keys.first() };
+        key.map(|k| k.label()).unwrap_or_default()
+    }
+
+    fn keys(&self, actions: &[Action]) -> String {
+        actions.iter().map(|&a| self.key(a)).collect::<Vec<_>>().join("/")
+    }
+
+    fn moves(&self) -> String {
+        [Action::FocusLeft, Action::Up, Action::Down, Action::FocusRight].map(|a| self.key(a)).concat()
+    }
+}
+
 /// Draws `screen` of `study` for `annotator` with the cursor, note and help of `ui`.
-pub fn draw(frame: &mut Frame, screen: &Screen<'_>, ui: &Ui, theme: &Theme, study: &str, annotator: &str) {
-    let t = theme;
+pub fn draw(frame: &mut Frame, screen: &Screen<'_>, ui: &Ui, look: &Look<'_>, study: &str, annotator: &str) {
+    let t = look.theme;
     let a = areas(frame.area(), screen.criteria.len());
     frame.render_widget(
         Paragraph::new(Line::from(vec![
@@ -274,7 +308,9 @@ pub fn draw(frame: &mut Frame, screen: &Screen<'_>, ui: &Ui, theme: &Theme, stud
                 Span::styled(format!("{editing}▏"), t.text),
                 Span::styled("  (Enter keeps, Esc drops)", t.dim),
             ]),
-            None if answer.note.is_empty() => Line::styled(" note: — (n to write one)", t.dim),
+            None if answer.note.is_empty() => {
+                Line::styled(format!(" note: — ({} to write one)", look.key(Action::Note)), t.dim)
+            }
             None => {
                 Line::from(vec![Span::styled(" note: ", t.dim), Span::styled(answer.note.clone(), t.text)])
             }
@@ -283,7 +319,14 @@ pub fn draw(frame: &mut Frame, screen: &Screen<'_>, ui: &Ui, theme: &Theme, stud
     } else {
         let done = Paragraph::new(vec![
             Line::styled("Every item is answered, thank you.", t.ok),
-            Line::styled("Backspace or p goes back to change an answer; q leaves.", t.text),
+            Line::styled(
+                format!(
+                    "{} goes back to change an answer; {} leaves.",
+                    look.keys.keys_label(Action::PreviousItem),
+                    look.key(Action::Quit)
+                ),
+                t.text,
+            ),
         ])
         .block(Block::default().borders(Borders::ALL).border_style(t.border).title(" Done "));
         let rect = Rect { height: a.grid.bottom().saturating_sub(a.context.y), ..a.context };
@@ -296,21 +339,21 @@ pub fn draw(frame: &mut Frame, screen: &Screen<'_>, ui: &Ui, theme: &Theme, stud
     };
     frame.render_widget(Paragraph::new(message), a.message);
     let hints: Vec<Span> = [
-        ("←↑↓→", "move"),
-        ("1-5", "rate"),
-        ("a/b/t", "prefer"),
-        ("n", "note"),
-        ("Enter", "next"),
-        ("p", "back"),
-        ("q", "quit"),
-        ("?", "help"),
+        (look.moves(), "move"),
+        ("1-5".to_owned(), "rate"),
+        (look.keys(&[Action::PreferA, Action::PreferB, Action::PreferTie]), "prefer"),
+        (look.key(Action::Note), "note"),
+        (look.key(Action::NextItem), "next"),
+        (look.key(Action::PreviousItem), "back"),
+        (look.key(Action::Quit), "quit"),
+        (look.key(Action::Help), "help"),
     ]
     .iter()
     .flat_map(|(k, h)| [Span::styled(format!(" {k} "), t.key), Span::styled(format!("{h} "), t.dim)])
     .collect();
     frame.render_widget(Paragraph::new(Line::from(hints)), a.hints);
     if ui.help {
-        draw_help(frame, t);
+        draw_help(frame, look);
     }
 }
 
@@ -362,19 +405,30 @@ fn draw_grid(frame: &mut Frame, area: Rect, screen: &Screen<'_>, ui: &Ui, t: &Th
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn draw_help(frame: &mut Frame, t: &Theme) {
+/// Every key of the screen, from the bindings (so a key rebound in `[tui.keys]` shows as rebound).
+fn draw_help(frame: &mut Frame, look: &Look<'_>) {
+    let t = look.theme;
+    let all =
+        |actions: &[Action]| actions.iter().map(|&a| look.keys.keys_label(a)).collect::<Vec<_>>().join(" ");
+    let help = |action: Action| look.keys.binding(action).help.to_owned();
     let lines: Vec<Line> = [
-        ("←→↑↓ hjkl", "move over the grid (→ past the end: next item)"),
-        ("1–5", "rate the cell under the cursor, then on to the next"),
-        ("a b c  t", "prefer A, B, C or a tie (or digits on that row)"),
-        ("n", "write a note (Enter keeps it, Esc drops it)"),
-        ("Enter", "record the answer, show the next item"),
-        ("⌫  p", "back to the previous item to change it"),
-        ("q  Ctrl-C", "leave; recorded answers are safe"),
-        ("click", "select a cell"),
+        (
+            all(&[Action::FocusLeft, Action::FocusRight, Action::Up, Action::Down]),
+            format!("move over the grid ({} past the end: next item)", look.key(Action::FocusRight)),
+        ),
+        ("1–5".to_owned(), "rate the cell under the cursor, then on to the next".to_owned()),
+        (
+            all(&[Action::PreferA, Action::PreferB, Action::PreferC, Action::PreferTie]),
+            "prefer A, B, C or a tie (or digits on that row)".to_owned(),
+        ),
+        (all(&[Action::Note]), help(Action::Note)),
+        (all(&[Action::NextItem]), help(Action::NextItem)),
+        (all(&[Action::PreviousItem]), help(Action::PreviousItem)),
+        (all(&[Action::Quit]), "leave; recorded answers are safe".to_owned()),
+        ("click".to_owned(), "select a cell".to_owned()),
     ]
-    .iter()
-    .map(|(k, h)| Line::from(vec![Span::styled(format!("{k:<12}"), t.key), Span::styled(*h, t.text)]))
+    .into_iter()
+    .map(|(k, h)| Line::from(vec![Span::styled(format!("{k:<16}"), t.key), Span::styled(h, t.text)]))
     .collect();
     let area = frame.area();
     let (width, height) = (area.width.saturating_sub(4).min(90), lines.len() as u16 + 2);
@@ -394,14 +448,14 @@ fn draw_help(frame: &mut Frame, t: &Theme) {
 pub fn run(
     session: Session,
     writer: &mut Writer,
-    theme: &Theme,
+    look: &Look<'_>,
     study: &str,
     annotator: &str,
 ) -> Result<Session> {
     super::install_panic_hook();
     let mut terminal = super::enter()?;
     let mut read = || Ok(Some(term::read()?));
-    let result = session_loop(&mut terminal, session, writer, theme, study, annotator, &mut read);
+    let result = session_loop(&mut terminal, session, writer, look, study, annotator, &mut read);
     super::leave()?;
     result
 }
@@ -412,7 +466,7 @@ pub fn session_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     mut session: Session,
     writer: &mut Writer,
-    theme: &Theme,
+    look: &Look<'_>,
     study: &str,
     annotator: &str,
     next_input: &mut dyn FnMut() -> Result<Option<term::Event>>,
@@ -421,10 +475,12 @@ pub fn session_loop(
     while session.phase() != Phase::Quit {
         let screen = session.screen();
         ui.sync(&screen);
-        terminal.draw(|frame| draw(frame, &screen, &ui, theme, study, annotator))?;
+        terminal.draw(|frame| draw(frame, &screen, &ui, look, study, annotator))?;
         let Some(input) = next_input()? else { break };
         let events = match input {
-            term::Event::Key(key) if key.kind != term::KeyEventKind::Release => on_key(&mut ui, key, &screen),
+            term::Event::Key(key) if key.kind != term::KeyEventKind::Release => {
+                on_key(&mut ui, look.keys, key, &screen)
+            }
             term::Event::Mouse(mouse) => {
                 let size = terminal.size()?;
                 on_mouse(&mut ui, mouse, Rect::new(0, 0, size.width, size.height), &screen);
@@ -467,7 +523,7 @@ mod tests {
         let mut s = s;
         let mut all = Vec::new();
         for &k in keys {
-            let events = on_key(ui, k, &s.screen());
+            let events = on_key(ui, &KeyMap::default(), k, &s.screen());
             for e in events {
                 all.push(e.clone());
                 s = update(s, e, 0).0;
@@ -532,7 +588,7 @@ mod tests {
             (KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), Event::Quit),
         ];
         for (k, expected) in cases {
-            assert_eq!(on_key(&mut ui, k, &s.screen()), [expected], "{k:?}");
+            assert_eq!(on_key(&mut ui, &KeyMap::default(), k, &s.screen()), [expected], "{k:?}");
         }
     }
 
@@ -593,7 +649,8 @@ mod tests {
             for (w, h) in [(1, 1), (20, 5), (40, 12), (80, 24), (200, 60)] {
                 let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
                 let screen = s.screen();
-                terminal.draw(|frame| draw(frame, &screen, &ui, &theme, "s", "ann")).unwrap();
+                let look = Look { theme: &theme, keys: &KeyMap::default() };
+                terminal.draw(|frame| draw(frame, &screen, &ui, &look, "s", "ann")).unwrap();
                 let click = MouseEvent {
                     kind: MouseEventKind::Down(MouseButton::Left),
                     column: w / 2,

@@ -1,6 +1,6 @@
-//! Key bindings as data: one table of actions with their default keys and help text. The help
-//! overlay and the key-hint bar are built from it, and `[tui.keys]` in the config replaces an
-//! action's keys by name.
+//! Key bindings as data: one table of actions with their default keys and help text, for the
+//! explorer and the annotation screen alike ([`Screen`]). The help overlays and the key-hint bars
+//! are built from it, and `[tui.keys]` in the config replaces an action's keys by name.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +39,24 @@ pub enum Action {
     TabPerformance,
     TabJobs,
     TabAbout,
+    /// Annotation: record the answer and show the next item.
+    NextItem,
+    /// Annotation: back to the previous item.
+    PreviousItem,
+    /// Annotation: write a note on the item.
+    Note,
+    PreferTie,
+    PreferA,
+    PreferB,
+    PreferC,
+}
+
+/// A screen with keys of its own. A key means one action per screen; the two screens share the
+/// moves, quit and help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Screen {
+    Explorer,
+    Annotation,
 }
 
 /// Where an action is worth a hint in the bar at the bottom.
@@ -48,8 +66,11 @@ pub enum Context {
     Lists,
     Explore,
     Jobs,
+    /// Only on the annotation screen.
+    Annotation,
 }
 
+#[derive(Clone)]
 pub struct Binding {
     pub action: Action,
     /// The name `[tui.keys]` uses.
@@ -59,6 +80,18 @@ pub struct Binding {
     /// The bar's short label; `None` keeps the action out of the bar (it is still in the help).
     pub hint: Option<&'static str>,
     pub context: Context,
+}
+
+impl Binding {
+    /// Whether the binding works on `screen`.
+    pub fn on(&self, screen: Screen) -> bool {
+        use Action::*;
+        let shared = matches!(self.action, Quit | Help | Up | Down | FocusLeft | FocusRight);
+        match screen {
+            Screen::Explorer => self.context != Context::Annotation,
+            Screen::Annotation => self.context == Context::Annotation || shared,
+        }
+    }
 }
 
 /// A key with its modifiers, as written in the config ("ctrl-c", "G", "pagedown").
@@ -88,6 +121,7 @@ impl Key {
         }
         let code = match rest.to_ascii_lowercase().as_str() {
             "enter" => KeyCode::Enter,
+            "backspace" => KeyCode::Backspace,
             "esc" => KeyCode::Esc,
             "tab" => KeyCode::Tab,
             "backtab" => KeyCode::BackTab,
@@ -111,7 +145,7 @@ impl Key {
                 match (chars.next(), chars.next()) {
                     (Some(c), None) => KeyCode::Char(c),
                     _ => bail!(
-                        "'{text}' is not a key: expected a character or one of enter, esc, tab, backtab, \
+                        "'{text}' is not a key: expected a character or one of enter, backspace, esc, tab, backtab, \
                          up, down, left, right, pageup, pagedown, home, end, space, f1..f12, with optional \
                          ctrl-/alt-/shift- prefixes"
                     ),
@@ -154,6 +188,7 @@ impl Key {
             KeyCode::Char(' ') => out.push_str("Space"),
             KeyCode::Char(c) => out.push(c),
             KeyCode::Enter => out.push_str("Enter"),
+            KeyCode::Backspace => out.push_str("Backspace"),
             KeyCode::Esc => out.push_str("Esc"),
             KeyCode::Tab => out.push_str("Tab"),
             KeyCode::BackTab => out.push_str("S-Tab"),
@@ -172,6 +207,7 @@ impl Key {
     }
 }
 
+#[derive(Clone)]
 pub struct KeyMap {
     pub bindings: Vec<Binding>,
 }
@@ -194,12 +230,22 @@ impl KeyMap {
         Ok(map)
     }
 
+    /// The explorer's action for `event`.
     pub fn action(&self, event: &KeyEvent) -> Option<Action> {
+        self.action_on(Screen::Explorer, event)
+    }
+
+    pub fn action_on(&self, screen: Screen, event: &KeyEvent) -> Option<Action> {
         // Ctrl-C always quits, whatever the config says: the terminal must never be a trap.
         if Key::ctrl('c').matches(event) {
             return Some(Action::Quit);
         }
-        self.bindings.iter().find(|b| b.keys.iter().any(|k| k.matches(event))).map(|b| b.action)
+        self.on(screen).find(|b| b.keys.iter().any(|k| k.matches(event))).map(|b| b.action)
+    }
+
+    /// The bindings that work on `screen`, in table order.
+    pub fn on(&self, screen: Screen) -> impl Iterator<Item = &Binding> {
+        self.bindings.iter().filter(move |b| b.on(screen))
     }
 
     pub fn binding(&self, action: Action) -> &Binding {
@@ -297,6 +343,34 @@ impl Default for KeyMap {
             ),
             b(TabJobs, "tab_jobs", vec![Key::plain('3')], "Jobs screen", None, Everywhere),
             b(TabAbout, "tab_about", vec![Key::plain('4')], "About screen", None, Everywhere),
+            b(
+                NextItem,
+                "next_item",
+                vec![Key::code(K::Enter)],
+                "record the answer, show the next item",
+                Some("next"),
+                Annotation,
+            ),
+            b(
+                PreviousItem,
+                "previous_item",
+                vec![Key::plain('p'), Key::code(K::Backspace)],
+                "back to the previous item to change it",
+                Some("back"),
+                Annotation,
+            ),
+            b(
+                Note,
+                "note",
+                vec![Key::plain('n')],
+                "write a note (Enter keeps it, Esc drops it)",
+                Some("note"),
+                Annotation,
+            ),
+            b(PreferA, "prefer_a", vec![Key::plain('a')], "prefer A", None, Annotation),
+            b(PreferB, "prefer_b", vec![Key::plain('b')], "prefer B", None, Annotation),
+            b(PreferC, "prefer_c", vec![Key::plain('c')], "prefer C", None, Annotation),
+            b(PreferTie, "prefer_tie", vec![Key::plain('t')], "prefer neither: a tie", None, Annotation),
         ];
         KeyMap { bindings }
     }
@@ -346,18 +420,39 @@ mod tests {
     }
 
     #[test]
-    fn every_action_has_a_distinct_name_and_key() {
+    fn every_action_has_a_distinct_name_and_on_each_screen_a_distinct_key() {
         let map = KeyMap::default();
         let mut names: Vec<&str> = map.bindings.iter().map(|b| b.name).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), map.bindings.len());
-        for (i, a) in map.bindings.iter().enumerate() {
-            for b in &map.bindings[i + 1..] {
-                for key in &a.keys {
-                    assert!(!b.keys.contains(key), "{} and {} share {}", a.name, b.name, key.label());
+        for screen in [Screen::Explorer, Screen::Annotation] {
+            let bindings: Vec<&Binding> = map.on(screen).collect();
+            for (i, a) in bindings.iter().enumerate() {
+                for b in &bindings[i + 1..] {
+                    for key in &a.keys {
+                        assert!(!b.keys.contains(key), "{} and {} share {}", a.name, b.name, key.label());
+                    }
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_screens_share_moves_quit_and_help_and_keep_their_own_actions() {
+        let map = KeyMap::default();
+        let t = event(KeyCode::Char('t'), KeyModifiers::NONE);
+        assert_eq!(map.action(&t), Some(Action::Theme));
+        assert_eq!(map.action_on(Screen::Annotation, &t), Some(Action::PreferTie));
+        let l = event(KeyCode::Char('l'), KeyModifiers::NONE);
+        assert_eq!(map.action_on(Screen::Annotation, &l), Some(Action::FocusRight));
+        let enter = event(KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(map.action(&enter), Some(Action::Select));
+        assert_eq!(map.action_on(Screen::Annotation, &enter), Some(Action::NextItem));
+        let rebound =
+            KeyMap::new(&BTreeMap::from([("prefer_tie".to_owned(), vec!["space".to_owned()])])).unwrap();
+        let space = event(KeyCode::Char(' '), KeyModifiers::NONE);
+        assert_eq!(rebound.action_on(Screen::Annotation, &space), Some(Action::PreferTie));
+        assert_eq!(rebound.action_on(Screen::Annotation, &t), None);
     }
 }

@@ -1,17 +1,20 @@
 //! The explorer (`prism`, `prism tui`): users → ranked items → Oracle vs Prism explanations
 //! streaming side by side, with performance, jobs and an about screen.
 //!
-//! `app` holds the state and the pure `update(&mut App, Event) -> Vec<Effect>`; `ui` draws it
-//! (no IO); `workers` runs the dataset, the rankers, one engine per model and distillation jobs on
+//! `app` composes the panels (`panels`, each with its own state, events and drawing) and holds
+//! the pure `update(&mut App, Event) -> Vec<Effect>` (messages in `event`); `render` draws it (no
+//! IO); `workers` runs the dataset, the rankers, one engine per model and distillation jobs on
 //! background threads and reports back as `Event`s; this module's `run` owns the terminal and the
 //! event loop. Only this room touches the terminal, and nothing else in the crate uses it.
 
 pub mod annotate;
 pub mod app;
+pub mod event;
 pub mod keys;
 pub mod layout;
+pub mod panels;
+pub mod render;
 pub mod theme;
-pub mod ui;
 pub mod workers;
 
 use std::io::{self, Stdout};
@@ -29,7 +32,8 @@ use ratatui::Terminal;
 use crate::config::Settings;
 use crate::humaneval::{now_ms, store, Session};
 use crate::rank::RankerSpec;
-use app::{App, Effect, Event, Options};
+use app::{App, Options};
+use event::{Effect, Event};
 use keys::KeyMap;
 use theme::Theme;
 
@@ -120,7 +124,7 @@ fn event_loop(
     let start = Instant::now();
     let (sender, events) = mpsc::channel();
     // Draw before any work starts: the first frame must not wait for the dataset or the models.
-    terminal.draw(|frame| ui::render(app, frame))?;
+    terminal.draw(|frame| render::render(app, frame))?;
     let input = sender.clone();
     std::thread::spawn(move || loop {
         let event = match term::read() {
@@ -138,7 +142,7 @@ fn event_loop(
     // (If the pool already exists, its threads keep their priority.)
     let _ =
         rayon::ThreadPoolBuilder::new().start_handler(|_| workers::yield_to_the_event_loop()).build_global();
-    let systems: Vec<_> = app.panes.iter().map(|p| (p.name.clone(), p.source.clone())).collect();
+    let systems: Vec<_> = app.compare.panes.iter().map(|p| (p.name.clone(), p.source.clone())).collect();
     let mut workers = workers::Workers::start(settings, &systems, sender);
     loop {
         let first = match events.recv_timeout(FRAME) {
@@ -162,7 +166,7 @@ fn event_loop(
         if app.quit {
             break;
         }
-        terminal.draw(|frame| ui::render(app, frame))?;
+        terminal.draw(|frame| render::render(app, frame))?;
     }
     Ok(())
 }
@@ -188,7 +192,7 @@ fn annotate_here(
     let (study, recorded, lock) = store::open_for(dir, annotator)?;
     let mut writer = store::Writer::open(dir, &study, annotator, now_ms(), lock)?;
     let session = Session::new(&study, &recorded, now_ms());
-    let theme = app.theme.clone();
+    let (theme, keys) = (app.theme.clone(), app.keys.clone());
     let mut next_input = || -> Result<Option<term::Event>> {
         loop {
             match events.recv() {
@@ -207,7 +211,7 @@ fn annotate_here(
         terminal,
         session,
         &mut writer,
-        &theme,
+        &annotate::Look { theme: &theme, keys: &keys },
         &study.id,
         annotator,
         &mut next_input,

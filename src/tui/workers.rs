@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _, Result};
 
-use super::app::{
-    Answer, DataView, Effect, Event, HistoryRow, JobMsg, ModelInfo, RankedRow, Recorded, Source, UserRow,
-    ORACLE, PRISM,
-};
+use super::event::{Effect, Event};
+use super::panels::compare::{Answer, ModelInfo, Recorded, Source, ORACLE, PRISM};
+use super::panels::history::HistoryRow;
+use super::panels::jobs::JobMsg;
+use super::panels::ranked::RankedRow;
+use super::panels::users::{DataView, UserRow};
 use crate::config::{project_root, Settings};
 use crate::data::loaders::range::iso_date;
 use crate::data::{self, Dataset, Split};
@@ -423,6 +425,7 @@ fn model_worker(
                 architecture: format!("{:?}", info.arch).to_lowercase(),
                 param_bytes: info.param_bytes,
                 load_ms: engine.load_ms(),
+                max_input_tokens: Some(engine.input_limit().min(max_input_tokens)),
             };
             let _ = events.send(Event::Model { pane, result: Ok(view) });
             engine
@@ -467,6 +470,7 @@ fn file_worker(
                 architecture: "precomputed".to_owned(),
                 param_bytes: 0,
                 load_ms: started.elapsed().as_secs_f64() * 1000.0,
+                max_input_tokens: None,
             };
             let _ = events.send(Event::Model { pane, result: Ok(view) });
             file

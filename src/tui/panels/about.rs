@@ -1,24 +1,38 @@
-//! What is loaded: dataset (and that the demo is synthetic), both models and any extra systems,
-//! device.
+//! The about panel: what is loaded — dataset (and that the demo is synthetic), both models and any
+//! extra systems, device.
 
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{block, megabytes, ms};
-use crate::tui::app::{App, Loadable};
-use crate::tui::layout::Panel;
+use super::compare::Comparison;
+use super::users::Users;
+use super::{megabytes, ms, Chrome, Loadable};
 
-pub fn render(app: &App, frame: &mut Frame, rect: Rect) {
-    let t = &app.theme;
+/// The configured dataset and device, as the user wrote them.
+pub struct Setup<'a> {
+    pub dataset: &'a str,
+    pub device: &'a str,
+}
+
+/// What is loaded: `data` from `dataset` (as configured), the columns' systems, the device.
+pub fn draw(
+    chrome: Chrome<'_>,
+    frame: &mut Frame,
+    rect: Rect,
+    users: &Users,
+    compare: &Comparison,
+    what: Setup<'_>,
+) {
+    let t = chrome.theme;
     let mut lines = vec![
         Line::styled("prism-explorer: Oracle (teacher) vs Prism (distilled student)", t.title),
         Line::raw(""),
     ];
-    match &app.data {
+    match &users.data {
         Loadable::Ready(d) => {
-            lines.push(Line::styled(format!("Dataset: {} ({})", d.name, app.dataset), t.text));
+            lines.push(Line::styled(format!("Dataset: {} ({})", d.name, what.dataset), t.text));
             lines.push(Line::styled(
                 format!("{} users · {} items · {} interactions", d.users.len(), d.items, d.interactions),
                 t.dim,
@@ -33,11 +47,11 @@ pub fn render(app: &App, frame: &mut Frame, rect: Rect) {
                 lines.push(Line::styled(d.description.clone(), t.dim));
             }
         }
-        Loadable::Loading => lines.push(Line::styled(format!("Dataset: {} (loading…)", app.dataset), t.dim)),
-        Loadable::Failed(m) => lines.push(Line::styled(format!("Dataset {}: {m}", app.dataset), t.error)),
+        Loadable::Loading => lines.push(Line::styled(format!("Dataset: {} (loading…)", what.dataset), t.dim)),
+        Loadable::Failed(m) => lines.push(Line::styled(format!("Dataset {}: {m}", what.dataset), t.error)),
     }
     lines.push(Line::raw(""));
-    for pane in &app.panes {
+    for pane in &compare.panes {
         let status = match &pane.model {
             Loadable::Ready(m) if m.param_bytes == 0 => {
                 format!("{}, loaded in {}", m.architecture, ms(m.load_ms))
@@ -53,13 +67,13 @@ pub fn render(app: &App, frame: &mut Frame, rect: Rect) {
         };
         lines.push(Line::styled(format!("{}: {} — {status}", pane.name, pane.source.location()), t.text));
     }
-    lines.push(Line::styled(format!("Device: {}", app.device), t.dim));
+    lines.push(Line::styled(format!("Device: {}", what.device), t.dim));
     lines.push(Line::raw(""));
     lines.push(Line::styled(
         "Explanations are generated live by the checkpoints above; nothing is canned. Timings of the \
          two models are measured while both run at once, so they share the CPU.",
         t.dim,
     ));
-    let para = Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(app, " About ", Panel::About));
+    let para = Paragraph::new(lines).wrap(Wrap { trim: false }).block(chrome.block(" About "));
     frame.render_widget(para, rect);
 }

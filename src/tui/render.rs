@@ -1,21 +1,18 @@
-//! Drawing: `render(&App, &mut Frame)` reads the state and nothing else (no IO, no models). One
-//! file per panel; colours come from the theme.
-
-mod about;
-mod compare;
-mod help;
-mod jobs;
-mod lists;
-mod performance;
+//! Drawing the explorer: `render(&App, &mut Frame)` lays the screen out (`layout`), draws the tab
+//! bar and the hint bar, has each panel draw itself, and puts the popups on top. It reads the
+//! state and nothing else (no IO, no models); `update` never calls it.
 
 use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::app::{App, InputPurpose, Popup};
+use super::app::App;
 use super::keys::{Action, Context};
 use super::layout::{areas_with, tab_label, too_small, Panel, Tab, MIN, TITLE};
+use super::panels::about::{self, Setup};
+use super::panels::popup::{self, Popup};
+use super::panels::{performance, Chrome};
 
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
@@ -30,23 +27,34 @@ pub fn render(app: &App, frame: &mut Frame) {
         if rect.width < 3 || rect.height < 3 {
             continue;
         }
+        let chrome = chrome(app, Some(*panel));
         match panel {
-            Panel::Users => lists::users(app, frame, rect),
-            Panel::History => lists::history(app, frame, rect),
-            Panel::Ranked => lists::ranked(app, frame, rect),
-            Panel::Pane(i) => compare::pane(app, frame, rect, *i),
-            Panel::Performance => performance::render(app, frame, rect),
-            Panel::Jobs => jobs::render(app, frame, rect),
-            Panel::About => about::render(app, frame, rect),
+            Panel::Users => app.users.draw(chrome, frame, rect),
+            Panel::History => app.history.draw(chrome, frame, rect),
+            Panel::Ranked => {
+                app.ranked.draw(chrome, frame, rect, app.ranker_name(), app.history.user.is_some())
+            }
+            Panel::Pane(i) => app.compare.draw(chrome, frame, rect, *i, app.now),
+            Panel::Performance => {
+                performance::draw(chrome, frame, rect, &app.compare, app.race.as_ref(), app.now)
+            }
+            Panel::Jobs => app.jobs.draw(chrome, frame, rect),
+            Panel::About => {
+                let setup = Setup { dataset: &app.dataset, device: &app.device };
+                about::draw(chrome, frame, rect, &app.users, &app.compare, setup)
+            }
         }
     }
     hints(app, frame, layout.hints);
-    for popup in &app.popups {
-        match popup {
-            Popup::Help => help::render(app, frame, area),
-            Popup::Input { purpose, text } => input(app, frame, area, purpose, text),
-        }
+    for shown in &app.popups {
+        popup::draw(chrome(app, None), frame, area, shown);
     }
+}
+
+/// The look of `panel` (focused only on the Explore screen, where focus moves).
+fn chrome(app: &App, panel: Option<Panel>) -> Chrome<'_> {
+    let focused = app.tab == Tab::Explore && panel == Some(app.focus);
+    Chrome { theme: &app.theme, keys: &app.keys, focused }
 }
 
 /// What a terminal below [`MIN`] shows instead of clipped panels.
@@ -89,7 +97,7 @@ fn hints(app: &App, frame: &mut Frame, rect: Rect) {
         Some(Popup::Input { purpose, .. }) => {
             vec![("Enter".into(), purpose.verb()), ("Esc".into(), "cancel")]
         }
-        None if app.filtering => {
+        None if app.users.filtering => {
             vec![
                 ("type".into(), "filter"),
                 ("Enter".into(), "choose"),
@@ -102,6 +110,7 @@ fn hints(app: &App, frame: &mut Frame, rect: Rect) {
                 Context::Everywhere => true,
                 Context::Lists | Context::Explore => app.tab == Tab::Explore,
                 Context::Jobs => app.tab == Tab::Jobs || app.tab == Tab::Explore,
+                Context::Annotation => false,
             };
             let mut pairs: Vec<(String, &str)> = app
                 .keys
@@ -123,66 +132,4 @@ fn hints(app: &App, frame: &mut Frame, rect: Rect) {
         spans.push(Span::styled(format!(" {what} "), t.dim));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), rect);
-}
-
-/// A bordered block, highlighted when focused.
-pub(super) fn block<'a>(app: &App, title: impl Into<Line<'a>>, panel: Panel) -> Block<'a> {
-    let t = &app.theme;
-    let focused = app.tab == Tab::Explore && app.focus == panel;
-    Block::default()
-        .borders(Borders::ALL)
-        .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
-        .border_style(if focused { t.border_focused } else { t.border })
-        .title(title)
-        .title_style(t.title)
-}
-
-/// A readable error in place of a panel's content.
-pub(super) fn error_text<'a>(app: &App, what: &str, message: &str) -> Paragraph<'a> {
-    let t = &app.theme;
-    Paragraph::new(vec![
-        Line::styled(format!("✗ {what}"), t.error),
-        Line::raw(""),
-        Line::styled(message.to_owned(), t.text),
-    ])
-    .wrap(Wrap { trim: false })
-}
-
-/// A rectangle of at most `width`×`height` centred in `area`.
-pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let width = width.min(area.width);
-    let height = height.min(area.height);
-    Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
-}
-
-fn input(app: &App, frame: &mut Frame, area: Rect, purpose: &InputPurpose, text: &str) {
-    let t = &app.theme;
-    let rect = centered(area, 70, 5);
-    frame.render_widget(Clear, rect);
-    let lines = vec![
-        Line::styled(purpose.question(), t.dim),
-        Line::from(vec![Span::styled(format!("{text}▏"), t.text)]),
-    ];
-    let block =
-        Block::default().borders(Borders::ALL).title(format!(" {} ", purpose.title())).title_style(t.title);
-    frame.render_widget(Paragraph::new(lines).block(block).alignment(Alignment::Left), rect);
-}
-
-/// Milliseconds for people: "830 ms", "2.4 s".
-pub(super) fn ms(value: f64) -> String {
-    if value >= 1000.0 {
-        format!("{:.1} s", value / 1000.0)
-    } else {
-        format!("{value:.0} ms")
-    }
-}
-
-pub(super) fn megabytes(bytes: f64) -> String {
-    if bytes >= 1e9 {
-        format!("{:.2} GB", bytes / 1e9)
-    } else if bytes >= 1e8 {
-        format!("{:.0} MB", bytes / 1e6)
-    } else {
-        format!("{:.1} MB", bytes / 1e6)
-    }
 }
