@@ -106,6 +106,22 @@ fn check(dir: &Path, file: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Found by the property test below: a syntax error inside `decoder` made tokenizers 0.23 panic
+/// (`expect("Helper")`) instead of returning an error.
+#[test]
+fn a_syntax_error_in_the_tokenizers_decoder_is_an_error_naming_the_file() {
+    let source = fixture("t5-v1_1");
+    let text = std::fs::read_to_string(source.join("tokenizer.json")).unwrap();
+    let broken = text.replacen("\"replacement\": ", "\"replacement\" ", 1);
+    assert_ne!(broken, text);
+    let dir = damaged_copy(&source, "tokenizer.json", broken.as_bytes());
+    let Err(err) = Engine::load(dir.path(), &EngineOptions::default()) else {
+        panic!("a damaged tokenizer is refused");
+    };
+    let message = format!("{err:#}");
+    assert!(message.contains("tokenizer.json") && message.contains("expected `:`"), "{message}");
+}
+
 proptest! {
     #![proptest_config(config(96, 0xc4ec_4b01))]
 
