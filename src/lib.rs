@@ -10,6 +10,7 @@ pub mod explain;
 pub mod humaneval;
 pub mod metrics;
 pub mod model;
+pub mod progress;
 pub mod rank;
 pub mod train;
 pub mod tui;

@@ -8,12 +8,14 @@
 //! - a file cut inside a line never loads silently: either the load fails or the file's
 //!   unterminated last line is in the notes (the documented recovery, `docs/DATA_FORMATS.md`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config, RngSeed};
 
+use common::damage::{apply, damage};
 use prism_explorer::data::loaders::{self, LoadOptions};
 use prism_explorer::data::Dataset;
 
@@ -29,15 +31,6 @@ const FORMATS: [&str; 9] = [
     "generic-jsonl",
 ];
 
-fn config() -> Config {
-    Config {
-        cases: 256,
-        rng_seed: RngSeed::Fixed(0x5eed_da7a),
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datasets").join(name)
 }
@@ -51,74 +44,6 @@ fn files(name: &str) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
-}
-
-/// What is done to one file.
-#[derive(Clone, Debug)]
-enum Damage {
-    /// Cut the file at this point.
-    Truncate(Index),
-    /// Overwrite one byte.
-    Overwrite(Index, u8),
-    /// Insert bytes (separators, quotes, digits, newlines, invalid UTF-8, …).
-    Insert(Index, Vec<u8>),
-    /// Remove up to this many bytes.
-    Delete(Index, usize),
-    /// Repeat the line holding this point.
-    RepeatLine(Index),
-}
-
-fn damage() -> impl Strategy<Value = Damage> {
-    let byte = prop_oneof![
-        Just(b'\n'),
-        Just(b'\t'),
-        Just(b','),
-        Just(b':'),
-        Just(b'|'),
-        Just(b'"'),
-        Just(b'{'),
-        Just(b'-'),
-        Just(b'9'),
-        Just(b'.'),
-        Just(0xFF),
-        Just(0x00),
-        any::<u8>(),
-    ];
-    prop_oneof![
-        any::<Index>().prop_map(Damage::Truncate),
-        (any::<Index>(), byte.clone()).prop_map(|(i, b)| Damage::Overwrite(i, b)),
-        (any::<Index>(), prop::collection::vec(byte, 1..6)).prop_map(|(i, b)| Damage::Insert(i, b)),
-        (any::<Index>(), 1usize..40).prop_map(|(i, n)| Damage::Delete(i, n)),
-        any::<Index>().prop_map(Damage::RepeatLine),
-    ]
-}
-
-fn apply(bytes: &[u8], damage: &Damage) -> Vec<u8> {
-    let at = |i: &Index| if bytes.is_empty() { 0 } else { i.index(bytes.len() + 1) };
-    let mut out = bytes.to_vec();
-    match damage {
-        Damage::Truncate(i) => out.truncate(at(i)),
-        Damage::Overwrite(i, b) => {
-            if let Some(slot) = out.get_mut(at(i)) {
-                *slot = *b;
-            }
-        }
-        Damage::Insert(i, new) => {
-            let p = at(i);
-            out.splice(p..p, new.iter().copied());
-        }
-        Damage::Delete(i, n) => {
-            let p = at(i);
-            out.drain(p..(p + n).min(bytes.len()));
-        }
-        Damage::RepeatLine(i) => {
-            let p = at(i).min(bytes.len().saturating_sub(1));
-            let start = bytes[..p].iter().rposition(|&b| b == b'\n').map_or(0, |k| k + 1);
-            let end = bytes[p..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |k| p + k + 1);
-            out.splice(end..end, bytes[start..end].iter().copied());
-        }
-    }
-    out
 }
 
 /// A scratch copy of fixture `name` with `file` replaced by `bytes`.
@@ -186,7 +111,7 @@ fn check_load(dir: &Path) -> Result<Option<Dataset>, TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(common::damage::config(256, 0x5eed_da7a))]
 
     #[test]
     fn damaged_files_load_or_fail_clearly(format in 0..FORMATS.len(), file in any::<Index>(), damage in damage()) {

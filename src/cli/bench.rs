@@ -64,6 +64,9 @@ pub struct BenchArgs {
     /// (`{"oracle":{…},"prism":{…}}`; decoding is greedy, at most --max-new-tokens)
     #[arg(long)]
     pub quality: bool,
+    /// Also draw each model's latency distribution (cumulative, over the timed runs) to this SVG
+    #[arg(long, value_name = "F.svg")]
+    pub plot: Option<std::path::PathBuf>,
     /// Benchmark only this model in this process and print its figures (what `prism bench` runs
     /// in each child process)
     #[arg(long, value_enum, hide = true)]
@@ -144,6 +147,16 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<()> {
         threads: rayon::current_num_threads(),
         protocol: Protocol { warmup: args.warmup, runs: args.runs },
     };
+    if let Some(path) = &args.plot {
+        let models: Vec<(&str, &[f64])> = [("oracle", &out.oracle), ("prism", &out.prism)]
+            .into_iter()
+            .filter_map(|(name, m)| m.as_ref().map(|m| (name, m.latencies_ms.as_slice())))
+            .collect();
+        super::plot::latencies(path, &models)?;
+        if !ctx.json {
+            eprintln!("latency distributions drawn to {}", path.display());
+        }
+    }
     if ctx.json {
         return print_json(&out);
     }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
+use indicatif::ProgressBar;
 
 use super::{print_json, Context};
 use crate::config::project_root;
@@ -46,6 +47,13 @@ pub enum DistillCommand {
     Status { dir: PathBuf },
     /// Run one shard of a sharded job's teach stage (what each Slurm array task runs).
     Teach(TeachArgs),
+    /// Draw the job's training and validation loss curves (from `train/last/trainer_state.json`;
+    /// DIR may also be a `prism train --out` directory) to an SVG file.
+    Plot {
+        dir: PathBuf,
+        #[arg(long, value_name = "F.svg")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +124,7 @@ pub fn run(ctx: &Context, args: DistillArgs) -> Result<()> {
     match args.command {
         Some(DistillCommand::Status { dir }) => status(ctx, &dir),
         Some(DistillCommand::Teach(args)) => teach_shard(ctx, args),
+        Some(DistillCommand::Plot { dir, out }) => plot(&dir, &out),
         None => start(ctx, args.run),
     }
 }
@@ -182,8 +191,8 @@ fn start(ctx: &Context, args: RunArgs) -> Result<()> {
     let device = parse_device(&device_name(ctx, args.device.as_deref()))?;
     let resume = resume_command(ctx, &out, &spec, args.backend, args.device.as_deref())?;
     let prompts = Prompts::load(&ctx.settings.prompts)?;
-    let terminal = std::io::stderr().is_terminal();
-    let mut show = |event: &DistillEvent| print_event(event, terminal);
+    let mut printer = EventPrinter::new(std::io::stderr().is_terminal());
+    let mut show = |event: &DistillEvent| printer.show(event);
     if args.backend == Backend::Slurm {
         let device = device_name(ctx, args.device.as_deref());
         match on_slurm(ctx, &out, &spec, &dataset, &device, &resume, &mut show)? {
@@ -208,9 +217,7 @@ fn start(ctx: &Context, args: RunArgs) -> Result<()> {
         on_event: &mut show,
         cancel: super::interrupt_flag(),
     })?;
-    if terminal {
-        eprintln!();
-    }
+    drop(printer);
     if summary.cancelled {
         eprintln!("stopped; continue with: {}", resume.command());
     }
@@ -365,7 +372,8 @@ fn teach_shard(ctx: &Context, args: TeachArgs) -> Result<()> {
     let device = parse_device(&device_name(ctx, args.device.as_deref()))?;
     let dataset = data::open(&ctx.settings.dataset)?;
     let prompts = Prompts::load(&ctx.settings.prompts)?;
-    let mut show = |event: &DistillEvent| print_event(event, false);
+    let mut printer = EventPrinter::new(false);
+    let mut show = |event: &DistillEvent| printer.show(event);
     let complete = shards::run_shard(ShardJob {
         dir: &args.job,
         shard,
@@ -385,8 +393,86 @@ fn teach_shard(ctx: &Context, args: TeachArgs) -> Result<()> {
     Ok(())
 }
 
-/// One line per event; on a terminal, progress lines overwrite each other.
-fn print_event(event: &DistillEvent, terminal: bool) {
+/// `prism distill plot DIR --out F.svg`.
+fn plot(dir: &Path, out: &Path) -> Result<()> {
+    let run = if dir.join(crate::train::trainer::LAST).is_dir() {
+        dir.to_path_buf()
+    } else {
+        dir.join(Stage::Train.name())
+    };
+    let Some(state) = crate::train::trainer::read_state(&run)? else {
+        bail!("{} holds no training run yet (no {}/last/trainer_state.json)", dir.display(), run.display());
+    };
+    let train: Vec<(usize, f64)> =
+        state.losses.iter().enumerate().map(|(i, &l)| (i + 1, f64::from(l))).collect();
+    let dev: Vec<(usize, f64)> =
+        state.history.iter().filter_map(|r| r.metrics.get("dev_loss").map(|&l| (r.step, l))).collect();
+    super::plot::curves(out, &train, &dev)?;
+    eprintln!(
+        "{} training steps and {} validation points drawn to {}",
+        train.len(),
+        dev.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// Distillation events on stderr. On a terminal, progress is a bar per stage and shard (count,
+/// rate, time left, the training loss), hidden by `--quiet`; in a log, a line (every tenth
+/// training step). Every other event is a line, printed above the bar.
+struct EventPrinter {
+    terminal: bool,
+    bar: Option<((Stage, Option<Shard>), ProgressBar)>,
+}
+
+impl EventPrinter {
+    fn new(terminal: bool) -> Self {
+        EventPrinter { terminal, bar: None }
+    }
+
+    fn show(&mut self, event: &DistillEvent) {
+        if event.kind == EventKind::Progress && event.message.is_empty() {
+            if self.terminal {
+                let bar = self.bar_for(event);
+                bar.set_length(event.total as u64);
+                bar.set_position(event.done as u64);
+                if let Some(loss) = event.loss {
+                    bar.set_message(format!("loss {loss:.3}"));
+                }
+                return;
+            }
+            if event.stage == Stage::Train && event.done % 10 != 0 && event.done != event.total {
+                return;
+            }
+        }
+        let line = format!("{} [{:?}]", event_line(event), event.kind);
+        match &self.bar {
+            Some((_, bar)) => crate::progress::println(bar, &line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// The bar of the event's stage and shard (a new one, clearing the last, when they change).
+    fn bar_for(&mut self, event: &DistillEvent) -> &ProgressBar {
+        let key = (event.stage, event.shard);
+        if self.bar.as_ref().map(|(k, _)| *k) != Some(key) {
+            let what = match event.shard {
+                Some(shard) => format!("{} shard {shard}", event.stage.name()),
+                None => event.stage.name().to_owned(),
+            };
+            let unit = if event.stage == Stage::Train { "steps" } else { "samples" };
+            let bar = crate::progress::bar(event.total as u64, &what, unit);
+            // What a resumed stage had done took no time this run.
+            bar.set_position(event.done as u64);
+            bar.reset_eta();
+            self.bar = Some((key, bar));
+        }
+        &self.bar.as_ref().expect("a bar was just set").1
+    }
+}
+
+/// `train  40/100 loss 2.310 3.1/s eta 1m — next: …`.
+fn event_line(event: &DistillEvent) -> String {
     let mut line = format!("{:<8} {:>6}/{:<6}", event.stage.name(), event.done, event.total);
     if let Some(shard) = event.shard {
         line.push_str(&format!(" shard {shard}"));
@@ -406,16 +492,7 @@ fn print_event(event: &DistillEvent, terminal: bool) {
     if !event.next.is_empty() {
         line.push_str(&format!(" — next: {}", event.next));
     }
-    match (&event.kind, terminal) {
-        (EventKind::Progress, true) if event.message.is_empty() => eprint!("\r{line:<100}"),
-        (EventKind::Progress, false)
-            if event.stage == Stage::Train
-                && !event.done.is_multiple_of(10)
-                && event.done != event.total
-                && event.message.is_empty() => {}
-        (kind, true) => eprintln!("\r{line:<100} [{kind:?}]"),
-        (kind, false) => eprintln!("{line} [{kind:?}]"),
-    }
+    line
 }
 
 /// `shard 2: running 40/100 eta 3m10s, slurm 812_2 RUNNING; earlier 810_2 CANCELLED by alice`.

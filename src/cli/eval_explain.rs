@@ -109,8 +109,9 @@ fn generate(
             _ => Source::Template,
         };
         let system = System { name: name.to_owned(), source };
+        let mut bar = crate::progress::Reports::new("explanations");
         let mut progress = |n: &str, done: usize, total: usize| {
-            if done.is_multiple_of(50) || done == total {
+            if !bar.update(n, done, total) && (done.is_multiple_of(50) || done == total) {
                 eprintln!("{n}: {done}/{total} explanations");
             }
         };

@@ -5,13 +5,12 @@
 //! ([`crate::explain::bulk`]).
 
 use std::collections::{HashMap, HashSet};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::Serialize;
 
 use super::explain::{engine_options, overrides, ExplainArgs};
@@ -55,9 +54,6 @@ pub struct BulkArgs {
     /// rows `prism distill --preset NAME --teacher-outputs` uses)
     #[arg(long, value_name = "NAME", requires = "split")]
     pub preset: Option<String>,
-    /// No progress bar
-    #[arg(long, short)]
-    pub quiet: bool,
 }
 
 /// What `--json` prints.
@@ -138,7 +134,10 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
 
     let total = todo.len() * kinds.len();
     let done_before: usize = kinds.iter().map(|k| out.count_done(k.name(), &dataset, &todo)).sum();
-    let bar = progress_bar(total, done_before, bulk.quiet);
+    let bar = crate::progress::bar(total as u64, "", "rows");
+    bar.set_position(done_before as u64);
+    // The rows found in the file took no time this run: the rate counts only what it writes.
+    bar.reset_eta();
     let cancel = super::interrupt_flag();
     let mut written = 0usize;
     let mut on_row = || {
@@ -219,26 +218,6 @@ fn write_all_prompts(
         }
     }
     Ok(true)
-}
-
-/// Count, rate and time left on stderr when it is a terminal; nothing otherwise or with --quiet.
-fn progress_bar(total: usize, done: usize, quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{prefix:>6} [{elapsed_precise}] {wide_bar} {pos}/{len} rows, {rate}, ETA {eta}",
-    )
-    .expect("a valid progress template")
-    .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-        let _ = write!(w, "{:.1}/s", state.per_sec());
-    });
-    bar.set_style(style);
-    bar.set_position(done as u64);
-    // The rows found in the file took no time this run: the rate counts only what it writes.
-    bar.reset_eta();
-    bar
 }
 
 fn report(ctx: &Context, s: &BulkSummary) -> Result<()> {

@@ -179,12 +179,14 @@ fn new(ctx: &Context, args: NewArgs) -> Result<()> {
         annotators,
     };
     let chosen = design.choose(&pool, &lens)?;
+    let mut bar = crate::progress::Reports::new("explanations");
     let texts =
         systems::generate(&systems, &files, &dataset, &chosen, settings, &mut |name, done, total| {
-            if done % 10 == 0 || done == total {
+            if !bar.update(name, done, total) && (done % 10 == 0 || done == total) {
                 eprintln!("{name}: {done}/{total} explanations");
             }
         })?;
+    drop(bar);
     let infos = systems.iter().map(|s| s.info(settings)).collect();
     let (study, key) = design.assemble(&dataset, infos, &chosen, &texts)?;
     study::write(&args.out, &study, &key)?;

@@ -10,6 +10,7 @@ pub mod explain;
 pub mod explain_bulk;
 pub mod generate;
 pub mod human_eval;
+pub mod plot;
 pub mod quantize;
 pub mod rank;
 pub mod synth;
@@ -53,6 +54,9 @@ pub struct GlobalArgs {
     /// one message)
     #[arg(long, global = true)]
     pub debug: bool,
+    /// No progress bars (they are never drawn when stderr is not a terminal)
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +178,12 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
 
 pub fn run(cli: Cli) -> Result<()> {
     let ctx = Context::new(&cli.global)?;
+    // The explorer and the annotation screen own the terminal: no bar may draw over them.
+    let owns_terminal = matches!(
+        cli.command,
+        None | Some(Command::Tui) | Some(Command::HumanEval(human_eval::HumanEvalCommand::Resume(_)))
+    );
+    crate::progress::show(!cli.global.quiet && !owns_terminal);
     match cli.command {
         None | Some(Command::Tui) => crate::tui::run(ctx.settings),
         Some(Command::Data(cmd)) => data::run(&ctx, cmd),

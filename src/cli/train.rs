@@ -2,6 +2,7 @@
 //! explanations (how the embedded Oracle is made; see docs/EMBEDDED_MODELS.md). Progress goes to
 //! stderr; `--json` prints the outcome on stdout.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -59,16 +60,35 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<()> {
     let prompts = Prompts::load(&ctx.settings.prompts)?;
     let matcher = Matcher::new(&dataset);
     let started = Instant::now();
+    // On a terminal a bar (hidden by --quiet); in a log, every tenth step as a line.
+    let terminal = std::io::stderr().is_terminal();
+    let mut bar: Option<indicatif::ProgressBar> = None;
     let mut on_event = |event: &TrainEvent| match event {
         TrainEvent::Step { step, total, epoch, loss, lr, examples_per_s, eta_s, .. } => {
-            if *step % 10 == 0 || step == total {
+            if terminal {
+                let bar = bar.get_or_insert_with(|| {
+                    let bar = crate::progress::bar(*total as u64, "train", "steps");
+                    // Steps of a resumed run took no time this run.
+                    bar.set_position(step.saturating_sub(1) as u64);
+                    bar.reset_eta();
+                    bar
+                });
+                bar.set_position(*step as u64);
+                bar.set_message(format!("epoch {epoch} loss {loss:.4} lr {lr:.2e}"));
+            } else if *step % 10 == 0 || step == total {
                 eprintln!(
                     "step {step}/{total} epoch {epoch} loss {loss:.4} lr {lr:.2e} {examples_per_s:.1} ex/s eta {:.0} min",
                     eta_s / 60.0
                 );
             }
         }
-        TrainEvent::Eval(record) => eprintln!("eval at step {}: {:?}", record.step, record.metrics),
+        TrainEvent::Eval(record) => {
+            let line = format!("eval at step {}: {:?}", record.step, record.metrics);
+            match &bar {
+                Some(bar) => crate::progress::println(bar, &line),
+                None => eprintln!("{line}"),
+            }
+        }
         TrainEvent::Saved { .. } => {}
     };
     let outcome = finetune(Finetune {
@@ -84,6 +104,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<()> {
         cancel: super::interrupt_flag(),
         stop_at: args.stop_at,
     })?;
+    drop(bar);
     eprintln!(
         "{:?} after {} steps in {:.0} s; best model in {}",
         outcome.ending,

@@ -50,6 +50,9 @@ pub struct ModelBench {
     pub p95_ms: f64,
     pub min_ms: f64,
     pub max_ms: f64,
+    /// Every timed run's latency, in run order (what `prism bench --plot` draws).
+    #[serde(default)]
+    pub latencies_ms: Vec<f64>,
     pub mean_ttft_ms: f64,
     pub mean_new_tokens: f64,
     /// New tokens over the timed runs' total time.
@@ -105,6 +108,7 @@ pub fn bench_model(
     let config = engine.config_with(overrides);
     let mut device_peak = device_before;
     let mut timed: Vec<GenStats> = Vec::with_capacity(protocol.runs);
+    let bar = crate::progress::bar((protocol.warmup + protocol.runs) as u64, kind.name(), "runs");
     for run in 0..protocol.warmup + protocol.runs {
         let sample = &inputs.samples[run % inputs.samples.len()];
         let stats = explainer.explain(sample, &config, None, None)?.stats;
@@ -113,12 +117,15 @@ pub fn bench_model(
         if run >= protocol.warmup {
             timed.push(stats);
         }
+        bar.inc(1);
     }
+    drop(bar);
     let mut memory = GenStats::default();
     probe.finish(&mut memory);
     let info = engine.info();
     let n = timed.len() as f64;
-    let mut latencies: Vec<f64> = timed.iter().map(|s| s.total_ms).collect();
+    let in_order: Vec<f64> = timed.iter().map(|s| s.total_ms).collect();
+    let mut latencies = in_order.clone();
     latencies.sort_by(f64::total_cmp);
     let total_ms: f64 = latencies.iter().sum();
     let new_tokens: usize = timed.iter().map(|s| s.new_tokens).sum();
@@ -138,6 +145,7 @@ pub fn bench_model(
         p95_ms: percentile(&latencies, 0.95),
         min_ms: latencies[0],
         max_ms: latencies[latencies.len() - 1],
+        latencies_ms: in_order,
         mean_ttft_ms: timed.iter().map(|s| s.ttft_ms).sum::<f64>() / n,
         mean_new_tokens: new_tokens as f64 / n,
         tokens_per_s: new_tokens as f64 / (total_ms / 1000.0).max(1e-9),

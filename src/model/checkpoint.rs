@@ -181,11 +181,15 @@ impl Checkpoint {
     }
 }
 
-/// Loads `DIR/tokenizer.json`.
+/// Loads `DIR/tokenizer.json`. Its JSON syntax is checked first: tokenizers 0.23 panics (an
+/// `expect` in its decoder deserializer) on a syntax error inside that section,
+/// where it should return an error.
 pub fn load_tokenizer(dir: &Path) -> Result<tokenizers::Tokenizer> {
     let path = dir.join("tokenizer.json");
-    tokenizers::Tokenizer::from_file(&path)
-        .map_err(|e| anyhow::anyhow!("cannot load tokenizer {}: {e}", path.display()))
+    let failed = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot load tokenizer {}: {e}", path.display());
+    let text = std::fs::read_to_string(&path).map_err(|e| failed(&e))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| failed(&e))?;
+    text.parse::<tokenizers::Tokenizer>().map_err(|e| failed(&e))
 }
 
 pub fn detect_arch(config: &serde_json::Value) -> Result<Arch> {

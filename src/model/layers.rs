@@ -696,7 +696,27 @@ impl Attention {
     /// `x` may hold `group` rows per row of `k`/`v`, adjacent (beam search: the beams of one input
     /// share that input's single copy of the encoder keys and values). Their queries are stacked
     /// into one matmul per source row instead of copying the keys and values for every beam.
+    ///
+    /// Over [`ATTENTION_SCORE_ELEMENTS`] scores, the queries are taken in chunks of
+    /// [`query_chunk`] rows: softmax normalises each query's row on its own, so each chunk's
+    /// scores, softmax and value product give exactly that chunk's rows of the whole, and only one
+    /// chunk's score matrices are alive at a time (linear in the input instead of quadratic).
     fn attend(&self, x: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let (rows, t, _) = x.dims3()?;
+        let sources = k.dim(0)?;
+        let chunk = query_chunk(sources, self.heads, rows / sources.max(1) * t, k.dim(2)?);
+        self.attend_in_chunks(x, k, v, bias, chunk)
+    }
+
+    /// [`Attention::attend`] with queries taken `chunk` rows at a time.
+    fn attend_in_chunks(
+        &self,
+        x: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        bias: &Tensor,
+        chunk: usize,
+    ) -> Result<Tensor> {
         let (rows, t, _) = x.dims3()?;
         let sources = k.dim(0)?;
         if sources == 0 || rows % sources != 0 {
@@ -709,24 +729,59 @@ impl Attention {
             q = (q * scale)?;
         }
         // `[rows, t, heads * head_dim]` → `[sources, heads, group * t, head_dim]` in one copy.
-        let q = q.reshape((sources, group, t, heads, head_dim))?.permute((0, 3, 1, 2, 4))?.reshape((
-            sources,
-            heads,
-            group * t,
-            head_dim,
+        let queries = group * t;
+        let q = q
+            .reshape((sources, group, t, heads, head_dim))?
+            .permute((0, 3, 1, 2, 4))?
+            .reshape((sources, heads, queries, head_dim))?;
+        // A bias with one row for all queries (padding) applies to every chunk as it is; one with
+        // a row per query (causal, T5's positions) is cut with them.
+        let per_query = bias.rank() == 4 && bias.dim(2)? == queries;
+        let shared = bias.rank() < 2 || bias.dim(bias.rank() - 2)? == 1;
+        let out = if chunk >= queries || !(per_query || shared) {
+            self.attend_queries(&q, k, v, bias)?
+        } else {
+            let mut parts = Vec::with_capacity(queries.div_ceil(chunk));
+            for start in (0..queries).step_by(chunk) {
+                let len = chunk.min(queries - start);
+                let bias = if per_query { bias.narrow(2, start, len)? } else { bias.clone() };
+                parts.push(self.attend_queries(&q.narrow(2, start, len)?.contiguous()?, k, v, &bias)?);
+            }
+            Tensor::cat(&parts, 2)?
+        };
+        let out = out.reshape((sources, heads, group, t, head_dim))?.permute((0, 2, 3, 1, 4))?.reshape((
+            rows,
+            t,
+            heads * head_dim,
         ))?;
+        self.o.forward(&out)
+    }
+
+    /// `softmax(q kᵀ + bias) v` for queries `[sources, heads, n, head_dim]`.
+    fn attend_queries(&self, q: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor) -> Result<Tensor> {
         let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?.broadcast_add(bias)?;
         let probs = match self.kernels {
             Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,
             Kernels::Fused => super::kernels::softmax_last_dim(&scores)?,
         };
         let probs = self.dropout.forward(&probs.to_dtype(v.dtype())?)?;
-        let out = probs
-            .matmul(v)?
-            .reshape((sources, heads, group, t, head_dim))?
-            .permute((0, 2, 3, 1, 4))?
-            .reshape((rows, t, heads * head_dim))?;
-        self.o.forward(&out)
+        probs.matmul(v)
+    }
+}
+
+/// The most attention scores (`sources × heads × queries × keys`) computed at once: 16 MiB of f32
+/// per score matrix. Prompts of the usual few hundred tokens stay under it and are computed in one
+/// piece; longer ones are cut into query chunks.
+pub const ATTENTION_SCORE_ELEMENTS: usize = 1 << 22;
+
+/// How many query rows of an attention over `keys` positions are computed at once: all of them
+/// when their scores fit [`ATTENTION_SCORE_ELEMENTS`], else as many as fit (at least one).
+pub fn query_chunk(sources: usize, heads: usize, queries: usize, keys: usize) -> usize {
+    let per_query = (sources * heads * keys).max(1);
+    if per_query * queries <= ATTENTION_SCORE_ELEMENTS {
+        queries.max(1)
+    } else {
+        (ATTENTION_SCORE_ELEMENTS / per_query).max(1)
     }
 }
 
@@ -781,11 +836,10 @@ mod tests {
         assert!(y.contains(&0.0) && y.contains(&2.0));
     }
 
-    #[test]
-    fn beams_sharing_one_encoder_row_attend_as_if_it_were_copied() {
+    /// A small attention block with fixed, varied weights.
+    fn test_attention(d_model: usize, heads: usize, kernels: Kernels) -> Attention {
         let dev = Device::Cpu;
-        let (d_model, heads, head_dim) = (8, 2, 4);
-        let w = Weights::new(VarBuilder::zeros(DType::F32, &dev), Kernels::Fused);
+        let w = Weights::new(VarBuilder::zeros(DType::F32, &dev), kernels);
         let linear = |seed: f32| {
             let values: Vec<f32> = (0..d_model * d_model).map(|i| ((i as f32 + seed) * 0.37).sin()).collect();
             Linear::new(
@@ -795,17 +849,24 @@ mod tests {
             )
             .unwrap()
         };
-        let attention = Attention {
+        Attention {
             q: linear(1.0),
             k: linear(2.0),
             v: linear(3.0),
             o: linear(4.0),
             heads,
-            head_dim,
+            head_dim: d_model / heads,
             scale: Some(0.5),
-            kernels: Kernels::Fused,
+            kernels,
             dropout: w.dropout(0.0),
-        };
+        }
+    }
+
+    #[test]
+    fn beams_sharing_one_encoder_row_attend_as_if_it_were_copied() {
+        let dev = Device::Cpu;
+        let (d_model, heads) = (8, 2);
+        let attention = test_attention(d_model, heads, Kernels::Fused);
         let (inputs, beams, source_len) = (2, 3, 5);
         let values =
             |n: usize, seed: f32| (0..n).map(|i| (i as f32 * 0.71 + seed).cos()).collect::<Vec<f32>>();
@@ -841,6 +902,54 @@ mod tests {
                 None
             )
             .is_err());
+    }
+
+    #[test]
+    fn attention_in_query_chunks_equals_attention_in_one_piece() {
+        let dev = Device::Cpu;
+        let (d_model, heads, batch, len) = (8, 2, 2, 11);
+        let values =
+            |n: usize, seed: f32| (0..n).map(|i| (i as f32 * 0.53 + seed).sin() * 3.0).collect::<Vec<f32>>();
+        let x = Tensor::from_vec(values(batch * len * d_model, 0.2), (batch, len, d_model), &dev).unwrap();
+        // T5's encoder bias: a position bias per head and query, plus the padding of each input.
+        let positions = Tensor::from_vec(values(heads * len * len, 0.9), (1, heads, len, len), &dev).unwrap();
+        let mask = Tensor::from_vec(
+            (0..batch * len).map(|i| u8::from(i % len < len - 3 * (i / len))).collect::<Vec<u8>>(),
+            (batch, len),
+            &dev,
+        )
+        .unwrap();
+        let padding = padding_bias(&mask).unwrap();
+        let t5 = positions.broadcast_add(&padding).unwrap();
+        let causal = causal_bias(len, 0, &dev).unwrap();
+        for kernels in [Kernels::Differentiable, Kernels::Fused] {
+            let attention = test_attention(d_model, heads, kernels);
+            let (k, v) = attention.project_kv(&x).unwrap();
+            for bias in [&t5, &padding, &causal] {
+                let whole = attention.attend_in_chunks(&x, &k, &v, bias, len).unwrap();
+                for chunk in [1, 3, 4, len - 1] {
+                    let chunked = attention.attend_in_chunks(&x, &k, &v, bias, chunk).unwrap();
+                    let difference = (&whole - chunked)
+                        .unwrap()
+                        .abs()
+                        .unwrap()
+                        .max_all()
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap();
+                    assert_eq!(difference, 0.0, "{kernels:?}, chunks of {chunk}, bias {:?}", bias.dims());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_large_score_matrices_are_chunked() {
+        assert_eq!(query_chunk(1, 4, 320, 320), 320);
+        assert_eq!(query_chunk(5, 4, 1, 320), 1);
+        let chunk = query_chunk(1, 4, 7202, 7202);
+        assert!(chunk < 7202 && 4 * chunk * 7202 <= ATTENTION_SCORE_ELEMENTS, "{chunk}");
+        assert_eq!(query_chunk(1, 64, 10, ATTENTION_SCORE_ELEMENTS), 1);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The memory budget of a generation: an estimate of its peak ([`estimate`]: weights, encoder
-//! activations and attention scores, cross- and self-attention key/value caches for every beam,
+//! activations, attention scores as the engine computes them (in query chunks past
+//! [`super::layers::ATTENTION_SCORE_ELEMENTS`]) and T5's position bias, cross- and self-attention key/value caches for every beam,
 //! a decoder step's logits), the memory the process may still take ([`available`]: the smallest of
 //! the kernel's `MemAvailable`, what the cgroup limit leaves, and what the address-space limit
 //! `ulimit -v` leaves), and the check that refuses a generation whose estimate exceeds the budget
@@ -10,6 +11,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::layers::query_chunk;
 use super::{Arch, ModelInfo};
 
 /// The sizes of a model that decide its activation memory.
@@ -25,6 +27,9 @@ pub struct Dims {
     pub encoder_ffn: usize,
     pub decoder_ffn: usize,
     pub vocab_size: usize,
+    /// Whether the encoder adds a relative position bias per head (T5), which is materialised as
+    /// one `[batch, heads, input, input]` f32 tensor for the whole encoder.
+    pub position_bias: bool,
 }
 
 impl Dims {
@@ -44,6 +49,7 @@ impl Dims {
                     head_dim: get("d_kv").unwrap_or(guess.head_dim),
                     encoder_ffn: ffn,
                     decoder_ffn: ffn,
+                    position_bias: true,
                     ..guess
                 }
             }
@@ -56,6 +62,7 @@ impl Dims {
                     head_dim: info.d_model / encoder_heads.max(1),
                     encoder_ffn: get("encoder_ffn_dim").unwrap_or(guess.encoder_ffn),
                     decoder_ffn: get("decoder_ffn_dim").unwrap_or(guess.decoder_ffn),
+                    position_bias: false,
                     ..guess
                 }
             }
@@ -76,6 +83,7 @@ impl Dims {
             encoder_ffn: 4 * info.d_model,
             decoder_ffn: 4 * info.d_model,
             vocab_size: info.vocab_size,
+            position_bias: info.arch == Arch::T5,
         }
     }
 }
@@ -89,8 +97,11 @@ pub struct Estimate {
     /// One encoder layer's transient activations: attention scores (scores, position bias or
     /// mask added, softmax) and the feed-forward's intermediate.
     pub encoder_layer: u64,
-    /// Of which the `[heads, input, input]` attention score matrices.
+    /// Of which the attention score matrices of one query chunk ([`query_chunk`]).
     pub attention_scores: u64,
+    /// T5's encoder position bias plus padding, `[batch, heads, input, input]` in f32, alive
+    /// through the whole encoder; 0 for BART.
+    pub position_bias: u64,
     /// Cross-attention keys/values (one row per input) and self-attention keys/values (one row per
     /// beam, twice while beams are reordered) at the longest output.
     pub kv_cache: u64,
@@ -111,8 +122,8 @@ pub struct Workload {
 }
 
 /// Peak memory of generating `work` with a model of `dims` whose weights take `weight_bytes`,
-/// activations `element_bytes` each. Attention is counted as full score matrices, the largest
-/// way the engine may compute it.
+/// activations `element_bytes` each. Attention scores are counted for one query chunk at a time,
+/// as [`super::layers::Attention`] computes them.
 pub fn estimate(dims: &Dims, weight_bytes: u64, element_bytes: u64, work: Workload) -> Estimate {
     let e = element_bytes;
     let (b, s) = (work.batch as u64, work.input_tokens as u64);
@@ -120,10 +131,21 @@ pub fn estimate(dims: &Dims, weight_bytes: u64, element_bytes: u64, work: Worklo
     let t = work.max_new_tokens as u64 + 1;
     let d = dims.d_model as u64;
     let encoder_output = b * s * d * e;
-    // Scores, scores plus bias/mask, softmax: three live score matrices per layer at most.
-    let attention_scores = 3 * b * dims.encoder_heads as u64 * s * s * e;
-    // Residual, normed input, Q, K, V, attention output; the gated feed-forward's three tensors.
-    let encoder_layer = attention_scores + 6 * b * s * d * e + 3 * b * s * dims.encoder_ffn as u64 * e;
+    let heads = dims.encoder_heads as u64;
+    // Scores, scores plus bias/mask, softmax: three live score matrices per query chunk at most.
+    let chunk = query_chunk(work.batch, dims.encoder_heads, work.input_tokens, work.input_tokens) as u64;
+    let attention_scores = 3 * b * heads * chunk * s * e;
+    // Built from `[input, input]` bucket ids (u32) and an `[input, input, heads]` lookup, then
+    // summed with the padding into the tensor every layer reads: two of the three are alive at once.
+    let (position_bias, bias_build) = if dims.position_bias {
+        let (ids, lookup, bias) = (s * s * 4, heads * s * s * 4, b * heads * s * s * 4);
+        (bias, (ids + lookup).max(lookup + bias))
+    } else {
+        (0, 0)
+    };
+    // Residual, normed input, Q, K, V, attention output, the chunks' outputs joined; the gated
+    // feed-forward's three tensors.
+    let encoder_layer = attention_scores + 7 * b * s * d * e + 3 * b * s * dims.encoder_ffn as u64 * e;
     let kv_width = (dims.decoder_heads * dims.head_dim) as u64;
     let layers = dims.decoder_layers as u64;
     let cross = layers * 2 * b * s * kv_width * e;
@@ -133,12 +155,14 @@ pub fn estimate(dims: &Dims, weight_bytes: u64, element_bytes: u64, work: Worklo
     // Logits in f32, log-softmax, processed scores, and the beam scorer's flattened candidates.
     let logits = 4 * rows * dims.vocab_size as u64 * 4;
     let decoder_step = step_scores + logits + 3 * rows * dims.decoder_ffn.max(dims.d_model) as u64 * e;
-    let total = weight_bytes + encoder_output + encoder_layer.max(kv_cache + decoder_step);
+    let encoding = bias_build.max(position_bias + encoder_layer);
+    let total = weight_bytes + encoder_output + encoding.max(kv_cache + decoder_step);
     Estimate {
         weights: weight_bytes,
         encoder_output,
         encoder_layer,
         attention_scores,
+        position_bias,
         kv_cache,
         decoder_step,
         total,
@@ -288,7 +312,8 @@ pub fn check(estimate: &Estimate, work: Workload, budget: Option<u64>) -> Result
     }
     Err(format!(
         "this generation would need about {} ({} input tokens, {} beam(s), up to {} new tokens: weights {}, \
-         encoder attention scores {}, other encoder activations {}, key/value caches {}, decoder step {}), \
+         encoder attention scores {}, position bias {}, other encoder activations {}, key/value caches {}, \
+         decoder step {}), \
          more than {what}; shorten the input (--max-input-tokens), lower --beams or --max-new-tokens, \
          or raise --max-memory",
         show_bytes(against),
@@ -297,6 +322,7 @@ pub fn check(estimate: &Estimate, work: Workload, budget: Option<u64>) -> Result
         work.max_new_tokens,
         show_bytes(estimate.weights),
         show_bytes(estimate.attention_scores),
+        show_bytes(estimate.position_bias),
         show_bytes(estimate.encoder_layer - estimate.attention_scores + estimate.encoder_output),
         show_bytes(estimate.kv_cache),
         show_bytes(estimate.decoder_step),
@@ -318,24 +344,42 @@ mod tests {
             encoder_ffn: 512,
             decoder_ffn: 512,
             vocab_size: 3000,
+            position_bias: true,
         }
     }
 
     #[test]
-    fn the_estimate_grows_with_the_square_of_the_input_and_matches_a_measurement() {
+    fn chunked_attention_scores_grow_linearly_and_t5_keeps_one_quadratic_bias() {
         let work = |s| Workload { batch: 1, input_tokens: s, beams: 5, max_new_tokens: 150 };
-        let small = estimate(&oracle_dims(), 40 << 20, 4, work(320));
-        let large = estimate(&oracle_dims(), 40 << 20, 4, work(7202));
-        // Measured on the embedded Oracle (issue 23): 7,202 input tokens took 2.5 GB.
-        assert!((2.3e9..2.8e9).contains(&(large.total as f64)), "{large:?}");
+        let t5 = oracle_dims();
+        let bart = Dims { position_bias: false, ..oracle_dims() };
+        // Short prompts are computed in one piece: the full score matrices.
+        let small = estimate(&t5, 40 << 20, 4, work(320));
+        assert_eq!(small.attention_scores, 3 * 4 * 320 * 320 * 4);
         assert!(small.total < 100 << 20, "{small:?}");
-        let ratio = large.attention_scores as f64 / small.attention_scores as f64;
-        assert!((ratio - (7202.0f64 / 320.0).powi(2)).abs() < 1.0, "{ratio}");
+        // Long ones in query chunks of at most ATTENTION_SCORE_ELEMENTS scores.
+        let (long, longer) =
+            (estimate(&bart, 40 << 20, 4, work(7202)), estimate(&bart, 40 << 20, 4, work(14404)));
+        assert!(long.attention_scores <= 3 * super::super::layers::ATTENTION_SCORE_ELEMENTS as u64 * 4);
+        let ratio = longer.attention_scores as f64 / long.attention_scores as f64;
+        assert!(
+            (0.9..1.1).contains(&ratio),
+            "chunk scores grow with the chunk count, not the input: {ratio}"
+        );
+        assert_eq!(long.position_bias, 0);
+        assert!(long.total < 300 << 20, "{long:?}");
+        // T5's position bias stays whole: [1, 4, 7202, 7202] f32 through the encoder, and its
+        // lookup beside it while it is built.
+        let t5_long = estimate(&t5, 40 << 20, 4, work(7202));
+        // Measured on the embedded Oracle with chunked attention: 7,202 input tokens peaked at
+        // 1.70 GB resident (before chunking the issue measured 2.5 GB).
+        assert!((1.6e9..1.85e9).contains(&(t5_long.total as f64)), "{t5_long:?}");
+        assert_eq!(t5_long.position_bias, 4 * 7202 * 7202 * 4);
         assert_eq!(
-            small.total,
-            small.weights
-                + small.encoder_output
-                + small.encoder_layer.max(small.kv_cache + small.decoder_step)
+            t5_long.total,
+            t5_long.weights
+                + t5_long.encoder_output
+                + (2 * t5_long.position_bias).max(t5_long.position_bias + t5_long.encoder_layer)
         );
     }
 

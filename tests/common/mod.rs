@@ -2,6 +2,7 @@
 //! file, and a tmux driver. Each test crate uses some of them.
 #![allow(dead_code)]
 
+pub mod damage;
 pub mod golden;
 
 use std::path::Path;

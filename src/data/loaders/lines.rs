@@ -233,11 +233,13 @@ impl Record<'_> {
 }
 
 /// Opens `path` for reading, decompressing transparently when it starts with the gzip magic.
+/// Its bytes read (as stored) drive a progress bar named after the file ([`crate::progress`]).
 pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
-    let mut file = BufReader::with_capacity(
-        1 << 16,
-        File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-    );
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    let name =
+        path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let mut file = BufReader::with_capacity(1 << 16, crate::progress::bytes(size, &name).wrap_read(file));
     let magic = file.fill_buf().with_context(|| format!("cannot read {}", path.display()))?;
     if magic.starts_with(&[0x1f, 0x8b]) {
         let decoder = flate2::bufread::MultiGzDecoder::new(file);
