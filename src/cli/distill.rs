@@ -441,7 +441,7 @@ impl EventPrinter {
                 }
                 return;
             }
-            if event.stage == Stage::Train && event.done % 10 != 0 && event.done != event.total {
+            if event.stage == Stage::Train && !event.done.is_multiple_of(10) && event.done != event.total {
                 return;
             }
         }
