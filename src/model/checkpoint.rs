@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
+use super::mapped::MappedSafetensors;
 use super::Arch;
 
 /// A token id field that transformers allows to be one id or a list (`eos_token_id`).
@@ -133,18 +134,15 @@ impl Checkpoint {
         read_json(&self.dir.join("config.json"))
     }
 
-    /// A `VarBuilder` over the weights, converting to `dtype` on `device` as tensors are fetched.
+    /// A `VarBuilder` over the weights, converting to `dtype` on `device` as tensors are fetched:
+    /// safetensors are read from memory maps tensor by tensor ([`MappedSafetensors`]), so loading
+    /// holds the model and at most one tensor's transient, never the file's pages beside it.
     pub fn var_builder(&self, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
         match &self.weights {
-            WeightFiles::Safetensors(files) => {
-                for f in files {
-                    check_safetensors_header(f)?;
-                }
-                // SAFETY: the files are memory-mapped read-only; like every mmap-based loader we
-                // assume they are not modified while the model is alive.
-                unsafe { VarBuilder::from_mmaped_safetensors(files, dtype, device) }
-                    .with_context(|| format!("cannot map the safetensors files of {}", self.dir.display()))
-            }
+            WeightFiles::Safetensors(_) => match self.mapped()? {
+                Some(mapped) => Ok(mapped.var_builder(dtype, device)),
+                None => unreachable!("safetensors weights are mapped"),
+            },
             WeightFiles::Gguf(path) => {
                 bail!(
                     "{} is quantized: it loads through `load::load_model`, not a VarBuilder",
@@ -161,6 +159,15 @@ impl Checkpoint {
                 Ok(VarBuilder::from_tensors(all, dtype, device))
             }
         }
+    }
+
+    /// The safetensors weight files memory-mapped, their headers read (`None` for other formats).
+    pub fn mapped(&self) -> Result<Option<MappedSafetensors>> {
+        let WeightFiles::Safetensors(files) = &self.weights else { return Ok(None) };
+        for f in files {
+            check_safetensors_header(f)?;
+        }
+        Ok(Some(MappedSafetensors::open(files)?))
     }
 
     /// The `tokenizer.json` next to the weights.

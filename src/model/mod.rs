@@ -14,6 +14,7 @@ pub mod kernels;
 pub mod layers;
 pub mod layout;
 pub mod load;
+pub mod mapped;
 pub mod memory;
 pub mod notice;
 pub mod quality;
