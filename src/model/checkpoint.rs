@@ -167,7 +167,12 @@ impl Checkpoint {
         for f in files {
             check_safetensors_header(f)?;
         }
-        Ok(Some(MappedSafetensors::open(files)?))
+        let mapped = MappedSafetensors::open(files)?;
+        let index = self.dir.join("model.safetensors.index.json");
+        if !self.dir.join("model.safetensors").is_file() && index.is_file() {
+            check_index(&index, &mapped)?;
+        }
+        Ok(Some(mapped))
     }
 
     /// The `tokenizer.json` next to the weights.
@@ -273,6 +278,28 @@ fn shards(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
+/// Every tensor `index`'s `weight_map` lists must be in the shard it names (transformers reads
+/// each tensor from that shard; a stale index means shards from different saves).
+fn check_index(index: &Path, mapped: &MappedSafetensors) -> Result<()> {
+    let parsed: ShardIndex = read_json(index)?;
+    let dir = index.parent().unwrap_or(Path::new("."));
+    for (key, file) in &parsed.weight_map {
+        match mapped.file_of(key) {
+            Some(found) if found == dir.join(file) => {}
+            Some(found) => bail!(
+                "{}: field `weight_map`: {key} is listed in {file}, but {} holds it",
+                index.display(),
+                found.display()
+            ),
+            None => bail!(
+                "{}: field `weight_map`: {key} is listed in {file}, but no shard holds it",
+                index.display()
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// Rejects a file that is not safetensors before it is mapped, with the file named.
 fn check_safetensors_header(path: &Path) -> Result<()> {
     use std::io::Read;
@@ -366,6 +393,30 @@ mod tests {
         std::fs::write(dir.path().join("config.json"), r#"{"model_type": "t5"}"#).unwrap();
         let err = Checkpoint::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("holds no weights"), "{err}");
+    }
+
+    #[test]
+    fn a_shard_index_naming_a_tensor_its_shard_lacks_is_an_error() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/bart-sharded");
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(&fixture).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+        let ckpt = Checkpoint::open(dir.path()).unwrap();
+        assert!(ckpt.mapped().unwrap().is_some(), "the fixture's index matches its shards");
+
+        let index = dir.path().join("model.safetensors.index.json");
+        let mut parsed: serde_json::Value = read_json(&index).unwrap();
+        parsed["weight_map"]["model.decoder.extra.weight"] = "model-00001-of-00005.safetensors".into();
+        std::fs::write(&index, parsed.to_string()).unwrap();
+        let err = Checkpoint::open(dir.path()).unwrap().mapped().err().unwrap().to_string();
+        assert!(
+            err.contains("model.safetensors.index.json")
+                && err.contains("model.decoder.extra.weight")
+                && err.contains("no shard holds it"),
+            "{err}"
+        );
     }
 
     #[test]
