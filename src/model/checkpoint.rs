@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
+use super::mapped::MappedSafetensors;
 use super::Arch;
 
 /// A token id field that transformers allows to be one id or a list (`eos_token_id`).
@@ -133,18 +134,15 @@ impl Checkpoint {
         read_json(&self.dir.join("config.json"))
     }
 
-    /// A `VarBuilder` over the weights, converting to `dtype` on `device` as tensors are fetched.
+    /// A `VarBuilder` over the weights, converting to `dtype` on `device` as tensors are fetched:
+    /// safetensors are read from memory maps tensor by tensor ([`MappedSafetensors`]), so loading
+    /// holds the model and at most one tensor's transient, never the file's pages beside it.
     pub fn var_builder(&self, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
         match &self.weights {
-            WeightFiles::Safetensors(files) => {
-                for f in files {
-                    check_safetensors_header(f)?;
-                }
-                // SAFETY: the files are memory-mapped read-only; like every mmap-based loader we
-                // assume they are not modified while the model is alive.
-                unsafe { VarBuilder::from_mmaped_safetensors(files, dtype, device) }
-                    .with_context(|| format!("cannot map the safetensors files of {}", self.dir.display()))
-            }
+            WeightFiles::Safetensors(_) => match self.mapped()? {
+                Some(mapped) => Ok(mapped.var_builder(dtype, device)),
+                None => unreachable!("safetensors weights are mapped"),
+            },
             WeightFiles::Gguf(path) => {
                 bail!(
                     "{} is quantized: it loads through `load::load_model`, not a VarBuilder",
@@ -161,6 +159,20 @@ impl Checkpoint {
                 Ok(VarBuilder::from_tensors(all, dtype, device))
             }
         }
+    }
+
+    /// The safetensors weight files memory-mapped, their headers read (`None` for other formats).
+    pub fn mapped(&self) -> Result<Option<MappedSafetensors>> {
+        let WeightFiles::Safetensors(files) = &self.weights else { return Ok(None) };
+        for f in files {
+            check_safetensors_header(f)?;
+        }
+        let mapped = MappedSafetensors::open(files)?;
+        let index = self.dir.join("model.safetensors.index.json");
+        if !self.dir.join("model.safetensors").is_file() && index.is_file() {
+            check_index(&index, &mapped)?;
+        }
+        Ok(Some(mapped))
     }
 
     /// The `tokenizer.json` next to the weights.
@@ -270,6 +282,28 @@ fn shards(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
+/// Every tensor `index`'s `weight_map` lists must be in the shard it names (transformers reads
+/// each tensor from that shard; a stale index means shards from different saves).
+fn check_index(index: &Path, mapped: &MappedSafetensors) -> Result<()> {
+    let parsed: ShardIndex = read_json(index)?;
+    let dir = index.parent().unwrap_or(Path::new("."));
+    for (key, file) in &parsed.weight_map {
+        match mapped.file_of(key) {
+            Some(found) if found == dir.join(file) => {}
+            Some(found) => bail!(
+                "{}: field `weight_map`: {key} is listed in {file}, but {} holds it",
+                index.display(),
+                found.display()
+            ),
+            None => bail!(
+                "{}: field `weight_map`: {key} is listed in {file}, but no shard holds it",
+                index.display()
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// Rejects a file that is not safetensors before it is mapped, with the file named.
 fn check_safetensors_header(path: &Path) -> Result<()> {
     use std::io::Read;
@@ -363,6 +397,30 @@ mod tests {
         std::fs::write(dir.path().join("config.json"), r#"{"model_type": "t5"}"#).unwrap();
         let err = Checkpoint::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("holds no weights"), "{err}");
+    }
+
+    #[test]
+    fn a_shard_index_naming_a_tensor_its_shard_lacks_is_an_error() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/bart-sharded");
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(&fixture).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+        let ckpt = Checkpoint::open(dir.path()).unwrap();
+        assert!(ckpt.mapped().unwrap().is_some(), "the fixture's index matches its shards");
+
+        let index = dir.path().join("model.safetensors.index.json");
+        let mut parsed: serde_json::Value = read_json(&index).unwrap();
+        parsed["weight_map"]["model.decoder.extra.weight"] = "model-00001-of-00005.safetensors".into();
+        std::fs::write(&index, parsed.to_string()).unwrap();
+        let err = Checkpoint::open(dir.path()).unwrap().mapped().err().unwrap().to_string();
+        assert!(
+            err.contains("model.safetensors.index.json")
+                && err.contains("model.decoder.extra.weight")
+                && err.contains("no shard holds it"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ use candle_nn::{Init, VarBuilder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::mapped::MappedSafetensors;
 use super::quant::{QWeight, WeightDtype};
 
 /// The additive bias for a masked attention position. Finite (unlike `f32::MIN` sums, which can
@@ -49,6 +50,9 @@ pub struct Weights<'a> {
     seen: Arc<Mutex<BTreeMap<String, Tensor>>>,
     quantized: Arc<Mutex<BTreeMap<String, QWeight>>>,
     stored: Option<StoredQuantized>,
+    /// The memory-mapped checkpoint behind `vb`, where there is one: a fused linear layer reads
+    /// its weight from it already transposed.
+    mapped: Option<MappedSafetensors>,
     precision: WeightDtype,
     kernels: Kernels,
     training: TrainingSwitch,
@@ -61,6 +65,7 @@ impl<'a> Weights<'a> {
             seen: Arc::new(Mutex::new(BTreeMap::new())),
             quantized: Arc::new(Mutex::new(BTreeMap::new())),
             stored: None,
+            mapped: None,
             precision: WeightDtype::F32,
             kernels,
             training: TrainingSwitch::default(),
@@ -71,6 +76,12 @@ impl<'a> Weights<'a> {
     pub fn with_precision(mut self, precision: WeightDtype, stored: Option<StoredQuantized>) -> Self {
         self.precision = precision;
         self.stored = stored;
+        self
+    }
+
+    /// Reads fused linear layers' weights transposed from `mapped`, the files `vb` reads.
+    pub fn with_mapped(mut self, mapped: Option<MappedSafetensors>) -> Self {
+        self.mapped = mapped;
         self
     }
 
@@ -153,11 +164,38 @@ impl<'a> Weights<'a> {
         let Some(block) = block else {
             return Ok(Matrix::Dense(self.get((rows, cols), name, init)?));
         };
-        // The dense tensor is dropped once quantized (with a memory-mapped checkpoint, it was
-        // read from the map and never held in full).
-        let q = QWeight::quantize(&self.vb.get_with_hints((rows, cols), name, init)?, block)?;
+        // From a mapped checkpoint the blocks are made row by row from the map (no f32 copy of
+        // the matrix); otherwise the dense tensor is dropped once quantized.
+        let q = match &self.mapped {
+            Some(mapped) if self.device().is_cpu() && mapped.shape(&key) == Some(&[rows, cols]) => {
+                QWeight::from_qtensor(mapped.load_quantized(&key, block)?)?
+            }
+            _ => QWeight::quantize(&self.vb.get_with_hints((rows, cols), name, init)?, block)?,
+        };
         self.record_quantized(key, q.clone())?;
         Ok(Matrix::Quantized(q))
+    }
+
+    /// `Wᵀ` (`[cols, rows]`, contiguous) of the dense `[rows, cols]` matrix `name`, read
+    /// transposed from the mapped checkpoint in one pass (no `[rows, cols]` copy to transpose)
+    /// and recorded as the transposed view of it; `None` where there is no map or it lacks
+    /// `name`, for [`Weights::matrix`] to read (or report missing).
+    pub fn transposed_from_map(&self, (rows, cols): (usize, usize), name: &str) -> Result<Option<Tensor>> {
+        let key = self.key(name);
+        let Some(mapped) = &self.mapped else { return Ok(None) };
+        match mapped.shape(&key) {
+            None => return Ok(None),
+            Some(stored) if stored != [rows, cols] => Err(candle_core::Error::UnexpectedShape {
+                msg: format!("shape mismatch for {key}"),
+                expected: (rows, cols).into(),
+                got: stored.into(),
+            }
+            .bt())?,
+            Some(_) => {}
+        }
+        let rhs = mapped.load_transposed(&key, self.dtype(), self.device())?;
+        self.record(name, rhs.t()?)?;
+        Ok(Some(rhs))
     }
 
     fn record_quantized(&self, key: String, q: QWeight) -> Result<()> {
@@ -331,7 +369,14 @@ impl Linear {
 
     pub fn load(w: &Weights, d_in: usize, d_out: usize, bias: bool, std: f64) -> Result<Self> {
         let init = Init::Randn { mean: 0.0, stdev: std };
-        let weight = match w.matrix((d_out, d_in), "weight", init, w.precision().linear_block(d_in))? {
+        let block = w.precision().linear_block(d_in);
+        if let (Kernels::Fused, None) = (w.kernels(), block) {
+            if let Some(rhs) = w.transposed_from_map((d_out, d_in), "weight")? {
+                let bias = if bias { Some(w.get(d_out, "bias", Init::Const(0.0))?) } else { None };
+                return Ok(Linear { weight: LinearWeight::Dense(rhs), bias, kernels: w.kernels() });
+            }
+        }
+        let weight = match w.matrix((d_out, d_in), "weight", init, block)? {
             Matrix::Quantized(q) => LinearWeight::Quantized(q),
             Matrix::Dense(weight) => LinearWeight::Dense(match w.kernels() {
                 Kernels::Differentiable => weight.t()?,

@@ -25,7 +25,7 @@ pub struct FileTensors {
 }
 
 enum Source {
-    Safetensors(candle_core::safetensors::MmapedSafetensors),
+    Safetensors(super::mapped::MappedSafetensors),
     Pytorch(Vec<candle_core::pickle::PthTensors>),
 }
 
@@ -34,11 +34,8 @@ impl FileTensors {
     pub fn open(weights: &WeightFiles) -> Result<FileTensors> {
         match weights {
             WeightFiles::Safetensors(files) => {
-                // SAFETY: mapped read-only, as `Checkpoint::var_builder` maps them.
-                let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(files) }.with_context(
-                    || format!("cannot read the safetensors headers of {}", files[0].display()),
-                )?;
-                let shapes = st.tensors().into_iter().map(|(k, v)| (k, v.shape().to_vec())).collect();
+                let st = super::mapped::MappedSafetensors::open(files)?;
+                let shapes = st.shapes().map(|(k, shape)| (k.to_string(), shape.to_vec())).collect();
                 Ok(FileTensors { shapes, source: Source::Safetensors(st) })
             }
             WeightFiles::Pytorch(files) => {
@@ -73,10 +70,7 @@ impl FileTensors {
     /// (no copy: an untied head of a large model would otherwise be read twice into memory).
     fn equal(&self, a: &str, b: &str) -> Result<bool> {
         match &self.source {
-            Source::Safetensors(st) => {
-                let (a, b) = (st.get(a)?, st.get(b)?);
-                Ok(a.dtype() == b.dtype() && a.shape() == b.shape() && a.data() == b.data())
-            }
+            Source::Safetensors(st) => Ok(st.same_bytes(a, b)?),
             Source::Pytorch(files) => {
                 let load = |name: &str| -> Result<Tensor> {
                     for f in files {

@@ -64,6 +64,7 @@ pub fn load_model(dir: &Path, opts: &LoadOptions) -> Result<Model> {
     if let Some(warning) = checked.as_ref().and_then(|c| c.warning(&ckpt.weights_label())) {
         super::notice::warn(&warning);
     }
+    let mapped = ckpt.mapped()?;
     let (vb, stored, precision) = match &ckpt.weights {
         WeightFiles::Gguf(path) => {
             let q = quant::read_checkpoint(path, &opts.device)?;
@@ -79,12 +80,18 @@ pub fn load_model(dir: &Path, opts: &LoadOptions) -> Result<Model> {
             let vb = candle_nn::VarBuilder::from_tensors(q.dense, q.dtype.float(), &opts.device);
             (vb, Some(std::sync::Arc::new(q.quantized)), q.dtype)
         }
-        _ => (ckpt.var_builder(opts.dtype.float(), &opts.device)?, None, opts.dtype),
+        _ => {
+            let vb = match &mapped {
+                Some(files) => files.var_builder(opts.dtype.float(), &opts.device),
+                None => ckpt.var_builder(opts.dtype.float(), &opts.device)?,
+            };
+            (vb, None, opts.dtype)
+        }
     };
     if precision.is_quantized() && opts.kernels == Kernels::Differentiable {
         bail!("{precision} weights are for inference only: training needs f32, bf16 or f16 weights");
     }
-    let w = Weights::new(vb, opts.kernels).with_precision(precision, stored);
+    let w = Weights::new(vb, opts.kernels).with_precision(precision, stored).with_mapped(mapped);
     let context = || {
         format!(
             "cannot build the model from {} (with {}/config.json)",

@@ -15,6 +15,7 @@ pub mod kernels;
 pub mod layers;
 pub mod layout;
 pub mod load;
+pub mod mapped;
 pub mod memory;
 pub mod notice;
 pub mod quality;
