@@ -18,7 +18,7 @@ use super::explain::{engine_options, overrides, ExplainArgs};
 use super::{print_json, Context};
 use crate::config::project_root;
 use crate::data::{self, Dataset, Part, Split};
-use crate::distill::job::{teach_samples, JobSpec};
+use crate::distill::spec::{teach_samples, JobSpec};
 use crate::explain::bulk::{explain_samples, write_prompts, Expect, Output, RowKind};
 use crate::explain::inputs::ModelInputs;
 use crate::explain::samples::{samples, Sample, SampleSet};
