@@ -3,16 +3,6 @@
 //! reloaded from its files, the first one without runs and is marked complete here, and a
 //! cancelled stage stops the job, so `--resume` after a kill continues inside the stage it stopped
 //! in (the teacher cache and the trainer's checkpoint make that exact).
-//!
-//! Layout of a job directory:
-//! `job.json` (the resolved settings), `events.jsonl`, `teach/cache.jsonl`, `filter/kept.jsonl` and
-//! `filter/report.json`, `train/{last,best}/`, `evaluate/{report.json,explanations.jsonl}`,
-//! `summary.json`, `STAGE/complete.json` once a stage is done, and `lock` (held while a process runs
-//! the stages). A job made with `--shards N` also
-//! has `teach/plan.json`, `teach/shards/K/` and `teach/merge.json` ([`super::shards`]), and on
-//! Slurm `slurm/` ([`super::slurm`]). A job taught from an external teacher's file has no teacher
-//! model: its teach stage reads the file instead ([`super::external`]: `teach/external.json` and
-//! `teach/external_test.jsonl` beside the cache).
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;

@@ -2,6 +2,16 @@
 //! watchers agree on, and the completion marker — `complete.json` in a stage's directory or a
 //! teach shard's — which only this module writes, tests or reads. A part of the job is done when
 //! its marker is on disk, never on anyone's word.
+//!
+//! Layout of a job directory:
+//! `job.json` (the resolved settings), `events.jsonl`, `teach/cache.jsonl`, `filter/kept.jsonl` and
+//! `filter/report.json`, `train/{last,best}/`, `evaluate/{report.json,explanations.jsonl}`,
+//! `summary.json`, `STAGE/complete.json` once a stage is done, and `lock` (held while a process runs
+//! the stages). A job made with `--shards N` also
+//! has `teach/plan.json`, `teach/shards/K/` and `teach/merge.json` ([`super::shards`]), and on
+//! Slurm `slurm/` ([`super::slurm`]). A job taught from an external teacher's file has no teacher
+//! model: its teach stage reads the file instead ([`super::external`]: `teach/external.json` and
+//! `teach/external_test.jsonl` beside the cache).
 
 use std::path::{Path, PathBuf};
 
@@ -62,5 +72,27 @@ impl Record {
     /// The record as read back from the marker.
     pub fn value(&self) -> Result<serde_json::Value> {
         Ok(serde_json::from_slice(&self.0)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_records_what_its_stage_wrote_as_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(!is_complete(tmp.path(), Stage::Train));
+        #[derive(serde::Serialize)]
+        struct Outcome {
+            loss: f32,
+        }
+        let record = Record::of(&Outcome { loss: 0.1 }).unwrap();
+        mark_complete(tmp.path(), Stage::Train, &record).unwrap();
+        assert!(is_complete(tmp.path(), Stage::Train) && !is_complete(tmp.path(), Stage::Evaluate));
+        let text = std::fs::read_to_string(tmp.path().join("train").join(COMPLETE_FILE)).unwrap();
+        assert_eq!(text, "{\n  \"loss\": 0.1\n}\n", "an f32 is written as short as it is");
+        assert_eq!(completion(tmp.path(), Stage::Train).unwrap(), record.value().unwrap());
+        assert_eq!(record.value().unwrap(), serde_json::json!({"loss": 0.1}));
     }
 }
