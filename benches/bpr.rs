@@ -10,7 +10,7 @@ use clap::{Parser, ValueEnum};
 use prism_explorer::config::Settings;
 use prism_explorer::data::synth::{generate, SynthConfig};
 use prism_explorer::data::{Part, Split};
-use prism_explorer::rank::bpr::{Bpr, BprConfig};
+use prism_explorer::rank::bpr::Bpr;
 use prism_explorer::rank::{evaluate, ItemKnn, Popularity, Ranker, TrainMatrix};
 use rand::{Rng, SeedableRng};
 
@@ -60,7 +60,7 @@ fn main() -> Result<()> {
         Preset::Demo => SynthConfig { references: false, ..Default::default() },
     };
     let settings = Settings::load_layers(None, None)?;
-    let mut config = BprConfig::from_settings(&settings.ranker);
+    let (mut config, k) = (settings.ranker.bpr.clone(), settings.ranker.k);
     config.factors = args.factors.unwrap_or(config.factors);
     config.learning_rate = args.learning_rate.unwrap_or(config.learning_rate);
     config.regularization = args.regularization.unwrap_or(config.regularization);
@@ -72,7 +72,7 @@ fn main() -> Result<()> {
     let train = TrainMatrix::new(&dataset, &split);
 
     let t = Instant::now();
-    let bpr = Bpr::train(&dataset, &split, &train, &config, &|line| eprintln!("{line}")).unwrap();
+    let bpr = Bpr::train(&dataset, &split, &train, &config, k, &|line| eprintln!("{line}")).unwrap();
     let train_s = t.elapsed().as_secs_f64();
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
@@ -110,7 +110,8 @@ fn main() -> Result<()> {
         "interactions": dataset.interactions.len(),
         "train_pairs": train.nnz(),
         "threads": rayon::current_num_threads(),
-        "bpr": config,
+        "bpr": {"factors": config.factors, "epochs": config.epochs, "learning_rate": config.learning_rate,
+                "regularization": config.regularization, "patience": config.patience, "seed": config.seed, "k": k},
         "generate_s": generate_s,
         "train_s": train_s,
         "epochs_run": bpr.report().epochs_run,

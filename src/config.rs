@@ -58,6 +58,8 @@ pub struct RankerSettings {
     pub itemknn: ItemKnnSettings,
 }
 
+/// `[ranker.bpr]`: BPR's hyper-parameters, as `rank::Bpr` trains with them (with `ranker.k` for
+/// the dev NDCG@K of early stopping).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BprSettings {
@@ -65,9 +67,24 @@ pub struct BprSettings {
     pub epochs: usize,
     pub learning_rate: f32,
     pub regularization: f32,
+    /// Epochs without a dev NDCG@K improvement before stopping; 0 trains all epochs.
     pub patience: usize,
     pub seed: u64,
+    /// Whether a trained model is cached (keyed by the data and these settings).
     pub cache: bool,
+}
+
+impl BprSettings {
+    /// The ranges `[ranker.bpr]` accepts; also checked by BPR training itself, for callers that
+    /// build the settings without a config file.
+    pub fn check(&self, c: &mut Checks) {
+        use std::ops::Bound::{Excluded, Included};
+        c.int("ranker.bpr.factors", self.factors, 1, 4096);
+        c.int("ranker.bpr.epochs", self.epochs, 1, 100_000);
+        c.float("ranker.bpr.learning_rate", self.learning_rate.into(), Excluded(0.0), Included(10.0));
+        c.float("ranker.bpr.regularization", self.regularization.into(), Included(0.0), Included(10.0));
+        c.int("ranker.bpr.patience", self.patience, 0, 100_000);
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -268,11 +285,7 @@ impl Settings {
         c.int("dataset.history_len", d.history_len, 1, 100_000);
         let r = &self.ranker;
         c.int("ranker.k", r.k, 1, 100_000);
-        c.int("ranker.bpr.factors", r.bpr.factors, 1, 4096);
-        c.int("ranker.bpr.epochs", r.bpr.epochs, 1, 100_000);
-        c.float("ranker.bpr.learning_rate", r.bpr.learning_rate.into(), Excluded(0.0), Included(10.0));
-        c.float("ranker.bpr.regularization", r.bpr.regularization.into(), Included(0.0), Included(10.0));
-        c.int("ranker.bpr.patience", r.bpr.patience, 0, 100_000);
+        r.bpr.check(&mut c);
         c.int("ranker.itemknn.neighbours", r.itemknn.neighbours, 1, MANY);
         let m = &self.models;
         c.int("models.oracle_max_input_tokens", m.oracle_max_input_tokens, 1, MAX_INPUT_TOKENS);

@@ -6,9 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use prism_explorer::config::BprSettings;
 use prism_explorer::data::loaders::{self, LoadOptions};
 use prism_explorer::data::{Dataset, Split};
-use prism_explorer::rank::bpr::{cache_key, BprConfig};
+use prism_explorer::rank::bpr::cache_key;
 use prism_explorer::rank::TrainMatrix;
 
 fn fixture(name: &str) -> PathBuf {
@@ -394,16 +395,16 @@ fn the_bpr_cache_key_follows_the_content_of_the_files() {
     let key = |d: &Dataset| {
         let split = Split::leave_last_out(d);
         let train = TrainMatrix::new(d, &split);
-        let config = BprConfig {
+        let config = BprSettings {
             factors: 4,
             epochs: 1,
             learning_rate: 0.05,
             regularization: 0.01,
             patience: 0,
             seed: 1,
-            k: 10,
+            cache: true,
         };
-        cache_key(d, &split, &train, &config)
+        cache_key(d, &split, &train, &config, 10)
     };
     let before = strict(dir.path());
     assert_eq!(

@@ -13,8 +13,10 @@ use candle_core::Device;
 use prism_explorer::config::Settings;
 use prism_explorer::data::{self, Dataset, Part, Split};
 use prism_explorer::distill::external::TeacherOutputs;
-use prism_explorer::distill::job::{self, JobSpec};
-use prism_explorer::distill::{DistillEvent, EventKind, Job, Stage};
+use prism_explorer::distill::job;
+use prism_explorer::distill::layout::is_complete;
+use prism_explorer::distill::spec::{self, JobSpec};
+use prism_explorer::distill::{DistillEvent, EventKind, JobContext, Stage};
 use prism_explorer::explain::samples::{samples, SampleSet};
 use prism_explorer::explain::Prompts;
 use sha2::{Digest, Sha256};
@@ -209,7 +211,7 @@ fn a_job_cancelled_in_training_resumes_without_the_file() {
     let mut spec = JobSpec::preset(preset(tmp.path()).to_str().unwrap(), &root).unwrap();
     let (train, _) = references(&dataset, history_len);
     let mut file = String::new();
-    for s in job::teach_samples(&dataset, &spec, history_len) {
+    for s in spec::teach_samples(&dataset, &spec, history_len) {
         let (user, item) = s.key(&dataset);
         file.push_str(&row(&user, &item, &train[&(user.clone(), item.clone())]));
     }
@@ -218,7 +220,7 @@ fn a_job_cancelled_in_training_resumes_without_the_file() {
     spec.teacher_outputs = Some(TeacherOutputs::identify(&teacher).unwrap());
     spec.dataset = settings.dataset.path.clone();
     let dir = tmp.path().join("job");
-    let spec = job::prepare(&dir, &spec, false).unwrap();
+    let spec = spec::prepare(&dir, &spec, false).unwrap();
     let prompts = Prompts::load(&settings.prompts).unwrap();
     let run = |cancel_in_train: bool, events: &mut Vec<DistillEvent>| {
         let cancel = AtomicBool::new(false);
@@ -228,21 +230,19 @@ fn a_job_cancelled_in_training_resumes_without_the_file() {
             }
             events.push(e.clone());
         };
-        job::run(Job {
+        let context = JobContext {
             dir: &dir,
-            spec: &spec,
             dataset: &dataset,
             prompts: &prompts,
             history_len,
             device: &Device::Cpu,
-            on_event: &mut on_event,
             cancel: &cancel,
-        })
-        .unwrap()
+        };
+        job::run(context, &spec, &mut on_event).unwrap()
     };
     let mut first = Vec::new();
     assert!(run(true, &mut first).cancelled);
-    assert!(job::is_complete(&dir, Stage::Teach) && !job::is_complete(&dir, Stage::Train));
+    assert!(is_complete(&dir, Stage::Teach) && !is_complete(&dir, Stage::Train));
     // The file changes after the teach stage took it: the job goes on with what it took.
     std::fs::write(&teacher, "").unwrap();
     let mut second = Vec::new();

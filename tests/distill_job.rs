@@ -9,9 +9,11 @@ use candle_core::Device;
 use prism_explorer::config::{PromptSettings, Settings};
 use prism_explorer::data::synth::{generate, SynthConfig};
 use prism_explorer::distill::filter::FilterSettings;
-use prism_explorer::distill::job::{self, Decoding};
+use prism_explorer::distill::job;
+use prism_explorer::distill::layout::is_complete;
+use prism_explorer::distill::spec::{self, Decoding};
 use prism_explorer::distill::teach::read_cache;
-use prism_explorer::distill::{DistillEvent, EventKind, Job, JobSpec, Stage};
+use prism_explorer::distill::{DistillEvent, EventKind, JobContext, JobSpec, JobSummary, Stage};
 use prism_explorer::explain::Prompts;
 
 mod common;
@@ -82,7 +84,7 @@ fn run(
     spec: &JobSpec,
     cancel_at_teach: Option<usize>,
     events: &mut Vec<DistillEvent>,
-) -> job::Summary {
+) -> JobSummary {
     let (dataset, prompts) = (dataset(), prompts());
     let cancel = AtomicBool::new(false);
     let mut on_event = |e: &DistillEvent| {
@@ -93,34 +95,32 @@ fn run(
         }
         events.push(e.clone());
     };
-    job::run(Job {
+    let context = JobContext {
         dir,
-        spec,
         dataset: &dataset,
         prompts: &prompts,
         history_len: 20,
         device: &Device::Cpu,
-        on_event: &mut on_event,
         cancel: &cancel,
-    })
-    .unwrap()
+    };
+    job::run(context, spec, &mut on_event).unwrap()
 }
 
 #[test]
 fn a_cancelled_job_resumes_without_regenerating_and_completes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("job");
-    let spec = job::prepare(&dir, &spec(tmp.path()), false).unwrap();
+    let spec = spec::prepare(&dir, &spec(tmp.path()), false).unwrap();
 
     let mut first = Vec::new();
     let summary = run(&dir, &spec, Some(4), &mut first);
     assert!(summary.cancelled);
     let cached = read_cache(&dir.join("teach")).unwrap();
     assert_eq!(cached.len(), 4, "one batch of 4 was cached before the cancellation");
-    assert!(!job::is_complete(&dir, Stage::Teach));
+    assert!(!is_complete(&dir, Stage::Teach));
 
-    assert!(job::prepare(&dir, &spec, false).is_err(), "an existing job needs --resume");
-    let spec = job::prepare(&dir, &spec, true).unwrap();
+    assert!(spec::prepare(&dir, &spec, false).is_err(), "an existing job needs --resume");
+    let spec = spec::prepare(&dir, &spec, true).unwrap();
     let mut second = Vec::new();
     let summary = run(&dir, &spec, None, &mut second);
     assert!(!summary.cancelled);
@@ -135,7 +135,7 @@ fn a_cancelled_job_resumes_without_regenerating_and_completes() {
     assert_eq!(keys.len(), 12, "no sample generated twice");
 
     for stage in Stage::ALL {
-        assert!(job::is_complete(&dir, stage), "{stage:?} not complete");
+        assert!(is_complete(&dir, stage), "{stage:?} not complete");
     }
     assert_eq!(summary.filter.total, 12);
     let evaluation = summary.evaluation.expect("evaluated");
@@ -162,7 +162,7 @@ fn a_cancelled_job_resumes_without_regenerating_and_completes() {
 fn a_spawned_job_reports_on_its_channel() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("job");
-    let spec = job::prepare(&dir, &spec(tmp.path()), false).unwrap();
+    let spec = spec::prepare(&dir, &spec(tmp.path()), false).unwrap();
     let handle = prism_explorer::distill::spawn(
         dir.clone(),
         spec,
@@ -212,13 +212,13 @@ fn a_sharded_job_gives_the_same_results_as_one_in_one_piece() {
     let mut base = spec(tmp.path());
     base.teach_batch = 2;
     let whole = tmp.path().join("whole");
-    let spec_whole = job::prepare(&whole, &base, false).unwrap();
+    let spec_whole = spec::prepare(&whole, &base, false).unwrap();
     run(&whole, &spec_whole, None, &mut Vec::new());
 
     // In this process, shard after shard (6 batches over 4 shards: 2, 2, 1, 1), cancelled in
     // shard 0 and resumed.
     let local = tmp.path().join("local");
-    let spec_local = job::prepare(&local, &JobSpec { shards: Some(4), ..base.clone() }, false).unwrap();
+    let spec_local = spec::prepare(&local, &JobSpec { shards: Some(4), ..base.clone() }, false).unwrap();
     let mut first = Vec::new();
     assert!(run(&local, &spec_local, Some(1), &mut first).cancelled);
     let progress = first.iter().filter(|e| e.stage == Stage::Teach && e.kind == EventKind::Progress);
@@ -242,39 +242,27 @@ fn a_sharded_job_gives_the_same_results_as_one_in_one_piece() {
     // Shards run as separate tasks (as a Slurm array does, here out of order), then the job
     // merges them and goes on.
     let tasks = tmp.path().join("tasks");
-    let spec_tasks = job::prepare(&tasks, &JobSpec { shards: Some(3), ..base.clone() }, false).unwrap();
+    let spec_tasks = spec::prepare(&tasks, &JobSpec { shards: Some(3), ..base.clone() }, false).unwrap();
     let (dataset, prompts) = (dataset(), prompts());
-    use prism_explorer::distill::shards::{prepare, run_shard, ShardJob};
-    use prism_explorer::distill::teach::Shard;
-    let shard_job = |index: usize| {
-        let cancel = AtomicBool::new(false);
-        run_shard(ShardJob {
-            dir: &tasks,
-            shard: Shard { index, count: 3 },
-            dataset: &dataset,
-            prompts: &prompts,
-            history_len: 20,
-            device: &Device::Cpu,
-            on_event: &mut |_| {},
-            cancel: &cancel,
-        })
+    use prism_explorer::distill::batches::Shard;
+    use prism_explorer::distill::shards::{prepare, run_shard};
+    let cancel = AtomicBool::new(false);
+    let context = JobContext {
+        dir: &tasks,
+        dataset: &dataset,
+        prompts: &prompts,
+        history_len: 20,
+        device: &Device::Cpu,
+        cancel: &cancel,
     };
+    let shard_job = |index: usize| run_shard(context, Shard { index, count: 3 }, &mut |_| {});
     let err = format!("{:#}", shard_job(0).unwrap_err());
     assert!(err.contains("plan.json"), "a shard needs the plan: {err}");
     prepare(&tasks, &spec_tasks, &dataset, 20).unwrap();
     for index in [2, 0, 1, 0] {
         assert!(shard_job(index).unwrap());
     }
-    let wrong = run_shard(ShardJob {
-        dir: &tasks,
-        shard: Shard { index: 0, count: 2 },
-        dataset: &dataset,
-        prompts: &prompts,
-        history_len: 20,
-        device: &Device::Cpu,
-        on_event: &mut |_| {},
-        cancel: &AtomicBool::new(false),
-    });
+    let wrong = run_shard(context, Shard { index: 0, count: 2 }, &mut |_| {});
     assert!(format!("{:#}", wrong.unwrap_err()).contains("split in 3 shards, not 2"));
     let mut events = Vec::new();
     run(&tasks, &spec_tasks, None, &mut events);

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use prism_explorer::config::project_root;
 use prism_explorer::distill::finetune::Recipe;
-use prism_explorer::distill::job::JobSpec;
+use prism_explorer::distill::spec::JobSpec;
 
 mod common;
 use common::command;

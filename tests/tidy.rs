@@ -1,8 +1,10 @@
 //! Checks that keep the map true, in the manner of rust-analyzer's `tidy` tests: the room order
 //! that `ARCHITECTURE.md` gives is the order of the code's dependencies (no `crate::` path points up),
-//! every source file opens with a `//!` line saying what it is, and every file the map names exists.
+//! no two files inside a room import each other in a circle, every source file opens with a `//!`
+//! line saying what it is (and, past [`MAX_LINES`] lines, why it is that long), and every file the
+//! map names exists.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 const ORDER_LINE: &str = "Rooms from top to bottom";
@@ -197,4 +199,333 @@ fn files_named_in_architecture_md_exist() {
         .filter(|s| !files.iter().any(|f| f.ends_with(s)))
         .collect();
     assert!(missing.is_empty(), "ARCHITECTURE.md names files that do not exist: {missing:?}");
+}
+
+/// A module path inside the crate, e.g. `["distill", "job"]` for `src/distill/job.rs` (and
+/// `["distill"]` for `src/distill/mod.rs`).
+type ModPath = Vec<String>;
+
+fn module_of(file: &Path) -> Option<ModPath> {
+    let relative = file.strip_prefix(root().join("src")).ok()?.with_extension("");
+    let mut path: ModPath =
+        relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    if path.last().is_some_and(|l| l == "mod") {
+        path.pop();
+    }
+    match path.as_slice() {
+        [only] if only == "lib" || only == "main" => None,
+        _ => Some(path),
+    }
+}
+
+/// The code of a line: what is left of it before a `//` comment, with the insides of string
+/// literals blanked (a path in a message is no import).
+fn code_of(line: &str) -> String {
+    let mut code = String::with_capacity(line.len());
+    let mut in_string = false;
+    let mut chars = line.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if !in_string && (line[at..].starts_with("'\"'") || line[at..].starts_with("'\\\"'")) {
+            // A quote as a character literal opens no string.
+            let skip = if line[at..].starts_with("'\"'") { 2 } else { 3 };
+            code.push_str(&" ".repeat(skip + 1));
+            for _ in 0..skip {
+                chars.next();
+            }
+            continue;
+        }
+        if !in_string && line[at..].starts_with("//") {
+            break;
+        }
+        match c {
+            '"' => {
+                in_string = !in_string;
+                code.push('"');
+            }
+            '\\' if in_string => {
+                code.push_str("  ");
+                chars.next();
+            }
+            _ if in_string => code.push(' '),
+            _ => code.push(c),
+        }
+    }
+    code
+}
+
+/// The paths a `use` tree at the start of `text` names, expanded: `a::{b::C, d}` gives `a::b::C`
+/// and `a::d`. Returns them and how much of `text` the tree took.
+fn path_tree(text: &str) -> (Vec<Vec<String>>, usize) {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    let mut segments = Vec::new();
+    loop {
+        if bytes.get(at) == Some(&b'{') {
+            at += 1;
+            let mut paths = Vec::new();
+            loop {
+                while at < bytes.len() && matches!(bytes[at], b' ' | b'\t' | b',') {
+                    at += 1;
+                }
+                if at >= bytes.len() || bytes[at] == b'}' {
+                    at += 1;
+                    break;
+                }
+                let (inner, used) = path_tree(&text[at..]);
+                if used == 0 {
+                    at += 1;
+                } else {
+                    paths.extend(inner.into_iter().map(|p| [segments.clone(), p].concat()));
+                    at += used;
+                }
+            }
+            if paths.is_empty() {
+                paths.push(segments);
+            }
+            return (paths, at.min(text.len()));
+        }
+        let name: String =
+            text[at..].chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '*').collect();
+        if name.is_empty() {
+            return (vec![segments], at);
+        }
+        at += name.len();
+        segments.push(name);
+        if text[at..].starts_with("::") {
+            at += 2;
+        } else {
+            return (vec![segments], at);
+        }
+    }
+}
+
+/// The `crate::`, `super::` and `self::` paths of a line of code.
+fn paths_in(code: &str) -> Vec<Vec<String>> {
+    let mut paths = Vec::new();
+    for start in ["crate::", "super::", "self::"] {
+        let mut from = 0;
+        while let Some(found) = code[from..].find(start) {
+            let at = from + found;
+            from = at + start.len();
+            let before = code[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            paths.extend(path_tree(&code[at..]).0);
+        }
+    }
+    paths
+}
+
+/// Paths that start with the name of a child module of `here` (`use app::App`, `keys::bind(…)`
+/// in a `mod.rs`), relative to `here`.
+fn child_paths(code: &str, here: &[String], modules: &BTreeMap<ModPath, PathBuf>) -> Vec<Vec<String>> {
+    let mut paths = Vec::new();
+    for (at, _) in code.match_indices("::") {
+        let name: String =
+            code[..at].chars().rev().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        let name: String = name.chars().rev().collect();
+        let start = at - name.len();
+        let before = code[..start].chars().next_back();
+        let child: ModPath = here.iter().cloned().chain([name.clone()]).collect();
+        if name.is_empty()
+            || before.is_some_and(|c| c == ':' || c.is_alphanumeric())
+            || !modules.contains_key(&child)
+        {
+            continue;
+        }
+        paths.extend(path_tree(&code[start..]).0.into_iter().map(|p| [vec!["self".to_string()], p].concat()));
+    }
+    paths
+}
+
+/// The files each file imports from its own room (`use crate::ROOM::…`, `super::…`), as edges
+/// `from → to` with the line that makes each. A folder's `mod.rs` is its entrance — declarations,
+/// re-exports, dispatch to its files and what they all share — so it takes no part: a name it
+/// re-exports (`pub use job::Job`) counts as the file's that defines it. Test modules inside a file
+/// count as the file.
+fn room_imports(files: &[(PathBuf, String)]) -> BTreeMap<PathBuf, BTreeMap<PathBuf, String>> {
+    let modules: BTreeMap<ModPath, PathBuf> =
+        files.iter().filter_map(|(p, _)| Some((module_of(p)?, p.clone()))).collect();
+    let mut reexports: BTreeMap<ModPath, ModPath> = BTreeMap::new();
+    for (path, source) in files {
+        let (Some(module), true) = (module_of(path), path.ends_with("mod.rs")) else { continue };
+        let code: String = source.lines().map(code_of).collect::<Vec<_>>().join(" ");
+        for (at, _) in code.match_indices("pub use ") {
+            for named in path_tree(&code[at + "pub use ".len()..]).0 {
+                if named.len() >= 2 && !["crate", "super", "self"].contains(&named[0].as_str()) {
+                    let item = [module.clone(), vec![named.last().unwrap().clone()]].concat();
+                    reexports.insert(item, [module.clone(), vec![named[0].clone()]].concat());
+                }
+            }
+        }
+    }
+    let resolve = |path: &[String]| -> Option<&PathBuf> {
+        (1..=path.len()).rev().find_map(|n| {
+            let file = modules.get(&path[..n])?;
+            let reexported = (n < path.len()).then(|| reexports.get(&path[..=n])).flatten();
+            Some(reexported.and_then(|m| modules.get(m)).unwrap_or(file))
+        })
+    };
+    let mut edges: BTreeMap<PathBuf, BTreeMap<PathBuf, String>> = BTreeMap::new();
+    let entrance = |p: &Path| p.ends_with("mod.rs");
+    for (path, source) in files {
+        let Some(module) = module_of(path).filter(|_| !entrance(path)) else { continue };
+        // Inline modules (`mod tests {`) open at a brace depth; `super::` inside them is one
+        // level further up.
+        let mut inline: Vec<(String, i64)> = Vec::new();
+        let mut depth = 0i64;
+        for (number, line) in source.lines().enumerate() {
+            let code = code_of(line);
+            let code = code.as_str();
+            let trimmed = code.trim_start();
+            let declaration = trimmed.strip_prefix("pub ").unwrap_or(trimmed);
+            if let Some(name) = declaration.strip_prefix("mod ").and_then(|r| r.strip_suffix('{')) {
+                inline.push((name.trim().to_string(), depth));
+            }
+            {
+                let here: ModPath =
+                    module.iter().cloned().chain(inline.iter().map(|(n, _)| n.clone())).collect();
+                for named in paths_in(code).into_iter().chain(child_paths(code, &here, &modules)) {
+                    let mut base = if named[0] == "crate" { Vec::new() } else { here.clone() };
+                    let mut rest = if named[0] == "crate" { &named[1..] } else { &named[..] };
+                    while let Some(first) = rest.first().filter(|f| *f == "super" || *f == "self") {
+                        if first == "super" {
+                            base.pop();
+                        }
+                        rest = &rest[1..];
+                    }
+                    let absolute: ModPath = base.into_iter().chain(rest.iter().cloned()).collect();
+                    let Some(target) = resolve(&absolute) else { continue };
+                    if target != path && room_of(target) == room_of(path) && !entrance(target) {
+                        edges
+                            .entry(path.clone())
+                            .or_default()
+                            .entry(target.clone())
+                            .or_insert_with(|| format!("line {}: {}", number + 1, line.trim()));
+                    }
+                }
+            }
+            depth += code.matches('{').count() as i64 - code.matches('}').count() as i64;
+            while inline.last().is_some_and(|(_, open)| depth <= *open) {
+                inline.pop();
+            }
+        }
+    }
+    edges
+}
+
+/// The circles among `edges`: each strongly connected set of two or more files, with the imports
+/// that tie it.
+fn circles(edges: &BTreeMap<PathBuf, BTreeMap<PathBuf, String>>) -> Vec<String> {
+    let reaches = |from: &PathBuf| -> BTreeSet<PathBuf> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from.clone()];
+        while let Some(file) = todo.pop() {
+            for next in edges.get(&file).into_iter().flat_map(|e| e.keys()) {
+                if seen.insert(next.clone()) {
+                    todo.push(next.clone());
+                }
+            }
+        }
+        seen
+    };
+    let reach: BTreeMap<&PathBuf, BTreeSet<PathBuf>> = edges.keys().map(|f| (f, reaches(f))).collect();
+    let mut done = BTreeSet::new();
+    let mut found = Vec::new();
+    for file in edges.keys() {
+        if done.contains(file) || !reach[file].contains(file) {
+            continue;
+        }
+        let circle: BTreeSet<&PathBuf> =
+            reach[file].iter().filter(|other| reach.get(other).is_some_and(|r| r.contains(file))).collect();
+        let show = |p: &Path| p.strip_prefix(root()).unwrap_or(p).display().to_string();
+        let mut text =
+            format!("circle of {}:", circle.iter().map(|p| show(p)).collect::<Vec<_>>().join(", "));
+        for from in &circle {
+            for (to, why) in &edges[*from] {
+                if circle.contains(to) {
+                    text.push_str(&format!("\n    {} -> {} ({why})", show(from), show(to)));
+                }
+            }
+        }
+        done.extend(circle.into_iter().cloned());
+        found.push(text);
+    }
+    found
+}
+
+#[test]
+fn no_two_files_of_a_room_import_each_other_in_a_circle() {
+    let found = circles(&room_imports(&read_sources()));
+    assert!(found.is_empty(), "imports in a circle inside a room:\n{}", found.join("\n"));
+}
+
+#[test]
+fn a_circle_inside_a_room_is_found() {
+    let src = root().join("src");
+    let file = |path: &str, text: &str| (src.join(path), text.to_string());
+    let tree = [
+        file("distill/mod.rs", "//! d\npub mod job;\npub mod spec;\npub mod shards;\npub use job::Job;\n"),
+        file("distill/spec.rs", "//! s\nuse crate::data::Dataset;\npub struct JobSpec;\n"),
+        file("distill/shards.rs", "//! s\nuse super::spec::JobSpec;\n"),
+        file("distill/job.rs", "//! j\nuse super::{shards, spec::JobSpec};\n"),
+        file("data/mod.rs", "//! d\npub struct Dataset;\n"),
+    ];
+    assert!(circles(&room_imports(&tree)).is_empty(), "{:?}", circles(&room_imports(&tree)));
+    // Through the room's re-export, a grouped import, and a test module's `super::super`.
+    let mut circle = tree.to_vec();
+    circle[1].1.push_str("fn f() -> crate::distill::Job { todo!() }\n");
+    assert_eq!(circles(&room_imports(&circle)).len(), 1, "{:?}", circles(&room_imports(&circle)));
+    let mut circle = tree.to_vec();
+    circle[1].1.push_str("#[cfg(test)]\nmod tests {\n    use super::super::{job::Job, shards};\n}\n");
+    let found = circles(&room_imports(&circle));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("distill/spec.rs -> ") && found[0].contains("distill/job.rs"), "{found:?}");
+    // A comment or a string naming the other file is no import.
+    let mut quiet = tree.to_vec();
+    quiet[1].1.push_str("// see super::job::Job\nconst S: &str = \"// super::job\";\n");
+    assert!(circles(&room_imports(&quiet)).is_empty());
+}
+
+/// Lines a source file may have before its opening `//!` lines must say why it is longer.
+const MAX_LINES: usize = 800;
+/// The phrase that starts the reason, in the file's opening `//!` block.
+const WHY_LONG: &str = "//! Why it is long:";
+/// Folders being split by other work this session; the rule is checked everywhere else.
+const SIZE_RULE_ELSEWHERE: [&str; 2] = ["src/tui/", "src/model/"];
+
+fn too_long(files: &[(PathBuf, String)]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(path, _)| {
+            let shown = path.strip_prefix(root()).unwrap_or(path).to_string_lossy().into_owned();
+            !SIZE_RULE_ELSEWHERE.iter().any(|folder| shown.starts_with(folder))
+        })
+        .filter(|(_, source)| source.lines().count() > MAX_LINES)
+        .filter(|(_, source)| {
+            !source.lines().take_while(|l| l.starts_with("//!")).any(|l| l.starts_with(WHY_LONG))
+        })
+        .map(|(path, source)| {
+            format!(
+                "{} ({} lines)",
+                path.strip_prefix(root()).unwrap_or(path).display(),
+                source.lines().count()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_long_file_says_why_in_its_opening_lines() {
+    let long = too_long(&read_sources());
+    assert!(
+        long.is_empty(),
+        "files over {MAX_LINES} lines without a `{WHY_LONG}` line in their opening `//!` block: {long:?}"
+    );
+    let body = "fn f() {}\n".repeat(MAX_LINES);
+    let file = root().join("src/data/big.rs");
+    assert_eq!(too_long(&[(file.clone(), format!("//! Big.\n{body}"))]).len(), 1);
+    assert!(too_long(&[(file.clone(), format!("//! Big.\n{WHY_LONG} one table.\n{body}"))]).is_empty());
+    assert!(too_long(&[(file, format!("//! Big.\n\n{WHY_LONG} too late.\n{body}"))]).len() == 1);
 }

@@ -17,15 +17,18 @@ use indicatif::ProgressBar;
 
 use super::{print_json, Context};
 use crate::config::project_root;
-use crate::data;
+use crate::data::{self, Dataset};
+use crate::distill::batches::Shard;
 use crate::distill::events::{EventKind, EventSink};
 use crate::distill::external::{self, TeacherOutputs};
-use crate::distill::job::{self, is_complete, read_spec};
-use crate::distill::shards::{self, ShardJob};
+use crate::distill::job;
+use crate::distill::layout::{is_complete, SUMMARY_FILE};
+use crate::distill::resume::{self, Resume};
+use crate::distill::shards;
 use crate::distill::slurm;
-use crate::distill::status::{self, JobStatus, Resume};
-use crate::distill::teach::Shard;
-use crate::distill::{DistillEvent, Job, JobSpec, Stage};
+use crate::distill::spec::{self, read_spec};
+use crate::distill::status::{self, JobStatus};
+use crate::distill::{DistillEvent, JobContext, JobSpec, Stage};
 use crate::durable;
 use crate::explain::Prompts;
 use crate::model::checkpoint::read_json;
@@ -151,13 +154,14 @@ fn start(ctx: &Context, args: RunArgs) -> Result<()> {
     spec.dataset = ctx.settings.dataset.path.clone();
     let shards = args.shards.map(|n| n as usize).or((args.backend == Backend::Slurm).then_some(1));
     spec.shards = shards;
-    let dataset = data::open(&ctx.settings.dataset)?;
+    let loaded = Loaded::load(ctx, args.device.as_deref())?;
+    let dataset = &loaded.dataset;
     if let (Some(outputs), false) = (&outputs, args.resume) {
         // Every row is checked before the job is made, so a bad file leaves no job directory.
-        let teach = job::teach_samples(&dataset, &spec, ctx.settings.dataset.history_len);
-        external::validate(outputs, &dataset, &teach)?;
+        let teach = spec::teach_samples(dataset, &spec, ctx.settings.dataset.history_len);
+        external::validate(outputs, dataset, &teach)?;
     }
-    let spec = job::prepare(&out, &spec, args.resume)?;
+    let spec = spec::prepare(&out, &spec, args.resume)?;
     if let Some(given) = &outputs {
         if spec.teacher_outputs.as_ref().map(|o| &o.sha256) != Some(&given.sha256) {
             let made_with = match &spec.teacher_outputs {
@@ -188,14 +192,12 @@ fn start(ctx: &Context, args: RunArgs) -> Result<()> {
             ctx.settings.dataset.path
         );
     }
-    let device = parse_device(&device_name(ctx, args.device.as_deref()))?;
     let resume = resume_command(ctx, &out, &spec, args.backend, args.device.as_deref())?;
-    let prompts = Prompts::load(&ctx.settings.prompts)?;
     let mut printer = EventPrinter::new(std::io::stderr().is_terminal());
     let mut show = |event: &DistillEvent| printer.show(event);
     if args.backend == Backend::Slurm {
         let device = device_name(ctx, args.device.as_deref());
-        match on_slurm(ctx, &out, &spec, &dataset, &device, &resume, &mut show)? {
+        match on_slurm(ctx, &out, &spec, dataset, &device, &resume, &mut show)? {
             SlurmOutcome::Local => {}
             SlurmOutcome::Cancelled => {
                 eprintln!(
@@ -207,16 +209,7 @@ fn start(ctx: &Context, args: RunArgs) -> Result<()> {
             SlurmOutcome::Finished(summary) => return print_json(&summary),
         }
     }
-    let summary = job::run(Job {
-        dir: &out,
-        spec: &spec,
-        dataset: &dataset,
-        prompts: &prompts,
-        history_len: ctx.settings.dataset.history_len,
-        device: &device,
-        on_event: &mut show,
-        cancel: super::interrupt_flag(),
-    })?;
+    let summary = job::run(loaded.context(ctx, &out), &spec, &mut show)?;
     drop(printer);
     if summary.cancelled {
         eprintln!("stopped; continue with: {}", resume.command());
@@ -232,6 +225,33 @@ fn start(ctx: &Context, args: RunArgs) -> Result<()> {
 
 fn device_name(ctx: &Context, device: Option<&str>) -> String {
     device.unwrap_or(&ctx.settings.models.device).to_owned()
+}
+
+/// What a job needs loaded in this process besides its settings, for the whole job or one shard.
+struct Loaded {
+    dataset: Dataset,
+    prompts: Prompts,
+    device: candle_core::Device,
+}
+
+impl Loaded {
+    fn load(ctx: &Context, device: Option<&str>) -> Result<Loaded> {
+        let dataset = data::open(&ctx.settings.dataset)?;
+        let device = parse_device(&device_name(ctx, device))?;
+        Ok(Loaded { dataset, prompts: Prompts::load(&ctx.settings.prompts)?, device })
+    }
+
+    /// The job's context: the job in `dir`, stopped by Ctrl-C.
+    fn context<'a>(&'a self, ctx: &Context, dir: &'a Path) -> JobContext<'a> {
+        JobContext {
+            dir,
+            dataset: &self.dataset,
+            prompts: &self.prompts,
+            history_len: ctx.settings.dataset.history_len,
+            device: &self.device,
+            cancel: super::interrupt_flag(),
+        }
+    }
 }
 
 /// The command that continues the job in `out` as this one runs it (the same dataset, config,
@@ -258,7 +278,7 @@ fn resume_command(
     let resume = Resume { argv, cwd: std::env::current_dir().ok() };
     // The rest of a Slurm job runs as `prism distill --resume` on a node: the coordinator's
     // command stays the one that continues the whole job.
-    let path = out.join(status::RESUME_FILE);
+    let path = out.join(resume::RESUME_FILE);
     let on_slurm = |r: &Resume| r.argv.windows(2).any(|w| w[0] == "--backend" && w[1] == "slurm");
     let recorded: Option<Resume> = read_json(&path).ok();
     if backend == Backend::Slurm || !recorded.as_ref().is_some_and(on_slurm) {
@@ -283,7 +303,7 @@ fn on_slurm(
     ctx: &Context,
     out: &Path,
     spec: &JobSpec,
-    dataset: &crate::data::Dataset,
+    dataset: &Dataset,
     device: &str,
     resume: &Resume,
     show: &mut dyn FnMut(&DistillEvent),
@@ -320,7 +340,7 @@ fn on_slurm(
     if !recorded(followed, &dir, &resume, &mut events)? {
         return Ok(SlurmOutcome::Cancelled);
     }
-    Ok(SlurmOutcome::Finished(read_json(&dir.join(job::SUMMARY_FILE))?))
+    Ok(SlurmOutcome::Finished(read_json(&dir.join(SUMMARY_FILE))?))
 }
 
 /// Passes `result` on; an error the backend did not log yet is logged first as the coordinator's
@@ -369,21 +389,10 @@ fn teach_shard(ctx: &Context, args: TeachArgs) -> Result<()> {
             ctx.settings.dataset.path
         );
     }
-    let device = parse_device(&device_name(ctx, args.device.as_deref()))?;
-    let dataset = data::open(&ctx.settings.dataset)?;
-    let prompts = Prompts::load(&ctx.settings.prompts)?;
+    let loaded = Loaded::load(ctx, args.device.as_deref())?;
     let mut printer = EventPrinter::new(false);
     let mut show = |event: &DistillEvent| printer.show(event);
-    let complete = shards::run_shard(ShardJob {
-        dir: &args.job,
-        shard,
-        dataset: &dataset,
-        prompts: &prompts,
-        history_len: ctx.settings.dataset.history_len,
-        device: &device,
-        on_event: &mut show,
-        cancel: super::interrupt_flag(),
-    })?;
+    let complete = shards::run_shard(loaded.context(ctx, &args.job), shard, &mut show)?;
     if ctx.json {
         print_json(&serde_json::json!({"job": args.job, "shard": shard, "complete": complete}))?;
     }

@@ -88,7 +88,8 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
     args.limits.apply(&mut ctx.settings.models);
     let ctx = &ctx;
     let Some(user_id) = args.user.clone() else {
-        return super::explain_bulk::run(ctx, args);
+        let (options, overrides) = (engine_options(ctx, &args), overrides(ctx, &args));
+        return super::explain_bulk::run(ctx, &args.bulk, args.model.kinds(), options, overrides);
     };
     let settings = &ctx.settings;
     let dataset = data::open(&settings.dataset)?;
@@ -175,7 +176,7 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
 }
 
 /// How the models load: `--device` or the configured one.
-pub(super) fn engine_options(ctx: &Context, args: &ExplainArgs) -> Result<EngineOptions> {
+fn engine_options(ctx: &Context, args: &ExplainArgs) -> Result<EngineOptions> {
     Ok(EngineOptions {
         device: parse_device(args.device.as_deref().unwrap_or(&ctx.settings.models.device))?,
         ..EngineOptions::default()
@@ -183,7 +184,7 @@ pub(super) fn engine_options(ctx: &Context, args: &ExplainArgs) -> Result<Engine
 }
 
 /// The configured decoding with `--beams` and `--max-new-tokens` applied.
-pub(super) fn overrides(ctx: &Context, args: &ExplainArgs) -> GenerationOverrides {
+fn overrides(ctx: &Context, args: &ExplainArgs) -> GenerationOverrides {
     let mut overrides = decoding_overrides(&ctx.settings.decoding);
     overrides.num_beams = args.beams.or(overrides.num_beams);
     overrides.max_new_tokens = args.max_new_tokens.or(overrides.max_new_tokens);

@@ -13,16 +13,16 @@ use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use super::explain::{engine_options, overrides, ExplainArgs};
 use super::{print_json, Context};
 use crate::config::project_root;
 use crate::data::{self, Dataset, Part, Split};
-use crate::distill::job::{teach_samples, JobSpec};
+use crate::distill::spec::{teach_samples, JobSpec};
 use crate::explain::bulk::{explain_samples, write_prompts, Expect, Output, RowKind};
 use crate::explain::inputs::ModelInputs;
 use crate::explain::samples::{samples, Sample, SampleSet};
 use crate::explain::{Explainer, Matcher, PromptKind, Prompts};
-use crate::model::engine::Engine;
+use crate::model::engine::{Engine, EngineOptions};
+use crate::model::GenerationOverrides;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,8 +76,16 @@ struct BulkSummary {
     cancelled: bool,
 }
 
-pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
-    let bulk = &args.bulk;
+/// Runs `prism explain --split …` for the models of `kinds`. `options` and `overrides` are what
+/// `prism explain`'s flags ask of the engines (`options` fails on a bad `--device`; the error
+/// surfaces where the engines are needed).
+pub fn run(
+    ctx: &Context,
+    bulk: &BulkArgs,
+    kinds: &[PromptKind],
+    options: Result<EngineOptions>,
+    overrides: GenerationOverrides,
+) -> Result<()> {
     let (Some(split_arg), Some(out_path)) = (bulk.split, bulk.out.as_deref()) else {
         bail!("--split needs --out F.jsonl: the file the rows are written to");
     };
@@ -95,12 +103,11 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
     if let Some(limit) = bulk.limit {
         todo.truncate(limit as usize);
     }
-    let kinds = args.model.kinds();
     let prompts = Prompts::load(&settings.prompts)?;
     let kind = if bulk.prompts_only { RowKind::Prompt } else { RowKind::Explanation };
 
     // Explanation rows record their decoding, which needs each model's defaults: load them first.
-    let options = engine_options(ctx, &args)?;
+    let options = options?;
     let engines: Vec<(PromptKind, Engine)> = if bulk.prompts_only {
         Vec::new()
     } else {
@@ -109,7 +116,6 @@ pub fn run(ctx: &Context, args: ExplainArgs) -> Result<()> {
             .map(|&k| Ok((k, Engine::load(k.configured(&settings.models).0, &options)?)))
             .collect::<Result<_>>()?
     };
-    let overrides = overrides(ctx, &args);
     let decoding: HashMap<String, (usize, usize)> = engines
         .iter()
         .map(|(k, e)| {

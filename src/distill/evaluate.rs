@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Result;
 
 use super::events::{DistillEvent, EventKind, EventSink, Stage};
-use super::job::Decoding;
+use super::spec::Decoding;
 use crate::data::{Dataset, Item, Part};
 use crate::durable;
 use crate::explain::eval::{self, Options, Report, Row};

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use super::teach::Shard;
+use super::batches::Shard;
 use crate::durable::JsonLines;
 
 /// The job's stages, in order.

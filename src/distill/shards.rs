@@ -11,24 +11,22 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context, Result};
-use candle_core::Device;
 
+use super::batches::Shard;
 use super::events::{DistillEvent, EventKind, EventSink, Stage};
-use super::job::{read_spec, teach_samples, JobSpec, TeachPart};
-use super::teach::{read_cache, Shard, Taught, CACHE_FILE};
+use super::layout::{is_marked, mark, Record};
+use super::spec::{read_spec, teach_samples, JobContext, JobSpec};
+use super::teach::{read_cache, teach, Taught, Teach, CACHE_FILE};
 use crate::data::Dataset;
 use crate::durable;
 use crate::explain::samples::Sample;
-use crate::explain::Prompts;
 use crate::model::checkpoint::read_json;
 use crate::model::engine::{Engine, EngineOptions};
 
 pub const PLAN_FILE: &str = "plan.json";
 pub const MERGE_FILE: &str = "merge.json";
-const COMPLETE_FILE: &str = "complete.json";
 
 /// How the teach stage is split; written once by whoever starts the shards.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -107,7 +105,7 @@ pub fn shard_dir(job_dir: &Path, index: usize) -> PathBuf {
 }
 
 pub fn is_shard_complete(job_dir: &Path, index: usize) -> bool {
-    shard_dir(job_dir, index).join(COMPLETE_FILE).exists()
+    is_marked(&shard_dir(job_dir, index))
 }
 
 /// Writes `teach/plan.json`, or checks that the one there is `plan`.
@@ -212,16 +210,46 @@ pub fn is_held(path: &Path) -> Option<bool> {
     }
 }
 
+/// What teaching any part of a job's samples needs.
+pub struct TeachPart<'a> {
+    pub spec: &'a JobSpec,
+    pub context: &'a JobContext<'a>,
+    pub teacher: &'a Engine,
+    /// The job's whole sample list, in its seeded order.
+    pub samples: &'a [Sample],
+}
+
+impl TeachPart<'_> {
+    /// Teaches `shard` of the samples into `dir` with the job's teacher settings; false when
+    /// cancelled.
+    pub fn teach(&self, shard: Shard, dir: &Path, events: &mut EventSink<'_>) -> Result<bool> {
+        let spec = self.spec;
+        let decoding = spec.teach_decoding.config_for(self.teacher);
+        let job = Teach {
+            dataset: self.context.dataset,
+            prompts: self.context.prompts,
+            teacher: self.teacher,
+            decoding: &decoding,
+            max_input_tokens: spec.teacher_max_input_tokens,
+            batch_size: spec.teach_batch,
+            samples: self.samples,
+            shard,
+            dir,
+            cancel: self.context.cancel,
+        };
+        teach(job, events)
+    }
+}
+
 /// Runs (or continues) one shard with a loaded teacher, logging to the shard's own `events.jsonl`
 /// and passing each event to `on_event`. Returns whether it completed (false: cancelled).
-pub(super) fn teach_shard(
-    job_dir: &Path,
+pub fn teach_shard(
     part: &TeachPart<'_>,
     shard: Shard,
     on_event: &mut dyn FnMut(&DistillEvent),
 ) -> Result<bool> {
-    let dir = shard_dir(job_dir, shard.index);
-    if dir.join(COMPLETE_FILE).exists() {
+    let dir = shard_dir(part.context.dir, shard.index);
+    if is_marked(&dir) {
         return Ok(true);
     }
     // Two processes must never append to one shard's cache.
@@ -232,28 +260,20 @@ pub(super) fn teach_shard(
         return Ok(false);
     }
     let cached = read_cache(&dir)?.len();
-    durable::write_json(&dir.join(COMPLETE_FILE), &serde_json::json!({"shard": shard, "samples": cached}))?;
+    mark(&dir, &Record::of(&serde_json::json!({"shard": shard, "samples": cached}))?)?;
     events.emit(DistillEvent::new(Stage::Teach, EventKind::Finished, cached, cached))?;
     Ok(true)
 }
 
-/// What `prism distill teach --job DIR --shard K/N` needs.
-pub struct ShardJob<'a> {
-    pub dir: &'a Path,
-    pub shard: Shard,
-    pub dataset: &'a Dataset,
-    pub prompts: &'a Prompts,
-    pub history_len: usize,
-    pub device: &'a Device,
-    pub on_event: &'a mut dyn FnMut(&DistillEvent),
-    pub cancel: &'a AtomicBool,
-}
-
-/// Runs one shard of the job in `dir` in this process (a Slurm array task, or by hand): checks the
-/// job is split that way and that this process sees the same samples, then teaches. Idempotent: a
-/// complete shard returns at once, an interrupted one continues.
-pub fn run_shard(job: ShardJob<'_>) -> Result<bool> {
-    let ShardJob { dir, shard, dataset, prompts, history_len, device, on_event, cancel } = job;
+/// Runs one shard of the job in `context.dir` in this process (a Slurm array task, or by hand):
+/// checks the job is split that way and that this process sees the same samples, then teaches.
+/// Idempotent: a complete shard returns at once, an interrupted one continues.
+pub fn run_shard(
+    context: JobContext<'_>,
+    shard: Shard,
+    on_event: &mut dyn FnMut(&DistillEvent),
+) -> Result<bool> {
+    let JobContext { dir, dataset, history_len, device, .. } = context;
     let spec = read_spec(dir)?;
     match spec.shards {
         Some(n) if n == shard.count => {}
@@ -280,8 +300,8 @@ pub fn run_shard(job: ShardJob<'_>) -> Result<bool> {
     };
     let teacher = Engine::load(&spec.teacher, &options)
         .with_context(|| format!("cannot load the teacher from {}", spec.teacher.display()))?;
-    let part = TeachPart { spec: &spec, dataset, prompts, teacher: &teacher, samples: &samples, cancel };
-    teach_shard(dir, &part, shard, on_event)
+    let part = TeachPart { spec: &spec, context: &context, teacher: &teacher, samples: &samples };
+    teach_shard(&part, shard, on_event)
 }
 
 /// A sample cached more than once.

@@ -4,18 +4,18 @@
 //! generates a cached sample twice.
 //!
 //! Batches are fixed: batch `b` is always samples `b·B .. (b+1)·B` of the job's sample list, whether
-//! the stage runs whole, resumed, or as one shard of several ([`Shard`]: shard `k` of `n` runs the
-//! batches with `b % n == k`). A sample is therefore always generated in the same company and with
-//! the same padding, so its explanation does not depend on how the work was split (batched
-//! numerics can differ with the batch's shape).
+//! the stage runs whole, resumed, or as one shard of several ([`Shard`]). A sample is therefore
+//! always generated in the same company and with the same padding, so its explanation does not
+//! depend on how the work was split (batched numerics can differ with the batch's shape).
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
+use super::batches::Shard;
 use super::events::{DistillEvent, EventKind, EventSink, Stage};
 use crate::data::Dataset;
 use crate::durable::{read_json_lines, JsonLines};
@@ -41,46 +41,6 @@ pub const CACHE_FILE: &str = "cache.jsonl";
 /// Reads what a previous run of the stage cached.
 pub fn read_cache(stage_dir: &Path) -> Result<Vec<Taught>> {
     read_json_lines(&stage_dir.join(CACHE_FILE))
-}
-
-/// One part of the stage: the batches `b` with `b % count == index`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Shard {
-    pub index: usize,
-    pub count: usize,
-}
-
-impl Shard {
-    /// The whole stage as one shard.
-    pub const ALL: Shard = Shard { index: 0, count: 1 };
-
-    /// Parses `K/N` (0 ≤ K < N).
-    pub fn parse(text: &str) -> Result<Shard> {
-        let parsed = text
-            .split_once('/')
-            .and_then(|(k, n)| Some(Shard { index: k.trim().parse().ok()?, count: n.trim().parse().ok()? }));
-        match parsed {
-            Some(shard) if shard.index < shard.count => Ok(shard),
-            _ => bail!("--shard {text:?}: expected K/N with 0 <= K < N, e.g. 0/4"),
-        }
-    }
-
-    /// Whether fixed batch `batch` belongs to this shard.
-    pub fn has_batch(self, batch: usize) -> bool {
-        batch % self.count == self.index
-    }
-
-    /// The shard that sample number `position` of the job's list belongs to, with batches of
-    /// `batch_size` samples.
-    pub fn of_sample(position: usize, batch_size: usize, count: usize) -> usize {
-        position / batch_size.max(1) % count.max(1)
-    }
-}
-
-impl std::fmt::Display for Shard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
 }
 
 pub struct Teach<'a> {

@@ -27,7 +27,7 @@ use super::store::{self, Annotations, Judgement, Preference};
 use super::study::{Key, Study};
 use crate::metrics::stats::{
     cohen_kappa, fleiss_kappa, krippendorff_alpha, paired_t_test, percentile_sorted, summarize, wilcoxon,
-    BootstrapConfig, KappaWeights, Level, Summary, TTest, Wilcoxon, WilcoxonOptions,
+    BootstrapConfig, KappaWeights, Level, ScoreSummary, TTest, Wilcoxon, WilcoxonOptions,
 };
 
 /// A statistic, or why it is undefined for this data.
@@ -71,7 +71,7 @@ pub struct Report {
     pub attention_items: usize,
     pub annotators: Vec<AnnotatorSummary>,
     /// `scores[system][criterion]`.
-    pub scores: BTreeMap<String, BTreeMap<String, Stat<Summary>>>,
+    pub scores: BTreeMap<String, BTreeMap<String, Stat<ScoreSummary>>>,
     /// `tests[system][criterion]`: the system against the reference.
     pub tests: BTreeMap<String, BTreeMap<String, PairedTests>>,
     pub preferences: Preferences,

@@ -35,7 +35,7 @@ impl TokenIds {
 /// The model-level decoding defaults of `generation_config.json` (transformers moved
 /// `forced_bos_token_id` and friends there); other keys are kept as they are.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct GenerationConfig {
+pub struct GenerationConfigFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bos_token_id: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,7 +70,7 @@ pub struct Checkpoint {
     pub arch: Arch,
     /// `config.json` as parsed JSON; [`Checkpoint::config`] gives the typed form.
     pub config: serde_json::Value,
-    pub generation: Option<GenerationConfig>,
+    pub generation: Option<GenerationConfigFile>,
     pub weights: WeightFiles,
 }
 
@@ -336,7 +336,7 @@ pub fn save_safetensors(tensors: &[(String, Tensor)], path: &Path) -> Result<()>
 pub fn save_checkpoint(
     dir: &Path,
     config: &serde_json::Value,
-    generation: &GenerationConfig,
+    generation: &GenerationConfigFile,
     tensors: &[(String, Tensor)],
     tokenizer: Option<&tokenizers::Tokenizer>,
 ) -> Result<()> {
@@ -387,7 +387,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         std::fs::write(&path, "{\n  \"model_type\": \"t5\",\n  \"d_model\": \"wide\"\n}\n").unwrap();
-        let err = read_json::<crate::model::t5::T5Config>(&path).unwrap_err().to_string();
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Config {
+            d_model: usize,
+        }
+        let err = read_json::<Config>(&path).unwrap_err().to_string();
         assert!(err.contains("config.json:3:") && err.contains("d_model"), "{err}");
     }
 

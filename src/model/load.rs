@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 
 use super::bart::{Bart, BartConfig};
-use super::checkpoint::{self, Checkpoint, GenerationConfig, TokenIds, WeightFiles};
+use super::checkpoint::{self, Checkpoint, GenerationConfigFile, TokenIds, WeightFiles};
 use super::layers::{Kernels, Weights};
 use super::quant::{self, QWeight, WeightDtype};
 use super::t5::{T5Config, T5};
@@ -201,7 +201,7 @@ impl Model {
     }
 
     /// `generation_config.json` values take precedence over `config.json`, as in transformers.
-    pub fn apply_generation_config(&mut self, gen: &GenerationConfig) {
+    pub fn apply_generation_config(&mut self, gen: &GenerationConfigFile) {
         let info = match self {
             Model::T5(m) => m.info_mut(),
             Model::Bart(m) => m.info_mut(),
@@ -210,9 +210,9 @@ impl Model {
     }
 
     /// The decoding defaults this model carries, as `generation_config.json` holds them.
-    pub fn generation_config(&self) -> GenerationConfig {
+    pub fn generation_config(&self) -> GenerationConfigFile {
         let info = self.info();
-        GenerationConfig {
+        GenerationConfigFile {
             bos_token_id: info.bos_token_id,
             decoder_start_token_id: Some(info.decoder_start_token_id),
             eos_token_id: Some(TokenIds::One(info.eos_token_id)),
@@ -257,7 +257,7 @@ impl Model {
     }
 }
 
-fn apply_generation(info: &mut ModelInfo, gen: &GenerationConfig) {
+fn apply_generation(info: &mut ModelInfo, gen: &GenerationConfigFile) {
     if let Some(id) = gen.decoder_start_token_id {
         info.decoder_start_token_id = id;
     }
@@ -346,7 +346,7 @@ mod tests {
             forced_bos_token_id: None,
             forced_eos_token_id: None,
         };
-        let gen: GenerationConfig = serde_json::from_str(
+        let gen: GenerationConfigFile = serde_json::from_str(
             r#"{"forced_bos_token_id": 0, "forced_eos_token_id": [2], "eos_token_id": 3}"#,
         )
         .unwrap();

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::eval::{evaluate_with, held_out};
 use super::{Ranker, TrainMatrix};
-use crate::config::RankerSettings;
+use crate::config::BprSettings;
 use crate::data::{Dataset, ItemIdx, Part, Split, UserIdx};
 
 /// Early stopping evaluates on at most this many dev users (a fixed seeded sample), which keeps an
@@ -26,47 +26,6 @@ use crate::data::{Dataset, ItemIdx, Part, Split, UserIdx};
 pub const DEV_SAMPLE: usize = 2000;
 /// Bumped whenever training or the file layout changes, so stale caches are not reused.
 const FORMAT_VERSION: &str = "prism-bpr-1";
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct BprConfig {
-    pub factors: usize,
-    pub epochs: usize,
-    pub learning_rate: f32,
-    pub regularization: f32,
-    /// Epochs without a dev NDCG@K improvement before stopping; 0 trains all epochs.
-    pub patience: usize,
-    pub seed: u64,
-    /// The K of the dev NDCG@K used for early stopping.
-    pub k: usize,
-}
-
-impl BprConfig {
-    /// The ranges `[ranker.bpr]` accepts (see `Settings::check_ranges`), for callers that build a
-    /// configuration without a config file.
-    pub fn validate(&self) -> Result<()> {
-        use std::ops::Bound::{Excluded, Included};
-        let mut c = crate::validate::Checks::new();
-        c.int("ranker.bpr.factors", self.factors, 1, 4096);
-        c.int("ranker.bpr.epochs", self.epochs, 1, 100_000);
-        c.float("ranker.bpr.learning_rate", self.learning_rate.into(), Excluded(0.0), Included(10.0));
-        c.float("ranker.bpr.regularization", self.regularization.into(), Included(0.0), Included(10.0));
-        c.int("ranker.k", self.k, 1, 100_000);
-        c.finish("BPR settings")
-    }
-
-    pub fn from_settings(settings: &RankerSettings) -> BprConfig {
-        let b = &settings.bpr;
-        BprConfig {
-            factors: b.factors,
-            epochs: b.epochs,
-            learning_rate: b.learning_rate,
-            regularization: b.regularization,
-            patience: b.patience,
-            seed: b.seed,
-            k: settings.k,
-        }
-    }
-}
 
 /// How a model came to be: reported by the CLI and stored in the cache file.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -98,10 +57,14 @@ impl Bpr {
         dataset: &Dataset,
         split: &Split,
         train: &TrainMatrix,
-        config: &BprConfig,
+        config: &BprSettings,
+        k: usize,
         progress: &dyn Fn(&str),
     ) -> Result<Bpr> {
-        config.validate()?;
+        let mut checks = crate::validate::Checks::new();
+        config.check(&mut checks);
+        checks.int("ranker.k", k, 1, 100_000);
+        checks.finish("BPR settings")?;
         let start = Instant::now();
         let f = config.factors.max(1);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
@@ -137,7 +100,7 @@ impl Bpr {
                 progress(&format!("bpr epoch {epoch}/{}: no dev items, training all epochs", config.epochs));
                 continue;
             }
-            let ndcg = evaluate_with(train, &dev, config.k, |u, s| model.score_items(u, s)).ndcg;
+            let ndcg = evaluate_with(train, &dev, k, |u, s| model.score_items(u, s)).ndcg;
             if best.as_ref().is_none_or(|b| ndcg > b.ndcg) {
                 best = Some(Snapshot {
                     ndcg,
@@ -151,7 +114,7 @@ impl Bpr {
             progress(&format!(
                 "bpr epoch {epoch}/{}: dev ndcg@{} {ndcg:.4} (best {best_ndcg:.4} at epoch {best_epoch}), {:.1}s",
                 config.epochs,
-                config.k,
+                k,
                 start.elapsed().as_secs_f64()
             ));
             if config.patience > 0 && epoch - best_epoch >= config.patience {
@@ -178,7 +141,7 @@ impl Bpr {
     }
 
     /// One pass of as many SGD steps as there are train pairs.
-    fn epoch(&mut self, train: &TrainMatrix, config: &BprConfig, rng: &mut ChaCha8Rng) {
+    fn epoch(&mut self, train: &TrainMatrix, config: &BprSettings, rng: &mut ChaCha8Rng) {
         let f = self.factors;
         let (lr, reg) = (config.learning_rate, config.regularization);
         let num_items = train.num_items() as ItemIdx;
@@ -212,14 +175,15 @@ impl Bpr {
         dataset: &Dataset,
         split: &Split,
         train: &TrainMatrix,
-        config: &BprConfig,
+        config: &BprSettings,
+        k: usize,
         cache_dir: Option<&Path>,
         progress: &dyn Fn(&str),
     ) -> Result<Bpr> {
         let Some(dir) = cache_dir else {
-            return Bpr::train(dataset, split, train, config, progress);
+            return Bpr::train(dataset, split, train, config, k, progress);
         };
-        let key = cache_key(dataset, split, train, config);
+        let key = cache_key(dataset, split, train, config, k);
         let path = cache_path(dir, &key);
         if path.is_file() {
             match Bpr::load(&path, &key, train) {
@@ -227,7 +191,7 @@ impl Bpr {
                 Err(e) => progress(&format!("ignoring cached model: {e:#}")),
             }
         }
-        let model = Bpr::train(dataset, split, train, config, progress)?;
+        let model = Bpr::train(dataset, split, train, config, k, progress)?;
         match model.save(&path, &key) {
             Ok(()) => progress(&format!("cached the BPR model in {}", path.display())),
             Err(e) => progress(&format!("could not cache the BPR model: {e:#}")),
@@ -401,11 +365,31 @@ impl Fnv {
 
 /// A hash of everything training depends on: the content of the input files, ids, train pairs,
 /// dev items and hyper-parameters.
-pub fn cache_key(dataset: &Dataset, split: &Split, train: &TrainMatrix, config: &BprConfig) -> String {
+pub fn cache_key(
+    dataset: &Dataset,
+    split: &Split,
+    train: &TrainMatrix,
+    config: &BprSettings,
+    k: usize,
+) -> String {
+    /// The hyper-parameters as keys have always spelled them (`cache` is not one), so caches made
+    /// before stay valid.
+    #[derive(Serialize)]
+    struct Hyper {
+        factors: usize,
+        epochs: usize,
+        learning_rate: f32,
+        regularization: f32,
+        patience: usize,
+        seed: u64,
+        k: usize,
+    }
+    let BprSettings { factors, epochs, learning_rate, regularization, patience, seed, cache: _ } = *config;
+    let hyper = Hyper { factors, epochs, learning_rate, regularization, patience, seed, k };
     let mut h = Fnv(0xcbf2_9ce4_8422_2325);
     h.str(FORMAT_VERSION);
     h.str(&dataset.content_key());
-    h.str(&serde_json::to_string(config).unwrap_or_default());
+    h.str(&serde_json::to_string(&hyper).unwrap_or_default());
     h.u64(dataset.num_users() as u64);
     for id in &dataset.users {
         h.str(id);
@@ -438,15 +422,17 @@ mod tests {
     use crate::rank::eval::evaluate;
     use crate::rank::Popularity;
 
-    fn config() -> BprConfig {
-        BprConfig {
+    const K: usize = 10;
+
+    fn config() -> BprSettings {
+        BprSettings {
             factors: 16,
             epochs: 30,
             learning_rate: 0.05,
             regularization: 0.002,
             patience: 4,
             seed: 7,
-            k: 10,
+            cache: true,
         }
     }
 
@@ -467,8 +453,8 @@ mod tests {
     #[test]
     fn learns_more_than_popularity_and_is_reproducible() {
         let (d, split, train) = data();
-        let a = Bpr::train(&d, &split, &train, &config(), &|_| {}).unwrap();
-        let b = Bpr::train(&d, &split, &train, &config(), &|_| {}).unwrap();
+        let a = Bpr::train(&d, &split, &train, &config(), K, &|_| {}).unwrap();
+        let b = Bpr::train(&d, &split, &train, &config(), K, &|_| {}).unwrap();
         assert_eq!(a.user_factors, b.user_factors);
         assert_eq!(a.report.best_epoch, b.report.best_epoch);
         let dev_bpr = evaluate(&a, &d, &split, &train, Part::Dev, 10);
@@ -491,9 +477,9 @@ mod tests {
     fn early_stopping_keeps_the_best_epoch() {
         let (d, split, train) = data();
         // A learning rate this high overshoots, so dev NDCG peaks early and patience stops it.
-        let c = BprConfig { learning_rate: 0.5, epochs: 40, patience: 2, ..config() };
+        let c = BprSettings { learning_rate: 0.5, epochs: 40, patience: 2, ..config() };
         let lines = std::sync::Mutex::new(Vec::new());
-        let m = Bpr::train(&d, &split, &train, &c, &|l| lines.lock().unwrap().push(l.to_owned())).unwrap();
+        let m = Bpr::train(&d, &split, &train, &c, K, &|l| lines.lock().unwrap().push(l.to_owned())).unwrap();
         assert!(m.report.epochs_run < 40, "{:?}", m.report);
         assert_eq!(m.report.epochs_run, m.report.best_epoch + 2);
         assert_eq!(lines.lock().unwrap().len(), m.report.epochs_run);
@@ -504,8 +490,8 @@ mod tests {
         let (d, split, train) = data();
         let dir = tempfile::tempdir().unwrap();
         // In range, yet each step multiplies the factors by 1 − lr·reg = −99: they overflow.
-        let huge = BprConfig { learning_rate: 10.0, regularization: 10.0, ..config() };
-        let err = Bpr::train_or_load(&d, &split, &train, &huge, Some(dir.path()), &|_| {}).err().unwrap();
+        let huge = BprSettings { learning_rate: 10.0, regularization: 10.0, ..config() };
+        let err = Bpr::train_or_load(&d, &split, &train, &huge, K, Some(dir.path()), &|_| {}).err().unwrap();
         let message = format!("{err:#}");
         assert!(
             message.contains("diverged in epoch 1") && message.contains("learning_rate = 10"),
@@ -513,10 +499,10 @@ mod tests {
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a diverged model was cached");
         for bad in [f32::NAN, f32::INFINITY, 1e30, 0.0] {
-            let c = BprConfig { learning_rate: bad, ..config() };
+            let c = BprSettings { learning_rate: bad, ..config() };
             let err = format!(
                 "{:#}",
-                Bpr::train_or_load(&d, &split, &train, &c, Some(dir.path()), &|_| {}).err().unwrap()
+                Bpr::train_or_load(&d, &split, &train, &c, K, Some(dir.path()), &|_| {}).err().unwrap()
             );
             assert!(err.contains("ranker.bpr.learning_rate"), "{err}");
         }
@@ -527,23 +513,23 @@ mod tests {
     fn cache_round_trips_and_is_keyed_by_settings() {
         let (d, split, train) = data();
         let dir = tempfile::tempdir().unwrap();
-        let c = BprConfig { epochs: 2, ..config() };
-        let trained = Bpr::train_or_load(&d, &split, &train, &c, Some(dir.path()), &|_| {}).unwrap();
+        let c = BprSettings { epochs: 2, ..config() };
+        let trained = Bpr::train_or_load(&d, &split, &train, &c, K, Some(dir.path()), &|_| {}).unwrap();
         assert!(!trained.report.from_cache);
-        let cached = Bpr::train_or_load(&d, &split, &train, &c, Some(dir.path()), &|_| {}).unwrap();
+        let cached = Bpr::train_or_load(&d, &split, &train, &c, K, Some(dir.path()), &|_| {}).unwrap();
         assert!(cached.report.from_cache);
         assert_eq!(cached.user_factors, trained.user_factors);
         assert_eq!(cached.item_bias, trained.item_bias);
         assert_eq!(cached.report.best_epoch, trained.report.best_epoch);
-        let other = BprConfig { seed: 8, ..c.clone() };
-        assert_ne!(cache_key(&d, &split, &train, &c), cache_key(&d, &split, &train, &other));
-        let retrained = Bpr::train_or_load(&d, &split, &train, &other, Some(dir.path()), &|_| {}).unwrap();
+        let other = BprSettings { seed: 8, ..c.clone() };
+        assert_ne!(cache_key(&d, &split, &train, &c, K), cache_key(&d, &split, &train, &other, K));
+        let retrained = Bpr::train_or_load(&d, &split, &train, &other, K, Some(dir.path()), &|_| {}).unwrap();
         assert!(!retrained.report.from_cache);
         // A corrupt file is retrained over, not an error.
-        let path = cache_path(dir.path(), &cache_key(&d, &split, &train, &c));
+        let path = cache_path(dir.path(), &cache_key(&d, &split, &train, &c, K));
         std::fs::write(&path, b"garbage").unwrap();
         let lines = std::sync::Mutex::new(Vec::new());
-        let again = Bpr::train_or_load(&d, &split, &train, &c, Some(dir.path()), &|l| {
+        let again = Bpr::train_or_load(&d, &split, &train, &c, K, Some(dir.path()), &|l| {
             lines.lock().unwrap().push(l.to_owned())
         })
         .unwrap();

@@ -122,9 +122,17 @@ pub fn build(
         RankerSpec::Popularity => Box::new(Popularity::fit(train)),
         RankerSpec::ItemKnn => Box::new(ItemKnn::fit(train, options.settings.itemknn.neighbours)),
         RankerSpec::Bpr => {
-            let config = bpr::BprConfig::from_settings(options.settings);
-            let cache_dir = options.cache_dir.filter(|_| options.settings.bpr.cache);
-            Box::new(Bpr::train_or_load(dataset, split, train, &config, cache_dir, options.progress)?)
+            let settings = options.settings;
+            let cache_dir = options.cache_dir.filter(|_| settings.bpr.cache);
+            Box::new(Bpr::train_or_load(
+                dataset,
+                split,
+                train,
+                &settings.bpr,
+                settings.k,
+                cache_dir,
+                options.progress,
+            )?)
         }
         RankerSpec::File(path) => Box::new(External::load(path, dataset)?),
     })

@@ -189,7 +189,7 @@ impl Workers {
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
         let dir = jobs_dir().join(format!("quick-{stamp}"));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let spec = distill::job::prepare(&dir, &spec, false)?;
+        let spec = distill::spec::prepare(&dir, &spec, false)?;
         let device = parse_device(&self.settings.models.device)?;
         let handle = distill::spawn(
             dir.clone(),

@@ -34,7 +34,7 @@ pub fn std_dev(values: &[f64]) -> Result<f64, MetricsError> {
 
 /// What a report prints for one score: n, mean ± sample std, and a bootstrap CI of the mean.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Summary {
+pub struct ScoreSummary {
     pub n: usize,
     pub mean: f64,
     /// Sample standard deviation; `None` for a single value.
@@ -42,10 +42,10 @@ pub struct Summary {
     pub ci: Interval,
 }
 
-/// [`Summary`] of `values` with a percentile-bootstrap CI by `config`.
-pub fn summarize(values: &[f64], config: &BootstrapConfig) -> Result<Summary, MetricsError> {
+/// [`ScoreSummary`] of `values` with a percentile-bootstrap CI by `config`.
+pub fn summarize(values: &[f64], config: &BootstrapConfig) -> Result<ScoreSummary, MetricsError> {
     let ci = bootstrap_mean_ci(values, config)?;
-    Ok(Summary { n: values.len(), mean: ci.estimate, std: std_dev(values).ok(), ci })
+    Ok(ScoreSummary { n: values.len(), mean: ci.estimate, std: std_dev(values).ok(), ci })
 }
 
 /// The `q`-th percentile (0–100) of ascending `sorted` values with linear interpolation between

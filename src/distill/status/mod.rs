@@ -20,17 +20,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
+mod shard;
+
+pub use shard::{format_age, shard_state, ShardFacts, ShardState};
+
 use super::events::{read_log, DistillEvent, EventKind, LogPosition, LogProblem, Stage, EVENTS_FILE};
-use super::job::{is_complete, read_spec, LOCK_FILE, SUMMARY_FILE};
+use super::layout::{is_complete, LOCK_FILE, SUMMARY_FILE};
+use super::resume::resume_of;
 use super::shards::{self, Plan};
 use super::slurm::{self, EndedRun, Seen, TaskState};
+use super::spec::read_spec;
 use crate::model::checkpoint::read_json;
 
 /// A task with no Slurm record whose shard's files have not changed for this many polls is lost.
 pub const LOST_AFTER_POLLS: f64 = 3.0;
-
-/// The command that continues the job, as the last `prism distill` that ran it gave it.
-pub const RESUME_FILE: &str = "resume.json";
 
 /// How to ask.
 #[derive(Clone, Debug)]
@@ -39,39 +42,6 @@ pub struct Options {
     pub ask_slurm: bool,
     /// `[slurm] poll_seconds`: the unit of [`LOST_AFTER_POLLS`].
     pub poll_seconds: f64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ShardState {
-    Done,
-    Running,
-    Pending,
-    Cancelled,
-    Failed,
-    Lost,
-    Stopped,
-    NotStarted,
-}
-
-impl ShardState {
-    pub fn name(self) -> &'static str {
-        match self {
-            ShardState::Done => "done",
-            ShardState::Running => "running",
-            ShardState::Pending => "pending",
-            ShardState::Cancelled => "cancelled",
-            ShardState::Failed => "failed",
-            ShardState::Lost => "lost",
-            ShardState::Stopped => "stopped",
-            ShardState::NotStarted => "not started",
-        }
-    }
-
-    /// Whether something will still run it without anyone's help.
-    pub fn is_active(self) -> bool {
-        matches!(self, ShardState::Running | ShardState::Pending)
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -164,14 +134,6 @@ pub struct Holders {
     pub coordinator: Option<bool>,
 }
 
-/// The command that continues the job.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Resume {
-    pub argv: Vec<String>,
-    /// Where to run it (the job's relative paths are relative to it).
-    pub cwd: Option<PathBuf>,
-}
-
 /// The command that continues a job, as shown.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Continue {
@@ -180,23 +142,6 @@ pub struct Continue {
     /// The words, the binary that ran the job first.
     pub argv: Vec<String>,
     pub cwd: Option<PathBuf>,
-}
-
-impl Resume {
-    /// The command for a shell, with `prism` for the binary.
-    pub fn command(&self) -> String {
-        let words: Vec<String> = self
-            .argv
-            .iter()
-            .enumerate()
-            .map(|(i, w)| if i == 0 { "prism".to_owned() } else { slurm::shell_quote(w) })
-            .collect();
-        let line = words.join(" ");
-        match &self.cwd {
-            Some(cwd) => format!("cd {} && {line}", slurm::shell_quote(&cwd.to_string_lossy())),
-            None => line,
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -237,16 +182,6 @@ fn modified(path: &Path) -> Option<f64> {
     Some(time.duration_since(UNIX_EPOCH).ok()?.as_secs_f64())
 }
 
-/// `12s`, `4m05s`, `2h10m`.
-pub fn format_age(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-    }
-}
-
 /// A log's events and problems (the whole file).
 fn log(path: &Path, problems: &mut Vec<LogProblem>) -> Result<Vec<DistillEvent>> {
     let log = read_log(path, LogPosition::default())?;
@@ -268,130 +203,6 @@ fn torn_cache(path: &Path) -> Option<LogProblem> {
         excerpt: String::from_utf8_lossy(&bytes[complete..]).chars().take(60).collect(),
         error: "no newline at the end: a writer stopped mid-line (the shard regenerates that sample)".into(),
     })
-}
-
-/// The default continuation, for jobs started before `resume.json` was written.
-fn default_resume(dir: &Path, dataset: &str, on_slurm: bool) -> Resume {
-    let mut argv: Vec<String> = vec!["prism".into()];
-    if !dataset.is_empty() {
-        argv.extend(["--dataset".into(), dataset.to_owned()]);
-    }
-    argv.extend(["distill".into(), "--out".into(), dir.display().to_string(), "--resume".into()]);
-    if on_slurm {
-        argv.extend(["--backend".into(), "slurm".into()]);
-    }
-    Resume { argv, cwd: None }
-}
-
-/// Reads the resume command a run recorded, or the default one.
-pub fn resume_of(dir: &Path, dataset: &str, on_slurm: bool) -> Resume {
-    read_json::<Resume>(&dir.join(RESUME_FILE)).unwrap_or_else(|_| {
-        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-        default_resume(&dir, dataset, on_slurm)
-    })
-}
-
-/// What is known of a shard when its state is decided.
-#[derive(Clone, Debug, Default)]
-pub struct ShardFacts<'a> {
-    pub shard: usize,
-    pub complete: bool,
-    pub done: usize,
-    pub locked: Option<bool>,
-    pub idle_s: Option<f64>,
-    /// The shard's Slurm task as the coordinator recorded it.
-    pub task: Option<&'a TaskState>,
-    /// Whether `seen` is Slurm's answer now (else the recorded state stands in).
-    pub live: bool,
-    /// Slurm's answer now about the task's latest run (`None`: no record).
-    pub seen: Option<&'a Seen>,
-    /// A live local run of the job will reach it.
-    pub runner_alive: bool,
-    /// Its last event was `Cancelled` (its process stopped cleanly, e.g. Ctrl-C).
-    pub cancelled_event: bool,
-    pub lost_after_s: f64,
-    pub log: String,
-}
-
-/// Slurm states in which a task runs (as opposed to waiting).
-fn is_running(state: &str) -> bool {
-    matches!(state, "RUNNING" | "COMPLETING" | "CONFIGURING" | "STAGE_OUT" | "SIGNALING" | "RESIZING")
-}
-
-/// Decides a shard's state from what is known of it.
-pub fn shard_state(f: &ShardFacts<'_>) -> (ShardState, String) {
-    let locked = f.locked == Some(true);
-    if f.complete {
-        return (ShardState::Done, "complete.json is written".into());
-    }
-    let task = f.task.filter(|t| !t.job.is_empty());
-    if let Some(task) = task {
-        // Slurm's word now, or the coordinator's record of it as last seen.
-        let recorded;
-        let seen = if f.live {
-            f.seen
-        } else {
-            recorded = Seen { state: task.state.clone(), ..Seen::default() };
-            Some(&recorded).filter(|s| !s.state.is_empty())
-        };
-        let as_last_seen = if f.live { "" } else { " (as last seen)" };
-        match seen.map(|s| s.state.as_str()) {
-            Some(state) if is_running(state) => {
-                let ending = if state == "COMPLETING" { ": its task is ending" } else { "" };
-                return (ShardState::Running, format!("Slurm says {state}{as_last_seen}{ending}"));
-            }
-            Some("SUBMITTED") => return (ShardState::Pending, format!("submitted{as_last_seen}")),
-            Some(state) if slurm::is_active(state) => {
-                let why =
-                    seen.and_then(|s| s.reason.as_deref()).map(|r| format!(", {r}")).unwrap_or_default();
-                return (ShardState::Pending, format!("Slurm says {state}{why}{as_last_seen}"));
-            }
-            Some("CANCELLED") => {
-                let seen = seen.expect("matched");
-                let by = seen.by.as_deref().map_or(String::new(), |b| format!(" by {b}"));
-                let exiting = if locked { "; its process is still exiting" } else { "" };
-                return (ShardState::Cancelled, format!("Slurm says CANCELLED{by}{as_last_seen}{exiting}"));
-            }
-            Some(state) if state != slurm::DONE => {
-                let seen = seen.expect("matched");
-                let text = slurm::describe(state, seen.by.as_deref(), seen.exit_code.as_deref());
-                let what = if state == "COMPLETED" { " without its complete.json" } else { "" };
-                return (ShardState::Failed, format!("Slurm says {text}{what}{as_last_seen}; log {}", f.log));
-            }
-            _ => {}
-        }
-        if locked {
-            return (ShardState::Running, "a process holds its lock".into());
-        }
-        if f.live && f.seen.is_none() {
-            let idle = f.idle_s.unwrap_or(f64::INFINITY);
-            return if idle >= f.lost_after_s {
-                let age = if idle.is_finite() { format!(" for {}", format_age(idle)) } else { String::new() };
-                (
-                    ShardState::Lost,
-                    format!("Slurm has no record of {}_{} and no progress{age}", task.job, f.shard),
-                )
-            } else {
-                (ShardState::Pending, format!("Slurm has no record of {}_{} yet", task.job, f.shard))
-            };
-        }
-    }
-    if locked {
-        return (ShardState::Running, "a process holds its lock".into());
-    }
-    if f.runner_alive {
-        return (ShardState::Pending, "the running job will reach it".into());
-    }
-    if f.cancelled_event {
-        return (ShardState::Cancelled, "its process stopped it (Ctrl-C or cancel); nothing runs it".into());
-    }
-    if f.done > 0 || f.idle_s.is_some() {
-        return (
-            ShardState::Stopped,
-            "its process ended without finishing (killed?); nothing runs it".into(),
-        );
-    }
-    (ShardState::NotStarted, "nothing runs it".into())
 }
 
 /// Slurm's answer about a job's tasks, and when it was given.
@@ -672,76 +483,6 @@ mod tests {
         TaskState { job: job.into(), state: state.into(), ..TaskState::default() }
     }
 
-    fn seen(state: &str) -> Seen {
-        Seen { state: state.into(), ..Seen::default() }
-    }
-
-    fn facts<'a>(task: Option<&'a TaskState>, seen: Option<&'a Seen>) -> ShardFacts<'a> {
-        ShardFacts {
-            shard: 1,
-            task,
-            seen,
-            live: true,
-            lost_after_s: 3.0,
-            log: "/j/slurm-12_1.out".into(),
-            ..ShardFacts::default()
-        }
-    }
-
-    #[test]
-    fn slurm_now_decides_over_the_record() {
-        let recorded = task("12", "RUNNING");
-        let cancelled = Seen { by: Some("alice".into()), ..seen("CANCELLED") };
-        let (state, detail) = shard_state(&facts(Some(&recorded), Some(&cancelled)));
-        assert_eq!((state, detail.as_str()), (ShardState::Cancelled, "Slurm says CANCELLED by alice"));
-        // Its process may still hold the lock while it exits: Slurm's word stands.
-        let exiting = ShardFacts { locked: Some(true), ..facts(Some(&recorded), Some(&cancelled)) };
-        assert_eq!(shard_state(&exiting).0, ShardState::Cancelled);
-        let failed = Seen { exit_code: Some("1:0".into()), ..seen("FAILED") };
-        let (state, detail) = shard_state(&facts(Some(&recorded), Some(&failed)));
-        assert_eq!(state, ShardState::Failed);
-        assert_eq!(detail, "Slurm says FAILED (exit 1:0); log /j/slurm-12_1.out");
-        let pending = Seen { reason: Some("Resources".into()), ..seen("PENDING") };
-        let (state, detail) = shard_state(&facts(Some(&recorded), Some(&pending)));
-        assert_eq!((state, detail.as_str()), (ShardState::Pending, "Slurm says PENDING, Resources"));
-        assert_eq!(shard_state(&facts(Some(&recorded), Some(&seen("RUNNING")))).0, ShardState::Running);
-        let completed = shard_state(&facts(Some(&recorded), Some(&seen("COMPLETED"))));
-        assert_eq!(completed.0, ShardState::Failed, "COMPLETED without complete.json is no success");
-        let done = ShardFacts { complete: true, ..facts(Some(&recorded), Some(&failed)) };
-        assert_eq!(shard_state(&done).0, ShardState::Done, "complete.json is the only proof of done");
-    }
-
-    #[test]
-    fn a_task_without_a_record_is_lost_only_after_some_polls_without_progress() {
-        let recorded = task("12", "PENDING");
-        let fresh = ShardFacts { idle_s: Some(1.0), ..facts(Some(&recorded), None) };
-        assert_eq!(shard_state(&fresh).0, ShardState::Pending);
-        let stale = ShardFacts { idle_s: Some(10.0), ..facts(Some(&recorded), None) };
-        let (state, detail) = shard_state(&stale);
-        assert_eq!(state, ShardState::Lost);
-        assert!(detail.contains("no record of 12_1 and no progress for 10s"), "{detail}");
-    }
-
-    #[test]
-    fn without_slurm_the_recorded_states_stand_marked_as_last_seen() {
-        let recorded = task("12", "RUNNING");
-        let offline = ShardFacts { live: false, ..facts(Some(&recorded), None) };
-        let (state, detail) = shard_state(&offline);
-        assert_eq!((state, detail.as_str()), (ShardState::Running, "Slurm says RUNNING (as last seen)"));
-    }
-
-    #[test]
-    fn local_shards_follow_their_locks_and_logs() {
-        let base = ShardFacts { live: false, lost_after_s: 3.0, ..ShardFacts::default() };
-        assert_eq!(shard_state(&base).0, ShardState::NotStarted);
-        assert_eq!(shard_state(&ShardFacts { locked: Some(true), ..base.clone() }).0, ShardState::Running);
-        assert_eq!(shard_state(&ShardFacts { runner_alive: true, ..base.clone() }).0, ShardState::Pending);
-        let killed = ShardFacts { done: 4, idle_s: Some(2.0), ..base.clone() };
-        assert_eq!(shard_state(&killed).0, ShardState::Stopped);
-        let cancelled = ShardFacts { cancelled_event: true, done: 4, ..base };
-        assert_eq!(shard_state(&cancelled).0, ShardState::Cancelled);
-    }
-
     /// A job on Slurm whose coordinator is gone, with a log written before the `slurm` event kind
     /// and Slurm not asked: stopped, the teach line summed from the shards' caches (never the old
     /// log's 0/0), the states as last seen, and the command to continue.
@@ -749,10 +490,10 @@ mod tests {
     fn an_older_job_reads_as_stopped_with_the_teach_line_summed() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        let mut spec = super::super::JobSpec::preset("quick", &crate::config::project_root()).unwrap();
+        let mut spec = super::super::spec::JobSpec::preset("quick", &crate::config::project_root()).unwrap();
         spec.shards = Some(2);
         spec.dataset = "data/demo".into();
-        super::super::job::prepare(dir, &spec, false).unwrap();
+        super::super::spec::prepare(dir, &spec, false).unwrap();
         shards::write_plan(dir, &Plan { shards: 2, batch_size: 2, samples: 8, fingerprint: "f".into() })
             .unwrap();
         for (k, n) in [(0, 3), (1, 2)] {
@@ -791,14 +532,5 @@ mod tests {
         assert!(!slurm.live && slurm.as_of.is_some());
         assert_eq!(status.last_slurm.unwrap().kind, EventKind::Slurm);
         assert!(status.problems.is_empty());
-    }
-
-    #[test]
-    fn a_resume_command_reads_as_typed() {
-        let resume = Resume {
-            argv: vec!["/usr/bin/prism".into(), "--config".into(), "my config.toml".into(), "distill".into()],
-            cwd: Some("/shared/me".into()),
-        };
-        assert_eq!(resume.command(), "cd /shared/me && prism --config 'my config.toml' distill");
     }
 }
