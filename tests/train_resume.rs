@@ -62,7 +62,7 @@ fn config(max_steps: usize) -> TrainConfig {
 
 fn tokenizer() -> tokenizers::Tokenizer {
     let texts = ["a tiny corpus for a tiny tokenizer"; 20];
-    train::train_tokenizer(TokenizerKind::Unigram, 40, texts.iter()).unwrap()
+    train::train_tokenizer(TokenizerKind::Unigram, 40, texts.iter(), &[]).unwrap()
 }
 
 /// Trains in `out` with a fresh model seeded identically; `on_event` sees every event.

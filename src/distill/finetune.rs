@@ -48,11 +48,39 @@ pub struct ModelSpec {
     pub induction_init: bool,
 }
 
+/// The tokenizer of a run: for a fresh model, which one to train (`kind`, `vocab_size`); for
+/// either, which entities get a token of their own.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenizerSpec {
-    pub kind: TokenizerKind,
-    pub vocab_size: usize,
+    #[serde(default)]
+    pub kind: Option<TokenizerKind>,
+    #[serde(default)]
+    pub vocab_size: Option<usize>,
+    /// `"catalogue"`: every title, person, genre and theme of the dataset's catalogue becomes one
+    /// added token after the trained vocabulary ([`crate::train::add_entities`]); with `[model]
+    /// init` the checkpoint's tokenizer and embeddings are extended by them.
+    #[serde(default)]
+    pub entities: Entities,
+}
+
+/// Which named entities get a token of their own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Entities {
+    #[default]
+    None,
+    /// The dataset's titles and feature values ([`crate::explain::prompt::catalogue_entities`]).
+    Catalogue,
+}
+
+impl TokenizerSpec {
+    fn entities(&self, dataset: &Dataset) -> Vec<String> {
+        match self.entities {
+            Entities::None => Vec::new(),
+            Entities::Catalogue => crate::explain::prompt::catalogue_entities(&dataset.items),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -129,8 +157,17 @@ impl Recipe {
         if recipe.model.copy_init && recipe.model.induction_init {
             bail!("{}: [model] takes one of copy_init and induction_init", path.display());
         }
-        if recipe.model.config.is_some() && recipe.tokenizer.is_none() {
-            bail!("{}: a fresh model needs a [tokenizer] section", path.display());
+        match (&recipe.model.config, &recipe.tokenizer) {
+            (Some(_), None) => bail!("{}: a fresh model needs a [tokenizer] section", path.display()),
+            (Some(_), Some(spec)) if spec.kind.is_none() || spec.vocab_size.is_none() => {
+                bail!("{}: [tokenizer] of a fresh model needs `kind` and `vocab_size`", path.display())
+            }
+            (None, Some(spec)) if spec.kind.is_some() || spec.vocab_size.is_some() => bail!(
+                "{}: [tokenizer] `kind` and `vocab_size` train a fresh model's tokenizer; a checkpoint \
+                 (`[model] init`) keeps its own, extended only by `entities`",
+                path.display()
+            ),
+            _ => {}
         }
         recipe.train.validate().with_context(|| format!("{}: [train]", path.display()))?;
         let mut c = crate::validate::Checks::new();
@@ -140,8 +177,8 @@ impl Recipe {
             c.int("train_limit", limit, 1, usize::MAX);
         }
         c.int("eval_max_new_tokens", recipe.eval_max_new_tokens, 1, 65_536);
-        if let Some(tokenizer) = &recipe.tokenizer {
-            c.int("tokenizer.vocab_size", tokenizer.vocab_size, 16, 1_000_000);
+        if let Some(vocab_size) = recipe.tokenizer.as_ref().and_then(|t| t.vocab_size) {
+            c.int("tokenizer.vocab_size", vocab_size, 16, 1_000_000);
         }
         c.finish(&path.display().to_string())?;
         Ok(recipe)
@@ -230,7 +267,7 @@ pub fn examples(
 const TOKENIZER_PROMPTS: usize = 2000;
 
 /// Trains the recipe's tokenizer on what the model will read and write: item lines, rendered
-/// prompts and the targets.
+/// prompts and the targets; then the entity tokens the recipe asks for.
 fn train_tokenizer(
     dataset: &Dataset,
     prompts: &Prompts,
@@ -246,7 +283,10 @@ fn train_tokenizer(
         texts.push(prompts.prism.render(&history, item));
     }
     texts.extend(pairs.iter().map(|p| p.target.clone()));
-    train::train_tokenizer(spec.kind, spec.vocab_size, texts.iter())
+    let (Some(kind), Some(vocab_size)) = (spec.kind, spec.vocab_size) else {
+        bail!("[tokenizer] of a fresh model needs `kind` and `vocab_size`");
+    };
+    train::train_tokenizer(kind, vocab_size, texts.iter(), &spec.entities(dataset))
 }
 
 /// Where the tokenizer of a fresh run is kept (trained once, reused on resume).
@@ -274,9 +314,10 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
         job;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let (model, tokenizer) = match (&recipe.model.init, &recipe.model.config, &recipe.tokenizer) {
-        (Some(init), _, _) => {
+        (Some(init), _, spec) => {
             let init = crate::model::hf_cache::resolve(init)?;
-            (TrainableModel::from_checkpoint(&init, device)?, checkpoint::load_tokenizer(&init)?)
+            let entities = spec.as_ref().map(|s| s.entities(dataset)).unwrap_or_default();
+            checkpoint_with_entities(&init, &entities, device)?
         }
         (None, Some(config), Some(spec)) => {
             let path = out.join(TOKENIZER_FILE);
@@ -332,6 +373,59 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
         cancel,
         stop_at,
     })
+}
+
+/// The checkpoint in `dir` and its tokenizer, both extended by a token for each of `entities` it
+/// lacks: each new embedding row starts as the mean of the rows of the pieces its tokenizer split
+/// the entity into.
+fn checkpoint_with_entities(
+    dir: &Path,
+    entities: &[String],
+    device: &Device,
+) -> Result<(TrainableModel, Tokenizer)> {
+    let mut tokenizer = checkpoint::load_tokenizer(dir)?;
+    if entities.is_empty() {
+        return Ok((TrainableModel::from_checkpoint(dir, device)?, tokenizer));
+    }
+    let old_size = tokenizer.get_vocab_size(true);
+    let config: serde_json::Value = checkpoint::read_json(&dir.join("config.json"))?;
+    if config["vocab_size"].as_u64() != Some(old_size as u64) {
+        bail!(
+            "{}: entity tokens need a checkpoint whose config.json vocab_size equals its tokenizer's \
+             size ({old_size})",
+            dir.display()
+        );
+    }
+    let mut pieces = Vec::with_capacity(entities.len());
+    for entity in entities {
+        let text = format!(" {}", entity.trim());
+        let ids = tokenizer
+            .encode(text.as_str(), false)
+            .map_err(|e| anyhow!("cannot tokenize the entity {entity:?}: {e}"))?
+            .get_ids()
+            .to_vec();
+        pieces.push(ids);
+    }
+    train::add_entities(&mut tokenizer, entities)?;
+    let mut new_tokens: Vec<(u32, Vec<u32>)> = entities
+        .iter()
+        .zip(pieces)
+        .filter_map(|(entity, ids)| {
+            let id = tokenizer.token_to_id(&format!(" {}", entity.trim()))?;
+            (id as usize >= old_size).then_some((id, ids))
+        })
+        .collect();
+    new_tokens.sort_by_key(|(id, _)| *id);
+    new_tokens.dedup_by_key(|(id, _)| *id);
+    if new_tokens.iter().enumerate().any(|(i, (id, _))| *id as usize != old_size + i) {
+        bail!(
+            "{}: the entity tokens did not get the ids right after the tokenizer's {old_size}",
+            dir.display()
+        );
+    }
+    let rows: Vec<Vec<u32>> = new_tokens.into_iter().map(|(_, ids)| ids).collect();
+    let model = TrainableModel::from_checkpoint_with_new_tokens(dir, device, &rows)?;
+    Ok((model, tokenizer))
 }
 
 /// A seeded subset of at most `limit` pairs (all of them, in order, without a limit).
@@ -440,5 +534,29 @@ mod tests {
         assert!(err.contains("induction_init applies to fresh weights"), "{err}");
         let err = error("copy_init = true\ninduction_init = true\n[model.config]\nmodel_type = \"t5\"");
         assert!(err.contains("one of copy_init and induction_init"), "{err}");
+    }
+
+    #[test]
+    fn a_checkpoint_keeps_its_tokenizer_but_takes_entities() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.toml");
+        let load = |model: &str, tokenizer: &str| {
+            let recipe = format!(
+                "prompt = \"prism\"\nmax_input_tokens = 8\nmax_target_tokens = 8\ndev_limit = 1\n\
+                 [model]\n{model}\n[tokenizer]\n{tokenizer}\n[train]\nepochs = 1\nbatch_size = 1\nlr = 1e-3\nseed = 1\n"
+            );
+            std::fs::write(&path, recipe).unwrap();
+            Recipe::load(&path)
+        };
+        let recipe = load("init = \"ckpt\"", "entities = \"catalogue\"").unwrap();
+        assert_eq!(recipe.tokenizer.unwrap().entities, Entities::Catalogue);
+        let err =
+            load("init = \"ckpt\"", "kind = \"bytelevelbpe\"\nvocab_size = 100").unwrap_err().to_string();
+        assert!(err.contains("a checkpoint (`[model] init`) keeps its own"), "{err}");
+        let err =
+            load("[model.config]\nmodel_type = \"t5\"", "entities = \"catalogue\"").unwrap_err().to_string();
+        assert!(err.contains("needs `kind` and `vocab_size`"), "{err}");
+        let err = load("init = \"ckpt\"", "entities = \"all\"").unwrap_err().to_string();
+        assert!(err.contains("entities"), "{err}");
     }
 }

@@ -200,6 +200,24 @@ pub fn item_line(item: &Item) -> String {
     line
 }
 
+/// The catalogue's named entities as prompts and explanations write them: every item's title
+/// (cleaned as in its line), every feature value (people, genres, themes), and each genre also in
+/// lower case ("a drama"), sorted. The embedded models give each a token of its own
+/// (`[tokenizer] entities = "catalogue"`, docs/EMBEDDED_MODELS.md).
+pub fn catalogue_entities(items: &[Item]) -> Vec<String> {
+    let mut entities = std::collections::BTreeSet::new();
+    for item in items {
+        entities.insert(clean_title(&item.title));
+        for feature in &item.features {
+            entities.insert(feature.value.trim().to_owned());
+            if feature.kind == "genre" {
+                entities.insert(feature.value.trim().to_lowercase());
+            }
+        }
+    }
+    entities.into_iter().filter(|e| !e.is_empty()).collect()
+}
+
 /// The Oracle's and the Prism's templates, as configured.
 #[derive(Clone, Debug)]
 pub struct Prompts {

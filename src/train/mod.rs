@@ -10,5 +10,5 @@ pub mod trainer;
 
 pub use batch::Example;
 pub use optim::Schedule;
-pub use tokenizer::{train_tokenizer, TokenizerKind};
+pub use tokenizer::{add_entities, train_tokenizer, TokenizerKind};
 pub use trainer::{train, Ending, EvalRecord, Run, TrainConfig, TrainEvent, TrainOutcome, TrainableModel};

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use tokenizers::Tokenizer;
@@ -244,6 +244,19 @@ impl TrainableModel {
 
     /// The weights of the checkpoint in `dir` (any layout the loader reads), made trainable.
     pub fn from_checkpoint(dir: &Path, device: &Device) -> Result<TrainableModel> {
+        TrainableModel::from_checkpoint_with_new_tokens(dir, device, &[])
+    }
+
+    /// The checkpoint's weights with `new_tokens.len()` tokens appended to its vocabulary (ids
+    /// `vocab_size`, `vocab_size + 1`, …): each new row of every vocabulary-sized weight (the tied
+    /// embeddings, an untied LM head) starts as the mean of the rows of the old token ids in its
+    /// entry — the pieces the checkpoint's tokenizer split that text into — so a new entity token
+    /// starts out meaning roughly what its spelling meant.
+    pub fn from_checkpoint_with_new_tokens(
+        dir: &Path,
+        device: &Device,
+        new_tokens: &[Vec<u32>],
+    ) -> Result<TrainableModel> {
         let ckpt = Checkpoint::open(&crate::model::hf_cache::resolve(dir)?)?;
         crate::model::compat::check_config(ckpt.arch, &ckpt.config)
             .with_context(|| ckpt.dir.display().to_string())?;
@@ -258,6 +271,18 @@ impl TrainableModel {
             config["scale_decoder_outputs"] = scale;
             config["tie_word_embeddings"] = false.into();
         }
+        let old_vocab = config["vocab_size"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("{}: config.json has no vocab_size", ckpt.dir.display()))?
+            as usize;
+        if let Some(bad) = new_tokens.iter().flatten().find(|&&id| id as usize >= old_vocab) {
+            bail!("a new token's pieces name id {bad}, outside the checkpoint's {old_vocab} tokens");
+        }
+        if new_tokens.iter().any(Vec::is_empty) {
+            bail!("every new token needs at least one old token to start from");
+        }
+        let new_vocab = old_vocab + new_tokens.len();
+        config["vocab_size"] = new_vocab.into();
         let mut trainable = TrainableModel::fresh(&config, device)?;
         if let Some(gen) = &ckpt.generation {
             trainable.model.apply_generation_config(gen);
@@ -265,13 +290,30 @@ impl TrainableModel {
         let source = ckpt.var_builder(DType::F32, device)?;
         for (name, var) in trainable.vars() {
             let shape = var.shape().clone();
+            let vocab_dim =
+                (!new_tokens.is_empty()).then(|| shape.dims().iter().position(|&d| d == new_vocab)).flatten();
+            let mut old_shape = shape.dims().to_vec();
+            if let Some(dim) = vocab_dim {
+                old_shape[dim] = old_vocab;
+            }
             let tensor = source
-                .get(shape.clone(), &name)
+                .get(old_shape.clone(), &name)
                 .or_else(|e| match name.as_str() {
-                    "shared.weight" => source.get(shape, "encoder.embed_tokens.weight"),
+                    "shared.weight" => source.get(old_shape.clone(), "encoder.embed_tokens.weight"),
                     _ => Err(e),
                 })
                 .with_context(|| format!("{}: cannot take weight {name}", ckpt.weights_label()))?;
+            let tensor = match vocab_dim {
+                Some(dim) => {
+                    let mut parts = vec![tensor.clone()];
+                    for pieces in new_tokens {
+                        let ids = Tensor::new(pieces.as_slice(), device)?;
+                        parts.push(tensor.index_select(&ids, dim)?.mean_keepdim(dim)?);
+                    }
+                    Tensor::cat(&parts, dim)?
+                }
+                None => tensor,
+            };
             var.set(&tensor)?;
         }
         Ok(trainable)
@@ -677,4 +719,55 @@ fn evaluate_and_select(
         state.evals_without_improvement += 1;
     }
     Ok(config.patience.is_some_and(|p| state.evals_without_improvement >= p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_tokens_extend_the_vocabulary_with_the_mean_of_their_pieces() {
+        for config in [
+            serde_json::json!({
+                "model_type": "t5", "d_model": 16, "d_kv": 8, "d_ff": 32, "num_layers": 1,
+                "num_decoder_layers": 1, "num_heads": 2, "vocab_size": 10, "tie_word_embeddings": true,
+                "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0
+            }),
+            serde_json::json!({
+                "model_type": "bart", "d_model": 16, "encoder_layers": 1, "decoder_layers": 1,
+                "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 32,
+                "decoder_ffn_dim": 32, "max_position_embeddings": 32, "vocab_size": 10,
+                "tie_word_embeddings": true, "bos_token_id": 0, "pad_token_id": 1, "eos_token_id": 2,
+                "decoder_start_token_id": 2
+            }),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let old = TrainableModel::fresh_seeded(&config, &Device::Cpu, 3).unwrap();
+            old.model.save(dir.path(), None).unwrap();
+            let extended = TrainableModel::from_checkpoint_with_new_tokens(
+                dir.path(),
+                &Device::Cpu,
+                &[vec![2, 5], vec![7]],
+            )
+            .unwrap();
+            let embedding = |m: &TrainableModel| {
+                let vars = m.vars();
+                let (_, var) = vars.iter().find(|(n, _)| n.ends_with("shared.weight")).unwrap();
+                var.as_tensor().to_vec2::<f32>().unwrap()
+            };
+            let (before, after) = (embedding(&old), embedding(&extended));
+            assert_eq!(after.len(), 12, "{}", config["model_type"]);
+            assert_eq!(after[..10], before[..], "old rows are kept");
+            let mean: Vec<f32> = before[2].iter().zip(&before[5]).map(|(a, b)| (a + b) / 2.0).collect();
+            for (got, want) in after[10].iter().zip(&mean) {
+                assert!((got - want).abs() < 1e-6);
+            }
+            assert_eq!(after[11], before[7]);
+            assert_eq!(extended.model.info().vocab_size, 12);
+            let err = TrainableModel::from_checkpoint_with_new_tokens(dir.path(), &Device::Cpu, &[vec![10]])
+                .err()
+                .unwrap();
+            assert!(err.to_string().contains("outside the checkpoint's 10 tokens"), "{err}");
+        }
+    }
 }

@@ -53,7 +53,7 @@ select_higher = true
 /// A tiny random BART with a byte-level tokenizer and room for the Prism's whole prompt.
 pub fn tiny_bart(dir: &std::path::Path) {
     let texts = ["Recent history: a drama by a director, a comedy with an actor. Why it fits:"; 30];
-    let tokenizer = train_tokenizer(TokenizerKind::ByteLevelBpe, 300, texts.iter()).unwrap();
+    let tokenizer = train_tokenizer(TokenizerKind::ByteLevelBpe, 300, texts.iter(), &[]).unwrap();
     let config = serde_json::json!({
         "model_type": "bart", "d_model": 16, "encoder_layers": 1, "decoder_layers": 1,
         "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 32,
