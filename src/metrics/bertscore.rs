@@ -188,7 +188,33 @@ fn pair(candidate: &Embedded, reference: &Embedded, weights: &Weights, padded: (
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn any_baseline_file_reads_back_by_layer(
+            rows in proptest::collection::vec((-5.0f64..0.99, -5.0f64..0.99, -5.0f64..0.99), 1..30),
+            pick in any::<proptest::sample::Index>(),
+        ) {
+            let mut text = "LAYER,P,R,F\n".to_owned();
+            for (i, (p, r, f)) in rows.iter().enumerate() {
+                text.push_str(&format!("{i},{p},{r},{f}\n"));
+            }
+            let layer = pick.index(rows.len());
+            let b = Baseline::parse(&text, "b.csv", layer).unwrap();
+            let (p, r, f) = rows[layer];
+            prop_assert_eq!(b, Baseline { precision: p, recall: r, f });
+        }
+
+        #[test]
+        fn any_text_is_a_baseline_or_an_error_naming_the_file(text in "\\PC*", layer in 0usize..4) {
+            if let Err(e) = Baseline::parse(&text, "b.csv", layer) {
+                prop_assert!(e.to_string().starts_with("b.csv"), "{}", e);
+            }
+        }
+    }
 
     fn sentence(ids: &[u32], vectors: &[[f32; 2]]) -> Embedded {
         Embedded { ids: ids.to_vec(), vectors: vectors.iter().flatten().copied().collect(), dim: 2 }
