@@ -8,7 +8,8 @@
 //! RoBERTa differs in two places only: position ids start at `padding_idx + 1` and pads sit at
 //! `padding_idx` (`create_position_ids_from_input_ids`), and its single token type is 0 like
 //! BERT's first. Built on candle-nn's layers rather than on candle-transformers' BERT: that crate
-//! would be a new dependency tree for ~200 lines, and it has no RoBERTa position offset.
+//! is not a dependency (hundreds of models to compile for one encoder), and its BERT counts
+//! positions without RoBERTa's offset.
 
 use std::path::Path;
 
