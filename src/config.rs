@@ -331,7 +331,10 @@ fn parse_layer(text: &str, origin: &str, base: &Path) -> Result<toml::Table> {
                     let model = model.map(|m| format!("#{m}")).unwrap_or_default();
                     format!("file:{}{model}", resolve(&path).display())
                 }
-                ExtraSource::Model(dir) => resolve(&dir).display().to_string(),
+                // A model may be a Hugging Face id, as for [models] oracle and prism.
+                ExtraSource::Model(dir) => {
+                    crate::model::hf_cache::relative_to(base, &dir).display().to_string()
+                }
             };
         }
     }
@@ -427,19 +430,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write(
             dir.path(),
-            "[models.extra]\npeter = \"file:out/peter.jsonl\"\nlarge = \"/m/large\"\nt = \"file:e.jsonl#template\"\n",
+            "[models.extra]\npeter = \"file:out/peter.jsonl\"\nlarge = \"/m/large\"\nt = \"file:e.jsonl#template\"\n\
+             tiny = \"acme/tiny-prism@v2\"\nlocal = \"runs/a/best\"\n",
         );
         let settings = Settings::load_layers(None, Some(&path)).unwrap();
         let extra = settings.models.extra_systems().unwrap();
         let names: Vec<&str> = extra.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["large", "peter", "t"]);
+        assert_eq!(names, ["large", "local", "peter", "t", "tiny"]);
         assert_eq!(extra[0].source, ExtraSource::Model("/m/large".into()));
+        // A relative path that is not there and reads as a Hugging Face id stays an id, for the
+        // cache lookup when the model loads; any other relative path is the file's.
+        assert_eq!(extra[1].source, ExtraSource::Model(dir.path().join("runs/a/best")));
+        assert_eq!(extra[4].source, ExtraSource::Model("acme/tiny-prism@v2".into()));
         assert_eq!(
-            extra[1].source,
+            extra[2].source,
             ExtraSource::File { path: dir.path().join("out/peter.jsonl"), model: None }
         );
         assert_eq!(
-            extra[2].source,
+            extra[3].source,
             ExtraSource::File { path: dir.path().join("e.jsonl"), model: Some("template".into()) }
         );
         assert!(Settings::load_layers(None, None).unwrap().models.extra.is_empty());

@@ -100,3 +100,47 @@ fn a_broken_file_is_reported_in_its_column_naming_the_key() {
     assert!(error.contains("bad.jsonl, line 1: field `text` is missing"), "{error}");
     assert!(error.contains("[models.extra] peter"), "{error}");
 }
+
+#[test]
+fn an_extra_model_named_by_hugging_face_id_loads_from_the_cache() {
+    const COMMIT: &str = "3f1c2b9a0d4e5f60718293a4b5c6d7e8f9012345";
+    let dir = tempfile::tempdir().unwrap();
+    // `hub/models--acme--tiny-prism` as huggingface_hub writes it: refs/main → snapshot → blobs.
+    let repo = dir.path().join("hub/models--acme--tiny-prism");
+    let snapshot = repo.join("snapshots").join(COMMIT);
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::create_dir_all(&snapshot).unwrap();
+    let t5 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf/t5-v1_0");
+    for (i, file) in
+        ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json"].iter().enumerate()
+    {
+        let blob = format!("{i:064x}");
+        std::fs::copy(t5.join(file), repo.join("blobs").join(&blob)).unwrap();
+        std::os::unix::fs::symlink(format!("../../blobs/{blob}"), snapshot.join(file)).unwrap();
+    }
+    std::fs::write(repo.join("refs/main"), COMMIT).unwrap();
+    // Only this test reads the Hugging Face cache.
+    std::env::set_var("HF_HUB_CACHE", dir.path().join("hub"));
+
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[models.extra]\ntiny = \"acme/tiny-prism\"\n").unwrap();
+    let mut settings = Settings::load_layers(None, Some(&config)).unwrap();
+    settings.dataset.path = fixture("dataset").display().to_string();
+    let extra = settings.models.extra_systems().unwrap();
+    let prism_explorer::config::ExtraSource::Model(id) = &extra[0].source else { panic!("{extra:?}") };
+    assert_eq!(id, Path::new("acme/tiny-prism"));
+    let missing = dir.path().join("no-model");
+    let systems = vec![
+        ("Oracle".to_owned(), Source::Model { dir: missing.clone(), kind: PromptKind::Oracle }),
+        ("Prism".to_owned(), Source::Model { dir: missing, kind: PromptKind::Prism }),
+        ("tiny".to_owned(), Source::Model { dir: id.clone(), kind: PromptKind::Prism }),
+    ];
+    let (sender, events) = mpsc::channel();
+    let _workers = Workers::start(settings, &systems, sender);
+    let info = next(&events, |e| match e {
+        Event::Model { pane: 2, result } => Some(result.expect("the id resolves from the cache")),
+        _ => None,
+    });
+    assert_eq!(info.architecture, "t5");
+}

@@ -1,6 +1,7 @@
 //! `prism eval explain`: text, feature and faithfulness metrics of explanations, per model — of a
 //! file's rows (`--from-file`), or of the configured Oracle and Prism, the feature template and the
-//! dataset's references, generated here on the split's held-out pairs.
+//! dataset's references, generated here on the split's held-out pairs. With `--bertscore MODEL`,
+//! also BERTScore against the references (the encoder is loaded only then).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,12 +11,14 @@ use clap::Args;
 
 use super::Context;
 use crate::data::{self, Dataset, Part, Split};
+use crate::explain::bertscore::{BertScoreOptions, BertScorer};
 use crate::explain::eval::{self, ModelReport, Options, Report, Row};
 use crate::explain::samples::{samples, Sample, SampleSet};
 use crate::explain::{Matcher, PromptKind};
 use crate::humaneval::systems::{self, Source, System};
 use crate::metrics::stats::{Interval, PairedBootstrap};
 use crate::metrics::Prf;
+use crate::model::device::parse_device;
 
 #[derive(Debug, Args)]
 pub struct EvalExplainArgs {
@@ -33,11 +36,40 @@ pub struct EvalExplainArgs {
     /// JSONL rows of {"user","item","model","text"} written by any generator
     #[arg(long, value_name = "F.jsonl")]
     pub from_file: Option<PathBuf>,
+    /// Also BERTScore P/R/F1 against the references, as the `bert-score` package computes it, with
+    /// this BERT or RoBERTa checkpoint (a directory in Hugging Face layout, or a Hugging Face id
+    /// found in the local cache)
+    #[arg(long, value_name = "MODEL")]
+    pub bertscore: Option<PathBuf>,
+    /// The encoder layer BERTScore reads (bert-score's `num_layers`; 0 is the embeddings).
+    /// Default: bert-score's own choice for the models it knows (roberta-large: 17)
+    #[arg(long, value_name = "N", requires = "bertscore")]
+    pub bertscore_layer: Option<usize>,
+    /// Weight tokens by their idf over the references (bert-score's `idf=True`)
+    #[arg(long, requires = "bertscore")]
+    pub bertscore_idf: bool,
+    /// Rescale the scores with this baseline file (bert-score's `rescale_with_baseline` format:
+    /// a CSV of LAYER,P,R,F rows, one per layer)
+    #[arg(long, value_name = "FILE", requires = "bertscore")]
+    pub bertscore_baseline: Option<PathBuf>,
 }
 
 pub fn run(ctx: &Context, args: EvalExplainArgs) -> Result<()> {
     let dataset = data::open(&ctx.settings.dataset)?;
     let matcher = Matcher::new(&dataset);
+    // Loaded before anything is generated, so a wrong model fails at once.
+    let scorer = match &args.bertscore {
+        Some(model) => {
+            let options = BertScoreOptions {
+                model: model.clone(),
+                layer: args.bertscore_layer,
+                idf: args.bertscore_idf,
+                baseline: args.bertscore_baseline.clone(),
+            };
+            Some(BertScorer::load(&options, &parse_device(&ctx.settings.models.device)?)?)
+        }
+        None => None,
+    };
     let limit = args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     let (rows, origin, models) = match &args.from_file {
         Some(path) => (eval::read_rows(path)?, path.display().to_string(), args.model),
@@ -47,7 +79,7 @@ pub fn run(ctx: &Context, args: EvalExplainArgs) -> Result<()> {
         }
     };
     let options = Options { part: args.split, history_len: ctx.settings.dataset.history_len, models, limit };
-    let report = eval::evaluate(&dataset, &matcher, &rows, &origin, &options)?;
+    let report = eval::evaluate_with(&dataset, &matcher, &rows, &origin, &options, scorer.as_ref())?;
     if ctx.json {
         super::print_json(&report)
     } else {
@@ -128,15 +160,37 @@ fn generate(
 fn table(report: &Report) -> String {
     let names: Vec<&String> = report.models.keys().collect();
     let reports: Vec<&ModelReport> = report.models.values().collect();
-    // A share with its interval, "0.490 [0.390, 0.590]", is the widest cell.
-    let width = names.iter().map(|n| n.len()).max().unwrap_or(0).max("0.000 [0.000, 0.000]".len());
+    // A share with its interval, "0.490 [0.390, 0.590]", is the widest cell but BERTScore's.
+    let bert_cells = reports.iter().filter_map(|r| r.bertscore.as_ref()).flat_map(|b| {
+        [
+            bertscore_cell(b.precision, b.ci95.precision),
+            bertscore_cell(b.recall, b.ci95.recall),
+            bertscore_cell(b.f, b.ci95.f),
+        ]
+    });
+    let width = names
+        .iter()
+        .map(|n| n.len())
+        .chain(bert_cells.map(|c| c.len()))
+        .max()
+        .unwrap_or(0)
+        .max("0.000 [0.000, 0.000]".len());
     let mut out = format!(
-        "{} split, {} (|F| = {} features)\n{:<22}",
+        "{} split, {} (|F| = {} features)\n",
         eval::part_label(report.split),
         report.source,
         report.features,
-        "metric"
     );
+    if let Some(b) = &report.bertscore {
+        let idf = if b.idf { "idf" } else { "no idf" };
+        let baseline =
+            b.baseline.as_ref().map_or_else(|| "not rescaled".to_owned(), |f| format!("rescaled with {f}"));
+        out.push_str(&format!(
+            "BERTScore: {}, layer {}, {idf}, {baseline}, at most {} tokens\n",
+            b.model, b.layer, b.max_tokens
+        ));
+    }
+    out.push_str(&format!("{:<22}", "metric"));
     for name in &names {
         out.push_str(&format!(" {name:>width$}"));
     }
@@ -168,6 +222,14 @@ fn table(report: &Report) -> String {
     line("DIV", &|r| r.div);
     line("invented rate", &|r| Some(r.invented_rate));
     line("grounded precision", &|r| Some(r.grounded_precision));
+    if reports.iter().any(|r| r.bertscore.is_some()) {
+        let bert = |value: fn(&eval::BertScoreMeans) -> String| {
+            move |r: &ModelReport| r.bertscore.as_ref().map_or_else(|| "-".to_owned(), value)
+        };
+        cells("BERTScore P", &bert(|b| bertscore_cell(b.precision, b.ci95.precision)));
+        cells("BERTScore R", &bert(|b| bertscore_cell(b.recall, b.ci95.recall)));
+        cells("BERTScore F1", &bert(|b| bertscore_cell(b.f, b.ci95.f)));
+    }
     // What a reader sees: shares of explanations with their 95% bootstrap intervals.
     cells("names the title", &|r| share(r.ci95.title_named, r.title_named));
     cells("invents a title", &|r| share(r.ci95.history_invented, r.history_invented));
@@ -190,6 +252,9 @@ fn table(report: &Report) -> String {
         if let Some(rouge) = &c.rouge_l_f {
             out.push_str(&format!("  ROUGE-L F            {}\n", paired(rouge)));
         }
+        if let Some(bert) = &c.bertscore_f {
+            out.push_str(&format!("  BERTScore F1         {}\n", paired(bert)));
+        }
         out.push_str(&format!("  invents a feature    {}\n", paired(&c.explanations_with_invented)));
         out.push_str(&format!("  names the title      {}\n", paired(&c.title_named)));
         out.push_str(&format!("  invents a title      {}\n", paired(&c.history_invented)));
@@ -205,6 +270,11 @@ fn share(ci: Option<Interval>, value: f64) -> String {
         Some(ci) => format!("{value:.3} [{:.3}, {:.3}]", ci.lower, ci.upper),
         None => format!("{value:.3} [-, -]"),
     }
+}
+
+/// A BERTScore mean (4 decimals, as the package's scores are compared) with its 95% interval.
+fn bertscore_cell(mean: f64, ci: Interval) -> String {
+    format!("{mean:.4} [{:.3}, {:.3}]", ci.lower, ci.upper)
 }
 
 fn paired(p: &PairedBootstrap) -> String {

@@ -6,6 +6,7 @@
 //! is an error naming the line, since scoring it against another reference would be silently
 //! wrong); a model may explain a (user, item) pair only once; reference-based metrics (BLEU,
 //! ROUGE, FMR) use the rows whose interaction has a reference text and are `null` when none has.
+//! BERTScore is computed only when a [`BertScorer`] is given, and is absent from the report otherwise.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
@@ -15,6 +16,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::bertscore::{BertScoreSettings, BertScorer};
 use super::grounding::{Counts, Matcher};
 use super::verdict::Verdict;
 use crate::data::{Dataset, ItemIdx, Part, Split};
@@ -107,6 +109,9 @@ pub struct Report {
     pub models: BTreeMap<String, ModelReport>,
     /// Every pair of models, on the (user, item) pairs both explain.
     pub comparisons: Vec<Comparison>,
+    /// How BERTScore was computed, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bertscore: Option<BertScoreSettings>,
 }
 
 /// Model `a` against model `b` on the same (user, item) pairs: paired bootstrap (1000
@@ -120,6 +125,9 @@ pub struct Comparison {
     /// Sentence ROUGE-L F, on the shared pairs that have a reference.
     #[serde(rename = "rougeL_f")]
     pub rouge_l_f: Option<PairedBootstrap>,
+    /// BERTScore F1, on the shared pairs that have a reference (only with `--bertscore`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bertscore_f: Option<PairedBootstrap>,
     /// Whether an explanation invents a feature (1) or not (0): a negative difference means `a`
     /// invents less often.
     pub explanations_with_invented: PairedBootstrap,
@@ -138,6 +146,8 @@ pub struct Comparison {
 struct RowValues {
     /// Sentence ROUGE-L F, when there is a reference.
     rouge_l: Option<f64>,
+    /// BERTScore F1, when there is a reference and BERTScore was asked for.
+    bertscore_f: Option<f64>,
     invents_feature: f64,
     title_named: f64,
     history_invented: f64,
@@ -193,6 +203,27 @@ pub struct ModelReport {
     pub misattributed_by_kind: BTreeMap<String, f64>,
     /// Bootstrap 95% intervals of the metrics that are means over explanations.
     pub ci95: Intervals,
+    /// BERTScore against the references (only with `--bertscore`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bertscore: Option<BertScoreMeans>,
+}
+
+/// Means of BERTScore precision, recall and F1 (fractions, as the `bert-score` package reports
+/// them; rescaled when a baseline was given) over the explanations that have a reference, with
+/// their 95% bootstrap intervals (1000 resamples, seed 42).
+#[derive(Clone, Debug, Serialize)]
+pub struct BertScoreMeans {
+    pub precision: f64,
+    pub recall: f64,
+    pub f: f64,
+    pub ci95: BertScoreIntervals,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BertScoreIntervals {
+    pub precision: Interval,
+    pub recall: Interval,
+    pub f: Interval,
 }
 
 /// Percentile-bootstrap 95% intervals (1000 resamples, seed 42) of the per-explanation means.
@@ -228,6 +259,18 @@ pub fn evaluate<'d>(
     rows: &'d [Row],
     origin: &str,
     options: &Options,
+) -> Result<Report> {
+    evaluate_with(dataset, matcher, rows, origin, options, None)
+}
+
+/// [`evaluate`], adding BERTScore with `bertscore` when given.
+pub fn evaluate_with<'d>(
+    dataset: &'d Dataset,
+    matcher: &Matcher,
+    rows: &'d [Row],
+    origin: &str,
+    options: &Options,
+    bertscore: Option<&BertScorer>,
 ) -> Result<Report> {
     let split = Split::leave_last_out(dataset);
     let part_name = part_label(options.part);
@@ -297,7 +340,8 @@ pub fn evaluate<'d>(
     let mut models = BTreeMap::new();
     let mut per_row = Vec::new();
     for (model, resolved) in by_model {
-        let (report, values) = score_model(matcher, &resolved)?;
+        let (report, values) =
+            score_model(matcher, &resolved, bertscore).with_context(|| format!("scoring model {model:?}"))?;
         models.insert(model.to_owned(), report);
         per_row.push((model, values));
     }
@@ -315,6 +359,7 @@ pub fn evaluate<'d>(
         features: matcher.num_concepts(),
         models,
         comparisons,
+        bertscore: bertscore.map(|b| b.settings.clone()),
     })
 }
 
@@ -337,6 +382,8 @@ fn compare(a: &str, a_rows: &PerRow<'_>, b: &str, b_rows: &PerRow<'_>) -> Result
     let pairs: Vec<(RowValues, RowValues)> = keys.iter().map(|k| (a_rows[*k], b_rows[*k])).collect();
     let (rouge_a, rouge_b): (Vec<f64>, Vec<f64>) =
         pairs.iter().filter_map(|(ra, rb)| Some((ra.rouge_l?, rb.rouge_l?))).unzip();
+    let (bert_a, bert_b): (Vec<f64>, Vec<f64>) =
+        pairs.iter().filter_map(|(ra, rb)| Some((ra.bertscore_f?, rb.bertscore_f?))).unzip();
     let config = BootstrapConfig::default();
     let paired = |value: fn(&RowValues) -> f64| {
         let a: Vec<f64> = pairs.iter().map(|(a, _)| value(a)).collect();
@@ -352,6 +399,11 @@ fn compare(a: &str, a_rows: &PerRow<'_>, b: &str, b_rows: &PerRow<'_>) -> Result
         } else {
             Some(paired_bootstrap(&rouge_a, &rouge_b, &config)?)
         },
+        bertscore_f: if bert_a.is_empty() {
+            None
+        } else {
+            Some(paired_bootstrap(&bert_a, &bert_b, &config)?)
+        },
         explanations_with_invented: paired(|r| r.invents_feature)?,
         title_named: paired(|r| r.title_named)?,
         history_invented: paired(|r| r.history_invented)?,
@@ -360,7 +412,11 @@ fn compare(a: &str, a_rows: &PerRow<'_>, b: &str, b_rows: &PerRow<'_>) -> Result
     }))
 }
 
-fn score_model<'r>(matcher: &Matcher, rows: &[Resolved<'r>]) -> Result<(ModelReport, PerRow<'r>)> {
+fn score_model<'r>(
+    matcher: &Matcher,
+    rows: &[Resolved<'r>],
+    bertscore: Option<&BertScorer>,
+) -> Result<(ModelReport, PerRow<'r>)> {
     let groundings: Vec<(Vec<u32>, Counts, Counts, Verdict)> = rows
         .par_iter()
         .map(|r| {
@@ -415,6 +471,30 @@ fn score_model<'r>(matcher: &Matcher, rows: &[Resolved<'r>]) -> Result<(ModelRep
         ..Intervals::default()
     };
     let mut rouge_l_by_row = vec![None; rows.len()];
+    let mut bertscore_f_by_row = vec![None; rows.len()];
+    let bertscore = match bertscore {
+        Some(scorer) if !referenced.is_empty() => {
+            let hyps: Vec<&str> = referenced.iter().map(|&(i, _)| rows[i].row.text.as_str()).collect();
+            let refs: Vec<&str> = referenced.iter().map(|&(_, text)| text).collect();
+            let scores = scorer.score(&hyps, &refs)?;
+            for (&(i, _), s) in referenced.iter().zip(&scores) {
+                bertscore_f_by_row[i] = Some(s.f);
+            }
+            let column = |f: fn(&Prf) -> f64| scores.iter().map(f).collect::<Vec<f64>>();
+            let (p, r, f) = (column(|s| s.precision), column(|s| s.recall), column(|s| s.f));
+            Some(BertScoreMeans {
+                precision: mean(&p),
+                recall: mean(&r),
+                f: mean(&f),
+                ci95: BertScoreIntervals {
+                    precision: bootstrap_mean_ci(&p, &bootstrap)?,
+                    recall: bootstrap_mean_ci(&r, &bootstrap)?,
+                    f: bootstrap_mean_ci(&f, &bootstrap)?,
+                },
+            })
+        }
+        _ => None,
+    };
     let (text, fmr) = if referenced.is_empty() {
         (None, None)
     } else {
@@ -450,6 +530,7 @@ fn score_model<'r>(matcher: &Matcher, rows: &[Resolved<'r>]) -> Result<(ModelRep
         .map(|(i, r)| {
             let values = RowValues {
                 rouge_l: rouge_l_by_row[i],
+                bertscore_f: bertscore_f_by_row[i],
                 invents_feature: with_invented[i],
                 title_named: title_named[i],
                 history_invented: history_invented[i],
@@ -486,6 +567,7 @@ fn score_model<'r>(matcher: &Matcher, rows: &[Resolved<'r>]) -> Result<(ModelRep
         misattributed_by_kind: by_kind,
         mentions,
         ci95,
+        bertscore,
     };
     Ok((report, per_row))
 }

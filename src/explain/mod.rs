@@ -6,10 +6,12 @@
 //! files against a dataset ([`eval`]).
 //! Prompts and grounding know nothing of models (prompts take a token-counting closure); the
 //! [`explainer`] puts a model of the engine to work on one recommendation, [`inputs`] renders a
-//! model's prompts from its tokenizer alone, and [`bulk`] writes either for many samples to a
-//! resumable file.
+//! model's prompts from its tokenizer alone, [`bulk`] writes either for many samples to a
+//! resumable file, and [`bertscore`] scores texts against references with a BERT or RoBERTa
+//! encoder of the engine.
 
 pub mod bench;
+pub mod bertscore;
 pub mod bulk;
 pub mod eval;
 pub mod explainer;

@@ -8,6 +8,7 @@
 //! share one tokenisation ([`tokenize`]) and work on interned token ids ([`Vocab`]).
 //! [`TextScores::compute`] is the façade the evaluation command uses for a whole corpus.
 
+pub mod bertscore;
 pub mod bleu;
 pub mod distinct;
 pub mod explainable;

@@ -230,7 +230,7 @@ pub const QUANTIZED_WEIGHTS: &str = "model.gguf";
 
 /// Finds weight files in transformers' order of preference (a quantized `model.gguf` after the
 /// safetensors).
-fn find_weights(dir: &Path) -> Result<WeightFiles> {
+pub fn find_weights(dir: &Path) -> Result<WeightFiles> {
     let single = dir.join("model.safetensors");
     if single.is_file() {
         return Ok(WeightFiles::Safetensors(vec![single]));

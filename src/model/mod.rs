@@ -1,8 +1,9 @@
-//! The seq2seq engine on candle: our own T5 (v1.0 and v1.1/FLAN) and BART implementations,
-//! checkpoint IO in Hugging Face layout, generation (greedy, beam, sampling, streaming) and its
+//! The seq2seq engine on candle: our own T5 (v1.0 and v1.1/FLAN) and BART implementations (and a
+//! BERT/RoBERTa encoder for BERTScore's embeddings, [`bert`]), checkpoint IO in Hugging Face layout, generation (greedy, beam, sampling, streaming) and its
 //! instrumentation ([`GenStats`]). Knows nothing of recommendation, datasets or the terminal.
 
 pub mod bart;
+pub mod bert;
 pub mod cache;
 pub mod checkpoint;
 pub mod compat;
