@@ -90,7 +90,7 @@ impl BertConfig {
             bail!("{origin}: field `is_decoder`: true is not implemented (a BERTScore encoder attends both ways)");
         }
         activation(&self.hidden_act).with_context(|| origin.to_owned())?;
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             bail!(
                 "{origin}: field `hidden_size`: {} is not a multiple of num_attention_heads {}",
                 self.hidden_size,
