@@ -492,16 +492,9 @@ fn a_circle_inside_a_room_is_found() {
 const MAX_LINES: usize = 800;
 /// The phrase that starts the reason, in the file's opening `//!` block.
 const WHY_LONG: &str = "//! Why it is long:";
-/// Folders being split by other work this session; the rule is checked everywhere else.
-const SIZE_RULE_ELSEWHERE: [&str; 2] = ["src/tui/", "src/model/"];
-
 fn too_long(files: &[(PathBuf, String)]) -> Vec<String> {
     files
         .iter()
-        .filter(|(path, _)| {
-            let shown = path.strip_prefix(root()).unwrap_or(path).to_string_lossy().into_owned();
-            !SIZE_RULE_ELSEWHERE.iter().any(|folder| shown.starts_with(folder))
-        })
         .filter(|(_, source)| source.lines().count() > MAX_LINES)
         .filter(|(_, source)| {
             !source.lines().take_while(|l| l.starts_with("//!")).any(|l| l.starts_with(WHY_LONG))

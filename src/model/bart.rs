@@ -12,10 +12,11 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::Init;
 use serde::{Deserialize, Serialize};
 
+use super::attention::{Attention, AttentionShape};
 use super::checkpoint::TokenIds;
 use super::layers::{
-    self, Activation, Attention, AttentionShape, Dropout, FeedForward, Kernels, LayerNorm, Linear,
-    NormPlacement, TokenEmbedding, TrainingSwitch, Weights,
+    self, Activation, Dropout, FeedForward, Kernels, LayerNorm, Linear, NormPlacement, TokenEmbedding,
+    TrainingSwitch, Weights,
 };
 use super::quant::QWeight;
 use super::{Arch, KvCache, LayerKv, ModelInfo, Seq2Seq};

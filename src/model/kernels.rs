@@ -11,6 +11,10 @@
 //! Small inputs stay on the calling thread: candle's fused norms hand every call to the thread
 //! pool, and waking a worker and waiting for it was a third of a Prism explanation's time.
 //!
+//! Why it is long: every kernel here is compiled through the same run-time dispatch (`dispatch!`)
+//! and multiply-add choice, and each sits beside the candle op that calls it and its test against
+//! libm or candle; split up, each file would repeat that machinery.
+//!
 //! [`Kernels::Fused`]: super::Kernels::Fused
 
 use candle_core::backend::BackendStorage;

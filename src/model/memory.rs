@@ -1,6 +1,6 @@
 //! The memory budget of a generation: an estimate of its peak ([`estimate`]: weights, encoder
 //! activations, attention scores as the engine computes them (in query chunks past
-//! [`super::layers::ATTENTION_SCORE_ELEMENTS`]) and T5's position bias, cross- and self-attention key/value caches for every beam,
+//! [`super::attention::ATTENTION_SCORE_ELEMENTS`]) and T5's position bias, cross- and self-attention key/value caches for every beam,
 //! a decoder step's logits), the memory the process may still take ([`available`]: the smallest of
 //! the kernel's `MemAvailable`, what the cgroup limit leaves, and what the address-space limit
 //! `ulimit -v` leaves), and the check that refuses a generation whose estimate exceeds the budget
@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::layers::query_chunk;
+use super::attention::query_chunk;
 use super::{Arch, ModelInfo};
 
 /// The sizes of a model that decide its activation memory.
@@ -123,7 +123,7 @@ pub struct Workload {
 
 /// Peak memory of generating `work` with a model of `dims` whose weights take `weight_bytes`,
 /// activations `element_bytes` each. Attention scores are counted for one query chunk at a time,
-/// as [`super::layers::Attention`] computes them.
+/// as [`super::attention::Attention`] computes them.
 pub fn estimate(dims: &Dims, weight_bytes: u64, element_bytes: u64, work: Workload) -> Estimate {
     let e = element_bytes;
     let (b, s) = (work.batch as u64, work.input_tokens as u64);
@@ -360,7 +360,7 @@ mod tests {
         // Long ones in query chunks of at most ATTENTION_SCORE_ELEMENTS scores.
         let (long, longer) =
             (estimate(&bart, 40 << 20, 4, work(7202)), estimate(&bart, 40 << 20, 4, work(14404)));
-        assert!(long.attention_scores <= 3 * super::super::layers::ATTENTION_SCORE_ELEMENTS as u64 * 4);
+        assert!(long.attention_scores <= 3 * super::super::attention::ATTENTION_SCORE_ELEMENTS as u64 * 4);
         let ratio = longer.attention_scores as f64 / long.attention_scores as f64;
         assert!(
             (0.9..1.1).contains(&ratio),

@@ -2,6 +2,7 @@
 //! BERT/RoBERTa encoder for BERTScore's embeddings, [`bert`]), checkpoint IO in Hugging Face layout, generation (greedy, beam, sampling, streaming) and its
 //! instrumentation ([`GenStats`]). Knows nothing of recommendation, datasets or the terminal.
 
+pub mod attention;
 pub mod bart;
 pub mod bert;
 pub mod cache;

@@ -12,9 +12,10 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, Init};
 use serde::{Deserialize, Serialize};
 
+use super::attention::{Attention, AttentionShape};
 use super::layers::{
-    self, Activation, Attention, AttentionShape, Dropout, FeedForward, Kernels, Linear, NormPlacement,
-    RmsNorm, TokenEmbedding, TrainingSwitch, Weights,
+    self, Activation, Dropout, FeedForward, Kernels, Linear, NormPlacement, RmsNorm, TokenEmbedding,
+    TrainingSwitch, Weights,
 };
 use super::quant::QWeight;
 use super::{Arch, KvCache, LayerKv, ModelInfo, Seq2Seq};

@@ -1,0 +1,336 @@
+//! Multi-head attention shared by T5 and BART (`T5Attention`, `BartAttention`): Q/K/V/O
+//! projections over an explicit key/value cache slot, and the scores computed in query chunks when
+//! the whole score matrix would be large (each chunk's softmax is exactly its rows of the whole).
+
+use candle_core::{DType, Module, Result, Tensor, D};
+
+use super::layers::{Dropout, Kernels, Linear, Weights};
+
+/// The shape of an [`Attention`] block and how to initialise a fresh one.
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionShape<'a> {
+    /// Checkpoint names of the q, k, v and output projections (`q`…`o`, `q_proj`…`out_proj`).
+    pub names: [&'a str; 4],
+    pub d_model: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    /// Whether the projections have biases (BART) or not (T5).
+    pub bias: bool,
+    /// Query scaling (`head_dim^-0.5` in BART; T5 folds it into its initialisation).
+    pub scale: Option<f64>,
+    /// Initialisation standard deviations of q, k, v, o (fresh models only).
+    pub init_std: [f64; 4],
+    /// Dropout on the attention probabilities.
+    pub dropout: f64,
+}
+
+/// Multi-head attention with separate Q/K/V/O projections (T5: no biases and no score scaling;
+/// BART: biases and `head_dim^-0.5` scaling of the queries).
+#[derive(Clone, Debug)]
+pub struct Attention {
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    pub heads: usize,
+    pub head_dim: usize,
+    pub scale: Option<f64>,
+    pub kernels: Kernels,
+    /// Dropout on the attention probabilities.
+    pub dropout: Dropout,
+}
+
+impl Attention {
+    pub fn load(w: &Weights, shape: &AttentionShape) -> Result<Self> {
+        let inner = shape.heads * shape.head_dim;
+        let [q, k, v, o] = shape.names;
+        let [q_std, k_std, v_std, o_std] = shape.init_std;
+        let (d_model, bias) = (shape.d_model, shape.bias);
+        Ok(Attention {
+            q: Linear::load(&w.pp(q), d_model, inner, bias, q_std)?,
+            k: Linear::load(&w.pp(k), d_model, inner, bias, k_std)?,
+            v: Linear::load(&w.pp(v), d_model, inner, bias, v_std)?,
+            o: Linear::load(&w.pp(o), inner, d_model, bias, o_std)?,
+            heads: shape.heads,
+            head_dim: shape.head_dim,
+            scale: shape.scale,
+            kernels: w.kernels(),
+            dropout: w.dropout(shape.dropout),
+        })
+    }
+
+    /// `[b, t, heads * head_dim]` → `[b, heads, t, head_dim]`.
+    fn split(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        x.reshape((b, t, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()
+    }
+
+    /// Keys and values of `source`, split into heads.
+    pub fn project_kv(&self, source: &Tensor) -> Result<(Tensor, Tensor)> {
+        Ok((self.split(&self.k.forward(source)?)?, self.split(&self.v.forward(source)?)?))
+    }
+
+    /// Self-attention of `x` over the cached positions plus its own; when `slot` is given, the new
+    /// keys/values are appended to it.
+    pub fn self_attend(
+        &self,
+        x: &Tensor,
+        bias: &Tensor,
+        slot: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let (k_new, v_new) = self.project_kv(x)?;
+        let (k, v) = match slot {
+            Some(slot) => {
+                let kv = match slot.take() {
+                    Some((k0, v0)) => (Tensor::cat(&[&k0, &k_new], 2)?, Tensor::cat(&[&v0, &v_new], 2)?),
+                    None => (k_new, v_new),
+                };
+                *slot = Some(kv.clone());
+                kv
+            }
+            None => (k_new, v_new),
+        };
+        self.attend(x, &k, &v, bias)
+    }
+
+    /// Cross-attention to the encoder output; the projected encoder keys/values are computed once
+    /// and kept in `slot` when one is given.
+    pub fn cross_attend(
+        &self,
+        x: &Tensor,
+        encoder: &Tensor,
+        bias: &Tensor,
+        slot: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let (k, v) = match slot {
+            Some(slot) => match slot {
+                Some(kv) => kv.clone(),
+                None => {
+                    let kv = self.project_kv(encoder)?;
+                    *slot = Some(kv.clone());
+                    kv
+                }
+            },
+            None => self.project_kv(encoder)?,
+        };
+        self.attend(x, &k, &v, bias)
+    }
+
+    /// Scores and softmax in f32 (as Hugging Face does for T5), with the additive `bias`
+    /// broadcast to `[sources, heads, group * t, s]`.
+    ///
+    /// `x` may hold `group` rows per row of `k`/`v`, adjacent (beam search: the beams of one input
+    /// share that input's single copy of the encoder keys and values). Their queries are stacked
+    /// into one matmul per source row instead of copying the keys and values for every beam.
+    ///
+    /// Over [`ATTENTION_SCORE_ELEMENTS`] scores, the queries are taken in chunks of
+    /// [`query_chunk`] rows: softmax normalises each query's row on its own, so each chunk's
+    /// scores, softmax and value product give exactly that chunk's rows of the whole, and only one
+    /// chunk's score matrices are alive at a time (linear in the input instead of quadratic).
+    fn attend(&self, x: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let (rows, t, _) = x.dims3()?;
+        let sources = k.dim(0)?;
+        let chunk = query_chunk(sources, self.heads, rows / sources.max(1) * t, k.dim(2)?);
+        self.attend_in_chunks(x, k, v, bias, chunk)
+    }
+
+    /// [`Attention::attend`] with queries taken `chunk` rows at a time.
+    fn attend_in_chunks(
+        &self,
+        x: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        bias: &Tensor,
+        chunk: usize,
+    ) -> Result<Tensor> {
+        let (rows, t, _) = x.dims3()?;
+        let sources = k.dim(0)?;
+        if sources == 0 || rows % sources != 0 {
+            candle_core::bail!("attention: {rows} query rows cannot share {sources} key/value rows");
+        }
+        let group = rows / sources;
+        let (heads, head_dim) = (self.heads, self.head_dim);
+        let mut q = self.q.forward(x)?;
+        if let Some(scale) = self.scale {
+            q = (q * scale)?;
+        }
+        // `[rows, t, heads * head_dim]` → `[sources, heads, group * t, head_dim]` in one copy.
+        let queries = group * t;
+        let q = q
+            .reshape((sources, group, t, heads, head_dim))?
+            .permute((0, 3, 1, 2, 4))?
+            .reshape((sources, heads, queries, head_dim))?;
+        // A bias with one row for all queries (padding) applies to every chunk as it is; one with
+        // a row per query (causal, T5's positions) is cut with them.
+        let per_query = bias.rank() == 4 && bias.dim(2)? == queries;
+        let shared = bias.rank() < 2 || bias.dim(bias.rank() - 2)? == 1;
+        let out = if chunk >= queries || !(per_query || shared) {
+            self.attend_queries(&q, k, v, bias)?
+        } else {
+            let mut parts = Vec::with_capacity(queries.div_ceil(chunk));
+            for start in (0..queries).step_by(chunk) {
+                let len = chunk.min(queries - start);
+                let bias = if per_query { bias.narrow(2, start, len)? } else { bias.clone() };
+                parts.push(self.attend_queries(&q.narrow(2, start, len)?.contiguous()?, k, v, &bias)?);
+            }
+            Tensor::cat(&parts, 2)?
+        };
+        let out = out.reshape((sources, heads, group, t, head_dim))?.permute((0, 2, 3, 1, 4))?.reshape((
+            rows,
+            t,
+            heads * head_dim,
+        ))?;
+        self.o.forward(&out)
+    }
+
+    /// `softmax(q kᵀ + bias) v` for queries `[sources, heads, n, head_dim]`.
+    fn attend_queries(&self, q: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?.broadcast_add(bias)?;
+        let probs = match self.kernels {
+            Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,
+            Kernels::Fused => super::kernels::softmax_last_dim(&scores)?,
+        };
+        let probs = self.dropout.forward(&probs.to_dtype(v.dtype())?)?;
+        probs.matmul(v)
+    }
+}
+
+/// The most attention scores (`sources × heads × queries × keys`) computed at once: 16 MiB of f32
+/// per score matrix. Prompts of the usual few hundred tokens stay under it and are computed in one
+/// piece; longer ones are cut into query chunks.
+pub const ATTENTION_SCORE_ELEMENTS: usize = 1 << 22;
+
+/// How many query rows of an attention over `keys` positions are computed at once: all of them
+/// when their scores fit [`ATTENTION_SCORE_ELEMENTS`], else as many as fit (at least one).
+pub fn query_chunk(sources: usize, heads: usize, queries: usize, keys: usize) -> usize {
+    let per_query = (sources * heads * keys).max(1);
+    if per_query * queries <= ATTENTION_SCORE_ELEMENTS {
+        queries.max(1)
+    } else {
+        (ATTENTION_SCORE_ELEMENTS / per_query).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::layers::{causal_bias, padding_bias, Matrix};
+    use candle_core::Device;
+    use candle_nn::VarBuilder;
+
+    /// A small attention block with fixed, varied weights.
+    fn test_attention(d_model: usize, heads: usize, kernels: Kernels) -> Attention {
+        let dev = Device::Cpu;
+        let w = Weights::new(VarBuilder::zeros(DType::F32, &dev), kernels);
+        let linear = |seed: f32| {
+            let values: Vec<f32> = (0..d_model * d_model).map(|i| ((i as f32 + seed) * 0.37).sin()).collect();
+            Linear::new(
+                Matrix::Dense(Tensor::from_vec(values, (d_model, d_model), &dev).unwrap()),
+                None,
+                Kernels::Differentiable,
+            )
+            .unwrap()
+        };
+        Attention {
+            q: linear(1.0),
+            k: linear(2.0),
+            v: linear(3.0),
+            o: linear(4.0),
+            heads,
+            head_dim: d_model / heads,
+            scale: Some(0.5),
+            kernels,
+            dropout: w.dropout(0.0),
+        }
+    }
+
+    #[test]
+    fn beams_sharing_one_encoder_row_attend_as_if_it_were_copied() {
+        let dev = Device::Cpu;
+        let (d_model, heads) = (8, 2);
+        let attention = test_attention(d_model, heads, Kernels::Fused);
+        let (inputs, beams, source_len) = (2, 3, 5);
+        let values =
+            |n: usize, seed: f32| (0..n).map(|i| (i as f32 * 0.71 + seed).cos()).collect::<Vec<f32>>();
+        let encoder =
+            Tensor::from_vec(values(inputs * source_len * d_model, 0.3), (inputs, source_len, d_model), &dev)
+                .unwrap();
+        let queries =
+            Tensor::from_vec(values(inputs * beams * d_model, 1.1), (inputs * beams, 1, d_model), &dev)
+                .unwrap();
+        let mask = Tensor::new(&[[1u8, 1, 1, 1, 1], [1, 1, 1, 0, 0]], &dev).unwrap();
+        let shared = attention.cross_attend(&queries, &encoder, &padding_bias(&mask).unwrap(), None).unwrap();
+
+        let copies = Tensor::new(&[0u32, 0, 0, 1, 1, 1], &dev).unwrap();
+        let copied = attention
+            .cross_attend(
+                &queries,
+                &encoder.index_select(&copies, 0).unwrap(),
+                &padding_bias(&mask.index_select(&copies, 0).unwrap()).unwrap(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(shared.dims(), &[inputs * beams, 1, d_model]);
+        let difference =
+            (shared - copied).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(difference < 1e-5, "shared and copied encoder rows differ by {difference}");
+
+        let odd = Tensor::zeros((4, 1, d_model), DType::F32, &dev).unwrap();
+        assert!(attention
+            .cross_attend(
+                &odd,
+                &encoder.narrow(0, 0, 1).unwrap().repeat((3, 1, 1)).unwrap(),
+                &padding_bias(&Tensor::ones((3, source_len), DType::U8, &dev).unwrap()).unwrap(),
+                None
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn attention_in_query_chunks_equals_attention_in_one_piece() {
+        let dev = Device::Cpu;
+        let (d_model, heads, batch, len) = (8, 2, 2, 11);
+        let values =
+            |n: usize, seed: f32| (0..n).map(|i| (i as f32 * 0.53 + seed).sin() * 3.0).collect::<Vec<f32>>();
+        let x = Tensor::from_vec(values(batch * len * d_model, 0.2), (batch, len, d_model), &dev).unwrap();
+        // T5's encoder bias: a position bias per head and query, plus the padding of each input.
+        let positions = Tensor::from_vec(values(heads * len * len, 0.9), (1, heads, len, len), &dev).unwrap();
+        let mask = Tensor::from_vec(
+            (0..batch * len).map(|i| u8::from(i % len < len - 3 * (i / len))).collect::<Vec<u8>>(),
+            (batch, len),
+            &dev,
+        )
+        .unwrap();
+        let padding = padding_bias(&mask).unwrap();
+        let t5 = positions.broadcast_add(&padding).unwrap();
+        let causal = causal_bias(len, 0, &dev).unwrap();
+        for kernels in [Kernels::Differentiable, Kernels::Fused] {
+            let attention = test_attention(d_model, heads, kernels);
+            let (k, v) = attention.project_kv(&x).unwrap();
+            for bias in [&t5, &padding, &causal] {
+                let whole = attention.attend_in_chunks(&x, &k, &v, bias, len).unwrap();
+                for chunk in [1, 3, 4, len - 1] {
+                    let chunked = attention.attend_in_chunks(&x, &k, &v, bias, chunk).unwrap();
+                    let difference = (&whole - chunked)
+                        .unwrap()
+                        .abs()
+                        .unwrap()
+                        .max_all()
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap();
+                    assert_eq!(difference, 0.0, "{kernels:?}, chunks of {chunk}, bias {:?}", bias.dims());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_large_score_matrices_are_chunked() {
+        assert_eq!(query_chunk(1, 4, 320, 320), 320);
+        assert_eq!(query_chunk(5, 4, 1, 320), 1);
+        let chunk = query_chunk(1, 4, 7202, 7202);
+        assert!(chunk < 7202 && 4 * chunk * 7202 <= ATTENTION_SCORE_ELEMENTS, "{chunk}");
+        assert_eq!(query_chunk(1, 64, 10, ATTENTION_SCORE_ELEMENTS), 1);
+    }
+}
