@@ -188,8 +188,9 @@ impl QuantizedRows {
             let amax = block.iter().fold(0f32, |m, x| m.max(x.abs()));
             let scale = amax / 127.0;
             let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+            // Clamped: a subnormal block's inverse scale overflows to infinity.
             for (x, o) in block.iter().zip(out.iter_mut()) {
-                *o = ((x * inverse).round() as i32 + 128) as u8;
+                *o = ((x * inverse).round().clamp(-127.0, 127.0) as i32 + 128) as u8;
             }
             scales.push(scale);
         }
@@ -546,5 +547,19 @@ mod tests {
     fn zero_rows_quantize_to_the_offset() {
         let input = QuantizedRows::new(&[0.0; 64], 64);
         assert!(input.offset.iter().all(|&x| x == 128) && input.scales == [0.0, 0.0]);
+    }
+
+    /// Found by `checkpoint_proptest`: a block whose largest value is subnormal has an infinite
+    /// inverse scale; non-finite inputs must not panic either (the generation's non-finite
+    /// check reports them).
+    #[test]
+    fn subnormal_and_non_finite_blocks_quantize_without_overflow() {
+        let mut values = vec![1e-40f32; 32];
+        values.extend([f32::NAN, f32::INFINITY, -f32::INFINITY, 1.0].repeat(8));
+        let input = QuantizedRows::new(&values, 64);
+        assert!(input.offset[..32].iter().all(|&x| (1..=255).contains(&x)));
+        let (blocks, _) = weight(3, 64);
+        let mut out = vec![0f32; 3];
+        InterleavedQ8::from_blocks(&blocks, 3, 64).product(&values, &mut out);
     }
 }
