@@ -284,20 +284,42 @@ mod x86 {
     use super::{QuantizedRows, BLOCK_LEN, GROUP, GROUP_BLOCK_BYTES, SCALES_BYTES};
     use std::arch::x86_64::*;
 
+    /// Every 16-row group of `w` against the input rows, `$tile` rows at a time (then one by one)
+    /// with `$group`, compiled inside each kernel's `target_feature` function.
+    macro_rules! groups_in_row_tiles {
+        ($group:ident, $tile:literal, $input:ident, $w:ident, $n:ident, $out:ident, $stride:ident) => {
+            for (g, group) in $w.chunks_exact($input.blocks() * GROUP_BLOCK_BYTES).enumerate() {
+                let cols = ($n - g * GROUP).min(GROUP);
+                let mut r = 0;
+                while r + $tile <= $input.rows() {
+                    $group::<$tile>(
+                        $input,
+                        r,
+                        group,
+                        cols,
+                        $out.as_mut_ptr().add(r * $stride + g * GROUP),
+                        $stride,
+                    );
+                    r += $tile;
+                }
+                while r < $input.rows() {
+                    $group::<1>(
+                        $input,
+                        r,
+                        group,
+                        cols,
+                        $out.as_mut_ptr().add(r * $stride + g * GROUP),
+                        $stride,
+                    );
+                    r += 1;
+                }
+            }
+        };
+    }
+
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn run_vnni(input: &QuantizedRows, w: &[u8], n: usize, out: &mut [f32], stride: usize) {
-        for (g, group) in w.chunks_exact(input.blocks() * GROUP_BLOCK_BYTES).enumerate() {
-            let cols = (n - g * GROUP).min(GROUP);
-            let mut r = 0;
-            while r + 8 <= input.rows() {
-                group_vnni::<8>(input, r, group, cols, out.as_mut_ptr().add(r * stride + g * GROUP), stride);
-                r += 8;
-            }
-            while r < input.rows() {
-                group_vnni::<1>(input, r, group, cols, out.as_mut_ptr().add(r * stride + g * GROUP), stride);
-                r += 1;
-            }
-        }
+        groups_in_row_tiles!(group_vnni, 8, input, w, n, out, stride);
     }
 
     /// Input rows `first_row..first_row + R` against one group of 16 weight rows: 16 outputs
@@ -347,18 +369,7 @@ mod x86 {
 
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn run_avx2(input: &QuantizedRows, w: &[u8], n: usize, out: &mut [f32], stride: usize) {
-        for (g, group) in w.chunks_exact(input.blocks() * GROUP_BLOCK_BYTES).enumerate() {
-            let cols = (n - g * GROUP).min(GROUP);
-            let mut r = 0;
-            while r + 4 <= input.rows() {
-                group_avx2::<4>(input, r, group, cols, out.as_mut_ptr().add(r * stride + g * GROUP), stride);
-                r += 4;
-            }
-            while r < input.rows() {
-                group_avx2::<1>(input, r, group, cols, out.as_mut_ptr().add(r * stride + g * GROUP), stride);
-                r += 1;
-            }
-        }
+        groups_in_row_tiles!(group_avx2, 4, input, w, n, out, stride);
     }
 
     /// As [`group_vnni`], 8 weight rows per 32-byte half. `vpmaddubsw` needs an unsigned operand:
