@@ -15,6 +15,7 @@
 //! others a plain loop.
 
 use candle_core::quantized::k_quants::{BlockQ8_0, GgmlType};
+use half::f16;
 use rayon::prelude::*;
 
 const BLOCK_LEN: usize = 32;
@@ -96,7 +97,7 @@ impl InterleavedQ8 {
     pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
         for (b, chunk) in out.chunks_exact_mut(BLOCK_LEN).enumerate() {
             let (scale, values) = self.block_of(row, b);
-            let scale = f16_bits_to_f32(scale);
+            let scale = f16::from_bits(scale).to_f32();
             for (quad, four) in chunk.chunks_exact_mut(4).enumerate() {
                 for (o, &v) in four.iter_mut().zip(&values[quad * GROUP * 4..quad * GROUP * 4 + 4]) {
                     *o = v as i8 as f32 * scale;
@@ -156,18 +157,6 @@ impl InterleavedQ8 {
 fn block_bytes(blocks: &[BlockQ8_0]) -> &[u8] {
     // SAFETY: `BlockQ8_0` is `repr(C)`, 34 bytes with no padding (candle asserts the size).
     unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), std::mem::size_of_val(blocks)) }
-}
-
-fn f16_bits_to_f32(bits: u16) -> f32 {
-    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exponent = ((bits >> 10) & 0x1f) as i32;
-    let mantissa = (bits & 0x3ff) as f32;
-    sign * match exponent {
-        0 => mantissa * 2f32.powi(-24),
-        31 if mantissa == 0.0 => f32::INFINITY,
-        31 => f32::NAN,
-        e => (1.0 + mantissa / 1024.0) * 2f32.powi(e - 15),
-    }
 }
 
 /// Input rows quantized per block of 32 as the kernels read them: the values offset by 128
@@ -269,7 +258,7 @@ fn run_portable(input: &QuantizedRows, w: &[u8], n: usize, out: &mut [f32], stri
                 }
                 let xd = input.scales[r * blocks + b];
                 for (lane, a) in acc.iter_mut().enumerate() {
-                    let wd = f16_bits_to_f32(u16::from_le_bytes([block[2 * lane], block[2 * lane + 1]]));
+                    let wd = f16::from_le_bytes([block[2 * lane], block[2 * lane + 1]]).to_f32();
                     *a += dots[lane] as f32 * xd * wd;
                 }
             }
@@ -485,11 +474,6 @@ mod tests {
         for r in [0, 15, 16, 36] {
             w.dequantize_row(r, &mut row);
             assert_eq!(row, dequantized[r * k..(r + 1) * k]);
-        }
-        for (bits, value) in
-            [(0x3c00u16, 1.0), (0xc000, -2.0), (0x0001, 5.960_464_5e-8), (0x7bff, 65504.0), (0, 0.0)]
-        {
-            assert_eq!(f16_bits_to_f32(bits), value);
         }
     }
 
