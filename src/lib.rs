@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod progress;
 pub mod rank;
+pub mod threads;
 pub mod train;
 pub mod tui;
 pub mod validate;

@@ -68,12 +68,12 @@ fn a_50kb_prompt_under_a_4gb_limit_is_cut_with_one_warning() {
 #[test]
 fn a_generation_over_the_memory_budget_is_refused_before_it_runs() {
     let home = tempfile::tempdir().unwrap();
-    let prompt = long_prompt();
+    let prompt = long_prompt().repeat(2);
     let oracle = model("oracle");
     let dir = oracle.to_str().unwrap();
-    // 20,000 input tokens would need gigabytes of attention scores: more than the address space
-    // left under the limit, and more than an explicit budget.
-    let wide = ["generate", "--model", dir, "--prompt", &prompt, "--max-input-tokens", "20000"];
+    // 30,270 input tokens would need a T5 position bias of 14.7 GB: more than the address
+    // space left under the limit, and more than an explicit budget.
+    let wide = ["generate", "--model", dir, "--prompt", &prompt, "--max-input-tokens", "40000"];
     let out = prism_limited(&wide, home.path());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);

@@ -177,12 +177,16 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let ctx = Context::new(&cli.global)?;
-    // The explorer and the annotation screen own the terminal: no bar may draw over them.
+    // The explorer and the annotation screen own the terminal: no bar may draw over them. The
+    // explorer's workers set up their own pools; a command's tensor work runs on this thread.
     let owns_terminal = matches!(
         cli.command,
         None | Some(Command::Tui) | Some(Command::HumanEval(human_eval::HumanEvalCommand::Resume(_)))
     );
+    if !owns_terminal {
+        crate::threads::join_global_pool();
+    }
+    let ctx = Context::new(&cli.global)?;
     crate::progress::show(!cli.global.quiet && !owns_terminal);
     match cli.command {
         None | Some(Command::Tui) => crate::tui::run(ctx.settings),

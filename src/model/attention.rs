@@ -1,6 +1,7 @@
 //! Multi-head attention shared by T5 and BART (`T5Attention`, `BartAttention`): Q/K/V/O
 //! projections over an explicit key/value cache slot, and the scores computed in query chunks when
-//! the whole score matrix would be large (each chunk's softmax is exactly its rows of the whole).
+//! the whole score matrix would be large (each chunk's softmax is exactly its rows of the whole):
+//! in inference past 64K scores, so that an encoder's memory grows linearly with its input.
 
 use candle_core::{DType, Module, Result, Tensor, D};
 
@@ -123,14 +124,15 @@ impl Attention {
     /// share that input's single copy of the encoder keys and values). Their queries are stacked
     /// into one matmul per source row instead of copying the keys and values for every beam.
     ///
-    /// Over [`ATTENTION_SCORE_ELEMENTS`] scores, the queries are taken in chunks of
-    /// [`query_chunk`] rows: softmax normalises each query's row on its own, so each chunk's
-    /// scores, softmax and value product give exactly that chunk's rows of the whole, and only one
-    /// chunk's score matrices are alive at a time (linear in the input instead of quadratic).
+    /// Over [`score_elements`] scores, the queries are taken in chunks of [`query_chunk`] rows:
+    /// softmax normalises each query's row on its own, so each chunk's scores, softmax and value
+    /// product give exactly that chunk's rows of the whole, and only one chunk's score matrices
+    /// are alive at a time (linear in the input instead of quadratic).
     fn attend(&self, x: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor) -> Result<Tensor> {
         let (rows, t, _) = x.dims3()?;
         let sources = k.dim(0)?;
-        let chunk = query_chunk(sources, self.heads, rows / sources.max(1) * t, k.dim(2)?);
+        let limit = score_elements(self.kernels);
+        let chunk = query_chunk(limit, sources, self.heads, rows / sources.max(1) * t, k.dim(2)?);
         self.attend_in_chunks(x, k, v, bias, chunk)
     }
 
@@ -195,19 +197,37 @@ impl Attention {
     }
 }
 
-/// The most attention scores (`sources × heads × queries × keys`) computed at once: 16 MiB of f32
-/// per score matrix. Prompts of the usual few hundred tokens stay under it and are computed in one
-/// piece; longer ones are cut into query chunks.
-pub const ATTENTION_SCORE_ELEMENTS: usize = 1 << 22;
+/// The most attention scores (`sources × heads × queries × keys`) a training step computes at once:
+/// 16 MiB of f32 per score matrix, so the usual few hundred tokens are computed in one piece (the
+/// backward pass keeps every chunk's scores anyway).
+pub const TRAINING_SCORE_ELEMENTS: usize = 1 << 22;
+
+/// The most attention scores inference computes at once: 256 KiB of f32 per score matrix. Each
+/// chunk's scores are dropped once its values are computed, so an encoder's peak holds one chunk
+/// instead of the whole quadratic matrix, which at the embedded models' few hundred tokens was
+/// most of a generation's memory. Decoder steps (one query per beam) stay in one piece.
+pub const INFERENCE_SCORE_ELEMENTS: usize = 1 << 16;
+
+/// Chunks keep at least this many queries, so each chunk's products still fill the kernels'
+/// register tiles whatever the number of keys.
+const MIN_QUERY_CHUNK: usize = 16;
+
+/// The score limit of attention run with `kernels`: [`Kernels::Fused`] is inference only.
+pub fn score_elements(kernels: Kernels) -> usize {
+    match kernels {
+        Kernels::Differentiable => TRAINING_SCORE_ELEMENTS,
+        Kernels::Fused => INFERENCE_SCORE_ELEMENTS,
+    }
+}
 
 /// How many query rows of an attention over `keys` positions are computed at once: all of them
-/// when their scores fit [`ATTENTION_SCORE_ELEMENTS`], else as many as fit (at least one).
-pub fn query_chunk(sources: usize, heads: usize, queries: usize, keys: usize) -> usize {
+/// when their scores fit `limit`, else as many as fit, and at least [`MIN_QUERY_CHUNK`].
+pub fn query_chunk(limit: usize, sources: usize, heads: usize, queries: usize, keys: usize) -> usize {
     let per_query = (sources * heads * keys).max(1);
-    if per_query * queries <= ATTENTION_SCORE_ELEMENTS {
+    if per_query * queries <= limit {
         queries.max(1)
     } else {
-        (ATTENTION_SCORE_ELEMENTS / per_query).max(1)
+        (limit / per_query).max(MIN_QUERY_CHUNK).min(queries)
     }
 }
 
@@ -327,10 +347,17 @@ mod tests {
 
     #[test]
     fn only_large_score_matrices_are_chunked() {
-        assert_eq!(query_chunk(1, 4, 320, 320), 320);
-        assert_eq!(query_chunk(5, 4, 1, 320), 1);
-        let chunk = query_chunk(1, 4, 7202, 7202);
-        assert!(chunk < 7202 && 4 * chunk * 7202 <= ATTENTION_SCORE_ELEMENTS, "{chunk}");
-        assert_eq!(query_chunk(1, 64, 10, ATTENTION_SCORE_ELEMENTS), 1);
+        let training = TRAINING_SCORE_ELEMENTS;
+        assert_eq!(query_chunk(training, 1, 4, 320, 320), 320);
+        assert_eq!(query_chunk(training, 5, 4, 1, 320), 1);
+        let chunk = query_chunk(training, 1, 4, 7202, 7202);
+        assert!(chunk < 7202 && 4 * chunk * 7202 <= training, "{chunk}");
+        assert_eq!(query_chunk(training, 1, 64, 10, training), 10);
+        assert_eq!(query_chunk(training, 1, 64, 100, training), MIN_QUERY_CHUNK);
+        // Inference cuts the embedded Oracle's 320-token encoder into chunks of 51 queries, and
+        // leaves a beam-search step (5 beams, one query each) whole.
+        let inference = score_elements(Kernels::Fused);
+        assert_eq!(query_chunk(inference, 1, 4, 320, 320), 51);
+        assert_eq!(query_chunk(inference, 1, 4, 5, 320), 5);
     }
 }

@@ -29,7 +29,7 @@ const SCALES_BYTES: usize = GROUP * 2;
 
 /// Products of fewer multiply-adds than this stay on the calling thread: waking a pool thread
 /// and waiting for it costs more than a small decoder-step product.
-const POOLED_MIN_MACS: usize = 1 << 21;
+const POOLED_MIN_MACS: usize = 1 << 18;
 
 /// A `[rows, cols]` `Q8_0` matrix in 16-row groups (see the module docs). The last group is
 /// padded with zero rows.

@@ -354,6 +354,43 @@ impl T5Attention {
         let buckets = Tensor::from_vec(buckets, (q_len, k_len), device)?;
         table.forward(&buckets)?.permute((2, 0, 1))?.unsqueeze(0)?.to_dtype(DType::F32)
     }
+
+    /// The encoder's position bias plus its padding, `[batch, heads, len, len]` (f32), what every
+    /// encoder block adds to its scores. Inference writes it in one pass from the bucket table
+    /// (the bias depends only on `j - i`), so nothing quadratic is alive but the result; training
+    /// looks the buckets up through the table's embedding, which its gradient needs.
+    fn encoder_bias(&self, attention_mask: &Tensor) -> Result<Tensor> {
+        let (batch, len) = attention_mask.dims2()?;
+        let device = attention_mask.device();
+        let padding = layers::padding_bias(attention_mask)?;
+        let Some(table) = (self.attention.kernels == Kernels::Fused)
+            .then_some(self.relative_attention_bias.as_ref())
+            .flatten()
+        else {
+            return self.compute_bias(len, 0, device)?.broadcast_add(&padding);
+        };
+        let table = table.embeddings().to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let padding = padding.flatten_all()?.to_vec1::<f32>()?;
+        // Row `len - 1 + j - i` holds the bias of key `j` seen from query `i`, for every head.
+        let by_offset: Vec<&[f32]> = (0..(2 * len).saturating_sub(1))
+            .map(|r| {
+                let relative = r as i64 - (len as i64 - 1);
+                table[relative_position_bucket(relative, true, self.num_buckets, self.max_distance) as usize]
+                    .as_slice()
+            })
+            .collect();
+        let heads = self.attention.heads;
+        let mut bias = Vec::with_capacity(batch * heads * len * len);
+        for padding in padding.chunks(len) {
+            for head in 0..heads {
+                for i in 0..len {
+                    let offsets = &by_offset[len - 1 - i..][..len];
+                    bias.extend(offsets.iter().zip(padding).map(|(row, pad)| row[head] + pad));
+                }
+            }
+        }
+        Tensor::from_vec(bias, (batch, heads, len, len), device)
+    }
 }
 
 /// `T5LayerSelfAttention`: pre-norm residual self-attention.
@@ -484,6 +521,11 @@ impl T5Stack {
             final_layer_norm: t5_layer_norm(&w.pp("final_layer_norm"), cfg)?,
             dropout: w.dropout(cfg.dropout_rate),
         })
+    }
+
+    /// The encoder's position bias plus padding ([`T5Attention::encoder_bias`] of the first block).
+    fn encoder_bias(&self, attention_mask: &Tensor) -> Result<Tensor> {
+        self.block[0].self_attention.self_attention.encoder_bias(attention_mask)
     }
 
     /// The relative-position bias of the first block, shared by all blocks.
@@ -644,11 +686,7 @@ impl Seq2Seq for T5 {
     }
 
     fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
-        let (_, seq) = input_ids.dims2()?;
-        let bias = self
-            .encoder
-            .position_bias(seq, 0, input_ids.device())?
-            .broadcast_add(&layers::padding_bias(attention_mask)?)?;
+        let bias = self.encoder.encoder_bias(attention_mask)?;
         self.encoder.forward(&self.shared.forward(input_ids)?, &bias, None, None)
     }
 
@@ -730,5 +768,29 @@ mod tests {
         assert_eq!(cfg.feed_forward().unwrap(), (true, Activation::GeluNew));
         let bad: T5Config = serde_json::from_str(r#"{"feed_forward_proj": "gated-mish"}"#).unwrap();
         assert!(bad.validate().unwrap_err().contains("feed_forward_proj"));
+    }
+
+    /// The bias inference writes in one pass is the training lookup's, padding included.
+    #[test]
+    fn encoder_bias_written_in_one_pass_equals_the_lookup() {
+        let cfg: T5Config = serde_json::from_str(
+            r#"{"d_model": 16, "d_kv": 4, "d_ff": 32, "num_layers": 1, "num_heads": 3, "vocab_size": 40,
+                "relative_attention_num_buckets": 8, "relative_attention_max_distance": 12}"#,
+        )
+        .unwrap();
+        let device = Device::Cpu;
+        let varmap = candle_nn::VarMap::new();
+        let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        let training = T5::new(&cfg, vb.clone()).unwrap();
+        let inference = T5::with_kernels(&cfg, vb, Kernels::Fused).unwrap();
+        let padded: Vec<u8> = (0..40).map(|i| u8::from(i < 33)).collect();
+        let mask = Tensor::from_vec(padded, (2, 20), &device).unwrap();
+        let looked_up = training.encoder.encoder_bias(&mask).unwrap();
+        let written = inference.encoder.encoder_bias(&mask).unwrap();
+        assert_eq!(written.dims(), &[2, 3, 20, 20]);
+        assert_eq!(
+            looked_up.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            written.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
     }
 }

@@ -105,6 +105,9 @@ impl Workers {
                 rank_worker(&settings, &events, &loaded, rank_rx)
             });
         }
+        // Every model column generates at once: each on a pool of its own share of the cores.
+        let model_columns = systems.iter().filter(|(_, s)| matches!(s, Source::Model { .. })).count();
+        let threads = crate::threads::share(crate::threads::available(), model_columns);
         let models = systems
             .iter()
             .enumerate()
@@ -116,6 +119,8 @@ impl Workers {
                     yield_to_the_event_loop();
                     match &column.source {
                         Source::Model { dir, kind } => {
+                            // This thread is the pool's worker 0 for as long as the pool lives.
+                            let _pool = crate::threads::own_pool(threads, yield_to_the_event_loop);
                             model_worker(&column, dir, *kind, &settings, &events, &loaded, receiver)
                         }
                         Source::File { path, model } => file_worker(

@@ -1,0 +1,78 @@
+//! Where tensor work runs. Rayon's workers sleep between jobs, and a thread outside the pool that
+//! starts a parallel op hands the op over and sleeps until a worker has finished it. A decoder step
+//! is hundreds of small ops, and at the embedded models' sizes that hand-over cost more than the
+//! second core gained: 2 threads were 1.2–1.4× slower than 1 (docs/BENCHMARKS.md). So the thread
+//! that generates is itself worker 0 of the pool it uses: it runs its half of every split op and
+//! takes the other half back when no other worker has started it.
+//! - [`join_global_pool`]: a command's main thread joins rayon's global pool.
+//! - [`own_pool`]: each model of the explorer generates on a pool of its own, its worker thread
+//!   being worker 0, sized to its share of the cores ([`share`]), so the two models generating at
+//!   once do not fight over the same workers.
+
+use anyhow::{Context, Result};
+
+/// The threads tensor work may use: `RAYON_NUM_THREADS` when set (as rayon and candle read it),
+/// else every core the process may run on.
+pub fn available() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// Makes the calling thread worker 0 of rayon's global pool of [`available`] threads. Call it
+/// first thing on the thread that will run the command's tensor work, before anything touches
+/// rayon; it does nothing once the global pool exists. With one thread the pool keeps its own
+/// worker: a pool whose only worker is a thread busy elsewhere would never run work that another
+/// thread hands it.
+pub fn join_global_pool() {
+    let threads = available();
+    if threads >= 2 {
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).use_current_thread().build_global();
+    }
+}
+
+/// A pool of `threads` workers of which the calling thread is worker 0 (the others run
+/// `on_start` first). The pool must live as long as the thread uses it; rayon never frees the
+/// registry of such a pool, so call it once per long-lived thread.
+pub fn own_pool(threads: usize, on_start: fn()) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .use_current_thread()
+        .start_handler(move |_| on_start())
+        .build()
+        .context("cannot start a thread pool")
+}
+
+/// The threads each of `workers` equal consumers gets out of `total`: an equal share, at least one.
+pub fn share(total: usize, workers: usize) -> usize {
+    (total / workers.max(1)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rayon::prelude::*;
+
+    #[test]
+    fn shares_are_equal_and_never_zero() {
+        assert_eq!(share(16, 2), 8);
+        assert_eq!(share(2, 2), 1);
+        assert_eq!(share(2, 3), 1);
+        assert_eq!(share(5, 0), 5);
+    }
+
+    #[test]
+    fn the_calling_thread_is_worker_zero_of_its_own_pool() {
+        std::thread::spawn(|| {
+            let _pool = own_pool(2, || {}).unwrap();
+            assert_eq!(rayon::current_thread_index(), Some(0));
+            assert_eq!(rayon::current_num_threads(), 2);
+            let sum: u64 = (0..100_000u64).into_par_iter().sum();
+            assert_eq!(sum, 4_999_950_000);
+        })
+        .join()
+        .unwrap();
+    }
+}
