@@ -5,7 +5,7 @@
 
 use candle_core::{DType, Module, Result, Tensor, D};
 
-use super::layers::{Dropout, Kernels, Linear, Weights};
+use super::layers::{Dropout, Kernels, Linear, Rows, Weights};
 
 /// The shape of an [`Attention`] block and how to initialise a fresh one.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +23,9 @@ pub struct AttentionShape<'a> {
     pub init_std: [f64; 4],
     /// Dropout on the attention probabilities.
     pub dropout: f64,
+    /// Cross-attention: the key and value projections take the whole encoder output at once
+    /// ([`Rows::Many`]), whatever the queries take.
+    pub keys_from_encoder: bool,
 }
 
 /// Multi-head attention with separate Q/K/V/O projections (T5: no biases and no score scaling;
@@ -47,10 +50,11 @@ impl Attention {
         let [q, k, v, o] = shape.names;
         let [q_std, k_std, v_std, o_std] = shape.init_std;
         let (d_model, bias) = (shape.d_model, shape.bias);
+        let kv = if shape.keys_from_encoder { w.for_rows(Rows::Many) } else { w.clone() };
         Ok(Attention {
             q: Linear::load(&w.pp(q), d_model, inner, bias, q_std)?,
-            k: Linear::load(&w.pp(k), d_model, inner, bias, k_std)?,
-            v: Linear::load(&w.pp(v), d_model, inner, bias, v_std)?,
+            k: Linear::load(&kv.pp(k), d_model, inner, bias, k_std)?,
+            v: Linear::load(&kv.pp(v), d_model, inner, bias, v_std)?,
             o: Linear::load(&w.pp(o), inner, d_model, bias, o_std)?,
             heads: shape.heads,
             head_dim: shape.head_dim,

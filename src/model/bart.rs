@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::attention::{Attention, AttentionShape};
 use super::checkpoint::TokenIds;
 use super::layers::{
-    self, Activation, Dropout, FeedForward, Kernels, LayerNorm, Linear, NormPlacement, TokenEmbedding,
+    self, Activation, Dropout, FeedForward, Kernels, LayerNorm, Linear, NormPlacement, Rows, TokenEmbedding,
     TrainingSwitch, Weights,
 };
 use super::quant::QWeight;
@@ -182,7 +182,13 @@ impl BartConfig {
 /// scaling.
 pub type BartAttention = Attention;
 
-fn bart_attention(w: &Weights, cfg: &BartConfig, heads: usize) -> Result<BartAttention> {
+/// `keys_from_encoder`: the decoder's `encoder_attn`.
+fn bart_attention(
+    w: &Weights,
+    cfg: &BartConfig,
+    heads: usize,
+    keys_from_encoder: bool,
+) -> Result<BartAttention> {
     let head_dim = cfg.d_model / heads;
     Attention::load(
         w,
@@ -195,6 +201,7 @@ fn bart_attention(w: &Weights, cfg: &BartConfig, heads: usize) -> Result<BartAtt
             scale: Some((head_dim as f64).powf(-0.5)),
             init_std: [cfg.init_std; 4],
             dropout: cfg.attention_dropout,
+            keys_from_encoder,
         },
     )
 }
@@ -228,7 +235,7 @@ struct BartEncoderLayer {
 impl BartEncoderLayer {
     fn load(w: &Weights, cfg: &BartConfig, act: Activation) -> Result<Self> {
         Ok(BartEncoderLayer {
-            self_attn: bart_attention(&w.pp("self_attn"), cfg, cfg.encoder_attention_heads)?,
+            self_attn: bart_attention(&w.pp("self_attn"), cfg, cfg.encoder_attention_heads, false)?,
             self_attn_layer_norm: bart_layer_norm(&w.pp("self_attn_layer_norm"), cfg)?,
             feed_forward: bart_feed_forward(w, cfg, cfg.encoder_ffn_dim, act)?,
             final_layer_norm: bart_layer_norm(&w.pp("final_layer_norm"), cfg)?,
@@ -262,9 +269,9 @@ impl BartDecoderLayer {
     fn load(w: &Weights, cfg: &BartConfig, act: Activation) -> Result<Self> {
         let heads = cfg.decoder_attention_heads;
         Ok(BartDecoderLayer {
-            self_attn: bart_attention(&w.pp("self_attn"), cfg, heads)?,
+            self_attn: bart_attention(&w.pp("self_attn"), cfg, heads, false)?,
             self_attn_layer_norm: bart_layer_norm(&w.pp("self_attn_layer_norm"), cfg)?,
-            encoder_attn: bart_attention(&w.pp("encoder_attn"), cfg, heads)?,
+            encoder_attn: bart_attention(&w.pp("encoder_attn"), cfg, heads, true)?,
             encoder_attn_layer_norm: bart_layer_norm(&w.pp("encoder_attn_layer_norm"), cfg)?,
             feed_forward: bart_feed_forward(w, cfg, cfg.decoder_ffn_dim, act)?,
             final_layer_norm: bart_layer_norm(&w.pp("final_layer_norm"), cfg)?,
@@ -440,7 +447,7 @@ impl Bart {
             root.precision().embedding_block(cfg.d_model),
         )?;
         let encoder = BartEncoder::load(&w.pp("encoder"), cfg, activation)?;
-        let decoder = BartDecoder::load(&w.pp("decoder"), cfg, activation)?;
+        let decoder = BartDecoder::load(&w.pp("decoder").for_rows(Rows::Few), cfg, activation)?;
         let final_logits_bias = if root.contains("final_logits_bias") {
             root.get((1, cfg.vocab_size), "final_logits_bias", Init::Const(0.0))?
         } else {

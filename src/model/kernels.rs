@@ -551,7 +551,7 @@ impl RhsLayout {
 }
 
 /// Work below this many multiply-adds stays on the calling thread.
-const PARALLEL_MIN_PRODUCTS: usize = 1 << 20;
+const PARALLEL_MIN_PRODUCTS: usize = 1 << 18;
 
 struct FewRowsMatmul;
 

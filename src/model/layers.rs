@@ -37,6 +37,21 @@ pub enum Kernels {
     Fused,
 }
 
+/// How many rows a linear layer multiplies at once in inference, which decides how a dense weight
+/// is kept under [`Kernels::Fused`] (measured in docs/BENCHMARKS.md, "Weight layouts").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Rows {
+    /// A prompt's tokens (the encoder; a decoder's cross-attention keys and values): `Wᵀ` copied
+    /// contiguous, the layout `gemm` multiplies fastest (1.1–1.7× the transposed view of `W` at
+    /// 300 rows).
+    #[default]
+    Many,
+    /// One row per beam (a decoder step): `W` as the checkpoint stores it, each output a dot
+    /// product along a contiguous row ([`super::kernels::matmul`]), 1.6–2.1× faster than `Wᵀ`'s
+    /// columns for one row, and nothing to copy at load.
+    Few,
+}
+
 /// Quantized matrices read from a quantized checkpoint, by checkpoint key.
 pub type StoredQuantized = Arc<HashMap<String, QWeight>>;
 
@@ -55,6 +70,7 @@ pub struct Weights<'a> {
     mapped: Option<MappedSafetensors>,
     precision: WeightDtype,
     kernels: Kernels,
+    rows: Rows,
     training: TrainingSwitch,
 }
 
@@ -68,6 +84,7 @@ impl<'a> Weights<'a> {
             mapped: None,
             precision: WeightDtype::F32,
             kernels,
+            rows: Rows::Many,
             training: TrainingSwitch::default(),
         }
     }
@@ -87,6 +104,11 @@ impl<'a> Weights<'a> {
 
     pub fn pp(&self, s: impl ToString) -> Self {
         Weights { vb: self.vb.pp(s), ..self.clone() }
+    }
+
+    /// This loader for linear layers that multiply `rows` at once.
+    pub fn for_rows(&self, rows: Rows) -> Self {
+        Weights { rows, ..self.clone() }
     }
 
     pub fn precision(&self) -> WeightDtype {
@@ -339,10 +361,9 @@ impl Module for TokenEmbedding {
 }
 
 /// `y = x Wᵀ (+ b)`, `W` in the PyTorch `[out, in]` layout as checkpoints store it, dense or
-/// quantized ([`super::quant`]). For inference (fused kernels) a dense `Wᵀ` is kept contiguous:
-/// the matrix-product kernel then reads it as it is, where with the transposed view it repacked
-/// the whole weight at every call (a third of beam-search time). Training keeps the view, so
-/// gradients reach the weight variable.
+/// quantized ([`super::quant`]). For inference (fused kernels) a dense layer that multiplies many
+/// rows at once keeps `Wᵀ` contiguous, one that multiplies a decoder step's few rows keeps `W`
+/// ([`Rows`]). Training keeps the transposed view, so gradients reach the weight variable.
 #[derive(Clone, Debug)]
 pub struct Linear {
     weight: LinearWeight,
@@ -370,7 +391,8 @@ impl Linear {
     pub fn load(w: &Weights, d_in: usize, d_out: usize, bias: bool, std: f64) -> Result<Self> {
         let init = Init::Randn { mean: 0.0, stdev: std };
         let block = w.precision().linear_block(d_in);
-        if let (Kernels::Fused, None) = (w.kernels(), block) {
+        let contiguous_transpose = w.kernels() == Kernels::Fused && w.rows == Rows::Many;
+        if let (true, None) = (contiguous_transpose, block) {
             if let Some(rhs) = w.transposed_from_map((d_out, d_in), "weight")? {
                 let bias = if bias { Some(w.get(d_out, "bias", Init::Const(0.0))?) } else { None };
                 return Ok(Linear { weight: LinearWeight::Dense(rhs), bias, kernels: w.kernels() });
@@ -378,15 +400,13 @@ impl Linear {
         }
         let weight = match w.matrix((d_out, d_in), "weight", init, block)? {
             Matrix::Quantized(q) => LinearWeight::Quantized(q),
-            Matrix::Dense(weight) => LinearWeight::Dense(match w.kernels() {
-                Kernels::Differentiable => weight.t()?,
-                Kernels::Fused => {
-                    let rhs = weight.t()?.contiguous()?;
-                    // The checkpoint's tensor becomes a view of the copy, so one copy stays resident.
-                    w.record("weight", rhs.t()?)?;
-                    rhs
-                }
-            }),
+            Matrix::Dense(weight) if contiguous_transpose => {
+                let rhs = weight.t()?.contiguous()?;
+                // The checkpoint's tensor becomes a view of the copy, so one copy stays resident.
+                w.record("weight", rhs.t()?)?;
+                LinearWeight::Dense(rhs)
+            }
+            Matrix::Dense(weight) => LinearWeight::Dense(weight.t()?),
         };
         let bias = if bias { Some(w.get(d_out, "bias", Init::Const(0.0))?) } else { None };
         Ok(Linear { weight, bias, kernels: w.kernels() })

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::attention::{Attention, AttentionShape};
 use super::layers::{
-    self, Activation, Dropout, FeedForward, Kernels, Linear, NormPlacement, RmsNorm, TokenEmbedding,
+    self, Activation, Dropout, FeedForward, Kernels, Linear, NormPlacement, RmsNorm, Rows, TokenEmbedding,
     TrainingSwitch, Weights,
 };
 use super::quant::QWeight;
@@ -291,11 +291,13 @@ struct T5Attention {
 }
 
 impl T5Attention {
+    /// `keys_from_encoder`: the decoder's `EncDecAttention`.
     fn load(
         w: &Weights,
         cfg: &T5Config,
         is_decoder: bool,
         has_relative_attention_bias: bool,
+        keys_from_encoder: bool,
     ) -> Result<Self> {
         let f = cfg.initializer_factor;
         let (dm, inner) = (cfg.d_model as f64, (cfg.num_heads * cfg.d_kv) as f64);
@@ -315,6 +317,7 @@ impl T5Attention {
                     f * inner.powf(-0.5),
                 ],
                 dropout: cfg.dropout_rate,
+                keys_from_encoder,
             },
         )?;
         let relative_attention_bias = if has_relative_attention_bias {
@@ -413,6 +416,7 @@ impl T5LayerSelfAttention {
                 cfg,
                 is_decoder,
                 has_relative_attention_bias,
+                false,
             )?,
             layer_norm: t5_layer_norm(&w.pp("layer_norm"), cfg)?,
             dropout: w.dropout(cfg.dropout_rate),
@@ -441,7 +445,7 @@ struct T5LayerCrossAttention {
 impl T5LayerCrossAttention {
     fn load(w: &Weights, cfg: &T5Config) -> Result<Self> {
         Ok(T5LayerCrossAttention {
-            enc_dec_attention: T5Attention::load(&w.pp("EncDecAttention"), cfg, true, false)?,
+            enc_dec_attention: T5Attention::load(&w.pp("EncDecAttention"), cfg, true, false, true)?,
             layer_norm: t5_layer_norm(&w.pp("layer_norm"), cfg)?,
             dropout: w.dropout(cfg.dropout_rate),
         })
@@ -592,11 +596,12 @@ impl T5 {
         )?;
         let shared = TokenEmbedding::new(table.clone());
         let encoder = T5Stack::load(&w.pp("encoder"), cfg, false)?;
-        let decoder = T5Stack::load(&w.pp("decoder"), cfg, true)?;
+        let decoder = T5Stack::load(&w.pp("decoder").for_rows(Rows::Few), cfg, true)?;
         let lm_head = if cfg.tie_word_embeddings {
             Linear::new(table, None, w.kernels())?
         } else {
-            Linear::load(&w.pp("lm_head"), cfg.d_model, cfg.vocab_size, false, cfg.initializer_factor)?
+            let head = w.pp("lm_head").for_rows(Rows::Few);
+            Linear::load(&head, cfg.d_model, cfg.vocab_size, false, cfg.initializer_factor)?
         };
         // Saved as `shared.weight` whichever embedding key the checkpoint used.
         let embedding_key = format!("{emb_name}.weight");
@@ -778,19 +783,14 @@ mod tests {
                 "relative_attention_num_buckets": 8, "relative_attention_max_distance": 12}"#,
         )
         .unwrap();
-        let device = Device::Cpu;
-        let varmap = candle_nn::VarMap::new();
+        let (device, varmap) = (Device::Cpu, candle_nn::VarMap::new());
         let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &device);
         let training = T5::new(&cfg, vb.clone()).unwrap();
         let inference = T5::with_kernels(&cfg, vb, Kernels::Fused).unwrap();
         let padded: Vec<u8> = (0..40).map(|i| u8::from(i < 33)).collect();
         let mask = Tensor::from_vec(padded, (2, 20), &device).unwrap();
-        let looked_up = training.encoder.encoder_bias(&mask).unwrap();
-        let written = inference.encoder.encoder_bias(&mask).unwrap();
-        assert_eq!(written.dims(), &[2, 3, 20, 20]);
-        assert_eq!(
-            looked_up.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-            written.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-        );
+        let bias = |model: &T5| model.encoder.encoder_bias(&mask).unwrap().flatten_all().unwrap();
+        assert_eq!(inference.encoder.encoder_bias(&mask).unwrap().dims(), &[2, 3, 20, 20]);
+        assert_eq!(bias(&training).to_vec1::<f32>().unwrap(), bias(&inference).to_vec1::<f32>().unwrap());
     }
 }
