@@ -7,6 +7,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     restore_default_sigpipe();
     keep_freed_memory();
+    prism_explorer::threads::quiet_candle_pool();
     let cli = prism_explorer::cli::Cli::parse();
     let debug = cli.global.debug;
     configure_backtraces(debug);

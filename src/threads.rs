@@ -8,8 +8,27 @@
 //! - [`own_pool`]: each model of the explorer generates on a pool of its own, its worker thread
 //!   being worker 0, sized to its share of the cores ([`share`]), so the two models generating at
 //!   once do not fight over the same workers.
+//! - [`quiet_candle_pool`]: candle's own pool of element-wise workers stops spinning on the cores
+//!   rayon's workers need.
 
 use anyhow::{Context, Result};
+
+/// The environment variable candle 0.11 reads, once, for how long its pool's idle workers spin.
+const CANDLE_SPIN: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
+
+/// candle runs element-wise ops over 64K elements, and its `q4` products, on a pool of its own
+/// (`BarrierPool`), whose idle workers spin 25,000 times (about a millisecond here) before they
+/// sleep: on the very cores rayon's workers need for the product that follows. A spin of 100
+/// (microseconds) still catches back-to-back ops. Measured at 2 threads (docs/BENCHMARKS.md): the
+/// flan-t5-large shape's encoder 1,073–1,097 → 1,009–1,032 ms, the embedded Oracle 1.1–1.2× the
+/// tokens/s, `q4` unchanged (taking candle's workers away instead made `q4` 1.7× slower). Sets an
+/// environment variable, so call it first thing in `main`, before any other thread exists; a value
+/// the user set wins.
+pub fn quiet_candle_pool() {
+    if std::env::var_os(CANDLE_SPIN).is_none() {
+        std::env::set_var(CANDLE_SPIN, "100");
+    }
+}
 
 /// The threads tensor work may use: `RAYON_NUM_THREADS` when set (as rayon and candle read it),
 /// else every core the process may run on.
