@@ -2,7 +2,8 @@
 //! `Wᵀ` copied contiguous (`[in, out]`) and `W` as checkpoints store it (`[out, in]`, read through
 //! its transposed view), for a decoder step's few rows (`model::kernels::matmul`, the weights of a
 //! whole step cycled so they come from memory, not cache) and for a prompt's many rows (candle's
-//! `gemm`). The figures behind `Rows` in docs/BENCHMARKS.md ("Weight layouts").
+//! `gemm`). The figures behind `Rows` in docs/BENCHMARKS.md ("Every core, and the decoder's
+//! weights as stored").
 //!
 //! `RAYON_NUM_THREADS=T cargo run --release --example weight_layouts`
 

@@ -38,16 +38,17 @@ pub enum Kernels {
 }
 
 /// How many rows a linear layer multiplies at once in inference, which decides how a dense weight
-/// is kept under [`Kernels::Fused`] (measured in docs/BENCHMARKS.md, "Weight layouts").
+/// is kept under [`Kernels::Fused`] (measured in docs/BENCHMARKS.md, "Every core, and the
+/// decoder's weights as stored").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Rows {
     /// A prompt's tokens (the encoder; a decoder's cross-attention keys and values): `Wᵀ` copied
-    /// contiguous, the layout `gemm` multiplies fastest (1.1–1.7× the transposed view of `W` at
-    /// 300 rows).
+    /// contiguous, the layout `gemm` multiplies fastest (1.1–2.1× faster than the transposed view
+    /// of `W` at 300 rows).
     #[default]
     Many,
     /// One row per beam (a decoder step): `W` as the checkpoint stores it, each output a dot
-    /// product along a contiguous row ([`super::kernels::matmul`]), 1.6–2.1× faster than `Wᵀ`'s
+    /// product along a contiguous row ([`super::kernels::matmul`]), 1.3–2.1× faster than `Wᵀ`'s
     /// columns for one row, and nothing to copy at load.
     Few,
 }
@@ -392,7 +393,7 @@ impl Linear {
         let init = Init::Randn { mean: 0.0, stdev: std };
         let block = w.precision().linear_block(d_in);
         let contiguous_transpose = w.kernels() == Kernels::Fused && w.rows == Rows::Many;
-        if let (true, None) = (contiguous_transpose, block) {
+        if contiguous_transpose && block.is_none() {
             if let Some(rhs) = w.transposed_from_map((d_out, d_in), "weight")? {
                 let bias = if bias { Some(w.get(d_out, "bias", Init::Const(0.0))?) } else { None };
                 return Ok(Linear { weight: LinearWeight::Dense(rhs), bias, kernels: w.kernels() });
