@@ -366,11 +366,9 @@ impl T5Attention {
         let (batch, len) = attention_mask.dims2()?;
         let device = attention_mask.device();
         let padding = layers::padding_bias(attention_mask)?;
-        let Some(table) = (self.attention.kernels == Kernels::Fused)
-            .then_some(self.relative_attention_bias.as_ref())
-            .flatten()
-        else {
-            return self.compute_bias(len, 0, device)?.broadcast_add(&padding);
+        let table = match (&self.relative_attention_bias, self.attention.kernels) {
+            (Some(table), Kernels::Fused) => table,
+            _ => return self.compute_bias(len, 0, device)?.broadcast_add(&padding),
         };
         let table = table.embeddings().to_dtype(DType::F32)?.to_vec2::<f32>()?;
         let padding = padding.flatten_all()?.to_vec1::<f32>()?;
