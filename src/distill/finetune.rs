@@ -12,10 +12,11 @@ use candle_core::Device;
 use rayon::prelude::*;
 use tokenizers::Tokenizer;
 
-use crate::data::{Dataset, Item};
+use crate::data::Dataset;
 use crate::durable;
 use crate::explain::prompt::item_line;
 use crate::explain::samples::Sample;
+use crate::explain::slots::{self, Slots};
 use crate::explain::{render_prompt, PromptKind};
 use crate::explain::{Matcher, Prompts};
 use crate::metrics::explainable::{GroundingCounts, GroundingRates};
@@ -59,7 +60,8 @@ pub struct TokenizerSpec {
     pub vocab_size: Option<usize>,
     /// `"catalogue"`: every title, person, genre and theme of the dataset's catalogue becomes one
     /// added token after the trained vocabulary ([`crate::train::add_entities`]); with `[model]
-    /// init` the checkpoint's tokenizer and embeddings are extended by them.
+    /// init` the checkpoint's tokenizer and embeddings are extended by them. `"slots"`: the slot
+    /// tokens instead ([`crate::explain::slots`]), so the model reads and writes slots.
     #[serde(default)]
     pub entities: Entities,
 }
@@ -72,6 +74,8 @@ pub enum Entities {
     None,
     /// The dataset's titles and feature values ([`crate::explain::prompt::catalogue_entities`]).
     Catalogue,
+    /// The slots of the dataset's feature kinds ([`crate::explain::slots::tokens`]).
+    Slots,
 }
 
 impl TokenizerSpec {
@@ -79,6 +83,13 @@ impl TokenizerSpec {
         match self.entities {
             Entities::None => Vec::new(),
             Entities::Catalogue => crate::explain::prompt::catalogue_entities(&dataset.items),
+            Entities::Slots => {
+                let mut kinds: Vec<&str> =
+                    dataset.items.iter().flat_map(|i| i.features.iter().map(|f| f.kind.as_str())).collect();
+                kinds.sort_unstable();
+                kinds.dedup();
+                slots::tokens(&kinds)
+            }
         }
     }
 }
@@ -230,14 +241,25 @@ fn encode_target(tokenizer: &Tokenizer, text: &str, max_tokens: usize) -> Result
     Ok(ids)
 }
 
-/// The training examples for `pairs`, built in parallel.
+/// A pair as the model reads and writes it, with the slots its prompt shows (`None` for a model
+/// that reads text).
+pub struct Encoded {
+    pub example: Example,
+    pub slots: Option<Slots>,
+}
+
+/// The training examples for `pairs`, built in parallel. For a slot-reading tokenizer the target
+/// is delexicalised against the slots its prompt shows ([`Slots::delexicalise`]), and a pair whose
+/// target cites a title that has no slot there is `None`: the model could only spell it out,
+/// which is what slots exist to spare it.
 pub fn examples(
     dataset: &Dataset,
     prompts: &Prompts,
+    matcher: &Matcher,
     recipe: &Recipe,
     tokenizer: &Tokenizer,
     pairs: &[Pair],
-) -> Result<Vec<Example>> {
+) -> Result<Vec<Option<Encoded>>> {
     pairs
         .par_iter()
         .map(|pair| {
@@ -248,15 +270,22 @@ pub fn examples(
                 &pair.sample,
                 tokenizer,
                 recipe.max_input_tokens,
-            )?
-            .text;
+            )?;
+            let target = match &prompt.slots {
+                Some(slots) => match slots.delexicalise(matcher, &pair.target) {
+                    Ok(target) => target,
+                    Err(_) => return Ok(None),
+                },
+                None => pair.target.clone(),
+            };
             let source = tokenizer
-                .encode(prompt.as_str(), true)
+                .encode(prompt.text.as_str(), true)
                 .map_err(|e| anyhow!("cannot tokenize a prompt: {e}"))?;
-            Ok(Example {
+            let example = Example {
                 source: source.get_ids().to_vec(),
-                target: encode_target(tokenizer, &pair.target, recipe.max_target_tokens)?,
-            })
+                target: encode_target(tokenizer, &target, recipe.max_target_tokens)?,
+            };
+            Ok(Some(Encoded { example, slots: prompt.slots }))
         })
         .collect()
 }
@@ -271,18 +300,35 @@ const TOKENIZER_PROMPTS: usize = 2000;
 fn train_tokenizer(
     dataset: &Dataset,
     prompts: &Prompts,
+    matcher: &Matcher,
     spec: &TokenizerSpec,
     pairs: &[Pair],
 ) -> Result<Tokenizer> {
-    let mut texts: Vec<String> = dataset.items.iter().map(crate::explain::prompt::item_line).collect();
+    let slotted = spec.entities == Entities::Slots;
+    let mut texts: Vec<String> =
+        if slotted { Vec::new() } else { dataset.items.iter().map(item_line).collect() };
     let step = (pairs.len() / TOKENIZER_PROMPTS).max(1);
     for pair in pairs.iter().step_by(step) {
-        let history: Vec<&Item> = pair.sample.history.iter().map(|&i| dataset.item(i)).collect();
-        let item = dataset.item(pair.sample.item);
-        texts.push(prompts.oracle.render(&history, item));
-        texts.push(prompts.prism.render(&history, item));
+        let (history, item) = if slotted {
+            let slots = Slots::new(dataset, &pair.sample.history, pair.sample.item);
+            (slots.history_lines(), slots.item_line())
+        } else {
+            let history = pair.sample.history.iter().map(|&i| item_line(dataset.item(i))).collect();
+            (history, item_line(dataset.item(pair.sample.item)))
+        };
+        texts.push(prompts.oracle.render_lines(&history, &item));
+        let recent = &history[history.len().saturating_sub(prompts.prism_history_len)..];
+        texts.push(prompts.prism.render_lines(recent, &item));
     }
-    texts.extend(pairs.iter().map(|p| p.target.clone()));
+    for pair in pairs {
+        if !slotted {
+            texts.push(pair.target.clone());
+        } else if let Ok(target) =
+            Slots::new(dataset, &pair.sample.history, pair.sample.item).delexicalise(matcher, &pair.target)
+        {
+            texts.push(target);
+        }
+    }
     let (Some(kind), Some(vocab_size)) = (spec.kind, spec.vocab_size) else {
         bail!("[tokenizer] of a fresh model needs `kind` and `vocab_size`");
     };
@@ -324,7 +370,7 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
             let tokenizer = if path.exists() {
                 checkpoint::load_tokenizer(out)?
             } else {
-                let tokenizer = train_tokenizer(dataset, prompts, spec, train)?;
+                let tokenizer = train_tokenizer(dataset, prompts, matcher, spec, train)?;
                 let json = tokenizer.to_string(false).map_err(|e| anyhow!("cannot serialise the tokenizer: {e}"))?;
                 durable::write_file(&path, json.as_bytes())?;
                 tokenizer
@@ -344,23 +390,36 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
         _ => bail!("the recipe names no model: give a checkpoint (`[model] init`, or `prism distill --student DIR`) or a fresh `[model.config]`"),
     };
     let limited = limit(train, recipe.train_limit, recipe.train.seed);
-    let train_examples = examples(dataset, prompts, recipe, &tokenizer, &limited)?;
+    let encoded = examples(dataset, prompts, matcher, recipe, &tokenizer, &limited)?;
+    let train_examples: Vec<Example> = encoded.into_iter().flatten().map(|e| e.example).collect();
+    if train_examples.len() < limited.len() {
+        crate::model::notice::warn(&format!(
+            "{} of {} training pairs left out: their target cites a title their prompt has no slot for",
+            limited.len() - train_examples.len(),
+            limited.len()
+        ));
+    }
     let dev = &dev[..dev.len().min(recipe.dev_limit)];
-    let dev_examples = examples(dataset, prompts, recipe, &tokenizer, dev)?;
-    let generated = &dev[..dev.len().min(recipe.eval_generate)];
+    let (dev, dev_encoded): (Vec<&Pair>, Vec<Encoded>) = dev
+        .iter()
+        .zip(examples(dataset, prompts, matcher, recipe, &tokenizer, dev)?)
+        .filter_map(|(pair, encoded)| Some((pair, encoded?)))
+        .unzip();
+    let generated = dev.len().min(recipe.eval_generate);
+    let dev_examples: Vec<Example> = dev_encoded.iter().map(|e| e.example.clone()).collect();
     let mut evaluate = |model: &Model| {
         dev_generation_metrics(
             model,
             &tokenizer,
-            &dev_examples[..generated.len()],
-            generated,
+            &dev_encoded[..generated],
+            &dev[..generated],
             matcher,
             recipe.eval_max_new_tokens,
             device,
         )
     };
     let evaluator: Option<&mut train::trainer::Evaluator<'_>> =
-        if generated.is_empty() { None } else { Some(&mut evaluate) };
+        if generated == 0 { None } else { Some(&mut evaluate) };
     train::train(train::Run {
         model: &model,
         tokenizer: &tokenizer,
@@ -446,12 +505,12 @@ fn limit(pairs: &[Pair], limit: Option<usize>, seed: u64) -> Vec<Pair> {
 }
 
 /// Greedy explanations for `pairs` scored against their targets: ROUGE-L F and the invented
-/// feature rate.
+/// feature rate (a slot-reading model's explanations filled first).
 fn dev_generation_metrics(
     model: &Model,
     tokenizer: &Tokenizer,
-    examples: &[Example],
-    pairs: &[Pair],
+    encoded: &[Encoded],
+    pairs: &[&Pair],
     matcher: &Matcher,
     max_new_tokens: usize,
     device: &Device,
@@ -459,12 +518,13 @@ fn dev_generation_metrics(
     let mut config = GenerationConfig::from_model_info(model.info());
     config.max_new_tokens = max_new_tokens;
     config.num_beams = 1;
-    let mut texts = Vec::with_capacity(examples.len());
-    for chunk in examples.chunks(16) {
-        let inputs: Vec<Vec<u32>> = chunk.iter().map(|e| e.source.clone()).collect();
+    let mut texts = Vec::with_capacity(encoded.len());
+    for chunk in encoded.chunks(16) {
+        let inputs: Vec<Vec<u32>> = chunk.iter().map(|e| e.example.source.clone()).collect();
         let out = generate::generate(model as &dyn Seq2Seq, device, &inputs, &config, Hooks::default())?;
-        for ids in &out.sequences {
-            texts.push(tokenizer.decode(ids, true).map_err(|e| anyhow!("cannot decode: {e}"))?);
+        for (ids, e) in out.sequences.iter().zip(chunk) {
+            let text = tokenizer.decode(ids, true).map_err(|e| anyhow!("cannot decode: {e}"))?;
+            texts.push(e.slots.as_ref().map_or_else(|| text.clone(), |slots| slots.fill(&text)));
         }
     }
     let mut vocab = Vocab::new();
@@ -489,7 +549,7 @@ fn dev_generation_metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{DatasetBuilder, Feature};
+    use crate::data::{DatasetBuilder, Feature, Item};
 
     #[test]
     fn item_line_targets_write_back_the_recommended_items_line() {

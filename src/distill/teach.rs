@@ -21,7 +21,7 @@ use crate::data::Dataset;
 use crate::durable::{read_json_lines, JsonLines};
 use crate::explain::samples::Sample;
 use crate::explain::Prompts;
-use crate::explain::{render_prompt, PromptKind};
+use crate::explain::{render_prompt, Prompt, PromptKind};
 use crate::model::engine::Engine;
 use crate::model::GenerationConfig;
 
@@ -99,20 +99,19 @@ pub fn teach(job: Teach<'_>, events: &mut EventSink<'_>) -> Result<bool> {
         if cancel.load(Ordering::Relaxed) {
             return Ok(false);
         }
-        let prompts: Vec<String> = batch
+        let prompts: Vec<Prompt> = batch
             .iter()
             .map(|s| {
                 render_prompt(dataset, prompts, PromptKind::Oracle, s, teacher.tokenizer(), max_input_tokens)
-                    .map(|p| p.text)
             })
             .collect::<Result<_>>()?;
-        let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
+        let refs: Vec<&str> = prompts.iter().map(|p| p.text.as_str()).collect();
         let out = teacher.generate(&refs, decoding, None, Some(cancel))?;
         if out.cancelled {
             return Ok(false);
         }
         let per_sample_ms = out.stats.total_ms / batch.len() as f64;
-        for (sample, generation) in batch.iter().zip(&out.generations) {
+        for ((sample, generation), prompt) in batch.iter().zip(&out.generations).zip(&prompts) {
             let (user, item) = key(sample);
             if done.contains(&(user.clone(), item.clone())) {
                 continue;
@@ -120,7 +119,10 @@ pub fn teach(job: Teach<'_>, events: &mut EventSink<'_>) -> Result<bool> {
             cache.append(&Taught {
                 user,
                 item,
-                text: generation.text.trim().to_owned(),
+                text: prompt.slots.as_ref().map_or_else(
+                    || generation.text.trim().to_owned(),
+                    |slots| slots.fill(generation.text.trim()),
+                ),
                 ms: per_sample_ms,
                 new_tokens: generation.token_ids.len(),
             })?;

@@ -10,12 +10,13 @@ use serde::Serialize;
 use tokenizers::Tokenizer;
 
 use super::grounding::{Matcher, MentionRecord, Summary};
-use super::prompt::Prompt;
+use super::prompt::{item_line, Prompt};
 use super::samples::Sample;
+use super::slots::{self, Slots};
 use super::verdict::Verdict;
 use super::Prompts;
 use crate::config::{DecodingSettings, ModelSettings};
-use crate::data::{Dataset, Item};
+use crate::data::Dataset;
 use crate::model::engine::{Engine, EngineOptions, TextEvent};
 use crate::model::memory::parse_bytes_setting;
 use crate::model::{GenStats, GenerationConfig, GenerationOverrides, WeightDtype};
@@ -82,7 +83,8 @@ pub fn decoding_overrides(decoding: &DecodingSettings) -> GenerationOverrides {
 }
 
 /// Renders the prompt of `kind` for `sample`, cut to `max_tokens` of `tokenizer` by leaving out
-/// the oldest history items (see [`Prompt`]).
+/// the oldest history items (see [`Prompt`]); in slots when the tokenizer has them
+/// ([`super::slots`]), with the slots the cut prompt shows.
 pub fn render_prompt(
     dataset: &Dataset,
     prompts: &Prompts,
@@ -91,13 +93,26 @@ pub fn render_prompt(
     tokenizer: &Tokenizer,
     max_tokens: usize,
 ) -> Result<Prompt> {
-    let history: Vec<&Item> = sample.history.iter().map(|&i| dataset.item(i)).collect();
-    let item = dataset.item(sample.item);
+    let slots = slots::read_by(tokenizer).then(|| Slots::new(dataset, &sample.history, sample.item));
+    let (history, item) = match &slots {
+        Some(slots) => (slots.history_lines(), slots.item_line()),
+        None => (
+            sample.history.iter().map(|&i| item_line(dataset.item(i))).collect(),
+            item_line(dataset.item(sample.item)),
+        ),
+    };
     let count = |text: &str| tokenizer.encode(text, true).map(|e| e.len()).unwrap_or(usize::MAX);
-    match kind {
-        PromptKind::Oracle => prompts.oracle(&history, item, max_tokens, count),
-        PromptKind::Prism => prompts.prism(&history, item, max_tokens, count),
-    }
+    let mut prompt = match kind {
+        PromptKind::Oracle => prompts.oracle(&history, &item, max_tokens, count),
+        PromptKind::Prism => prompts.prism(&history, &item, max_tokens, count),
+    }?;
+    // Slots exist for the newest `slots::HISTORY_SLOTS` history items only.
+    prompt.history_dropped += sample.history.len() - history.len();
+    prompt.slots = slots.map(|mut slots| {
+        slots.keep_newest(prompt.history_used);
+        slots
+    });
+    Ok(prompt)
 }
 
 impl Explanation {
@@ -184,9 +199,24 @@ impl Explainer<'_> {
         on_text: Option<&mut dyn FnMut(&TextEvent<'_>)>,
         cancel: Option<&AtomicBool>,
     ) -> Result<Explanation> {
-        let Prompt { text: prompt, history_cut, tokens_dropped, .. } = self.prompt(sample)?;
-        let out = self.engine.generate(&[prompt.as_str()], decoding, on_text, cancel)?;
-        let text = out.generations[0].text.trim().to_owned();
+        let Prompt { text: prompt, history_cut, tokens_dropped, slots, .. } = self.prompt(sample)?;
+        let out = match (&slots, on_text) {
+            (Some(slots), Some(on_text)) => {
+                let mut shown = String::new();
+                let mut on_filled = |event: &TextEvent<'_>| {
+                    let text = slots.fill(event.text);
+                    // Filling can change what was shown ("a" before a vowel becomes "an"): then
+                    // the whole text is the delta.
+                    let delta = text.strip_prefix(shown.as_str()).unwrap_or(&text).to_owned();
+                    on_text(&TextEvent { text: &text, delta: &delta, ..*event });
+                    shown = text;
+                };
+                self.engine.generate(&[prompt.as_str()], decoding, Some(&mut on_filled), cancel)?
+            }
+            (_, on_text) => self.engine.generate(&[prompt.as_str()], decoding, on_text, cancel)?,
+        };
+        let written = out.generations[0].text.trim();
+        let text = slots.as_ref().map_or_else(|| written.to_owned(), |slots| slots.fill(written));
         let grounding = self.matcher.ground(&text, &sample.history, sample.item);
         let stats = out.stats;
         Ok(Explanation {

@@ -20,9 +20,11 @@ pub mod inputs;
 pub mod prompt;
 pub mod recorded;
 pub mod samples;
+pub mod slots;
 pub mod verdict;
 
 pub use explainer::{decoding_overrides, render_prompt, Explainer, Explanation, PromptKind};
 pub use grounding::{Class, Counts, Grounding, Matcher, Mention, MentionRecord, Summary, Target};
 pub use prompt::{Prompt, PromptTemplate, Prompts};
+pub use slots::Slots;
 pub use verdict::Verdict;

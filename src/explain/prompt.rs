@@ -12,10 +12,7 @@ use anyhow::{bail, Context, Result};
 use crate::config::PromptSettings;
 use crate::data::Item;
 use crate::explain::grounding::clean_title;
-
-/// How many values of one feature kind an item line shows: enough to characterise an item (three
-/// actors, not the whole cast) while keeping fifty history lines inside a model's input.
-const VALUES_PER_KIND: usize = 3;
+use crate::explain::slots::{Slots, VALUES_PER_KIND};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Segment {
@@ -47,6 +44,8 @@ pub struct Prompt {
     pub tokens: usize,
     /// Tokens the cut history items took: the whole prompt's count minus `tokens`.
     pub tokens_dropped: usize,
+    /// What the slots of a slot-reading model stand for (`None` for a model that reads text).
+    pub slots: Option<Slots>,
 }
 
 impl PromptTemplate {
@@ -108,18 +107,17 @@ impl PromptTemplate {
         self.render_lines(&lines, &item_line(item))
     }
 
-    /// Renders the template with as many of the newest history items as fit in `max_tokens`, as
-    /// counted by `count_tokens` (the model's tokenizer, or any estimate).
+    /// Renders the template with as many of the newest history lines (oldest first, as
+    /// [`item_line`] or [`Slots::history_lines`] write them) as fit in `max_tokens`, as counted by
+    /// `count_tokens` (the model's tokenizer, or any estimate).
     pub fn render_within(
         &self,
-        history: &[&Item],
-        item: &Item,
+        lines: &[String],
+        item: &str,
         max_tokens: usize,
         count_tokens: impl Fn(&str) -> usize,
     ) -> Result<Prompt> {
-        let lines: Vec<String> = history.iter().map(|h| item_line(h)).collect();
-        let item = item_line(item);
-        let render = |keep: usize| self.render_lines(&lines[lines.len() - keep..], &item);
+        let render = |keep: usize| self.render_lines(&lines[lines.len() - keep..], item);
         let whole = render(lines.len());
         let whole_tokens = count_tokens(&whole);
         if whole_tokens <= max_tokens {
@@ -130,6 +128,7 @@ impl PromptTemplate {
                 history_cut: 0,
                 tokens: whole_tokens,
                 tokens_dropped: 0,
+                slots: None,
             });
         }
         // The token count grows with the number of kept lines, so the largest fitting number is
@@ -161,10 +160,12 @@ impl PromptTemplate {
             history_cut: cut,
             tokens: fits_tokens,
             tokens_dropped: whole_tokens.saturating_sub(fits_tokens),
+            slots: None,
         })
     }
 
-    fn render_lines(&self, history: &[String], item: &str) -> String {
+    /// Renders the template with these history lines (oldest first) and item line.
+    pub fn render_lines(&self, history: &[String], item: &str) -> String {
         let history_text = if history.is_empty() { "(no history)".to_owned() } else { history.join("\n") };
         let mut out = String::new();
         for segment in &self.segments {
@@ -236,22 +237,23 @@ impl Prompts {
         })
     }
 
-    /// The Oracle's prompt: the whole history it is given, cut to `max_tokens`.
+    /// The Oracle's prompt: the whole history it is given (as lines, oldest first), cut to
+    /// `max_tokens`.
     pub fn oracle(
         &self,
-        history: &[&Item],
-        item: &Item,
+        history: &[String],
+        item: &str,
         max_tokens: usize,
         count_tokens: impl Fn(&str) -> usize,
     ) -> Result<Prompt> {
         self.oracle.render_within(history, item, max_tokens, count_tokens)
     }
 
-    /// The Prism's prompt: the last `prism_history_len` history items, cut to `max_tokens`.
+    /// The Prism's prompt: the last `prism_history_len` history lines, cut to `max_tokens`.
     pub fn prism(
         &self,
-        history: &[&Item],
-        item: &Item,
+        history: &[String],
+        item: &str,
         max_tokens: usize,
         count_tokens: impl Fn(&str) -> usize,
     ) -> Result<Prompt> {
@@ -319,9 +321,8 @@ mod tests {
     #[test]
     fn truncation_keeps_the_newest_items() {
         let t = PromptTemplate::parse("{history}\n=> {item}", "t.txt").unwrap();
-        let hist: Vec<Item> = (0..20).map(|i| item(&format!("Film{i}"), None, &[])).collect();
-        let refs: Vec<&Item> = hist.iter().collect();
-        let target = item("Target", None, &[]);
+        let refs: Vec<String> = (0..20).map(|i| item_line(&item(&format!("Film{i}"), None, &[]))).collect();
+        let target = item_line(&item("Target", None, &[]));
         // Each history line is 2 words, the item line 3 ("=>", "-", "Target").
         let p = t.render_within(&refs, &target, 3 + 2 * 5, words).unwrap();
         assert_eq!(p.history_used, 5);
@@ -340,9 +341,8 @@ mod tests {
             prism: PromptTemplate::parse("{history}|{item}", "p").unwrap(),
             prism_history_len: 2,
         };
-        let hist: Vec<Item> = (0..4).map(|i| item(&format!("F{i}"), None, &[])).collect();
-        let refs: Vec<&Item> = hist.iter().collect();
-        let target = item("T", None, &[]);
+        let refs: Vec<String> = (0..4).map(|i| item_line(&item(&format!("F{i}"), None, &[]))).collect();
+        let target = item_line(&item("T", None, &[]));
         let prism = p.prism(&refs, &target, 100, words).unwrap();
         assert_eq!(prism.text, "- F2\n- F3|- T");
         assert_eq!((prism.history_dropped, prism.history_cut, prism.tokens_dropped), (2, 0, 0));
