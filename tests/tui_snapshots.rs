@@ -97,6 +97,7 @@ fn explanation(
     let (mentions, grounding) = grounded(text, spans);
     Answer::Generated(Box::new(Explanation {
         text: text.into(),
+        written: None,
         latency_ms,
         ttft_ms: latency_ms / 10.0,
         new_tokens: 20,

@@ -1,11 +1,12 @@
 //! The *filter* stage's rules: a teacher explanation is dropped when it is empty, degenerate
 //! (a phrase repeated), too short or too long, or when it invents features (a feature or title of
-//! neither the item nor the history, by [`crate::explain::grounding`]).
+//! neither the item nor the history, by [`crate::explain::grounding`], or a slot its pair has no
+//! value for, [`crate::explain::slots::unfilled`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::explain::samples::Sample;
-use crate::explain::Matcher;
+use crate::explain::{slots, Matcher};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,7 +66,11 @@ pub fn judge(settings: &FilterSettings, matcher: &Matcher, sample: &Sample, text
     if words.len() > settings.max_words {
         return Some(Reason::TooLong);
     }
-    if settings.drop_invented && matcher.ground(text, &sample.history, sample.item).counts.invented > 0 {
+    let invented = || {
+        let (titles, values) = slots::unfilled(text);
+        matcher.ground(text, &sample.history, sample.item).counts.invented + titles + values > 0
+    };
+    if settings.drop_invented && invented() {
         return Some(Reason::Invented);
     }
     None

@@ -32,6 +32,18 @@ pub struct Decoding {
     pub no_repeat_ngram_size: Option<usize>,
     #[serde(default)]
     pub length_penalty: Option<f32>,
+    /// Sample instead of searching: the teacher then writes as varied as the texts it learnt
+    /// from, inventions included, which gives the filter something to judge.
+    #[serde(default)]
+    pub do_sample: bool,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    /// The sampler's seed; batch `b` of the teach stage samples with `seed + b·teach_batch`, so a
+    /// sample's text does not depend on how the stage was split or resumed.
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 impl Decoding {
@@ -41,6 +53,10 @@ impl Decoding {
             max_new_tokens: Some(self.max_new_tokens),
             no_repeat_ngram_size: self.no_repeat_ngram_size,
             length_penalty: self.length_penalty,
+            do_sample: Some(self.do_sample),
+            temperature: self.temperature,
+            top_p: self.top_p,
+            seed: self.seed,
             ..GenerationOverrides::default()
         })
     }
@@ -98,7 +114,7 @@ pub fn teach_samples(dataset: &Dataset, spec: &JobSpec, history_len: usize) -> V
 impl JobSpec {
     /// Every number of a preset in range; `origin` names the file in the error.
     pub fn check_ranges(&self, origin: &str) -> Result<()> {
-        use std::ops::Bound::Included;
+        use std::ops::Bound::{Excluded, Included};
         let mut c = crate::validate::Checks::new();
         c.int("teacher_max_input_tokens", self.teacher_max_input_tokens, 1, crate::config::MAX_INPUT_TOKENS);
         if let Some(n) = self.teach_samples {
@@ -115,6 +131,12 @@ impl JobSpec {
             }
             if let Some(p) = d.length_penalty {
                 c.float(&format!("{section}.length_penalty"), p.into(), Included(-100.0), Included(100.0));
+            }
+            if let Some(t) = d.temperature {
+                c.float(&format!("{section}.temperature"), t.into(), Excluded(0.0), Included(100.0));
+            }
+            if let Some(p) = d.top_p {
+                c.float(&format!("{section}.top_p"), p.into(), Excluded(0.0), Included(1.0));
             }
         }
         let f = &self.filter;

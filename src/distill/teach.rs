@@ -1,7 +1,9 @@
 //! The *teach* stage: the Oracle writes an explanation for each chosen training sample with its
 //! faithfulness-constrained prompt. Results are appended to `cache.jsonl` batch by batch (each
 //! line flushed), keyed by (user, item): a killed job continues where it stopped and never
-//! generates a cached sample twice.
+//! generates a cached sample twice. A slot-reading teacher's explanations are cached with their
+//! slots filled (`explain::slots`), as a reader sees them: the filter judges that text, and the
+//! student's fine-tune writes it back in its own slots.
 //!
 //! Batches are fixed: batch `b` is always samples `b·B .. (b+1)·B` of the job's sample list, whether
 //! the stage runs whole, resumed, or as one shard of several ([`Shard`]). A sample is therefore
@@ -75,18 +77,14 @@ pub fn teach(job: Teach<'_>, events: &mut EventSink<'_>) -> Result<bool> {
     } = job;
     let key = |s: &Sample| (dataset.users[s.user as usize].clone(), dataset.item(s.item).id.clone());
     let done: HashSet<(String, String)> = read_cache(dir)?.into_iter().map(|t| (t.user, t.item)).collect();
-    let mine: Vec<&[Sample]> = samples
-        .chunks(batch_size.max(1))
-        .enumerate()
-        .filter(|(b, _)| shard.has_batch(*b))
-        .map(|(_, batch)| batch)
-        .collect();
-    let total: usize = mine.iter().map(|batch| batch.len()).sum();
+    let mine: Vec<(usize, &[Sample])> =
+        samples.chunks(batch_size.max(1)).enumerate().filter(|(b, _)| shard.has_batch(*b)).collect();
+    let total: usize = mine.iter().map(|(_, batch)| batch.len()).sum();
     // A batch a kill interrupted is generated again whole (so in the same company), and only its
     // missing samples are appended.
-    let todo: Vec<&[Sample]> =
-        mine.into_iter().filter(|batch| batch.iter().any(|s| !done.contains(&key(s)))).collect();
-    let missing = todo.iter().flat_map(|batch| batch.iter()).filter(|s| !done.contains(&key(s))).count();
+    let todo: Vec<(usize, &[Sample])> =
+        mine.into_iter().filter(|(_, batch)| batch.iter().any(|s| !done.contains(&key(s)))).collect();
+    let missing = todo.iter().flat_map(|(_, batch)| batch.iter()).filter(|s| !done.contains(&key(s))).count();
     let mut finished = total - missing;
     events.emit(
         DistillEvent::new(Stage::Teach, EventKind::Started, finished, total)
@@ -95,10 +93,13 @@ pub fn teach(job: Teach<'_>, events: &mut EventSink<'_>) -> Result<bool> {
     let mut cache = JsonLines::open(&dir.join(CACHE_FILE))?;
     let started = Instant::now();
     let mut generated = 0usize;
-    for batch in todo {
+    for (index, batch) in todo {
         if cancel.load(Ordering::Relaxed) {
             return Ok(false);
         }
+        // A sampling teacher's batch has its own seed, whichever run or shard generates it.
+        let decoding =
+            &GenerationConfig { seed: decoding.seed + (index * batch_size) as u64, ..decoding.clone() };
         let prompts: Vec<Prompt> = batch
             .iter()
             .map(|s| {

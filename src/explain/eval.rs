@@ -421,7 +421,7 @@ fn score_model<'r>(
         .par_iter()
         .map(|r| {
             let g = matcher.ground(&r.row.text, &r.history, r.item);
-            let verdict = Verdict::of(matcher, &g, r.item);
+            let verdict = Verdict::of(matcher, &g, r.item, &r.row.text);
             (g.concepts(), g.counts, g.feature_counts, verdict)
         })
         .collect();
@@ -429,18 +429,19 @@ fn score_model<'r>(
     let verdicts: Vec<&Verdict> = groundings.iter().map(|g| &g.3).collect();
     let mut mentions = Counts::default();
     let mut feature_counts = Vec::with_capacity(rows.len());
-    for (_, all, features, _) in &groundings {
+    // Unfilled slots count as invented mentions (`Verdict`): the verdict's counts include them.
+    for (_, all, features, verdict) in &groundings {
         mentions.grounded += all.grounded;
         mentions.item_only += all.item_only;
         mentions.history_only += all.history_only;
-        mentions.invented += all.invented;
+        mentions.invented += verdict.invented();
         feature_counts.push(GroundingCounts {
             grounded: features.grounded,
             item_only: features.item_only,
-            invented: features.invented,
+            invented: verdict.features_invented,
         });
     }
-    let invented_features: usize = groundings.iter().map(|g| g.2.invented).sum();
+    let invented_features: usize = verdicts.iter().map(|v| v.features_invented).sum();
     let grounding = GroundingRates::compute(&feature_counts)?;
 
     let mut vocab = Vocab::new();

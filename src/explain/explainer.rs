@@ -134,7 +134,11 @@ impl Explanation {
 /// One model's explanation with its measurements (the per-model object of `prism explain`).
 #[derive(Clone, Debug, Serialize)]
 pub struct Explanation {
+    /// The explanation as a reader sees it: a slot-reading model's slots filled.
     pub text: String,
+    /// What a slot-reading model wrote, before its slots were filled ([`super::slots`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written: Option<String>,
     pub latency_ms: f64,
     pub ttft_ms: f64,
     pub new_tokens: usize,
@@ -216,7 +220,10 @@ impl Explainer<'_> {
             (_, on_text) => self.engine.generate(&[prompt.as_str()], decoding, on_text, cancel)?,
         };
         let written = out.generations[0].text.trim();
-        let text = slots.as_ref().map_or_else(|| written.to_owned(), |slots| slots.fill(written));
+        let (text, written) = match &slots {
+            Some(slots) => (slots.fill(written), Some(written.to_owned())),
+            None => (written.to_owned(), None),
+        };
         let grounding = self.matcher.ground(&text, &sample.history, sample.item);
         let stats = out.stats;
         Ok(Explanation {
@@ -228,8 +235,9 @@ impl Explainer<'_> {
             peak_rss_bytes: stats.rss_before_bytes + stats.peak_rss_growth_bytes,
             grounding: grounding.summary(),
             mentions: grounding.records(&text),
-            verdict: Verdict::of(self.matcher, &grounding, sample.item),
+            verdict: Verdict::of(self.matcher, &grounding, sample.item, &text),
             text,
+            written,
             prompt,
             history_cut,
             prompt_tokens_dropped: tokens_dropped,

@@ -1,9 +1,11 @@
 //! Slots: delexicalised prompts and explanations, as data-to-text systems write them
 //! (docs/EMBEDDED_MODELS.md, "Slots"). A model whose tokenizer has the `[ITEM]` token reads the
-//! recommended item as `[ITEM]`, the values its line shows as `[GENRE1]`, `[DIRECTOR1]`, …, and
-//! each history title as `[H1]` (the newest), `[H2]`, …, with the item's values that history item
-//! shares; it writes its explanation in the same tokens, and [`Slots::fill`] puts the values back.
-//! Training targets go the other way ([`Slots::delexicalise`]).
+//! recommended item as `[ITEM]`, the values its line shows as `[GENRE1]`, `[DIRECTOR1]`, … (each
+//! with how many history items share it), and each history title as `[H1]` (the newest), `[H2]`,
+//! …, with the item's values that history item shares. It writes its explanation in the same
+//! tokens, and a history title as the evidence for a value: `[DIRECTOR1_H1]` is the newest
+//! history title with the item's director, `[DIRECTOR1_H2]` the one before. [`Slots::fill`] puts
+//! the values back; training targets go the other way ([`Slots::delexicalise`]).
 //!
 //! A feature slot has two spellings, as the texts a model learns from wrote the value: `[GENRE1]`
 //! as the catalogue lists it, `[genre1]` as prose writes it (in lower case, "a drama", with a
@@ -11,7 +13,7 @@
 
 use tokenizers::Tokenizer;
 
-use super::grounding::{clean_title, Class, Matcher, Target};
+use super::grounding::{clean_title, Class, Matcher, Mention, Target};
 use crate::data::{Dataset, Feature, ItemIdx};
 
 /// How many values of one feature kind an item line shows, as text or as slots: enough to
@@ -32,11 +34,37 @@ pub fn tokens(kinds: &[&str]) -> Vec<String> {
     for kind in kinds {
         let base = slot_base(kind);
         for n in 1..=VALUES_PER_KIND {
-            tokens.push(format!("[{}{n}]", base.to_uppercase()));
-            tokens.push(format!("[{}{n}]", base.to_lowercase()));
+            let name = format!("{}{n}", base.to_uppercase());
+            tokens.push(format!("[{name}]"));
+            tokens.push(format!("[{}]", name.to_lowercase()));
+            tokens.extend((1..=EVIDENCE_SLOTS).map(|j| format!("[{name}_H{j}]")));
         }
     }
     tokens
+}
+
+/// How many history titles per value have an evidence slot (`[DIRECTOR1_H1]`, `[DIRECTOR1_H2]`).
+pub const EVIDENCE_SLOTS: usize = 2;
+
+/// Slots left in a text as written, not filled: (title slots, value slots). Each claims a title
+/// or a value that does not exist for its pair — `[DIRECTOR1_H1]` when no history item shares the
+/// item's director, `[GENRE3]` for an item with two genres — so the verdicts count them invented.
+pub fn unfilled(text: &str) -> (usize, usize) {
+    let (mut titles, mut values) = (0, 0);
+    for (open, _) in text.match_indices('[') {
+        let rest = &text[open + 1..];
+        let Some(name) = rest.find(']').map(|close| &rest[..close]) else { continue };
+        let stem = name.trim_end_matches(|c: char| c.is_ascii_digit());
+        let slot_like = stem.len() < name.len()
+            && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && (stem == stem.to_uppercase() || stem == stem.to_lowercase());
+        if name == &ITEM[1..ITEM.len() - 1] || (slot_like && (stem == "H" || stem.ends_with("_H"))) {
+            titles += 1;
+        } else if slot_like && !stem.is_empty() {
+            values += 1;
+        }
+    }
+    (titles, values)
 }
 
 /// Whether a model with this tokenizer reads and writes slots.
@@ -114,21 +142,28 @@ impl Slots {
         self.history.truncate(n);
     }
 
-    /// The item's prompt line: `- [ITEM] — genre: [GENRE1], [GENRE2]; director: [DIRECTOR1]`.
+    /// The item's prompt line, each value with the number of history items that share it:
+    /// `- [ITEM] — genre: [GENRE1] (14 seen), [GENRE2]; director: [DIRECTOR1] (2 seen)`.
     pub fn item_line(&self) -> String {
-        format!("- {ITEM}{}", self.values_text(&(0..self.values.len()).collect::<Vec<_>>()))
+        format!("- {ITEM}{}", self.values_text(&(0..self.values.len()).collect::<Vec<_>>(), true))
+    }
+
+    /// The history items (newest first, as indices into `history`) that share value `v`.
+    fn evidence(&self, v: usize) -> impl Iterator<Item = usize> + '_ {
+        self.history.iter().enumerate().filter(move |(_, h)| h.shared.contains(&v)).map(|(k, _)| k)
     }
 
     /// The history's prompt lines, oldest first: `- [H2] — director: [DIRECTOR1]` for a history
     /// item that shares the item's director, `- [H3]` for one that shares nothing.
     pub fn history_lines(&self) -> Vec<String> {
         let lines = self.history.iter().enumerate().rev();
-        lines.map(|(k, h)| format!("- [H{}]{}", k + 1, self.values_text(&h.shared))).collect()
+        lines.map(|(k, h)| format!("- [H{}]{}", k + 1, self.values_text(&h.shared, false))).collect()
     }
 
     /// ` — kind: [KIND1], [KIND2]; other: [OTHER1]` for the values at `shown`, grouped by kind in
-    /// the item's order; empty when `shown` is.
-    fn values_text(&self, shown: &[usize]) -> String {
+    /// the item's order (`counted`: each followed by ` (N seen)` when N history items share it);
+    /// empty when `shown` is.
+    fn values_text(&self, shown: &[usize], counted: bool) -> String {
         let mut out = String::new();
         let mut kind: Option<&str> = None;
         for &v in shown {
@@ -142,6 +177,10 @@ impl Slots {
                 kind = Some(&value.feature.kind);
             }
             out.push_str(&format!("[{}]", value.name));
+            let seen = self.evidence(v).count();
+            if counted && seen > 0 {
+                out.push_str(&format!(" ({seen} seen)"));
+            }
         }
         out
     }
@@ -154,6 +193,11 @@ impl Slots {
         }
         if let Some(k) = name.strip_prefix('H').and_then(|k| k.parse::<usize>().ok()) {
             return k.checked_sub(1).and_then(|k| self.history.get(k)).map(|h| h.title.clone());
+        }
+        if let Some((name, j)) = name.split_once("_H") {
+            let v = self.values.iter().position(|v| v.name == name)?;
+            let k = self.evidence(v).nth(j.parse::<usize>().ok()?.checked_sub(1)?)?;
+            return Some(self.history[k].title.clone());
         }
         let value = self.values.iter().find(|v| v.name.eq_ignore_ascii_case(name))?;
         if name.starts_with(|c: char| c.is_ascii_uppercase()) {
@@ -199,10 +243,20 @@ impl Slots {
 
     /// `text` with each mention of this pair's item, shown history titles and shown item values
     /// replaced by its slot (a plural "s" kept after it); mentions of anything else stay as
-    /// written. `Err` names a title it mentions that has no slot here: a model reading these slots
+    /// written. A history title that is the evidence of an item value becomes that evidence slot
+    /// (of the value mentioned nearest to it, when it is the evidence of several), any other
+    /// `[Hk]`. `Err` names a title it mentions that has no slot here: a model reading these slots
     /// could only write it by spelling it.
     pub fn delexicalise(&self, matcher: &Matcher, text: &str) -> Result<String, String> {
         let grounding = matcher.ground(text, &self.history_items(), self.item);
+        let value_of = |mention: &Mention<'_>| match mention.target {
+            Target::Feature { feature, .. } if matches!(mention.class, Class::Grounded | Class::ItemOnly) => {
+                self.values.iter().position(|v| v.feature == *feature)
+            }
+            _ => None,
+        };
+        let named: Vec<(usize, usize)> =
+            grounding.mentions.iter().filter_map(|m| Some((m.span.start, value_of(m)?))).collect();
         let mut out = String::with_capacity(text.len());
         let mut copied = 0;
         for mention in &grounding.mentions {
@@ -212,16 +266,16 @@ impl Slots {
                     let slot = if item == self.item {
                         ITEM.to_owned()
                     } else {
-                        match self.history.iter().position(|h| h.item == item) {
-                            Some(k) => format!("[H{}]", k + 1),
-                            None => return Err(title.to_owned()),
-                        }
+                        let Some(k) = self.history.iter().position(|h| h.item == item) else {
+                            return Err(title.to_owned());
+                        };
+                        self.evidence_slot(k, mention.span.start, &named)
+                            .unwrap_or_else(|| format!("[H{}]", k + 1))
                     };
                     (article_start(text, mention.span.start, title), slot)
                 }
-                Target::Feature { feature, .. } => {
-                    let of_item = matches!(mention.class, Class::Grounded | Class::ItemOnly);
-                    let Some(value) = self.values.iter().find(|v| of_item && v.feature == *feature) else {
+                Target::Feature { .. } => {
+                    let Some(value) = value_of(mention).map(|v| &self.values[v]) else {
                         continue;
                     };
                     let plural = surface.len() == value.feature.value.len() + 1
@@ -243,6 +297,22 @@ impl Slots {
         }
         out.push_str(&text[copied..]);
         Ok(out)
+    }
+}
+
+impl Slots {
+    /// The evidence slot history title `k` fills, if it is among the newest [`EVIDENCE_SLOTS`]
+    /// history items sharing some item value: of the value named nearest to `at` in the text
+    /// (`named`: byte offset and value of each value mention), else of the first such value.
+    fn evidence_slot(&self, k: usize, at: usize, named: &[(usize, usize)]) -> Option<String> {
+        let rank = |v: usize| self.evidence(v).take(EVIDENCE_SLOTS).position(|e| e == k);
+        let by_distance =
+            named.iter().filter(|(_, v)| rank(*v).is_some()).min_by_key(|(pos, _)| pos.abs_diff(at));
+        let v = match by_distance {
+            Some(&(_, v)) => v,
+            None => (0..self.values.len()).find(|&v| rank(v).is_some())?,
+        };
+        Some(format!("[{}_H{}]", self.values[v].name, rank(v)? + 1))
     }
 }
 
@@ -326,7 +396,7 @@ mod tests {
         let slots = Slots::new(&d, &[1, 2, 3], 0);
         assert_eq!(
             slots.item_line(),
-            "- [ITEM] — genre: [GENRE1], [GENRE2]; director: [DIRECTOR1]; theme: [THEME1]"
+            "- [ITEM] — genre: [GENRE1] (1 seen), [GENRE2] (1 seen); director: [DIRECTOR1] (1 seen); theme: [THEME1] (1 seen)"
         );
         assert_eq!(
             slots.history_lines(),
@@ -348,14 +418,20 @@ mod tests {
         let matcher = Matcher::new(&d);
         let slots = Slots::new(&d, &[1, 2, 3], 0);
         let text = "The Glass Harbor is an adventure film by Ines Valdar, who also made Crown and Station; \
-                    like An Old Lamp it turns on exile, and dramas are Ines Valdar's trade.";
+                    like An Old Lamp it turns on exile, and dramas are Ines Valdar's trade, unlike Edda's Tide.";
         let delex = slots.delexicalise(&matcher, text).unwrap();
+        // A title that is the evidence of two values is that of the value named nearest to it;
+        // one that is nobody's evidence keeps its place in the history.
         assert_eq!(
             delex,
-            "[ITEM] is an [genre1] film by [DIRECTOR1], who also made [H3]; like [H1] it turns on [THEME1], \
-             and [genre2]s are [DIRECTOR1]'s trade."
+            "[ITEM] is an [genre1] film by [DIRECTOR1], who also made [DIRECTOR1_H1]; like [THEME1_H1] it turns \
+             on [THEME1], and [genre2]s are [DIRECTOR1]'s trade, unlike [H2]."
         );
         assert_eq!(slots.fill(&delex), text);
+        assert_eq!(
+            slots.fill("[GENRE2_H1], [GENRE1_H1], [GENRE1_H2]"),
+            "Crown and Station, An Old Lamp, [GENRE1_H2]"
+        );
     }
 
     #[test]
@@ -384,12 +460,17 @@ mod tests {
             "An adventure tale like Crown and Station, not [H4] or [x]."
         );
         assert_eq!(slots.fill("[genre2] it is. [genre1] too"), "Drama it is. Adventure too");
+        let left = slots
+            .fill("[ITEM] by [DIRECTOR1], like [DIRECTOR1_H1], [GENRE2_H2] and [H7]; a [GENRE3] film [sic] of [1999].");
+        assert_eq!(unfilled(&left), (2, 1), "{left}");
     }
 
     #[test]
     fn slot_tokens_cover_every_kind_in_both_spellings() {
         let tokens = tokens(&["genre", "lead actor"]);
-        assert_eq!(tokens.len(), 1 + HISTORY_SLOTS + 2 * 2 * VALUES_PER_KIND);
-        assert!(tokens.contains(&"[LEAD_ACTOR3]".to_owned()) && tokens.contains(&"[genre1]".to_owned()));
+        assert_eq!(tokens.len(), 1 + HISTORY_SLOTS + 2 * (2 + EVIDENCE_SLOTS) * VALUES_PER_KIND);
+        for token in ["[LEAD_ACTOR3]", "[genre1]", "[GENRE3_H2]"] {
+            assert!(tokens.contains(&token.to_owned()), "{token}");
+        }
     }
 }

@@ -10,6 +10,9 @@
 //!   user's history (the history the explanation was grounded against).
 //! - **features invented**: mentions of a catalogue feature value that neither the item nor any
 //!   history item has.
+//! - A slot a slot-reading model wrote that its pair has no value for (`[DIRECTOR1_H1]` when no
+//!   history item shares the director, [`super::slots::unfilled`]) is an invented title or
+//!   feature: it claims one that does not exist.
 //! - **misattributed kinds**: the feature kinds K (genre, director, actor, theme, …) such that the
 //!   item has at least one feature of kind K, the explanation names at least one value of kind K,
 //!   and none of the kind-K values it names is the item's own. "*X* is a musical film, a genre you
@@ -35,12 +38,18 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// The verdict on `grounding`, the grounding of an explanation of `item` by `matcher`.
-    pub fn of(matcher: &Matcher, grounding: &Grounding<'_>, item: ItemIdx) -> Verdict {
+    /// The verdict on `text`, an explanation of `item` whose grounding by `matcher` is `grounding`.
+    pub fn of(matcher: &Matcher, grounding: &Grounding<'_>, item: ItemIdx, text: &str) -> Verdict {
         let item_kinds = matcher.item_kinds(item);
         // Per kind of the item: (named at all, named with the item's own value).
         let mut named = vec![(false, false); item_kinds.len()];
-        let mut verdict = Verdict { title_named: grounding.title_named, ..Verdict::default() };
+        let (titles_unfilled, values_unfilled) = super::slots::unfilled(text);
+        let mut verdict = Verdict {
+            title_named: grounding.title_named,
+            titles_invented: titles_unfilled,
+            features_invented: values_unfilled,
+            ..Verdict::default()
+        };
         for m in &grounding.mentions {
             match m.target {
                 Target::Title { .. } => verdict.titles_invented += usize::from(m.class == Class::Invented),
@@ -103,7 +112,7 @@ mod tests {
     fn verdict(text: &str) -> Verdict {
         let dataset = dataset();
         let matcher = Matcher::new(&dataset);
-        Verdict::of(&matcher, &matcher.ground(text, &[0], 1), 1)
+        Verdict::of(&matcher, &matcher.ground(text, &[0], 1), 1, text)
     }
 
     fn kinds(v: &Verdict) -> Vec<&str> {
@@ -136,7 +145,12 @@ mod tests {
         let dataset = dataset();
         let matcher = Matcher::new(&dataset);
         // m2 lists no director; naming one contradicts nothing in the catalogue.
-        let v = Verdict::of(&matcher, &matcher.ground("A western by Bo Lin.", &[0], 2), 2);
+        let v = Verdict::of(
+            &matcher,
+            &matcher.ground("A western by Bo Lin.", &[0], 2),
+            2,
+            "A western by Bo Lin.",
+        );
         assert!(v.misattributed.is_empty());
     }
 

@@ -515,7 +515,7 @@ fn file_worker(
                 latency_ms: row.latency_ms,
                 grounding: grounding.summary(),
                 mentions: grounding.records(&row.text),
-                verdict: Verdict::of(&loaded.matcher, &grounding, item),
+                verdict: Verdict::of(&loaded.matcher, &grounding, item, &row.text),
             })))
         })();
         let _ = events.send(Event::Explained {

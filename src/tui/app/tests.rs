@@ -62,6 +62,7 @@ fn ranked(items: &[&str]) -> Vec<RankedRow> {
 fn explanation(latency_ms: f64, invented: usize, peak: u64) -> Answer {
     Answer::Generated(Box::new(Explanation {
         text: "a film".into(),
+        written: None,
         latency_ms,
         ttft_ms: 1.0,
         new_tokens: 2,
