@@ -24,7 +24,7 @@ use crate::durable::{read_json_lines, JsonLines};
 use crate::explain::samples::Sample;
 use crate::explain::Prompts;
 use crate::explain::{render_prompt, Prompt, PromptKind};
-use crate::model::engine::Engine;
+use crate::model::engine::{Engine, TextGeneration};
 use crate::model::GenerationConfig;
 
 /// One cached teacher explanation.
@@ -106,13 +106,11 @@ pub fn teach(job: Teach<'_>, events: &mut EventSink<'_>) -> Result<bool> {
                 render_prompt(dataset, prompts, PromptKind::Oracle, s, teacher.tokenizer(), max_input_tokens)
             })
             .collect::<Result<_>>()?;
-        let refs: Vec<&str> = prompts.iter().map(|p| p.text.as_str()).collect();
-        let out = teacher.generate(&refs, decoding, None, Some(cancel))?;
-        if out.cancelled {
+        let Some((generations, total_ms)) = generate(teacher, &prompts, decoding, cancel)? else {
             return Ok(false);
-        }
-        let per_sample_ms = out.stats.total_ms / batch.len() as f64;
-        for ((sample, generation), prompt) in batch.iter().zip(&out.generations).zip(&prompts) {
+        };
+        let per_sample_ms = total_ms / batch.len() as f64;
+        for ((sample, generation), prompt) in batch.iter().zip(&generations).zip(&prompts) {
             let (user, item) = key(sample);
             if done.contains(&(user.clone(), item.clone())) {
                 continue;
@@ -137,4 +135,34 @@ pub fn teach(job: Teach<'_>, events: &mut EventSink<'_>) -> Result<bool> {
         events.emit(event)?;
     }
     Ok(true)
+}
+
+/// The teacher's explanations of one batch and the time they took (`None`: cancelled). A
+/// slot-reading teacher writes each prompt on its own, with the slots its sample has no value for
+/// suppressed ([`crate::explain::Slots::unavailable`]) and the seed the batch would give it, so
+/// it claims no link its prompt has no evidence for.
+fn generate(
+    teacher: &Engine,
+    prompts: &[Prompt],
+    decoding: &GenerationConfig,
+    cancel: &AtomicBool,
+) -> Result<Option<(Vec<TextGeneration>, f64)>> {
+    if prompts.iter().all(|p| p.slots.is_none()) {
+        let refs: Vec<&str> = prompts.iter().map(|p| p.text.as_str()).collect();
+        let out = teacher.generate(&refs, decoding, None, Some(cancel))?;
+        return Ok((!out.cancelled).then_some((out.generations, out.stats.total_ms)));
+    }
+    let (mut generations, mut total_ms) = (Vec::with_capacity(prompts.len()), 0.0);
+    for (i, prompt) in prompts.iter().enumerate() {
+        let suppress_tokens =
+            prompt.slots.as_ref().map(|s| s.unavailable(teacher.tokenizer())).unwrap_or_default();
+        let config = GenerationConfig { seed: decoding.seed + i as u64, suppress_tokens, ..decoding.clone() };
+        let out = teacher.generate(&[prompt.text.as_str()], &config, None, Some(cancel))?;
+        if out.cancelled {
+            return Ok(None);
+        }
+        total_ms += out.stats.total_ms;
+        generations.extend(out.generations);
+    }
+    Ok(Some((generations, total_ms)))
 }

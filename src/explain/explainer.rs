@@ -195,7 +195,8 @@ impl Explainer<'_> {
         Ok(prompt)
     }
 
-    /// Explains `sample`; `on_text` sees the text as it grows.
+    /// Explains `sample`; `on_text` sees the text as it grows. A slot-reading model writes no slot
+    /// its pair has no value for ([`Slots::unavailable`]).
     pub fn explain(
         &self,
         sample: &Sample,
@@ -204,6 +205,14 @@ impl Explainer<'_> {
         cancel: Option<&AtomicBool>,
     ) -> Result<Explanation> {
         let Prompt { text: prompt, history_cut, tokens_dropped, slots, .. } = self.prompt(sample)?;
+        let constrained;
+        let decoding = match &slots {
+            Some(slots) => {
+                constrained = slots.constrain(self.engine.tokenizer(), decoding);
+                &constrained
+            }
+            None => decoding,
+        };
         let out = match (&slots, on_text) {
             (Some(slots), Some(on_text)) => {
                 let mut shown = String::new();

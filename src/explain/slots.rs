@@ -15,6 +15,7 @@ use tokenizers::Tokenizer;
 
 use super::grounding::{clean_title, Class, Matcher, Mention, Target};
 use crate::data::{Dataset, Feature, ItemIdx};
+use crate::model::GenerationConfig;
 
 /// How many values of one feature kind an item line shows, as text or as slots: enough to
 /// characterise an item (three actors, not the whole cast) while keeping fifty history lines
@@ -209,6 +210,29 @@ impl Slots {
             Some(first) if sentence_start => first.to_uppercase().chain(chars).collect(),
             _ => lower,
         })
+    }
+
+    /// The ids of `tokenizer`'s slot tokens this pair has no value for: decoding suppresses them,
+    /// so a model can only write a link its prompt gives evidence for.
+    pub fn unavailable(&self, tokenizer: &Tokenizer) -> Vec<u32> {
+        let mut ids: Vec<u32> = tokenizer
+            .get_added_tokens_decoder()
+            .iter()
+            .filter_map(|(&id, token)| {
+                let name = token.content.trim().strip_prefix('[')?.strip_suffix(']')?;
+                let (titles, values) = unfilled(&format!("[{name}]"));
+                (titles + values > 0 && self.value_of(name, false).is_none()).then_some(id)
+            })
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// `decoding` with this pair's unavailable slots suppressed as well.
+    pub fn constrain(&self, tokenizer: &Tokenizer, decoding: &GenerationConfig) -> GenerationConfig {
+        let mut suppress_tokens = self.unavailable(tokenizer);
+        suppress_tokens.extend(&decoding.suppress_tokens);
+        GenerationConfig { suppress_tokens, ..decoding.clone() }
     }
 
     /// The text a reader sees: every slot replaced by its value, and an "a" before a value that
@@ -463,6 +487,33 @@ mod tests {
         let left = slots
             .fill("[ITEM] by [DIRECTOR1], like [DIRECTOR1_H1], [GENRE2_H2] and [H7]; a [GENRE3] film [sic] of [1999].");
         assert_eq!(unfilled(&left), (2, 1), "{left}");
+    }
+
+    #[test]
+    fn slots_without_a_value_are_unavailable() {
+        let d = dataset();
+        let slots = Slots::new(&d, &[1, 2, 3], 0);
+        let kinds = ["director", "genre", "theme"];
+        let texts = ["a corpus"; 4];
+        let tokenizer = crate::train::train_tokenizer(
+            crate::train::TokenizerKind::MetaspaceBpe,
+            60,
+            texts.iter(),
+            &tokens(&kinds),
+        )
+        .unwrap();
+        let names: Vec<String> = slots
+            .unavailable(&tokenizer)
+            .iter()
+            .map(|&id| tokenizer.id_to_token(id).unwrap().trim_start_matches(['▁', ' ']).to_owned())
+            .collect();
+        for name in ["[H4]", "[H50]", "[GENRE3]", "[genre3]", "[DIRECTOR2]", "[GENRE1_H2]", "[DIRECTOR1_H2]"]
+        {
+            assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
+        }
+        for name in ["[ITEM]", "[H3]", "[GENRE2]", "[genre1]", "[DIRECTOR1_H1]", "[THEME1_H1]"] {
+            assert!(!names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub struct GenerationConfig {
     pub forced_bos_token_id: Option<u32>,
     /// Forced as the last token when `max_new_tokens` is reached.
     pub forced_eos_token_ids: Vec<u32>,
+    /// Never generated (transformers' `suppress_tokens`).
+    pub suppress_tokens: Vec<u32>,
 }
 
 /// Options given explicitly (command line, config, callers); each one set wins over the checkpoint.
@@ -148,6 +150,7 @@ struct RawGenerationConfig {
     eos_token_id: Option<OneOrMany>,
     forced_bos_token_id: Option<u32>,
     forced_eos_token_id: Option<OneOrMany>,
+    suppress_tokens: Option<Vec<u32>>,
 }
 
 /// transformers' `GenerationConfig` default `max_length` (20 positions, the decoder start included).
@@ -176,6 +179,7 @@ impl GenerationConfig {
             eos_token_ids: vec![info.eos_token_id],
             forced_bos_token_id: info.forced_bos_token_id,
             forced_eos_token_ids: info.forced_eos_token_id.into_iter().collect(),
+            suppress_tokens: Vec::new(),
         }
     }
 
@@ -217,6 +221,7 @@ impl GenerationConfig {
         ids.extend(self.eos_token_ids.iter().map(|&id| ("eos_token_id", id)));
         ids.extend(self.forced_bos_token_id.map(|id| ("forced_bos_token_id", id)));
         ids.extend(self.forced_eos_token_ids.iter().map(|&id| ("forced_eos_token_id", id)));
+        ids.extend(self.suppress_tokens.iter().map(|&id| ("suppress_tokens", id)));
         for (key, id) in ids {
             if id as usize >= vocab_size {
                 anyhow::bail!(
@@ -247,6 +252,7 @@ impl GenerationConfig {
         set(&mut self.top_p, raw.top_p);
         set(&mut self.decoder_start_token_id, raw.decoder_start_token_id);
         set(&mut self.pad_token_id, raw.pad_token_id);
+        set(&mut self.suppress_tokens, raw.suppress_tokens);
         if let Some(eos) = raw.eos_token_id {
             self.eos_token_ids = eos.into_vec();
         }

@@ -1,6 +1,6 @@
 //! Logits processors and sampling warpers over one row of scores, in the order and with the
 //! semantics of transformers' `LogitsProcessorList`: repetition penalty, no-repeat n-grams,
-//! minimum length, forced BOS, forced EOS; then, when sampling, temperature, top-k, top-p.
+//! minimum length, forced BOS, forced EOS, suppressed tokens; then, when sampling, temperature, top-k, top-p.
 
 use rand::Rng;
 
@@ -42,6 +42,11 @@ pub fn process(scores: &mut [f32], seq: &[u32], cfg: &GenerationConfig) {
     // transformers forces EOS at `cur_len == max_length - 1`, with `max_length` counting the start.
     if !cfg.forced_eos_token_ids.is_empty() && cur_len == cfg.max_new_tokens {
         force(scores, &cfg.forced_eos_token_ids);
+    }
+    for &t in &cfg.suppress_tokens {
+        if let Some(s) = scores.get_mut(t as usize) {
+            *s = f32::NEG_INFINITY;
+        }
     }
 }
 
@@ -161,6 +166,7 @@ mod tests {
             eos_token_ids: vec![1],
             forced_bos_token_id: None,
             forced_eos_token_ids: vec![],
+            suppress_tokens: vec![],
         }
     }
 
@@ -198,6 +204,14 @@ mod tests {
         let mut s = vec![5.0, 4.0, 3.0, 2.0];
         process(&mut s, &[0; 5], &c);
         assert_eq!(s, vec![5.0, 4.0, 3.0, 2.0]);
+    }
+
+    #[test]
+    fn suppressed_tokens_are_never_chosen() {
+        let c = GenerationConfig { suppress_tokens: vec![0, 9], ..cfg() };
+        let mut s = vec![5.0, 4.0, 3.0, 2.0];
+        process(&mut s, &[0, 2], &c);
+        assert_eq!(s, vec![f32::NEG_INFINITY, 4.0, 3.0, 2.0]);
     }
 
     #[test]
