@@ -32,11 +32,16 @@ fn spec(dir: &Path) -> JobSpec {
         student_recipe: recipe,
         teach_samples: Some(12),
         teach_batch: 4,
+        // Sampled, so that a resumed or sharded teach stage must seed each batch as a whole run does.
         teach_decoding: Decoding {
             num_beams: 1,
             max_new_tokens: 8,
             no_repeat_ngram_size: None,
             length_penalty: None,
+            do_sample: true,
+            temperature: Some(1.0),
+            top_p: None,
+            seed: Some(11),
         },
         // The random teacher writes noise: keep it all, the stages are what is tested here.
         filter: FilterSettings {
@@ -53,6 +58,10 @@ fn spec(dir: &Path) -> JobSpec {
             max_new_tokens: 6,
             no_repeat_ngram_size: None,
             length_penalty: None,
+            do_sample: false,
+            temperature: None,
+            top_p: None,
+            seed: None,
         },
         seed: 3,
         student_init: None,

@@ -67,9 +67,9 @@ fn both_models_explain_the_top_ranked_item() {
     assert!(out["oracle"]["param_bytes"].as_u64() > out["prism"]["param_bytes"].as_u64());
 }
 
-/// The embedded models (`assets/models/`, no configuration): both read the prompt, so for u0002
-/// both name the recommended film (each does for 11 of u0001–u0020), and the Prism's weights are
-/// several times smaller.
+/// The embedded models (`assets/models/`, no configuration) read and write slots: each writes the
+/// recommended film as `[ITEM]`, the text a reader gets has every slot filled and names the film,
+/// and the Prism's weights are several times smaller.
 #[test]
 fn the_embedded_models_name_the_recommended_item() {
     let home = tempfile::tempdir().unwrap();
@@ -85,6 +85,8 @@ fn the_embedded_models_name_the_recommended_item() {
     for model in ["oracle", "prism"] {
         let text = out[model]["text"].as_str().unwrap();
         assert!(text.contains(title), "{model} does not name {title:?}: {text:?}");
+        let written = out[model]["written"].as_str().unwrap();
+        assert!(written.contains("[ITEM]") && !text.contains('['), "{model}: {written:?} → {text:?}");
         assert!(
             out[model]["grounding"]["item_only"].as_array().unwrap().iter().any(|m| m == title),
             "{model}"

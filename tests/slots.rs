@@ -94,3 +94,30 @@ fn a_slot_prompt_shows_the_slots_it_fills() {
         assert_eq!(ids.get_ids().len(), 3, "one token per slot");
     }
 }
+
+/// Decoding suppresses exactly the slot tokens that would stay unfilled: every slot the model can
+/// write either has a value for this pair or is never generated.
+#[test]
+fn the_unavailable_slots_are_those_without_a_value() {
+    let (settings, dataset) = demo();
+    let split = Split::leave_last_out(&dataset);
+    let test =
+        samples(&dataset, &split, SampleSet::Held(data::split::Part::Test), settings.dataset.history_len);
+    let mut kinds: Vec<&str> =
+        dataset.items.iter().flat_map(|i| &i.features).map(|f| f.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let corpus = ["a corpus"; 10];
+    let tokenizer =
+        train_tokenizer(TokenizerKind::MetaspaceBpe, 60, corpus.iter(), &slots::tokens(&kinds)).unwrap();
+    for sample in test.iter().take(50) {
+        let mut pair = Slots::new(&dataset, &sample.history, sample.item);
+        pair.keep_newest(sample.history.len().min(7));
+        let unavailable = pair.unavailable(&tokenizer);
+        for token in slots::tokens(&kinds) {
+            let id = tokenizer.token_to_id(&format!(" {token}")).unwrap();
+            assert_eq!(pair.fill(&token) == token, unavailable.contains(&id), "{token}");
+        }
+        assert!(!unavailable.contains(&tokenizer.token_to_id(" [ITEM]").unwrap()));
+    }
+}

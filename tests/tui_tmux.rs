@@ -93,7 +93,7 @@ fn the_embedded_models_explain_the_top_ranked_item() {
     tmux.keys(&["Enter"]);
     // Each finished explanation ends with its verdict line ("title ✓ · invented 0 · misattributed 0").
     let screen = tmux.wait("both explanations", 120, |s| s.matches(" · misattributed ").count() == 2);
-    assert!(screen.contains(" Oracle t5 · 28.3 MB") && screen.contains(" Prism bart"), "{screen}");
+    assert!(screen.contains(" Oracle t5 · 26.7 MB") && screen.contains(" Prism bart"), "{screen}");
     assert!(!screen.contains("✗ Cannot") && !screen.contains("✗ Generation"), "{screen}");
     assert_eq!(screen.matches("■ grounded").count(), 2, "each explanation's grounding:\n{screen}");
     assert!(screen.contains("speed-up ×") && screen.contains("memory ratio ×"), "{screen}");

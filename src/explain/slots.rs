@@ -490,33 +490,6 @@ mod tests {
     }
 
     #[test]
-    fn slots_without_a_value_are_unavailable() {
-        let d = dataset();
-        let slots = Slots::new(&d, &[1, 2, 3], 0);
-        let kinds = ["director", "genre", "theme"];
-        let texts = ["a corpus"; 4];
-        let tokenizer = crate::train::train_tokenizer(
-            crate::train::TokenizerKind::MetaspaceBpe,
-            60,
-            texts.iter(),
-            &tokens(&kinds),
-        )
-        .unwrap();
-        let names: Vec<String> = slots
-            .unavailable(&tokenizer)
-            .iter()
-            .map(|&id| tokenizer.id_to_token(id).unwrap().trim_start_matches(['▁', ' ']).to_owned())
-            .collect();
-        for name in ["[H4]", "[H50]", "[GENRE3]", "[genre3]", "[DIRECTOR2]", "[GENRE1_H2]", "[DIRECTOR1_H2]"]
-        {
-            assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
-        }
-        for name in ["[ITEM]", "[H3]", "[GENRE2]", "[genre1]", "[DIRECTOR1_H1]", "[THEME1_H1]"] {
-            assert!(!names.iter().any(|n| n == name), "{name} in {names:?}");
-        }
-    }
-
-    #[test]
     fn slot_tokens_cover_every_kind_in_both_spellings() {
         let tokens = tokens(&["genre", "lead actor"]);
         assert_eq!(tokens.len(), 1 + HISTORY_SLOTS + 2 * (2 + EVIDENCE_SLOTS) * VALUES_PER_KIND);
