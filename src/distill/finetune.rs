@@ -83,13 +83,7 @@ impl TokenizerSpec {
         match self.entities {
             Entities::None => Vec::new(),
             Entities::Catalogue => crate::explain::prompt::catalogue_entities(&dataset.items),
-            Entities::Slots => {
-                let mut kinds: Vec<&str> =
-                    dataset.items.iter().flat_map(|i| i.features.iter().map(|f| f.kind.as_str())).collect();
-                kinds.sort_unstable();
-                kinds.dedup();
-                slots::tokens(&kinds)
-            }
+            Entities::Slots => slots::tokens(dataset),
         }
     }
 }

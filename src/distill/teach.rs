@@ -154,9 +154,11 @@ fn generate(
     }
     let (mut generations, mut total_ms) = (Vec::with_capacity(prompts.len()), 0.0);
     for (i, prompt) in prompts.iter().enumerate() {
-        let suppress_tokens =
-            prompt.slots.as_ref().map(|s| s.unavailable(teacher.tokenizer())).unwrap_or_default();
-        let config = GenerationConfig { seed: decoding.seed + i as u64, suppress_tokens, ..decoding.clone() };
+        let seeded = GenerationConfig { seed: decoding.seed + i as u64, ..decoding.clone() };
+        let config = match &prompt.slots {
+            Some(slots) => slots.constrain(teacher.tokenizer(), &seeded),
+            None => seeded,
+        };
         let out = teacher.generate(&[prompt.text.as_str()], &config, None, Some(cancel))?;
         if out.cancelled {
             return Ok(None);

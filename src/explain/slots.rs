@@ -28,11 +28,15 @@ pub const ITEM: &str = "[ITEM]";
 /// How many history titles have a slot: `[H1]` … `[H50]`, the default `dataset.history_len`.
 pub const HISTORY_SLOTS: usize = 50;
 
-/// Every slot token of a dataset whose features are of `kinds`.
-pub fn tokens(kinds: &[&str]) -> Vec<String> {
+/// Every slot token of `dataset`, whose items' features are of its kinds.
+pub fn tokens(dataset: &Dataset) -> Vec<String> {
+    let mut kinds: Vec<&str> =
+        dataset.items.iter().flat_map(|i| &i.features).map(|f| f.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
     let mut tokens = vec![ITEM.to_owned()];
     tokens.extend((1..=HISTORY_SLOTS).map(|k| format!("[H{k}]")));
-    for kind in kinds {
+    for kind in &kinds {
         let base = slot_base(kind);
         for n in 1..=VALUES_PER_KIND {
             let name = format!("{}{n}", base.to_uppercase());
@@ -195,9 +199,10 @@ impl Slots {
         if let Some(k) = name.strip_prefix('H').and_then(|k| k.parse::<usize>().ok()) {
             return k.checked_sub(1).and_then(|k| self.history.get(k)).map(|h| h.title.clone());
         }
-        if let Some((name, j)) = name.split_once("_H") {
-            let v = self.values.iter().position(|v| v.name == name)?;
-            let k = self.evidence(v).nth(j.parse::<usize>().ok()?.checked_sub(1)?)?;
+        let evidence = name.rsplit_once("_H").and_then(|(value, j)| Some((value, j.parse::<usize>().ok()?)));
+        if let Some((value, j)) = evidence {
+            let v = self.values.iter().position(|v| v.name == value)?;
+            let k = self.evidence(v).nth(j.checked_sub(1)?)?;
             return Some(self.history[k].title.clone());
         }
         let value = self.values.iter().find(|v| v.name.eq_ignore_ascii_case(name))?;
@@ -490,11 +495,12 @@ mod tests {
     }
 
     #[test]
-    fn slot_tokens_cover_every_kind_in_both_spellings() {
-        let tokens = tokens(&["genre", "lead actor"]);
-        assert_eq!(tokens.len(), 1 + HISTORY_SLOTS + 2 * (2 + EVIDENCE_SLOTS) * VALUES_PER_KIND);
-        for token in ["[LEAD_ACTOR3]", "[genre1]", "[GENRE3_H2]"] {
+    fn slot_tokens_cover_every_kind_in_every_form() {
+        let tokens = tokens(&dataset());
+        assert_eq!(tokens.len(), 1 + HISTORY_SLOTS + 3 * (2 + EVIDENCE_SLOTS) * VALUES_PER_KIND);
+        for token in ["[DIRECTOR3]", "[genre1]", "[THEME3_H2]"] {
             assert!(tokens.contains(&token.to_owned()), "{token}");
         }
+        assert_eq!(slot_base("lead actor"), "lead_actor");
     }
 }
