@@ -224,13 +224,17 @@ def time_ctranslate2(args, prompts, decoding):
     vocab = read_json(os.path.join(args.ct2, "shared_vocabulary.json"))
     token_id = {t: i for i, t in enumerate(vocab)}
     tokenizer = Tokenizer.from_file(os.path.join(args.model, "tokenizer.json"))
+    # CTranslate2 reads and writes token strings: the vocabulary's strings for the ids the other
+    # engines read (an added token's string there need not be the tokenizer's: the embedded
+    # models' slot tokens are " [ITEM]" in tokenizer.json), which must name one id each.
+    if len(token_id) != len(vocab):
+        raise SystemExit(f"{args.ct2}: the vocabulary repeats token strings")
     sources = []
     for p in prompts:
-        encoding = tokenizer.encode(p)
-        # CTranslate2 reads token strings; they must map back to the ids the other engines read.
-        if [token_id.get(t) for t in encoding.tokens] != encoding.ids:
-            raise SystemExit(f"{args.ct2}: token strings do not map to the tokenizer's ids")
-        sources.append(encoding.tokens)
+        ids = tokenizer.encode(p).ids
+        if max(ids) >= len(vocab):
+            raise SystemExit(f"{args.ct2}: the tokenizer's ids exceed the vocabulary")
+        sources.append([vocab[i] for i in ids])
     # transformers and prism force a first token (BART's <s>) when the checkpoint says so;
     # CTranslate2 does it through a target prefix, which its decoding lengths count.
     forced = decoding["forced_bos_token_id"]
