@@ -63,13 +63,9 @@ fn a_slot_prompt_shows_the_slots_it_fills() {
     let prompts = Prompts::load(&settings.prompts).unwrap();
     let split = Split::leave_last_out(&dataset);
     let test = samples(&dataset, &split, SampleSet::Held(data::split::Part::Test), 50);
-    let mut kinds: Vec<&str> =
-        dataset.items.iter().flat_map(|i| &i.features).map(|f| f.kind.as_str()).collect();
-    kinds.sort_unstable();
-    kinds.dedup();
     let corpus = ["Explain to the user why the recommended item suits them, in one or two sentences."; 50];
     let tokenizer =
-        train_tokenizer(TokenizerKind::MetaspaceBpe, 300, corpus.iter(), &slots::tokens(&kinds)).unwrap();
+        train_tokenizer(TokenizerKind::MetaspaceBpe, 300, corpus.iter(), &slots::tokens(&dataset)).unwrap();
     assert!(slots::read_by(&tokenizer));
     let sample = test.iter().find(|s| s.history.len() >= 20).unwrap();
     let whole = render_prompt(&dataset, &prompts, PromptKind::Oracle, sample, &tokenizer, 4096).unwrap();
@@ -103,18 +99,14 @@ fn the_unavailable_slots_are_those_without_a_value() {
     let split = Split::leave_last_out(&dataset);
     let test =
         samples(&dataset, &split, SampleSet::Held(data::split::Part::Test), settings.dataset.history_len);
-    let mut kinds: Vec<&str> =
-        dataset.items.iter().flat_map(|i| &i.features).map(|f| f.kind.as_str()).collect();
-    kinds.sort_unstable();
-    kinds.dedup();
     let corpus = ["a corpus"; 10];
     let tokenizer =
-        train_tokenizer(TokenizerKind::MetaspaceBpe, 60, corpus.iter(), &slots::tokens(&kinds)).unwrap();
+        train_tokenizer(TokenizerKind::MetaspaceBpe, 60, corpus.iter(), &slots::tokens(&dataset)).unwrap();
     for sample in test.iter().take(50) {
         let mut pair = Slots::new(&dataset, &sample.history, sample.item);
         pair.keep_newest(sample.history.len().min(7));
         let unavailable = pair.unavailable(&tokenizer);
-        for token in slots::tokens(&kinds) {
+        for token in slots::tokens(&dataset) {
             let id = tokenizer.token_to_id(&format!(" {token}")).unwrap();
             assert_eq!(pair.fill(&token) == token, unavailable.contains(&id), "{token}");
         }
