@@ -327,9 +327,7 @@ impl Slots {
         out.push_str(&text[copied..]);
         Ok(out)
     }
-}
 
-impl Slots {
     /// The evidence slot history title `k` fills, if it is among the newest [`EVIDENCE_SLOTS`]
     /// history items sharing some item value: of the value named nearest to `at` in the text
     /// (`named`: byte offset and value of each value mention), else of the first such value.
