@@ -14,6 +14,7 @@ use tokenizers::Tokenizer;
 
 use crate::data::Dataset;
 use crate::durable;
+use crate::explain::explainer::prompt_lines;
 use crate::explain::prompt::item_line;
 use crate::explain::samples::Sample;
 use crate::explain::slots::{self, Slots};
@@ -303,13 +304,8 @@ fn train_tokenizer(
         if slotted { Vec::new() } else { dataset.items.iter().map(item_line).collect() };
     let step = (pairs.len() / TOKENIZER_PROMPTS).max(1);
     for pair in pairs.iter().step_by(step) {
-        let (history, item) = if slotted {
-            let slots = Slots::new(dataset, &pair.sample.history, pair.sample.item);
-            (slots.history_lines(), slots.item_line())
-        } else {
-            let history = pair.sample.history.iter().map(|&i| item_line(dataset.item(i))).collect();
-            (history, item_line(dataset.item(pair.sample.item)))
-        };
+        let slots = slotted.then(|| Slots::new(dataset, &pair.sample.history, pair.sample.item));
+        let (history, item) = prompt_lines(dataset, &pair.sample, slots.as_ref());
         texts.push(prompts.oracle.render_lines(&history, &item));
         let recent = &history[history.len().saturating_sub(prompts.prism_history_len)..];
         texts.push(prompts.prism.render_lines(recent, &item));

@@ -94,13 +94,7 @@ pub fn render_prompt(
     max_tokens: usize,
 ) -> Result<Prompt> {
     let slots = slots::read_by(tokenizer).then(|| Slots::new(dataset, &sample.history, sample.item));
-    let (history, item) = match &slots {
-        Some(slots) => (slots.history_lines(), slots.item_line()),
-        None => (
-            sample.history.iter().map(|&i| item_line(dataset.item(i))).collect(),
-            item_line(dataset.item(sample.item)),
-        ),
-    };
+    let (history, item) = prompt_lines(dataset, sample, slots.as_ref());
     let count = |text: &str| tokenizer.encode(text, true).map(|e| e.len()).unwrap_or(usize::MAX);
     let mut prompt = match kind {
         PromptKind::Oracle => prompts.oracle(&history, &item, max_tokens, count),
@@ -113,6 +107,18 @@ pub fn render_prompt(
         slots
     });
     Ok(prompt)
+}
+
+/// The history lines (oldest first) and the item line of `sample`'s prompt: in `slots` when given,
+/// else as text ([`item_line`]).
+pub fn prompt_lines(dataset: &Dataset, sample: &Sample, slots: Option<&Slots>) -> (Vec<String>, String) {
+    match slots {
+        Some(slots) => (slots.history_lines(), slots.item_line()),
+        None => (
+            sample.history.iter().map(|&i| item_line(dataset.item(i))).collect(),
+            item_line(dataset.item(sample.item)),
+        ),
+    }
 }
 
 impl Explanation {

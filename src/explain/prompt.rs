@@ -101,12 +101,6 @@ impl PromptTemplate {
         Ok(PromptTemplate { origin: origin.to_owned(), segments })
     }
 
-    /// Renders the template with the whole `history` (oldest first).
-    pub fn render(&self, history: &[&Item], item: &Item) -> String {
-        let lines: Vec<String> = history.iter().map(|h| item_line(h)).collect();
-        self.render_lines(&lines, &item_line(item))
-    }
-
     /// Renders the template with as many of the newest history lines (oldest first, as
     /// [`item_line`] or [`Slots::history_lines`] write them) as fit in `max_tokens`, as counted by
     /// `count_tokens` (the model's tokenizer, or any estimate).
@@ -288,7 +282,7 @@ mod tests {
         let history = item("Odd {history} Title", None, &[]);
         let target = item("Matrix, The (1999)", Some(1999), &[("genre", "Sci-Fi")]);
         assert_eq!(
-            t.render(&[&history], &target),
+            t.render_lines(&[item_line(&history)], &item_line(&target)),
             "H:\n- Odd {history} Title\nI: - The Matrix (1999) — genre: Sci-Fi\n{not a placeholder}"
         );
     }
