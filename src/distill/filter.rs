@@ -1,12 +1,12 @@
 //! The *filter* stage's rules: a teacher explanation is dropped when it is empty, degenerate
 //! (a phrase repeated), too short or too long, or when it invents features (a feature or title of
-//! neither the item nor the history, by [`crate::explain::grounding`], or a slot its pair has no
-//! value for, [`crate::explain::slots::unfilled`]).
+//! neither the item nor the history, or a slot its pair has no value for: what
+//! [`crate::explain::Verdict`] counts invented).
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::explain::samples::Sample;
-use crate::explain::{slots, Matcher};
+use crate::explain::{Matcher, Verdict};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,8 +67,8 @@ pub fn judge(settings: &FilterSettings, matcher: &Matcher, sample: &Sample, text
         return Some(Reason::TooLong);
     }
     let invented = || {
-        let (titles, values) = slots::unfilled(text);
-        matcher.ground(text, &sample.history, sample.item).counts.invented + titles + values > 0
+        let grounding = matcher.ground(text, &sample.history, sample.item);
+        Verdict::of(matcher, &grounding, sample.item, text).invented() > 0
     };
     if settings.drop_invented && invented() {
         return Some(Reason::Invented);

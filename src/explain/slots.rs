@@ -51,6 +51,27 @@ pub fn tokens(dataset: &Dataset) -> Vec<String> {
 /// How many history titles per value have an evidence slot (`[DIRECTOR1_H1]`, `[DIRECTOR1_H2]`).
 pub const EVIDENCE_SLOTS: usize = 2;
 
+/// What a slot stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stands {
+    Title,
+    Value,
+}
+
+/// What the slot named `name` (without brackets) stands for, when it is shaped as a slot:
+/// `ITEM`, `H7` and `DIRECTOR1_H2` a title, `GENRE2` and `genre2` a value.
+fn stands_for(name: &str) -> Option<Stands> {
+    if name == &ITEM[1..ITEM.len() - 1] {
+        return Some(Stands::Title);
+    }
+    let stem = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    let slot_like = !stem.is_empty()
+        && stem.len() < name.len()
+        && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && (stem == stem.to_uppercase() || stem == stem.to_lowercase());
+    slot_like.then_some(if stem == "H" || stem.ends_with("_H") { Stands::Title } else { Stands::Value })
+}
+
 /// Slots left in a text as written, not filled: (title slots, value slots). Each claims a title
 /// or a value that does not exist for its pair — `[DIRECTOR1_H1]` when no history item shares the
 /// item's director, `[GENRE3]` for an item with two genres — so the verdicts count them invented.
@@ -59,14 +80,10 @@ pub fn unfilled(text: &str) -> (usize, usize) {
     for (open, _) in text.match_indices('[') {
         let rest = &text[open + 1..];
         let Some(name) = rest.find(']').map(|close| &rest[..close]) else { continue };
-        let stem = name.trim_end_matches(|c: char| c.is_ascii_digit());
-        let slot_like = stem.len() < name.len()
-            && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && (stem == stem.to_uppercase() || stem == stem.to_lowercase());
-        if name == &ITEM[1..ITEM.len() - 1] || (slot_like && (stem == "H" || stem.ends_with("_H"))) {
-            titles += 1;
-        } else if slot_like && !stem.is_empty() {
-            values += 1;
+        match stands_for(name) {
+            Some(Stands::Title) => titles += 1,
+            Some(Stands::Value) => values += 1,
+            None => {}
         }
     }
     (titles, values)
@@ -225,8 +242,7 @@ impl Slots {
             .iter()
             .filter_map(|(&id, token)| {
                 let name = token.content.trim().strip_prefix('[')?.strip_suffix(']')?;
-                let (titles, values) = unfilled(&format!("[{name}]"));
-                (titles + values > 0 && self.value_of(name, false).is_none()).then_some(id)
+                (stands_for(name).is_some() && self.value_of(name, false).is_none()).then_some(id)
             })
             .collect();
         ids.sort_unstable();
