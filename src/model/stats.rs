@@ -15,8 +15,9 @@
 //!   generation: the high-water mark `VmHWM` of `/proc/self/status` after the run minus `VmRSS`
 //!   before it. The high-water mark is reset first by writing `5` to `/proc/self/clear_refs`; where
 //!   the kernel refuses that (`memory_method = "vmrss-sampled"`), the peak is the largest `VmRSS`
-//!   seen at the decoding steps, which can miss short spikes inside one step. The numbers are
-//!   process-wide: two generations running at once in one process see each other's memory.
+//!   seen at the decoding steps (at most one sample a millisecond), which can miss short spikes
+//!   between two samples. The numbers are process-wide: two generations running at once in one
+//!   process see each other's memory.
 //! - On CUDA, `device_memory_bytes` is the memory in use on the device after the run (total minus
 //!   free, as the driver reports it, so other processes on the same GPU count too).
 
@@ -119,13 +120,20 @@ pub fn read_proc_memory() -> Option<ProcMemory> {
     parse_proc_status(&std::fs::read_to_string("/proc/self/status").ok()?)
 }
 
-/// Tracks the memory of one generation: created before it, sampled at every decoding step,
-/// finished after it.
+/// How often a generation's steps read `/proc/self/status` at most. The read costs ~10 µs of
+/// kernel formatting, which was 10% of a small model's generation when every step read it
+/// (`perf` on `prism bench --model prism`); a step of a large model takes longer than this, so
+/// each of its steps is still sampled.
+const STEP_SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Tracks the memory of one generation: created before it, sampled at its decoding steps
+/// ([`MemoryProbe::sample_now_and_then`]), finished after it.
 #[derive(Debug)]
 pub struct MemoryProbe {
     before: Option<ProcMemory>,
     hwm_reset: bool,
     max_sampled_rss: u64,
+    last_sampled: Instant,
     scope: AllocScope,
 }
 
@@ -139,6 +147,7 @@ impl MemoryProbe {
             before,
             hwm_reset,
             max_sampled_rss: before.map_or(0, |m| m.rss),
+            last_sampled: Instant::now(),
             scope: AllocScope::open(),
         }
     }
@@ -148,10 +157,19 @@ impl MemoryProbe {
     /// own) resets the mark again, so a peak between two samples (loading a model, say) is kept
     /// only by sampling before the inner probe starts.
     pub fn sample(&mut self) {
+        self.last_sampled = Instant::now();
         if let Some(now) = read_proc_memory() {
             // After this probe's reset, any reading of the mark is a peak inside its window.
             let hwm = if self.hwm_reset { now.hwm } else { 0 };
             self.max_sampled_rss = self.max_sampled_rss.max(now.rss).max(hwm);
+        }
+    }
+
+    /// [`MemoryProbe::sample`] unless the last sample is under [`STEP_SAMPLE_INTERVAL`] old: for
+    /// every decoding step.
+    pub fn sample_now_and_then(&mut self) {
+        if self.last_sampled.elapsed() >= STEP_SAMPLE_INTERVAL {
+            self.sample();
         }
     }
 

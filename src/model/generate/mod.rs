@@ -199,7 +199,7 @@ impl Run<'_, '_> {
             self.stats.ttft_ms = ms_since(self.start);
         }
         self.stats.kv_cache_bytes = self.stats.kv_cache_bytes.max(cache.bytes());
-        self.probe.sample();
+        self.probe.sample_now_and_then();
         Ok((flat, vocab))
     }
 }
