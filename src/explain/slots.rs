@@ -164,8 +164,11 @@ impl Slots {
         self.history.truncate(n);
     }
 
-    /// The item's prompt line, each value with the number of history items that share it:
-    /// `- [ITEM] — genre: [GENRE1] (14 seen), [GENRE2]; director: [DIRECTOR1] (2 seen)`.
+    /// The item's prompt line, each value with the number of history items that share it and the
+    /// evidence slots that cite them: `- [ITEM] — genre: [GENRE1] (14 seen: [GENRE1_H1],
+    /// [GENRE1_H2]), [GENRE2]; director: [DIRECTOR1] (1 seen: [DIRECTOR1_H1])`. Naming the
+    /// evidence tokens here makes which links exist a token the decoder can look up; from the
+    /// counts alone the 7M Oracle chose its link independently of its input.
     pub fn item_line(&self) -> String {
         format!("- {ITEM}{}", self.values_text(&(0..self.values.len()).collect::<Vec<_>>(), true))
     }
@@ -183,7 +186,8 @@ impl Slots {
     }
 
     /// ` — kind: [KIND1], [KIND2]; other: [OTHER1]` for the values at `shown`, grouped by kind in
-    /// the item's order (`counted`: each followed by ` (N seen)` when N history items share it);
+    /// the item's order (`counted`: each followed by ` (N seen: [KIND1_H1], …)` when N history
+    /// items share it);
     /// empty when `shown` is.
     fn values_text(&self, shown: &[usize], counted: bool) -> String {
         let mut out = String::new();
@@ -201,7 +205,8 @@ impl Slots {
             out.push_str(&format!("[{}]", value.name));
             let seen = self.evidence(v).count();
             if counted && seen > 0 {
-                out.push_str(&format!(" ({seen} seen)"));
+                let cited = (1..=seen.min(EVIDENCE_SLOTS)).map(|j| format!("[{}_H{j}]", value.name));
+                out.push_str(&format!(" ({seen} seen: {})", cited.collect::<Vec<_>>().join(", ")));
             }
         }
         out
@@ -439,7 +444,8 @@ mod tests {
         let slots = Slots::new(&d, &[1, 2, 3], 0);
         assert_eq!(
             slots.item_line(),
-            "- [ITEM] — genre: [GENRE1] (1 seen), [GENRE2] (1 seen); director: [DIRECTOR1] (1 seen); theme: [THEME1] (1 seen)"
+            "- [ITEM] — genre: [GENRE1] (1 seen: [GENRE1_H1]), [GENRE2] (1 seen: [GENRE2_H1]); \
+             director: [DIRECTOR1] (1 seen: [DIRECTOR1_H1]); theme: [THEME1] (1 seen: [THEME1_H1])"
         );
         assert_eq!(
             slots.history_lines(),
