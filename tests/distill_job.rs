@@ -73,8 +73,14 @@ fn spec(dir: &Path) -> JobSpec {
 }
 
 fn dataset() -> prism_explorer::data::Dataset {
-    let config =
-        SynthConfig { users: 30, items: 80, interactions: 600, noise: 0.15, seed: 4, references: true };
+    let config = SynthConfig {
+        users: 30,
+        items: 80,
+        interactions: 600,
+        noise: 0.15,
+        seed: 4,
+        ..SynthConfig::default()
+    };
     generate(&config).unwrap()
 }
 

@@ -33,6 +33,10 @@ pub struct SynthArgs {
     /// Leave out reference explanations (smaller files, e.g. for ranker benchmarks)
     #[arg(long)]
     pub no_references: bool,
+    /// Random stream of the reference explanations: another stream writes other references for
+    /// the same interactions (to measure how well two references of one pair agree)
+    #[arg(long, default_value_t = SynthConfig::default().reference_stream)]
+    pub reference_stream: u64,
 }
 
 #[derive(Serialize)]
@@ -53,6 +57,7 @@ pub fn run(ctx: &Context, args: SynthArgs) -> Result<()> {
         noise: args.noise,
         seed: args.seed,
         references: !args.no_references,
+        reference_stream: args.reference_stream,
     };
     let dataset = synth::generate(&config)?;
     synth::write(&dataset, &config, &args.out)?;

@@ -42,6 +42,11 @@ pub struct SynthConfig {
     pub seed: u64,
     /// Whether to write reference explanations at all (benchmarks of rankers skip them).
     pub references: bool,
+    /// The random stream the references draw from (the interactions draw from stream 0): another
+    /// stream writes other references — other links chosen, other wording — for the same
+    /// interactions, to measure how well two references of one pair agree (the best a model
+    /// could score against them).
+    pub reference_stream: u64,
 }
 
 impl Default for SynthConfig {
@@ -53,6 +58,7 @@ impl Default for SynthConfig {
             noise: 0.15,
             seed: 42,
             references: true,
+            reference_stream: 1,
         }
     }
 }
@@ -82,6 +88,9 @@ impl SynthConfig {
         if !(0.0..=1.0).contains(&self.noise) {
             bail!("--noise is a share between 0 and 1; got {}", self.noise);
         }
+        if self.reference_stream == 0 {
+            bail!("--reference-stream 0 is the interactions' own stream; choose 1 (the default) or above");
+        }
         Ok(())
     }
 }
@@ -103,7 +112,7 @@ pub fn generate(config: &SynthConfig) -> Result<Dataset> {
     // References draw from their own stream, so the interactions of a seed stay the same whatever
     // `noise` is and whether references are written at all.
     let mut text_rng = ChaCha8Rng::seed_from_u64(config.seed);
-    text_rng.set_stream(1);
+    text_rng.set_stream(config.reference_stream);
     let catalogue = build_catalogue(config.items, &mut rng);
     let mut builder = DatasetBuilder::new("generic-jsonl");
     let item_width = digits(config.items);
@@ -187,11 +196,15 @@ pub fn write(dataset: &Dataset, config: &SynthConfig, dir: &Path) -> Result<()> 
         "name": "prism demo (synthetic films)",
         "synthetic": true,
         "description": format!(
-            "Synthetic data written by `prism data synth --seed {}`: {} invented films, {} users with \
+            "Synthetic data written by `prism data synth --seed {}{}`: {} invented films, {} users with \
              invented tastes, {} interactions, generated reference explanations of which {} ({:.1}%) \
              deliberately cite a feature that neither the item nor the history has. Not real people, \
              films or opinions; see docs/DEMO_DATA.md.",
             config.seed,
+            match config.reference_stream {
+                1 => String::new(),
+                stream => format!(" --reference-stream {stream}"),
+            },
             dataset.items.len(),
             dataset.users.len(),
             dataset.interactions.len(),
@@ -397,6 +410,21 @@ mod tests {
         let base = strip(generate(&small(2)).unwrap());
         assert_eq!(base, strip(generate(&SynthConfig { references: false, ..small(2) }).unwrap()));
         assert_eq!(base, strip(generate(&SynthConfig { noise: 0.0, ..small(2) }).unwrap()));
+        assert_eq!(base, strip(generate(&SynthConfig { reference_stream: 2, ..small(2) }).unwrap()));
+    }
+
+    #[test]
+    fn another_reference_stream_writes_other_references_for_the_same_pairs() {
+        let texts = |d: Dataset| -> Vec<String> {
+            d.interactions.iter().map(|i| i.reference.as_ref().unwrap().text.clone()).collect()
+        };
+        let base = texts(generate(&small(3)).unwrap());
+        assert_eq!(base, texts(generate(&small(3)).unwrap()));
+        let other = texts(generate(&SynthConfig { reference_stream: 2, ..small(3) }).unwrap());
+        let same = base.iter().zip(&other).filter(|(a, b)| a == b).count();
+        assert!(same * 4 < base.len(), "{same} of {} references unchanged", base.len());
+        let err = generate(&SynthConfig { reference_stream: 0, ..small(3) }).unwrap_err().to_string();
+        assert!(err.contains("--reference-stream"), "{err}");
     }
 
     #[test]
