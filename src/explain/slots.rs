@@ -187,8 +187,7 @@ impl Slots {
 
     /// ` — kind: [KIND1], [KIND2]; other: [OTHER1]` for the values at `shown`, grouped by kind in
     /// the item's order (`counted`: each followed by ` (N seen: [KIND1_H1], …)` when N history
-    /// items share it);
-    /// empty when `shown` is.
+    /// items share it); empty when `shown` is.
     fn values_text(&self, shown: &[usize], counted: bool) -> String {
         let mut out = String::new();
         let mut kind: Option<&str> = None;
