@@ -42,7 +42,7 @@ pub fn tokens(dataset: &Dataset) -> Vec<String> {
             let name = format!("{}{n}", base.to_uppercase());
             tokens.push(format!("[{name}]"));
             tokens.push(format!("[{}]", name.to_lowercase()));
-            tokens.extend((1..=EVIDENCE_SLOTS).map(|j| format!("[{name}_H{j}]")));
+            tokens.extend((1..=EVIDENCE_SLOTS).map(|j| evidence_token(&name, j)));
         }
     }
     tokens
@@ -50,6 +50,12 @@ pub fn tokens(dataset: &Dataset) -> Vec<String> {
 
 /// How many history titles per value have an evidence slot (`[DIRECTOR1_H1]`, `[DIRECTOR1_H2]`).
 pub const EVIDENCE_SLOTS: usize = 2;
+
+/// The evidence slot of the `j`-th newest history title sharing the value named `value`
+/// (`DIRECTOR1`, 1 → `[DIRECTOR1_H1]`); [`Slots::value_of`] reads it back.
+fn evidence_token(value: &str, j: usize) -> String {
+    format!("[{value}_H{j}]")
+}
 
 /// What a slot stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,7 +210,7 @@ impl Slots {
             out.push_str(&format!("[{}]", value.name));
             let seen = self.evidence(v).count();
             if counted && seen > 0 {
-                let cited = (1..=seen.min(EVIDENCE_SLOTS)).map(|j| format!("[{}_H{j}]", value.name));
+                let cited = (1..=seen.min(EVIDENCE_SLOTS)).map(|j| evidence_token(&value.name, j));
                 out.push_str(&format!(" ({seen} seen: {})", cited.collect::<Vec<_>>().join(", ")));
             }
         }
@@ -359,7 +365,7 @@ impl Slots {
             Some(&(_, v)) => v,
             None => (0..self.values.len()).find(|&v| rank(v).is_some())?,
         };
-        Some(format!("[{}_H{}]", self.values[v].name, rank(v)? + 1))
+        Some(evidence_token(&self.values[v].name, rank(v)? + 1))
     }
 }
 
