@@ -160,6 +160,9 @@ fn a_cancelled_job_resumes_without_regenerating_and_completes() {
         assert_eq!(evaluation["metrics"]["models"][model]["n"], 3, "{model}");
     }
     assert!(dir.join("train/best/model.safetensors").exists());
+    let student: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("train/best/config.json")).unwrap()).unwrap();
+    assert_eq!(student["prism_history_len"], prompts().prism_history_len, "the student records its window");
     assert!(dir.join("summary.json").exists());
     let events: Vec<DistillEvent> =
         prism_explorer::durable::read_json_lines(&dir.join("events.jsonl")).unwrap();

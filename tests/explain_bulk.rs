@@ -2,7 +2,7 @@
 //! random checkpoints standing in for the Oracle (the T5 fixture) and the Prism (a tiny BART): a
 //! run killed mid-way and run again leaves each row exactly once, a cut-off last line is repaired,
 //! `eval explain --from-file` scores the file, and `--prompts-only` gives the same prompts as
-//! `prism bench --print-inputs`.
+//! `prism bench --print-inputs`; a Prism checkpoint that records its history window is prompted with it.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -137,4 +137,44 @@ fn prompts_only_writes_what_bench_print_inputs_prints_and_files_are_not_mixed() 
     let out = prism(&["explain", "--split", "test", "--model", "prism", "--out", f], home.path());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("is not one of the test samples"), "{err}");
+}
+
+#[test]
+fn a_prism_checkpoint_reads_the_history_window_its_config_records() {
+    let home = tempfile::tempdir().unwrap();
+    let bart = home.path().join("bart");
+    common::tiny_bart(&bart);
+    let history_lines = |prompt: &serde_json::Value| {
+        let text = prompt.as_str().unwrap();
+        let history = text.split("Recent history:\n").nth(1).unwrap().split("Why it fits:").next().unwrap();
+        history.lines().count()
+    };
+    let exported = |name: &str| -> Vec<usize> {
+        let file = home.path().join(name);
+        let args =
+            ["explain", "--split", "test", "--limit", "3", "--model", "prism", "--max-input-tokens", "1024"];
+        let args = [&args[..], &["--prompts-only", "--out"]].concat();
+        let out = prism(&[&args[..], &[file.to_str().unwrap()]].concat(), home.path());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        lines(&file).iter().map(|row| history_lines(&row["prompt"])).collect()
+    };
+    // configs/default.toml's 10 items, cut to the input length by this tiny tokenizer.
+    let configured = exported("configured.jsonl");
+    assert!(configured.iter().all(|&n| n > 3), "{configured:?}");
+
+    let config_path = bart.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["prism_history_len"] = 3.into();
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    assert_eq!(exported("recorded.jsonl"), [3; 3]);
+    let explain = ["explain", "--user", "u0001", "--model", "prism", "--max-input-tokens", "1024", "--json"];
+    let explained = common::json(&prism(&explain, home.path()));
+    assert_eq!(history_lines(&explained["prism"]["prompt"]), 3, "{explained}");
+
+    config["prism_history_len"] = "3".into();
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let out = prism(&explain, home.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("config.json: `prism_history_len`"), "{err}");
 }

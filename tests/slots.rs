@@ -68,9 +68,11 @@ fn a_slot_prompt_shows_the_slots_it_fills() {
         train_tokenizer(TokenizerKind::MetaspaceBpe, 300, corpus.iter(), &slots::tokens(&dataset)).unwrap();
     assert!(slots::read_by(&tokenizer));
     let sample = test.iter().find(|s| s.history.len() >= 20).unwrap();
-    let whole = render_prompt(&dataset, &prompts, PromptKind::Oracle, sample, &tokenizer, 4096).unwrap();
+    let whole =
+        render_prompt(&dataset, &prompts, PromptKind::Oracle, sample, &tokenizer, None, 4096).unwrap();
     let cut =
-        render_prompt(&dataset, &prompts, PromptKind::Oracle, sample, &tokenizer, whole.tokens - 10).unwrap();
+        render_prompt(&dataset, &prompts, PromptKind::Oracle, sample, &tokenizer, None, whole.tokens - 10)
+            .unwrap();
     assert!(cut.history_cut > 0 && cut.history_used < whole.history_used);
     for prompt in [&whole, &cut] {
         let slots = prompt.slots.as_ref().unwrap();

@@ -15,7 +15,7 @@ use tokenizers::Tokenizer;
 use crate::data::Dataset;
 use crate::durable;
 use crate::explain::explainer::prompt_lines;
-use crate::explain::prompt::item_line;
+use crate::explain::prompt::{item_line, recorded_history_len, HISTORY_LEN_KEY};
 use crate::explain::samples::Sample;
 use crate::explain::slots::{self, Slots};
 use crate::explain::{render_prompt, PromptKind};
@@ -253,6 +253,7 @@ pub fn examples(
     matcher: &Matcher,
     recipe: &Recipe,
     tokenizer: &Tokenizer,
+    history_len: usize,
     pairs: &[Pair],
 ) -> Result<Vec<Option<Encoded>>> {
     pairs
@@ -264,6 +265,7 @@ pub fn examples(
                 recipe.prompt,
                 &pair.sample,
                 tokenizer,
+                Some(history_len),
                 recipe.max_input_tokens,
             )?;
             let target = match &prompt.slots {
@@ -297,6 +299,7 @@ fn train_tokenizer(
     prompts: &Prompts,
     matcher: &Matcher,
     spec: &TokenizerSpec,
+    history_len: usize,
     pairs: &[Pair],
 ) -> Result<Tokenizer> {
     let slotted = spec.entities == Entities::Slots;
@@ -307,7 +310,7 @@ fn train_tokenizer(
         let slots = slotted.then(|| Slots::new(dataset, &pair.sample.history, pair.sample.item));
         let (history, item) = prompt_lines(dataset, &pair.sample, slots.as_ref());
         texts.push(prompts.oracle.render_lines(&history, &item));
-        let recent = &history[history.len().saturating_sub(prompts.prism_history_len)..];
+        let recent = &history[history.len().saturating_sub(history_len)..];
         texts.push(prompts.prism.render_lines(recent, &item));
     }
     for pair in pairs {
@@ -349,7 +352,8 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
     let Finetune { dataset, prompts, matcher, recipe, train, dev, out, device, on_event, cancel, stop_at } =
         job;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let (model, tokenizer) = match (&recipe.model.init, &recipe.model.config, &recipe.tokenizer) {
+    let history_len = prompts.prism_history_len(recipe_history_len(recipe)?);
+    let (mut model, tokenizer) = match (&recipe.model.init, &recipe.model.config, &recipe.tokenizer) {
         (Some(init), _, spec) => {
             let init = crate::model::hf_cache::resolve(init)?;
             let entities = spec.as_ref().map(|s| s.entities(dataset)).unwrap_or_default();
@@ -360,7 +364,7 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
             let tokenizer = if path.exists() {
                 checkpoint::load_tokenizer(out)?
             } else {
-                let tokenizer = train_tokenizer(dataset, prompts, matcher, spec, train)?;
+                let tokenizer = train_tokenizer(dataset, prompts, matcher, spec, history_len, train)?;
                 let json = tokenizer.to_string(false).map_err(|e| anyhow!("cannot serialise the tokenizer: {e}"))?;
                 durable::write_file(&path, json.as_bytes())?;
                 tokenizer
@@ -379,8 +383,11 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
         }
         _ => bail!("the recipe names no model: give a checkpoint (`[model] init`, or `prism distill --student DIR`) or a fresh `[model.config]`"),
     };
+    if recipe.prompt == PromptKind::Prism {
+        model.model.set_config_extra(HISTORY_LEN_KEY, history_len.into());
+    }
     let limited = limit(train, recipe.train_limit, recipe.train.seed);
-    let encoded = examples(dataset, prompts, matcher, recipe, &tokenizer, &limited)?;
+    let encoded = examples(dataset, prompts, matcher, recipe, &tokenizer, history_len, &limited)?;
     let train_examples: Vec<Example> = encoded.into_iter().flatten().map(|e| e.example).collect();
     if train_examples.len() < limited.len() {
         crate::model::notice::warn(&format!(
@@ -392,7 +399,7 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
     let dev = &dev[..dev.len().min(recipe.dev_limit)];
     let (dev, dev_encoded): (Vec<&Pair>, Vec<Encoded>) = dev
         .iter()
-        .zip(examples(dataset, prompts, matcher, recipe, &tokenizer, dev)?)
+        .zip(examples(dataset, prompts, matcher, recipe, &tokenizer, history_len, dev)?)
         .filter_map(|(pair, encoded)| Some((pair, encoded?)))
         .unzip();
     let generated = dev.len().min(recipe.eval_generate);
@@ -422,6 +429,20 @@ pub fn finetune(job: Finetune<'_>) -> Result<TrainOutcome> {
         cancel,
         stop_at,
     })
+}
+
+/// The Prism history window the recipe's model records in its `config.json` (its `[model.config]`
+/// or its `[model] init` checkpoint's), if it records one.
+fn recipe_history_len(recipe: &Recipe) -> Result<Option<usize>> {
+    match (&recipe.model.init, &recipe.model.config) {
+        (Some(init), _) => {
+            let dir = crate::model::hf_cache::resolve(init)?;
+            let config = checkpoint::read_json(&dir.join("config.json"))?;
+            recorded_history_len(&config).with_context(|| dir.display().to_string())
+        }
+        (None, Some(config)) => recorded_history_len(config).context("the recipe's [model.config]"),
+        (None, None) => Ok(None),
+    }
 }
 
 /// The checkpoint in `dir` and its tokenizer, both extended by a token for each of `entities` it

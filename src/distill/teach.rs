@@ -103,7 +103,15 @@ pub fn teach(job: Teach<'_>, events: &mut EventSink<'_>) -> Result<bool> {
         let prompts: Vec<Prompt> = batch
             .iter()
             .map(|s| {
-                render_prompt(dataset, prompts, PromptKind::Oracle, s, teacher.tokenizer(), max_input_tokens)
+                render_prompt(
+                    dataset,
+                    prompts,
+                    PromptKind::Oracle,
+                    s,
+                    teacher.tokenizer(),
+                    None,
+                    max_input_tokens,
+                )
             })
             .collect::<Result<_>>()?;
         let Some((generations, total_ms)) = generate(teacher, &prompts, decoding, cancel)? else {

@@ -5,12 +5,12 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
 use super::grounding::{Matcher, MentionRecord, Summary};
-use super::prompt::{item_line, Prompt};
+use super::prompt::{item_line, recorded_history_len, Prompt};
 use super::samples::Sample;
 use super::slots::{self, Slots};
 use super::verdict::Verdict;
@@ -84,13 +84,16 @@ pub fn decoding_overrides(decoding: &DecodingSettings) -> GenerationOverrides {
 
 /// Renders the prompt of `kind` for `sample`, cut to `max_tokens` of `tokenizer` by leaving out
 /// the oldest history items (see [`Prompt`]); in slots when the tokenizer has them
-/// ([`super::slots`]), with the slots the cut prompt shows.
+/// ([`super::slots`]), with the slots the cut prompt shows. A Prism prompt shows the history window
+/// its checkpoint recorded (`recorded_history_len`, [`super::prompt::recorded_history_len`]), else
+/// the configured one.
 pub fn render_prompt(
     dataset: &Dataset,
     prompts: &Prompts,
     kind: PromptKind,
     sample: &Sample,
     tokenizer: &Tokenizer,
+    recorded_history_len: Option<usize>,
     max_tokens: usize,
 ) -> Result<Prompt> {
     let slots = slots::read_by(tokenizer).then(|| Slots::new(dataset, &sample.history, sample.item));
@@ -98,7 +101,9 @@ pub fn render_prompt(
     let count = |text: &str| tokenizer.encode(text, true).map(|e| e.len()).unwrap_or(usize::MAX);
     let mut prompt = match kind {
         PromptKind::Oracle => prompts.oracle(&history, &item, max_tokens, count),
-        PromptKind::Prism => prompts.prism(&history, &item, max_tokens, count),
+        PromptKind::Prism => {
+            prompts.prism(&history, &item, prompts.prism_history_len(recorded_history_len), max_tokens, count)
+        }
     }?;
     // Slots exist for the newest `slots::HISTORY_SLOTS` history items only.
     prompt.history_dropped += sample.history.len() - history.len();
@@ -185,8 +190,18 @@ impl Explainer<'_> {
     /// does not truncate.
     pub fn prompt(&self, sample: &Sample) -> Result<Prompt> {
         let budget = self.input_budget();
-        let prompt =
-            render_prompt(self.dataset, self.prompts, self.kind, sample, self.engine.tokenizer(), budget)?;
+        let recorded = recorded_history_len(self.engine.config()).with_context(|| {
+            format!("the {} checkpoint {}", self.kind.name(), self.engine.dir().display())
+        })?;
+        let prompt = render_prompt(
+            self.dataset,
+            self.prompts,
+            self.kind,
+            sample,
+            self.engine.tokenizer(),
+            recorded,
+            budget,
+        )?;
         if prompt.tokens_dropped > 0 && !self.engine.truncates() {
             anyhow::bail!(
                 "the {} prompt is {} tokens, more than the model's input length of {budget} tokens \

@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use tokenizers::Tokenizer;
 
+use super::prompt::recorded_history_len;
 use super::samples::Sample;
 use super::{render_prompt, PromptKind, Prompts};
 use crate::config::ModelSettings;
@@ -24,15 +25,23 @@ pub fn input_budget(max_input_tokens: usize, max_input_positions: Option<usize>)
 pub struct ModelInputs {
     pub kind: PromptKind,
     tokenizer: Tokenizer,
+    recorded_history_len: Option<usize>,
     budget: usize,
 }
 
 impl ModelInputs {
     /// The inputs of the checkpoint in `dir`, read with prompts of `kind` cut to `max_input_tokens`.
     pub fn load(kind: PromptKind, dir: &Path, max_input_tokens: usize) -> Result<ModelInputs> {
-        let (tokenizer, positions) = input_side(dir)
-            .with_context(|| format!("cannot read the {} model's tokenizer and config", kind.name()))?;
-        Ok(ModelInputs { kind, tokenizer, budget: input_budget(max_input_tokens, positions) })
+        let context = || format!("cannot read the {} model's tokenizer and config", kind.name());
+        let side = input_side(dir).with_context(context)?;
+        let recorded_history_len = recorded_history_len(&side.config)
+            .with_context(|| format!("the {} checkpoint {}", kind.name(), dir.display()))?;
+        Ok(ModelInputs {
+            kind,
+            tokenizer: side.tokenizer,
+            recorded_history_len,
+            budget: input_budget(max_input_tokens, side.max_positions),
+        })
     }
 
     /// The inputs of the configured model of `kind` (`[models]`).
@@ -48,6 +57,15 @@ impl ModelInputs {
 
     /// The prompt this model reads for `sample`.
     pub fn prompt(&self, dataset: &Dataset, prompts: &Prompts, sample: &Sample) -> Result<String> {
-        render_prompt(dataset, prompts, self.kind, sample, &self.tokenizer, self.budget).map(|p| p.text)
+        render_prompt(
+            dataset,
+            prompts,
+            self.kind,
+            sample,
+            &self.tokenizer,
+            self.recorded_history_len,
+            self.budget,
+        )
+        .map(|p| p.text)
     }
 }

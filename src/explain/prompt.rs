@@ -213,6 +213,22 @@ pub fn catalogue_entities(items: &[Item]) -> Vec<String> {
     entities.into_iter().filter(|e| !e.is_empty()).collect()
 }
 
+/// The `config.json` key where a Prism checkpoint records how many history items its prompt
+/// showed in training (`prism train` and `prism distill` write it), so that it reads the prompt it
+/// learnt from whatever `[prompts] prism_history_len` says; transformers keeps it as an attribute.
+pub const HISTORY_LEN_KEY: &str = "prism_history_len";
+
+/// The Prism history window a checkpoint's `config.json` records, if it records one.
+pub fn recorded_history_len(config: &serde_json::Value) -> Result<Option<usize>> {
+    match config.get(HISTORY_LEN_KEY) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(value) => match value.as_u64() {
+            Some(n) if n > 0 => Ok(Some(n as usize)),
+            _ => bail!("config.json: `{HISTORY_LEN_KEY}` must be a positive whole number of history items, not {value}"),
+        },
+    }
+}
+
 /// The Oracle's and the Prism's templates, as configured.
 #[derive(Clone, Debug)]
 pub struct Prompts {
@@ -243,15 +259,22 @@ impl Prompts {
         self.oracle.render_within(history, item, max_tokens, count_tokens)
     }
 
-    /// The Prism's prompt: the last `prism_history_len` history lines, cut to `max_tokens`.
+    /// How many history items the Prism's prompt shows: the window its checkpoint `recorded`
+    /// ([`recorded_history_len`]), else the configured one.
+    pub fn prism_history_len(&self, recorded: Option<usize>) -> usize {
+        recorded.unwrap_or(self.prism_history_len)
+    }
+
+    /// The Prism's prompt: the last `history_len` history lines, cut to `max_tokens`.
     pub fn prism(
         &self,
         history: &[String],
         item: &str,
+        history_len: usize,
         max_tokens: usize,
         count_tokens: impl Fn(&str) -> usize,
     ) -> Result<Prompt> {
-        let recent = &history[history.len().saturating_sub(self.prism_history_len)..];
+        let recent = &history[history.len().saturating_sub(history_len)..];
         let mut prompt = self.prism.render_within(recent, item, max_tokens, count_tokens)?;
         prompt.history_dropped += history.len() - recent.len();
         Ok(prompt)
@@ -337,10 +360,25 @@ mod tests {
         };
         let refs: Vec<String> = (0..4).map(|i| item_line(&item(&format!("F{i}"), None, &[]))).collect();
         let target = item_line(&item("T", None, &[]));
-        let prism = p.prism(&refs, &target, 100, words).unwrap();
+        let prism = p.prism(&refs, &target, p.prism_history_len(None), 100, words).unwrap();
         assert_eq!(prism.text, "- F2\n- F3|- T");
         assert_eq!((prism.history_dropped, prism.history_cut, prism.tokens_dropped), (2, 0, 0));
         assert_eq!(p.oracle(&refs, &target, 100, words).unwrap().history_used, 4);
+        let recorded = p.prism(&refs, &target, p.prism_history_len(Some(3)), 100, words).unwrap();
+        assert_eq!((recorded.text.as_str(), recorded.history_dropped), ("- F1\n- F2\n- F3|- T", 1));
+    }
+
+    #[test]
+    fn a_checkpoint_records_its_history_window_under_one_key() {
+        assert_eq!(recorded_history_len(&serde_json::json!({"d_model": 8})).unwrap(), None);
+        assert_eq!(recorded_history_len(&serde_json::json!({HISTORY_LEN_KEY: 20})).unwrap(), Some(20));
+        for bad in
+            [serde_json::json!(0), serde_json::json!(-3), serde_json::json!("20"), serde_json::json!(2.5)]
+        {
+            let err =
+                recorded_history_len(&serde_json::json!({HISTORY_LEN_KEY: bad})).unwrap_err().to_string();
+            assert!(err.contains("config.json") && err.contains(HISTORY_LEN_KEY), "{err}");
+        }
     }
 
     #[test]

@@ -512,6 +512,11 @@ impl Bart {
         &self.cfg
     }
 
+    /// The `config.json` keys this model does not read, saved with it.
+    pub fn config_extra_mut(&mut self) -> &mut BTreeMap<String, serde_json::Value> {
+        &mut self.cfg.extra
+    }
+
     /// Every dense tensor under its Hugging Face key, `final_logits_bias` included.
     pub fn named_tensors(&self) -> &[(String, Tensor)] {
         &self.tensors

@@ -94,6 +94,7 @@ pub struct Engine {
     truncate: bool,
     max_memory: Option<u64>,
     dims: Dims,
+    config: serde_json::Value,
 }
 
 /// An input as token ids, cut to the model's input length.
@@ -127,6 +128,7 @@ impl Engine {
             truncate: true,
             max_memory: None,
             dims,
+            config: serde_json::Value::Null,
         })
     }
 
@@ -164,6 +166,7 @@ impl Engine {
             truncate: options.truncate,
             max_memory: options.max_memory,
             dims,
+            config,
         })
     }
 
@@ -181,6 +184,12 @@ impl Engine {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// `config.json` as the checkpoint has it, keys our models do not read included (`Null` for a
+    /// model put together with [`Engine::from_parts`]).
+    pub fn config(&self) -> &serde_json::Value {
+        &self.config
     }
 
     /// The checkpoint directory this engine was loaded from (empty for [`Engine::from_parts`]).
@@ -341,11 +350,20 @@ impl Engine {
     }
 }
 
-/// What an [`Engine`] loaded from `dir` would read its input with, from `tokenizer.json` and
-/// `config.json` alone (no weights are opened): the tokenizer, prepared as the engine prepares it,
-/// and the longest input the model can encode (BART's learned positions; `None` for T5). Enough to
-/// render and measure a model's prompts where the model itself runs elsewhere.
-pub fn input_side(dir: &Path) -> Result<(Tokenizer, Option<usize>)> {
+/// What an [`Engine`] loaded from a checkpoint would read its input with, from `tokenizer.json`
+/// and `config.json` alone (no weights are opened). Enough to render and measure a model's prompts
+/// where the model itself runs elsewhere.
+pub struct InputSide {
+    /// The tokenizer, prepared as the engine prepares it.
+    pub tokenizer: Tokenizer,
+    /// The longest input the model can encode (BART's learned positions; `None` for T5).
+    pub max_positions: Option<usize>,
+    /// `config.json`, as [`Engine::config`] gives it.
+    pub config: serde_json::Value,
+}
+
+/// The [`InputSide`] of the checkpoint in `dir`.
+pub fn input_side(dir: &Path) -> Result<InputSide> {
     let config_path = dir.join("config.json");
     if !config_path.is_file() {
         bail!(
@@ -364,7 +382,7 @@ pub fn input_side(dir: &Path) -> Result<(Tokenizer, Option<usize>)> {
         }
     };
     let tokenizer = prepare_tokenizer(super::checkpoint::load_tokenizer(dir)?)?;
-    Ok((tokenizer, max_positions))
+    Ok(InputSide { tokenizer, max_positions, config })
 }
 
 fn prepare_tokenizer(mut tokenizer: Tokenizer) -> Result<Tokenizer> {

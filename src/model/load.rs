@@ -200,6 +200,15 @@ impl Model {
         Ok(value)
     }
 
+    /// Sets a `config.json` key the model does not read, so that its saved checkpoint carries it.
+    pub fn set_config_extra(&mut self, key: &str, value: serde_json::Value) {
+        let extra = match self {
+            Model::T5(m) => m.config_extra_mut(),
+            Model::Bart(m) => m.config_extra_mut(),
+        };
+        extra.insert(key.to_owned(), value);
+    }
+
     /// `generation_config.json` values take precedence over `config.json`, as in transformers.
     pub fn apply_generation_config(&mut self, gen: &GenerationConfigFile) {
         let info = match self {

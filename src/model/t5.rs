@@ -632,6 +632,11 @@ impl T5 {
         &self.cfg
     }
 
+    /// The `config.json` keys this model does not read, saved with it.
+    pub fn config_extra_mut(&mut self) -> &mut BTreeMap<String, serde_json::Value> {
+        &mut self.cfg.extra
+    }
+
     /// Every dense parameter under its Hugging Face key (tied embeddings once, as `shared.weight`).
     pub fn named_tensors(&self) -> &[(String, Tensor)] {
         &self.tensors
