@@ -195,8 +195,9 @@ impl QuantizedRows {
             let scale = amax / 127.0;
             let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
             // Clamped: a subnormal block's inverse scale overflows to infinity. Rounded half away
-            // from zero as `roundf` does, by a truncating conversion the compiler vectorises (a
-            // call to `roundf` per value was 4% of a q8 encoder).
+            // from zero by a truncating conversion the compiler vectorises (a call to `roundf`
+            // per value was 4% of a q8 encoder); unlike `roundf`, the largest value below a half
+            // rounds up, since adding 0.5 to it rounds to the next whole number.
             for (x, o) in block.iter().zip(out.iter_mut()) {
                 let v = (x * inverse).clamp(-127.0, 127.0);
                 *o = ((v + 0.5f32.copysign(v)) as i32 + 128) as u8;
