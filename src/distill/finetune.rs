@@ -630,4 +630,32 @@ mod tests {
         let err = load("init = \"ckpt\"", "entities = \"all\"").unwrap_err().to_string();
         assert!(err.contains("entities"), "{err}");
     }
+
+    #[test]
+    fn the_window_comes_from_the_recipes_config_or_its_init_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.toml");
+        let ckpt = dir.path().join("ckpt");
+        std::fs::create_dir(&ckpt).unwrap();
+        let window = |model: &str| {
+            let recipe = format!(
+                "prompt = \"prism\"\nmax_input_tokens = 8\nmax_target_tokens = 8\ndev_limit = 1\n\
+                 [model]\n{model}\n[train]\nepochs = 1\nbatch_size = 1\nlr = 1e-3\nseed = 1\n"
+            );
+            std::fs::write(&path, recipe).unwrap();
+            recipe_history_len(&Recipe::load(&path).unwrap())
+        };
+        let fresh = |extra: &str| {
+            format!("[model.config]\nmodel_type = \"bart\"\n{extra}\n[tokenizer]\nkind = \"bytelevelbpe\"\nvocab_size = 100")
+        };
+        assert_eq!(window(&fresh("prism_history_len = 20")).unwrap(), Some(20));
+        assert_eq!(window(&fresh("")).unwrap(), None);
+        std::fs::write(ckpt.join("config.json"), r#"{"model_type": "bart", "prism_history_len": 7}"#)
+            .unwrap();
+        assert_eq!(window("init = \"ckpt\"").unwrap(), Some(7));
+        std::fs::write(ckpt.join("config.json"), r#"{"model_type": "bart", "prism_history_len": 0}"#)
+            .unwrap();
+        let err = format!("{:#}", window("init = \"ckpt\"").unwrap_err());
+        assert!(err.contains("ckpt") && err.contains("`prism_history_len` must be"), "{err}");
+    }
 }
