@@ -127,6 +127,7 @@ fn explored_with(mut app: App) -> App {
             param_bytes: bytes,
             load_ms: 850.0,
             max_input_tokens: Some(512),
+            history_items: (pane == PRISM).then_some(20),
         };
         update(&mut app, Event::Model { pane, result: Ok(info) });
     }
@@ -202,6 +203,7 @@ fn with_file_column(width: u16, height: u16, latency_ms: Option<f64>) -> App {
         param_bytes: 0,
         load_ms: 3.0,
         max_input_tokens: None,
+        history_items: None,
     };
     update(&mut app, Event::Model { pane: 2, result: Ok(info) });
     let text = "A Musical film, a genre you return to often.";
@@ -305,6 +307,9 @@ fn about_says_the_demo_is_synthetic() {
     let drawn = draw(&app, 120, 30);
     assert!(drawn.contains("The demo data is synthetic"), "{drawn}");
     assert!(drawn.contains("/models/oracle") && drawn.contains("/models/prism"), "{drawn}");
+    let wide = draw(&app, 200, 30);
+    assert!(wide.contains("loaded in 850 ms; its prompt shows the 20 newest history items"), "{wide}");
+    assert_eq!(wide.matches("newest history items").count(), 1, "the Oracle's prompt has no window: {wide}");
 }
 
 /// A watched Slurm job whose coordinator gave up: the panel says so, why, and what to do next, and
@@ -429,6 +434,7 @@ fn the_race_tally_shows_speed_beside_faithfulness() {
             param_bytes: bytes,
             load_ms: 850.0,
             max_input_tokens: Some(512),
+            history_items: (pane == PRISM).then_some(20),
         };
         update(&mut app, Event::Model { pane, result: Ok(info) });
     }

@@ -24,6 +24,7 @@ use crate::data::{self, Dataset, Split};
 use crate::distill::events::{read_log, EventKind, LogPosition, Stage, EVENTS_FILE};
 use crate::distill::status::{self, JobState};
 use crate::distill::{self, JobSpec};
+use crate::explain::prompt::recorded_history_len;
 use crate::explain::recorded::Recorded as RecordedFile;
 use crate::explain::samples::Sample;
 use crate::explain::{Explainer, Matcher, PromptKind, Prompts, Verdict};
@@ -423,14 +424,21 @@ fn model_worker(
     let engine = parse_device(&settings.models.device)
         .and_then(|device| kind.engine_options(&settings.models, device))
         .and_then(|options| Engine::load(dir, &options));
+    let engine = engine.and_then(|engine| {
+        let recorded = recorded_history_len(engine.config())
+            .with_context(|| format!("the checkpoint {}", engine.dir().display()))?;
+        Ok((engine, recorded))
+    });
     let engine = match engine {
-        Ok(engine) => {
+        Ok((engine, recorded)) => {
             let info = engine.info();
             let view = ModelInfo {
                 architecture: format!("{:?}", info.arch).to_lowercase(),
                 param_bytes: info.param_bytes,
                 load_ms: engine.load_ms(),
                 max_input_tokens: Some(engine.input_limit().min(max_input_tokens)),
+                history_items: (kind == PromptKind::Prism)
+                    .then(|| recorded.unwrap_or(settings.prompts.prism_history_len)),
             };
             let _ = events.send(Event::Model { pane, result: Ok(view) });
             engine
@@ -476,6 +484,7 @@ fn file_worker(
                 param_bytes: 0,
                 load_ms: started.elapsed().as_secs_f64() * 1000.0,
                 max_input_tokens: None,
+                history_items: None,
             };
             let _ = events.send(Event::Model { pane, result: Ok(view) });
             file

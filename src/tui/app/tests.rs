@@ -89,6 +89,7 @@ fn ready_models(app: &mut App) {
             param_bytes: bytes,
             load_ms: 1.0,
             max_input_tokens: Some(512),
+            history_items: None,
         };
         update(app, Event::Model { pane, result: Ok(info) });
     }

@@ -57,10 +57,12 @@ pub fn draw(
                 format!("{}, loaded in {}", m.architecture, ms(m.load_ms))
             }
             Loadable::Ready(m) => format!(
-                "{}, {} of weights, loaded in {}",
+                "{}, {} of weights, loaded in {}{}",
                 m.architecture,
                 megabytes(m.param_bytes as f64),
-                ms(m.load_ms)
+                ms(m.load_ms),
+                m.history_items
+                    .map_or(String::new(), |n| format!("; its prompt shows the {n} newest history items"))
             ),
             Loadable::Loading => "loading…".to_owned(),
             Loadable::Failed(m) => format!("not loaded: {m}"),

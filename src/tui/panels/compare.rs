@@ -26,6 +26,10 @@ pub struct ModelInfo {
     /// The input length prompts are cut to (the configured limit, or less where the model reads
     /// fewer positions); `None` for a file of explanations.
     pub max_input_tokens: Option<usize>,
+    /// How many of the newest history items a Prism's prompt shows (its checkpoint's window, else
+    /// `[prompts] prism_history_len`); `None` for an Oracle, which is shown the whole history
+    /// its input length holds, and for a file.
+    pub history_items: Option<usize>,
 }
 
 /// An explanation a `file:` system wrote beforehand, grounded here like a generated one.
