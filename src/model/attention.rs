@@ -5,6 +5,8 @@
 
 use candle_core::{DType, Module, Result, Tensor, D};
 
+use super::cache::Cached;
+use super::int8_cache::{self, Int8Heads};
 use super::layers::{Dropout, Kernels, Linear, Rows, Weights};
 
 /// The shape of an [`Attention`] block and how to initialise a fresh one.
@@ -42,6 +44,9 @@ pub struct Attention {
     pub kernels: Kernels,
     /// Dropout on the attention probabilities.
     pub dropout: Dropout,
+    /// Whether the keys and values kept in a cache slot are stored in 8 bits ([`Int8Heads`]):
+    /// for a model loaded `q8`/`q4` on the CPU.
+    pub int8_cache: bool,
 }
 
 impl Attention {
@@ -61,6 +66,7 @@ impl Attention {
             scale: shape.scale,
             kernels: w.kernels(),
             dropout: w.dropout(shape.dropout),
+            int8_cache: int8_cache::applies(w.precision(), w.device()) && w.kernels() == Kernels::Fused,
         })
     }
 
@@ -75,25 +81,38 @@ impl Attention {
         Ok((self.split(&self.k.forward(source)?)?, self.split(&self.v.forward(source)?)?))
     }
 
+    /// [`Attention::project_kv`], held as this block's cache holds them.
+    fn project_cached(&self, source: &Tensor) -> Result<(Cached, Cached)> {
+        let (k, v) = self.project_kv(source)?;
+        Ok(if self.int8_cache {
+            (Cached::Int8(Int8Heads::quantize(&k)?), Cached::Int8(Int8Heads::quantize(&v)?))
+        } else {
+            (Cached::Float(k), Cached::Float(v))
+        })
+    }
+
     /// Self-attention of `x` over the cached positions plus its own; when `slot` is given, the new
     /// keys/values are appended to it.
     pub fn self_attend(
         &self,
         x: &Tensor,
         bias: &Tensor,
-        slot: Option<&mut Option<(Tensor, Tensor)>>,
+        slot: Option<&mut Option<(Cached, Cached)>>,
     ) -> Result<Tensor> {
-        let (k_new, v_new) = self.project_kv(x)?;
         let (k, v) = match slot {
             Some(slot) => {
+                let (k_new, v_new) = self.project_cached(x)?;
                 let kv = match slot.take() {
-                    Some((k0, v0)) => (Tensor::cat(&[&k0, &k_new], 2)?, Tensor::cat(&[&v0, &v_new], 2)?),
+                    Some((k0, v0)) => (k0.cat(&k_new)?, v0.cat(&v_new)?),
                     None => (k_new, v_new),
                 };
                 *slot = Some(kv.clone());
                 kv
             }
-            None => (k_new, v_new),
+            None => {
+                let (k, v) = self.project_kv(x)?;
+                (Cached::Float(k), Cached::Float(v))
+            }
         };
         self.attend(x, &k, &v, bias)
     }
@@ -105,18 +124,21 @@ impl Attention {
         x: &Tensor,
         encoder: &Tensor,
         bias: &Tensor,
-        slot: Option<&mut Option<(Tensor, Tensor)>>,
+        slot: Option<&mut Option<(Cached, Cached)>>,
     ) -> Result<Tensor> {
         let (k, v) = match slot {
             Some(slot) => match slot {
                 Some(kv) => kv.clone(),
                 None => {
-                    let kv = self.project_kv(encoder)?;
+                    let kv = self.project_cached(encoder)?;
                     *slot = Some(kv.clone());
                     kv
                 }
             },
-            None => self.project_kv(encoder)?,
+            None => {
+                let (k, v) = self.project_kv(encoder)?;
+                (Cached::Float(k), Cached::Float(v))
+            }
         };
         self.attend(x, &k, &v, bias)
     }
@@ -132,11 +154,11 @@ impl Attention {
     /// softmax normalises each query's row on its own, so each chunk's scores, softmax and value
     /// product give exactly that chunk's rows of the whole, and only one chunk's score matrices
     /// are alive at a time (linear in the input instead of quadratic).
-    fn attend(&self, x: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    fn attend(&self, x: &Tensor, k: &Cached, v: &Cached, bias: &Tensor) -> Result<Tensor> {
         let (rows, t, _) = x.dims3()?;
-        let sources = k.dim(0)?;
+        let (sources, _, keys, _) = k.dims()?;
         let limit = score_elements(self.kernels);
-        let chunk = query_chunk(limit, sources, self.heads, rows / sources.max(1) * t, k.dim(2)?);
+        let chunk = query_chunk(limit, sources, self.heads, rows / sources.max(1) * t, keys);
         self.attend_in_chunks(x, k, v, bias, chunk)
     }
 
@@ -144,13 +166,13 @@ impl Attention {
     fn attend_in_chunks(
         &self,
         x: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
+        k: &Cached,
+        v: &Cached,
         bias: &Tensor,
         chunk: usize,
     ) -> Result<Tensor> {
         let (rows, t, _) = x.dims3()?;
-        let sources = k.dim(0)?;
+        let (sources, ..) = k.dims()?;
         if sources == 0 || rows % sources != 0 {
             candle_core::bail!("attention: {rows} query rows cannot share {sources} key/value rows");
         }
@@ -190,7 +212,12 @@ impl Attention {
     }
 
     /// `softmax(q kᵀ + bias) v` for queries `[sources, heads, n, head_dim]`.
-    fn attend_queries(&self, q: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    fn attend_queries(&self, q: &Tensor, k: &Cached, v: &Cached, bias: &Tensor) -> Result<Tensor> {
+        let (k, v) = match (k, v) {
+            (Cached::Float(k), Cached::Float(v)) => (k, v),
+            (Cached::Int8(k), Cached::Int8(v)) => return int8_cache::attend(q, k, v, bias),
+            _ => candle_core::bail!("attention: keys and values are held in different precisions"),
+        };
         let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?.broadcast_add(bias)?;
         let probs = match self.kernels {
             Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,
@@ -265,7 +292,51 @@ mod tests {
             scale: Some(0.5),
             kernels,
             dropout: w.dropout(0.0),
+            int8_cache: false,
         }
+    }
+
+    #[test]
+    fn an_eight_bit_cache_attends_as_the_float_cache_does_within_its_rounding() {
+        let dev = Device::Cpu;
+        let (d_model, heads, beams, source_len) = (16, 2, 3, 6);
+        let values =
+            |n: usize, seed: f32| (0..n).map(|i| (i as f32 * 0.37 + seed).sin()).collect::<Vec<f32>>();
+        let encoder =
+            Tensor::from_vec(values(source_len * d_model, 0.5), (1, source_len, d_model), &dev).unwrap();
+        let padding = padding_bias(&Tensor::new(&[[1u8, 1, 1, 1, 1, 0]], &dev).unwrap()).unwrap();
+        let float = test_attention(d_model, heads, Kernels::Fused);
+        let int8 = Attention { int8_cache: true, ..float.clone() };
+        let (mut float_slots, mut int8_slots) = ([None, None], [None, None]);
+        for step in 0..4 {
+            let x = Tensor::from_vec(values(beams * d_model, step as f32), (beams, 1, d_model), &dev)
+                .unwrap()
+                .affine(0.3, 0.0)
+                .unwrap();
+            let causal = causal_bias(1, step, &dev).unwrap();
+            let [float_own, float_cross] = &mut float_slots;
+            let [int8_own, int8_cross] = &mut int8_slots;
+            let a = float.self_attend(&x, &causal, Some(float_own)).unwrap();
+            let b = int8.self_attend(&x, &causal, Some(int8_own)).unwrap();
+            let c = float.cross_attend(&x, &encoder, &padding, Some(float_cross)).unwrap();
+            let d = int8.cross_attend(&x, &encoder, &padding, Some(int8_cross)).unwrap();
+            for (f, q) in [(a, b), (c, d)] {
+                let scale = f.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                let difference =
+                    (f - q).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                assert!(
+                    difference <= 0.02 * scale,
+                    "step {step}: {difference} against outputs up to {scale}"
+                );
+            }
+        }
+        let held = |slots: &[Option<(Cached, Cached)>; 2]| -> usize {
+            slots.iter().flatten().map(|(k, v)| k.bytes() + v.bytes()).sum()
+        };
+        assert!(matches!(int8_slots[0], Some((Cached::Int8(_), Cached::Int8(_)))));
+        assert_eq!(int8_slots[0].as_ref().unwrap().0.dims().unwrap(), (beams, heads, 4, d_model / heads));
+        // 8 bytes and one f32 scale per 8-wide head vector, against 32 bytes.
+        assert_eq!(held(&int8_slots) * 32, held(&float_slots) * 12);
     }
 
     #[test]
@@ -331,6 +402,7 @@ mod tests {
         for kernels in [Kernels::Differentiable, Kernels::Fused] {
             let attention = test_attention(d_model, heads, kernels);
             let (k, v) = attention.project_kv(&x).unwrap();
+            let (k, v) = (Cached::Float(k), Cached::Float(v));
             for bias in [&t5, &padding, &causal] {
                 let whole = attention.attend_in_chunks(&x, &k, &v, bias, len).unwrap();
                 for chunk in [1, 3, 4, len - 1] {

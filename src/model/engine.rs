@@ -11,6 +11,7 @@ use candle_core::Device;
 use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 
 use super::generate::{self, GenerationConfig, GenerationOverrides, Hooks, StepEvent};
+use super::int8_cache;
 use super::memory::{self, Dims, Workload};
 use super::stats::{ms_since, GenStats};
 use super::{Arch, Kernels, LoadOptions, ModelInfo, Seq2Seq, WeightDtype};
@@ -295,8 +296,10 @@ impl Engine {
             beams: cfg.num_beams,
             max_new_tokens: cfg.max_new_tokens,
         };
-        let element_bytes = (info.param_bytes / info.param_count.max(1)).max(1) as u64;
-        let estimate = memory::estimate(&self.dims, info.param_bytes as u64, element_bytes, work);
+        let element_bytes = info.dtype.float().size_in_bytes() as u64;
+        let int8_kv_cache = int8_cache::applies(info.dtype, &self.device);
+        let estimate =
+            memory::estimate(&self.dims, info.param_bytes as u64, element_bytes, int8_kv_cache, work);
         memory::check(&estimate, work, self.max_memory).map_err(|e| anyhow!(e))
     }
 

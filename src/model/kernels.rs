@@ -136,6 +136,14 @@ dispatch!(
     few_rows_times_rows(x: &[f32], weight: &[f32], outputs: std::ops::Range<usize>, out: &mut [f32]) => times_rows_body::<MultiplyAdd>
 );
 
+dispatch!(
+    /// One head's attention over keys and values stored in 8 bits (`int8_cache`): each of
+    /// `scores`' rows (`[queries, keys]`, holding the additive bias) gains `q · k` times the key's
+    /// scale and becomes its softmax, and `out` (`[queries, head_dim]`) the sum of the values
+    /// weighted by it and by their scales. The bytes are signed (`i8` bit patterns).
+    int8_head_attention(q: &[f32], keys: &[u8], key_scales: &[f32], values: &[u8], value_scales: &[f32], scores: &mut [f32], out: &mut [f32]) => int8_head_attention_body::<MultiplyAdd>
+);
+
 /// `exp(x)`, Cephes' `expf` polynomial: relative error below 2 ulp on [-87.3, 88]; 0 below that
 /// range (including `-inf`), `e^88` above it.
 #[inline(always)]
@@ -225,6 +233,51 @@ fn softmax_rows_body(rows: &mut [f32], row_len: usize) {
         let inverse = 1.0 / sum(row);
         for x in row.iter_mut() {
             *x *= inverse;
+        }
+    }
+}
+
+#[inline(always)]
+fn int8_head_attention_body<A: MultiplyAdd>(
+    q: &[f32],
+    keys: &[u8],
+    key_scales: &[f32],
+    values: &[u8],
+    value_scales: &[f32],
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let key_count = key_scales.len();
+    if key_count == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let head_dim = keys.len() / key_count;
+    let rows =
+        q.chunks_exact(head_dim).zip(scores.chunks_exact_mut(key_count)).zip(out.chunks_exact_mut(head_dim));
+    for ((query, row), out_row) in rows {
+        for ((score, key), &scale) in row.iter_mut().zip(keys.chunks_exact(head_dim)).zip(key_scales) {
+            let mut lanes = [0f32; 8];
+            let (query_chunks, key_chunks) = (query.chunks_exact(8), key.chunks_exact(8));
+            let tail = query_chunks
+                .remainder()
+                .iter()
+                .zip(key_chunks.remainder())
+                .fold(0.0, |sum, (&a, &b)| A::multiply_add(a, f32::from(b as i8), sum));
+            for (q8, k8) in query_chunks.zip(key_chunks) {
+                for ((lane, &a), &b) in lanes.iter_mut().zip(q8).zip(k8) {
+                    *lane = A::multiply_add(a, f32::from(b as i8), *lane);
+                }
+            }
+            *score = A::multiply_add(lanes.iter().sum::<f32>() + tail, scale, *score);
+        }
+        softmax_rows_body(row, key_count);
+        out_row.fill(0.0);
+        for ((&p, value), &scale) in row.iter().zip(values.chunks_exact(head_dim)).zip(value_scales) {
+            let weight = p * scale;
+            for (o, &v) in out_row.iter_mut().zip(value) {
+                *o = A::multiply_add(weight, f32::from(v as i8), *o);
+            }
         }
     }
 }

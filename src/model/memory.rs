@@ -12,6 +12,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::attention::{query_chunk, INFERENCE_SCORE_ELEMENTS};
+use super::int8_cache;
 use super::{Arch, ModelInfo};
 
 /// The sizes of a model that decide its activation memory.
@@ -122,9 +123,16 @@ pub struct Workload {
 }
 
 /// Peak memory of generating `work` with a model of `dims` whose weights take `weight_bytes`,
-/// activations `element_bytes` each. Attention scores are counted for one query chunk at a time,
+/// activations `element_bytes` each, and the KV cache as much or, with `int8_kv_cache`, a byte
+/// per element and an f32 scale per head vector. Attention scores are counted for one query chunk at a time,
 /// as [`super::attention::Attention`] computes them.
-pub fn estimate(dims: &Dims, weight_bytes: u64, element_bytes: u64, work: Workload) -> Estimate {
+pub fn estimate(
+    dims: &Dims,
+    weight_bytes: u64,
+    element_bytes: u64,
+    int8_kv_cache: bool,
+    work: Workload,
+) -> Estimate {
     let e = element_bytes;
     let (b, s) = (work.batch as u64, work.input_tokens as u64);
     let rows = b * work.beams.max(1) as u64;
@@ -143,8 +151,15 @@ pub fn estimate(dims: &Dims, weight_bytes: u64, element_bytes: u64, work: Worklo
     let encoder_layer = attention_scores + 7 * b * s * d * e + 3 * b * s * dims.encoder_ffn as u64 * e;
     let kv_width = (dims.decoder_heads * dims.head_dim) as u64;
     let layers = dims.decoder_layers as u64;
-    let cross = layers * 2 * b * s * kv_width * e;
-    let own = layers * 2 * rows * t * kv_width * e;
+    let kv_bytes = |elements: u64| {
+        if int8_kv_cache {
+            int8_cache::bytes_for(elements, dims.head_dim as u64)
+        } else {
+            elements * e
+        }
+    };
+    let cross = kv_bytes(layers * 2 * b * s * kv_width);
+    let own = kv_bytes(layers * 2 * rows * t * kv_width);
     let kv_cache = cross + 2 * own;
     let step_scores = 3 * rows * dims.decoder_heads as u64 * (s + t) * e;
     // Logits in f32, log-softmax, processed scores, and the beam scorer's flattened candidates.
@@ -349,12 +364,14 @@ mod tests {
         let t5 = oracle_dims();
         let bart = Dims { position_bias: false, ..oracle_dims() };
         // The embedded Oracle's prompts: chunks of 51 queries.
-        let small = estimate(&t5, 40 << 20, 4, work(320));
+        let small = estimate(&t5, 40 << 20, 4, false, work(320));
         assert_eq!(small.attention_scores, 3 * 4 * 51 * 320 * 4);
         assert!(small.total < 100 << 20, "{small:?}");
         // Long ones in query chunks of at most INFERENCE_SCORE_ELEMENTS scores.
-        let (long, longer) =
-            (estimate(&bart, 40 << 20, 4, work(7202)), estimate(&bart, 40 << 20, 4, work(14404)));
+        let (long, longer) = (
+            estimate(&bart, 40 << 20, 4, false, work(7202)),
+            estimate(&bart, 40 << 20, 4, false, work(14404)),
+        );
         assert!(long.attention_scores <= 3 * (4 * 16 * 7202).max(INFERENCE_SCORE_ELEMENTS) as u64 * 4);
         // Chunks of MIN_QUERY_CHUNK queries against every key: linear in the input, not quadratic.
         let ratio = longer.attention_scores as f64 / long.attention_scores as f64;
@@ -362,7 +379,7 @@ mod tests {
         assert_eq!(long.position_bias, 0);
         assert!(long.total < 300 << 20, "{long:?}");
         // T5's position bias stays whole: [1, 4, 7202, 7202] f32 through the encoder.
-        let t5_long = estimate(&t5, 40 << 20, 4, work(7202));
+        let t5_long = estimate(&t5, 40 << 20, 4, false, work(7202));
         // Measured on the embedded Oracle, 7,201 input tokens, beam 5: 0.94 GB resident, of which
         // the generation 0.90 GB (1.70 GB resident while the bias was built from a lookup, 2.5 GB
         // before the attention was chunked).
@@ -375,9 +392,19 @@ mod tests {
     }
 
     #[test]
+    fn an_eight_bit_cache_is_counted_at_a_byte_and_a_scale_per_head_vector() {
+        let work = Workload { batch: 1, input_tokens: 200, beams: 5, max_new_tokens: 150 };
+        let float = estimate(&oracle_dims(), 7 << 20, 4, false, work);
+        let int8 = estimate(&oracle_dims(), 7 << 20, 4, true, work);
+        // 64 bytes and a 4-byte scale per 64-wide head vector, against 256 bytes.
+        assert_eq!(int8.kv_cache * 256, float.kv_cache * 68);
+        assert!(int8.total < float.total);
+    }
+
+    #[test]
     fn an_explicit_budget_names_itself_and_the_parts() {
         let work = Workload { batch: 1, input_tokens: 7202, beams: 5, max_new_tokens: 150 };
-        let e = estimate(&oracle_dims(), 40 << 20, 4, work);
+        let e = estimate(&oracle_dims(), 40 << 20, 4, false, work);
         let err = check(&e, work, Some(512 << 20)).unwrap_err();
         assert!(
             err.contains("--max-memory") && err.contains("512.0 MiB") && err.contains("7202 input tokens"),

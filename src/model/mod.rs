@@ -13,6 +13,7 @@ pub mod engine;
 pub mod generate;
 pub mod hf_cache;
 pub mod int8;
+pub mod int8_cache;
 pub mod kernels;
 pub mod layers;
 pub mod layout;
@@ -25,7 +26,7 @@ pub mod quant;
 pub mod stats;
 pub mod t5;
 
-pub use cache::{KvCache, LayerKv};
+pub use cache::{Cached, KvCache, LayerKv};
 pub use generate::{EarlyStopping, GenerationConfig, GenerationOverrides};
 pub use layers::Kernels;
 pub use load::{load, load_model, load_with_tokenizer, LoadOptions, Model};

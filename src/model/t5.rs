@@ -18,7 +18,7 @@ use super::layers::{
     TrainingSwitch, Weights,
 };
 use super::quant::QWeight;
-use super::{Arch, KvCache, LayerKv, ModelInfo, Seq2Seq};
+use super::{Arch, Cached, KvCache, LayerKv, ModelInfo, Seq2Seq};
 
 fn default_vocab_size() -> usize {
     32128
@@ -425,7 +425,7 @@ impl T5LayerSelfAttention {
         &self,
         h: &Tensor,
         position_bias: &Tensor,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        cache: Option<&mut Option<(Cached, Cached)>>,
     ) -> Result<Tensor> {
         layers::residual(h, &self.layer_norm, NormPlacement::Pre, &self.dropout, |normed| {
             self.self_attention.attention.self_attend(normed, position_bias, cache)
@@ -454,7 +454,7 @@ impl T5LayerCrossAttention {
         h: &Tensor,
         encoder: &Tensor,
         encoder_bias: &Tensor,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        cache: Option<&mut Option<(Cached, Cached)>>,
     ) -> Result<Tensor> {
         layers::residual(h, &self.layer_norm, NormPlacement::Pre, &self.dropout, |normed| {
             self.enc_dec_attention.attention.cross_attend(normed, encoder, encoder_bias, cache)

@@ -252,7 +252,7 @@ fn reorder_self_attention(cache: &mut KvCache, sources: &[u32], device: &candle_
     let index = Tensor::from_vec(sources.to_vec(), sources.len(), device)?;
     for layer in &mut cache.layers {
         if let Some((k, v)) = &layer.self_kv {
-            layer.self_kv = Some((k.index_select(&index, 0)?, v.index_select(&index, 0)?));
+            layer.self_kv = Some((k.index_select(&index)?, v.index_select(&index)?));
         }
     }
     Ok(())

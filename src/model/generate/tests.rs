@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use candle_core::{DType, Device, Tensor};
 
 use super::*;
-use crate::model::{Arch, ModelInfo};
+use crate::model::{Arch, Cached, ModelInfo};
 
 const PAD: u32 = 0;
 const EOS: u32 = 1;
@@ -67,12 +67,12 @@ impl Seq2Seq for ScriptedModel {
         let new = decoder_input_ids.to_dtype(DType::F32)?.reshape((rows, 1, 1, 1))?;
         let layer = &mut cache.layers[0];
         let all = match &layer.self_kv {
-            Some((k, _)) => Tensor::cat(&[k, &new], 2)?,
-            None => new,
+            Some((Cached::Float(k), _)) => Tensor::cat(&[k, &new], 2)?,
+            _ => new,
         };
-        layer.self_kv = Some((all.clone(), all.clone()));
+        layer.self_kv = Some((Cached::Float(all.clone()), Cached::Float(all.clone())));
         if layer.cross_kv.is_none() {
-            let enc = encoder_hidden.unsqueeze(1)?;
+            let enc = Cached::Float(encoder_hidden.unsqueeze(1)?);
             layer.cross_kv = Some((enc.clone(), enc));
         }
         let prefixes = all.squeeze(3)?.squeeze(1)?.to_vec2::<f32>()?;
