@@ -8,6 +8,7 @@ use candle_core::{DType, Module, Result, Tensor, D};
 use super::cache::Cached;
 use super::int8_cache::{self, Int8Heads};
 use super::layers::{Dropout, Kernels, Linear, Rows, Weights};
+use super::step_attention;
 
 /// The shape of an [`Attention`] block and how to initialise a fresh one.
 #[derive(Clone, Copy, Debug)]
@@ -213,10 +214,11 @@ impl Attention {
 
     /// `softmax(q kᵀ + bias) v` for queries `[sources, heads, n, head_dim]`.
     fn attend_queries(&self, q: &Tensor, k: &Cached, v: &Cached, bias: &Tensor) -> Result<Tensor> {
-        let (k, v) = match (k, v) {
-            (Cached::Float(k), Cached::Float(v)) => (k, v),
-            (Cached::Int8(k), Cached::Int8(v)) => return int8_cache::attend(q, k, v, bias),
-            _ => candle_core::bail!("attention: keys and values are held in different precisions"),
+        if self.kernels == Kernels::Fused && step_attention::applies(q.dim(2)?, k) {
+            return step_attention::attend(q, k, v, bias);
+        }
+        let (Cached::Float(k), Cached::Float(v)) = (k, v) else {
+            candle_core::bail!("attention: 8-bit keys and values are read by fused kernels only");
         };
         let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?.broadcast_add(bias)?;
         let probs = match self.kernels {

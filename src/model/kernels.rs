@@ -18,7 +18,9 @@
 //! [`Kernels::Fused`]: super::Kernels::Fused
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, WithDType,
+};
 use rayon::prelude::*;
 
 /// Work below this many elements stays on the calling thread: handing a decoder step's few
@@ -137,11 +139,17 @@ dispatch!(
 );
 
 dispatch!(
-    /// One head's attention over keys and values stored in 8 bits (`int8_cache`): each of
-    /// `scores`' rows (`[queries, keys]`, holding the additive bias) gains `q · k` times the key's
-    /// scale and becomes its softmax, and `out` (`[queries, head_dim]`) the sum of the values
-    /// weighted by it and by their scales. The bytes are signed (`i8` bit patterns).
-    int8_head_attention(q: &[f32], keys: &[u8], key_scales: &[f32], values: &[u8], value_scales: &[f32], scores: &mut [f32], out: &mut [f32]) => int8_head_attention_body::<MultiplyAdd>
+    /// One head's attention over keys and values stored in 8 bits (`int8_cache`), each as its
+    /// bytes (signed, `i8` bit patterns) and one scale per position: each of `scores`' rows
+    /// (`[queries, keys]`, holding the additive bias) gains `q · k` times the key's scale and
+    /// becomes its softmax, and `out` (`[queries, head_dim]`) the sum of the values weighted by it
+    /// and by their scales.
+    int8_head_attention(head_dim: usize, q: &[f32], keys: (&[u8], &[f32]), values: (&[u8], &[f32]), scores: &mut [f32], out: &mut [f32]) => int8_head_attention_body::<MultiplyAdd>
+);
+
+dispatch!(
+    /// [`int8_head_attention`] over f32 keys and values.
+    f32_head_attention(head_dim: usize, q: &[f32], keys: &[f32], values: &[f32], scores: &mut [f32], out: &mut [f32]) => f32_head_attention_body::<MultiplyAdd>
 );
 
 /// `exp(x)`, Cephes' `expf` polynomial: relative error below 2 ulp on [-87.3, 88]; 0 below that
@@ -237,46 +245,100 @@ fn softmax_rows_body(rows: &mut [f32], row_len: usize) {
     }
 }
 
+/// A cached key or value element as f32.
+trait Widen: Copy {
+    fn widen(self) -> f32;
+}
+
+impl Widen for f32 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+}
+
+/// A signed byte held as `u8`.
+impl Widen for u8 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        f32::from(self as i8)
+    }
+}
+
+/// One head's cached keys or values: `[positions, head_dim]` elements and each position's scale.
+struct HeadRows<'a, E, S> {
+    elements: &'a [E],
+    scale: S,
+}
+
 #[inline(always)]
 fn int8_head_attention_body<A: MultiplyAdd>(
+    head_dim: usize,
     q: &[f32],
-    keys: &[u8],
-    key_scales: &[f32],
-    values: &[u8],
-    value_scales: &[f32],
+    (keys, key_scales): (&[u8], &[f32]),
+    (values, value_scales): (&[u8], &[f32]),
     scores: &mut [f32],
     out: &mut [f32],
 ) {
-    let key_count = key_scales.len();
+    let keys = HeadRows { elements: keys, scale: |key: usize| key_scales[key] };
+    let values = HeadRows { elements: values, scale: |key: usize| value_scales[key] };
+    head_attention::<A, u8, _, _>(head_dim, q, keys, values, scores, out)
+}
+
+#[inline(always)]
+fn f32_head_attention_body<A: MultiplyAdd>(
+    head_dim: usize,
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let (keys, values) =
+        (HeadRows { elements: keys, scale: |_| 1.0 }, HeadRows { elements: values, scale: |_| 1.0 });
+    head_attention::<A, f32, _, _>(head_dim, q, keys, values, scores, out)
+}
+
+#[inline(always)]
+fn head_attention<A: MultiplyAdd, E: Widen, K: Fn(usize) -> f32, V: Fn(usize) -> f32>(
+    head_dim: usize,
+    q: &[f32],
+    keys: HeadRows<'_, E, K>,
+    values: HeadRows<'_, E, V>,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let head_dim = head_dim.max(1);
+    let key_count = keys.elements.len() / head_dim;
     if key_count == 0 {
         out.fill(0.0);
         return;
     }
-    let head_dim = keys.len() / key_count;
     let rows =
         q.chunks_exact(head_dim).zip(scores.chunks_exact_mut(key_count)).zip(out.chunks_exact_mut(head_dim));
     for ((query, row), out_row) in rows {
-        for ((score, key), &scale) in row.iter_mut().zip(keys.chunks_exact(head_dim)).zip(key_scales) {
+        for (key_index, (score, key)) in row.iter_mut().zip(keys.elements.chunks_exact(head_dim)).enumerate()
+        {
             let mut lanes = [0f32; 8];
             let (query_chunks, key_chunks) = (query.chunks_exact(8), key.chunks_exact(8));
             let tail = query_chunks
                 .remainder()
                 .iter()
                 .zip(key_chunks.remainder())
-                .fold(0.0, |sum, (&a, &b)| A::multiply_add(a, f32::from(b as i8), sum));
+                .fold(0.0, |sum, (&a, &b)| A::multiply_add(a, b.widen(), sum));
             for (q8, k8) in query_chunks.zip(key_chunks) {
                 for ((lane, &a), &b) in lanes.iter_mut().zip(q8).zip(k8) {
-                    *lane = A::multiply_add(a, f32::from(b as i8), *lane);
+                    *lane = A::multiply_add(a, b.widen(), *lane);
                 }
             }
-            *score = A::multiply_add(lanes.iter().sum::<f32>() + tail, scale, *score);
+            *score = A::multiply_add(lanes.iter().sum::<f32>() + tail, (keys.scale)(key_index), *score);
         }
         softmax_rows_body(row, key_count);
         out_row.fill(0.0);
-        for ((&p, value), &scale) in row.iter().zip(values.chunks_exact(head_dim)).zip(value_scales) {
-            let weight = p * scale;
+        for (key_index, (&p, value)) in row.iter().zip(values.elements.chunks_exact(head_dim)).enumerate() {
+            let weight = p * (values.scale)(key_index);
             for (o, &v) in out_row.iter_mut().zip(value) {
-                *o = A::multiply_add(weight, f32::from(v as i8), *o);
+                *o = A::multiply_add(weight, v.widen(), *o);
             }
         }
     }
@@ -512,6 +574,23 @@ fn gelu_tanh_body(xs: &mut [f32]) {
         let v = *x;
         let u = SQRT_2_OVER_PI * (v + 0.044_715 * v * v * v);
         *x = v / (1.0 + exp(-2.0 * u));
+    }
+}
+
+/// The elements of a contiguous CPU tensor of `T`, from its storage and layout
+/// (`Tensor::storage_and_layout`), for kernels called outside candle's custom ops.
+pub fn contiguous_slice<'a, T: WithDType>(storage: &'a Storage, layout: &Layout) -> Result<&'a [T]> {
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("a {:?} tensor is not contiguous", layout.dims());
+    };
+    Ok(&storage_slice::<T>(storage)?[start..end])
+}
+
+/// All the storage of a CPU tensor of `T`, whatever its layout.
+pub fn storage_slice<T: WithDType>(storage: &Storage) -> Result<&[T]> {
+    match storage {
+        Storage::Cpu(cpu) => T::cpu_storage_as_slice(cpu),
+        _ => candle_core::bail!("this kernel runs on the CPU only"),
     }
 }
 

@@ -24,6 +24,7 @@ pub mod notice;
 pub mod quality;
 pub mod quant;
 pub mod stats;
+pub mod step_attention;
 pub mod t5;
 
 pub use cache::{Cached, KvCache, LayerKv};

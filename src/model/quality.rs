@@ -1,7 +1,8 @@
 //! How far a model in a lower precision (`bf16`, `f16`, `q8`, `q4`) strays from the same
 //! checkpoint in f32: the f32 model decodes each input greedily, then both models read that
-//! output teacher-forced, and at every generated position we compare their greedy choice (the
-//! argmax of the raw logits) and the log-probability each gives the f32 model's token.
+//! output teacher-forced (step by step through the KV cache, as generation reads it), and at
+//! every generated position we compare their greedy choice (the argmax of the raw logits) and the
+//! log-probability each gives the f32 model's token.
 
 use anyhow::{ensure, Result};
 use candle_core::{DType, Device, Tensor, D};
@@ -68,7 +69,8 @@ pub fn compare(
 }
 
 /// Log-probabilities `[positions][vocab]` and argmax per position of `model` reading `target`
-/// after the decoder start token.
+/// after the decoder start token, one position at a time through its KV cache, as generation
+/// reads it (so a model that caches keys and values in 8 bits is measured with them).
 fn teacher_forced(
     model: &dyn Seq2Seq,
     device: &Device,
@@ -78,10 +80,17 @@ fn teacher_forced(
 ) -> Result<(Vec<Vec<f32>>, Vec<u32>)> {
     let ids = Tensor::new(input, device)?.unsqueeze(0)?;
     let mask = Tensor::ones((1, input.len()), DType::U8, device)?;
-    let mut decoder_ids = vec![cfg.decoder_start_token_id];
-    decoder_ids.extend_from_slice(&target[..target.len() - 1]);
-    let decoder_ids = Tensor::new(decoder_ids.as_slice(), device)?.unsqueeze(0)?;
-    let logits = model.forward_train(&ids, &mask, &decoder_ids, None)?.squeeze(0)?.to_dtype(DType::F32)?;
+    let encoder_hidden = model.encode(&ids, &mask)?;
+    let mut cache = model.new_cache();
+    let previous =
+        std::iter::once(cfg.decoder_start_token_id).chain(target[..target.len() - 1].iter().copied());
+    let steps = previous
+        .map(|token| {
+            let step = Tensor::new(&[[token]], device)?;
+            model.decode_step(&step, &encoder_hidden, &mask, &mut cache)?.squeeze(0)?.to_dtype(DType::F32)
+        })
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    let logits = Tensor::cat(&steps, 0)?;
     let argmax = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
     let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec2::<f32>()?;
     Ok((log_probs, argmax))
