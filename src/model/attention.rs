@@ -10,6 +10,28 @@ use super::int8_cache::{self, Int8Heads};
 use super::layers::{Dropout, Kernels, Linear, Rows, Weights};
 use super::step_attention;
 
+/// The additive bias of an attention's scores.
+#[derive(Clone, Copy)]
+pub enum ScoreBias<'a> {
+    /// A tensor broadcast to `[sources, heads, queries, keys]`.
+    Whole(&'a Tensor),
+    /// Written a chunk of queries at a time (T5's encoder position bias plus padding, which
+    /// whole would be quadratic in the input). One query row per key/value row (no beams).
+    Rows(&'a dyn BiasRows),
+}
+
+/// An attention bias written a chunk of queries at a time.
+pub trait BiasRows {
+    /// `[sources, heads, len, keys]` for the queries `start..start + len`.
+    fn rows(&self, start: usize, len: usize) -> Result<Tensor>;
+}
+
+impl<'a> From<&'a Tensor> for ScoreBias<'a> {
+    fn from(bias: &'a Tensor) -> Self {
+        ScoreBias::Whole(bias)
+    }
+}
+
 /// The shape of an [`Attention`] block and how to initialise a fresh one.
 #[derive(Clone, Copy, Debug)]
 pub struct AttentionShape<'a> {
@@ -97,7 +119,7 @@ impl Attention {
     pub fn self_attend(
         &self,
         x: &Tensor,
-        bias: &Tensor,
+        bias: ScoreBias<'_>,
         slot: Option<&mut Option<(Cached, Cached)>>,
     ) -> Result<Tensor> {
         let (k, v) = match slot {
@@ -141,7 +163,7 @@ impl Attention {
                 (Cached::Float(k), Cached::Float(v))
             }
         };
-        self.attend(x, &k, &v, bias)
+        self.attend(x, &k, &v, bias.into())
     }
 
     /// Scores and softmax in f32 (as Hugging Face does for T5), with the additive `bias`
@@ -155,7 +177,7 @@ impl Attention {
     /// softmax normalises each query's row on its own, so each chunk's scores, softmax and value
     /// product give exactly that chunk's rows of the whole, and only one chunk's score matrices
     /// are alive at a time (linear in the input instead of quadratic).
-    fn attend(&self, x: &Tensor, k: &Cached, v: &Cached, bias: &Tensor) -> Result<Tensor> {
+    fn attend(&self, x: &Tensor, k: &Cached, v: &Cached, bias: ScoreBias<'_>) -> Result<Tensor> {
         let (rows, t, _) = x.dims3()?;
         let (sources, _, keys, _) = k.dims()?;
         let limit = score_elements(self.kernels);
@@ -169,7 +191,7 @@ impl Attention {
         x: &Tensor,
         k: &Cached,
         v: &Cached,
-        bias: &Tensor,
+        bias: ScoreBias<'_>,
         chunk: usize,
     ) -> Result<Tensor> {
         let (rows, t, _) = x.dims3()?;
@@ -179,37 +201,77 @@ impl Attention {
         }
         let group = rows / sources;
         let (heads, head_dim) = (self.heads, self.head_dim);
-        let mut q = self.q.forward(x)?;
-        if let Some(scale) = self.scale {
-            q = (q * scale)?;
-        }
-        // `[rows, t, heads * head_dim]` → `[sources, heads, group * t, head_dim]` in one copy.
         let queries = group * t;
-        let q = q
-            .reshape((sources, group, t, heads, head_dim))?
-            .permute((0, 3, 1, 2, 4))?
-            .reshape((sources, heads, queries, head_dim))?;
-        // A bias with one row for all queries (padding) applies to every chunk as it is; one with
-        // a row per query (causal, T5's positions) is cut with them.
-        let per_query = bias.rank() == 4 && bias.dim(2)? == queries;
-        let shared = bias.rank() < 2 || bias.dim(bias.rank() - 2)? == 1;
-        let out = if chunk >= queries || !(per_query || shared) {
-            self.attend_queries(&q, k, v, bias)?
-        } else {
-            let mut parts = Vec::with_capacity(queries.div_ceil(chunk));
-            for start in (0..queries).step_by(chunk) {
-                let len = chunk.min(queries - start);
-                let bias = if per_query { bias.narrow(2, start, len)? } else { bias.clone() };
-                parts.push(self.attend_queries(&q.narrow(2, start, len)?.contiguous()?, k, v, &bias)?);
+        // `[rows, t, d_model]` → `[sources, heads, group * t, head_dim]`, the projection copied once.
+        let project = |x: &Tensor| -> Result<Tensor> {
+            let t = x.dim(1)?;
+            let mut q = self.q.forward(x)?;
+            if let Some(scale) = self.scale {
+                q = (q * scale)?;
             }
-            Tensor::cat(&parts, 2)?
+            q.reshape((sources, group, t, heads, head_dim))?.permute((0, 3, 1, 2, 4))?.reshape((
+                sources,
+                heads,
+                group * t,
+                head_dim,
+            ))
         };
-        let out = out.reshape((sources, heads, group, t, head_dim))?.permute((0, 2, 3, 1, 4))?.reshape((
-            rows,
-            t,
-            heads * head_dim,
-        ))?;
-        self.o.forward(&out)
+        // Without beams a chunk's queries are projected from its positions alone, so only one
+        // chunk of them is alive; beams' queries interleave positions and are projected whole.
+        let whole = if group == 1 { None } else { Some(project(x)?) };
+        let queries_of = |start: usize, len: usize| match &whole {
+            None => project(&x.narrow(1, start, len)?.contiguous()?),
+            Some(q) if len == queries => Ok(q.clone()),
+            Some(q) => q.narrow(2, start, len)?.contiguous(),
+        };
+        let out = match bias {
+            ScoreBias::Whole(bias) => {
+                // A bias with one row for all queries (padding) applies to every chunk as it is;
+                // one with a row per query (causal, T5's positions) is cut with them.
+                let per_query = bias.rank() == 4 && bias.dim(2)? == queries;
+                let shared = bias.rank() < 2 || bias.dim(bias.rank() - 2)? == 1;
+                let chunk = if per_query || shared { chunk } else { queries };
+                self.attend_chunks(queries_of, k, v, queries, chunk, |start, len| {
+                    if per_query && len < queries {
+                        bias.narrow(2, start, len)
+                    } else {
+                        Ok(bias.clone())
+                    }
+                })?
+            }
+            ScoreBias::Rows(rows_of) => {
+                if group != 1 {
+                    candle_core::bail!("attention: a bias written by rows takes one query row per key row");
+                }
+                self.attend_chunks(queries_of, k, v, queries, chunk, |start, len| rows_of.rows(start, len))?
+            }
+        };
+        // Back to `[rows, t, heads * head_dim]` in one copy, the heads' outputs dropped with it.
+        let out = out.reshape((sources, heads, group, t, head_dim))?.permute((0, 2, 3, 1, 4))?;
+        self.o.forward(&out.reshape((rows, t, heads * head_dim))?)
+    }
+
+    /// The `queries` queries `chunk` at a time, each chunk's queries `queries_of(start, len)`
+    /// (`[sources, heads, len, head_dim]`) with its rows of the bias, `bias_rows(start, len)`.
+    fn attend_chunks(
+        &self,
+        queries_of: impl Fn(usize, usize) -> Result<Tensor>,
+        k: &Cached,
+        v: &Cached,
+        queries: usize,
+        chunk: usize,
+        bias_rows: impl Fn(usize, usize) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        let chunk = chunk.max(1);
+        if chunk >= queries {
+            return self.attend_queries(&queries_of(0, queries)?, k, v, &bias_rows(0, queries)?);
+        }
+        let mut parts = Vec::with_capacity(queries.div_ceil(chunk));
+        for start in (0..queries).step_by(chunk) {
+            let len = chunk.min(queries - start);
+            parts.push(self.attend_queries(&queries_of(start, len)?, k, v, &bias_rows(start, len)?)?);
+        }
+        Tensor::cat(&parts, 2)
     }
 
     /// `softmax(q kᵀ + bias) v` for queries `[sources, heads, n, head_dim]`.
@@ -220,10 +282,10 @@ impl Attention {
         let (Cached::Float(k), Cached::Float(v)) = (k, v) else {
             candle_core::bail!("attention: 8-bit keys and values are read by fused kernels only");
         };
-        let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?.broadcast_add(bias)?;
+        let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?;
         let probs = match self.kernels {
-            Kernels::Differentiable => candle_nn::ops::softmax(&scores, D::Minus1)?,
-            Kernels::Fused => super::kernels::softmax_last_dim(&scores)?,
+            Kernels::Differentiable => candle_nn::ops::softmax(&scores.broadcast_add(bias)?, D::Minus1)?,
+            Kernels::Fused => super::kernels::softmax_with_bias(scores, bias)?,
         };
         let probs = self.dropout.forward(&probs.to_dtype(v.dtype())?)?;
         probs.matmul(v)
@@ -318,8 +380,8 @@ mod tests {
             let causal = causal_bias(1, step, &dev).unwrap();
             let [float_own, float_cross] = &mut float_slots;
             let [int8_own, int8_cross] = &mut int8_slots;
-            let a = float.self_attend(&x, &causal, Some(float_own)).unwrap();
-            let b = int8.self_attend(&x, &causal, Some(int8_own)).unwrap();
+            let a = float.self_attend(&x, (&causal).into(), Some(float_own)).unwrap();
+            let b = int8.self_attend(&x, (&causal).into(), Some(int8_own)).unwrap();
             let c = float.cross_attend(&x, &encoder, &padding, Some(float_cross)).unwrap();
             let d = int8.cross_attend(&x, &encoder, &padding, Some(int8_cross)).unwrap();
             for (f, q) in [(a, b), (c, d)] {
@@ -383,6 +445,15 @@ mod tests {
             .is_err());
     }
 
+    /// A bias written by rows, cut from a whole one.
+    struct NarrowedRows(Tensor);
+
+    impl BiasRows for NarrowedRows {
+        fn rows(&self, start: usize, len: usize) -> Result<Tensor> {
+            self.0.narrow(2, start, len)
+        }
+    }
+
     #[test]
     fn attention_in_query_chunks_equals_attention_in_one_piece() {
         let dev = Device::Cpu;
@@ -406,9 +477,13 @@ mod tests {
             let (k, v) = attention.project_kv(&x).unwrap();
             let (k, v) = (Cached::Float(k), Cached::Float(v));
             for bias in [&t5, &padding, &causal] {
-                let whole = attention.attend_in_chunks(&x, &k, &v, bias, len).unwrap();
+                let whole = attention.attend_in_chunks(&x, &k, &v, bias.into(), len).unwrap();
+                let by_rows = NarrowedRows(bias.broadcast_as((batch, heads, len, len)).unwrap());
                 for chunk in [1, 3, 4, len - 1] {
-                    let chunked = attention.attend_in_chunks(&x, &k, &v, bias, chunk).unwrap();
+                    let chunked = attention.attend_in_chunks(&x, &k, &v, bias.into(), chunk).unwrap();
+                    let written =
+                        attention.attend_in_chunks(&x, &k, &v, ScoreBias::Rows(&by_rows), chunk).unwrap();
+                    assert_eq!(chunked.to_vec3::<f32>().unwrap(), written.to_vec3::<f32>().unwrap());
                     let difference = (&whole - chunked)
                         .unwrap()
                         .abs()

@@ -245,7 +245,7 @@ impl BartEncoderLayer {
 
     fn forward(&self, h: &Tensor, attention_bias: &Tensor) -> Result<Tensor> {
         let h = layers::residual(h, &self.self_attn_layer_norm, NormPlacement::Post, &self.dropout, |h| {
-            self.self_attn.self_attend(h, attention_bias, None)
+            self.self_attn.self_attend(h, attention_bias.into(), None)
         })?;
         layers::residual(&h, &self.final_layer_norm, NormPlacement::Post, &self.dropout, |h| {
             self.feed_forward.forward(h)
@@ -292,7 +292,7 @@ impl BartDecoderLayer {
             None => (None, None),
         };
         let h = layers::residual(h, &self.self_attn_layer_norm, NormPlacement::Post, &self.dropout, |h| {
-            self.self_attn.self_attend(h, self_bias, self_kv)
+            self.self_attn.self_attend(h, self_bias.into(), self_kv)
         })?;
         let h =
             layers::residual(&h, &self.encoder_attn_layer_norm, NormPlacement::Post, &self.dropout, |h| {

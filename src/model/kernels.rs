@@ -19,7 +19,8 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{
-    CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, WithDType,
+    CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, InplaceOp2, Layout, Result, Shape, Storage, Tensor,
+    WithDType,
 };
 use rayon::prelude::*;
 
@@ -603,6 +604,24 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// `softmax(scores + bias)` over the last dimension, `bias` broadcast to the scores' shape. On
+/// CPU f32 it is written over `scores` (a product's fresh output, shared with nothing): one score
+/// matrix alive instead of three (scores, their sum with the bias, its softmax), and one pass.
+/// Elsewhere candle's add and softmax.
+pub fn softmax_with_bias(scores: Tensor, bias: &Tensor) -> Result<Tensor> {
+    if scores.device().is_cpu()
+        && scores.dtype() == DType::F32
+        && scores.is_contiguous()
+        && scores.rank() <= 4
+    {
+        let bias = bias.to_dtype(DType::F32)?.broadcast_as(scores.shape())?;
+        scores.inplace_op2(&bias, &SoftmaxWithBias)?;
+        Ok(scores)
+    } else {
+        softmax_last_dim(&scores.broadcast_add(bias)?)
+    }
+}
+
 /// Layer norm over the last dimension (BART's): the custom op on CPU f32, candle's fused kernel
 /// elsewhere. candle's CPU kernel hands every call to the thread pool, which for a decoder step's
 /// few rows costs more than the arithmetic.
@@ -784,6 +803,62 @@ impl CustomOp1 for SoftmaxLastDim {
     }
 }
 
+struct SoftmaxWithBias;
+
+impl InplaceOp2 for SoftmaxWithBias {
+    fn name(&self) -> &'static str {
+        "prism-softmax-with-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        scores: &mut CpuStorage,
+        layout: &Layout,
+        bias: &CpuStorage,
+        bias_layout: &Layout,
+    ) -> Result<()> {
+        let (CpuStorage::F32(scores), CpuStorage::F32(bias)) = (scores, bias) else {
+            candle_core::bail!("{}: f32 scores and bias only", self.name());
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("{}: the scores must be contiguous", self.name());
+        };
+        // Dimensions and bias strides right-aligned to four (rank ≤ 4, checked by the caller).
+        let (rank, row_len) = (layout.dims().len(), layout.dims().last().copied().unwrap_or(1).max(1));
+        let mut dims = [1usize; 4];
+        let mut strides = [0usize; 4];
+        dims[4 - rank..].copy_from_slice(layout.dims());
+        strides[4 - rank..].copy_from_slice(bias_layout.stride());
+        let row_start = |row: usize| {
+            let (i2, rest) = (row % dims[2], row / dims[2]);
+            let (i1, i0) = (rest % dims[1], rest / dims[1]);
+            bias_layout.start_offset() + i0 * strides[0] + i1 * strides[1] + i2 * strides[2]
+        };
+        let key_stride = strides[3];
+        let rows = |first_row: usize, data: &mut [f32]| {
+            for (r, row) in data.chunks_exact_mut(row_len).enumerate() {
+                let base = row_start(first_row + r);
+                if key_stride == 1 {
+                    row.iter_mut().zip(&bias[base..base + row_len]).for_each(|(x, b)| *x += b);
+                } else {
+                    row.iter_mut().enumerate().for_each(|(j, x)| *x += bias[base + j * key_stride]);
+                }
+                softmax_rows_in_place(row, row_len);
+            }
+        };
+        let data = &mut scores[start..end];
+        let task_rows = PARALLEL_MIN_ELEMENTS.div_ceil(row_len);
+        if data.len() <= task_rows * row_len || rayon::current_num_threads() == 1 {
+            rows(0, data);
+        } else {
+            data.par_chunks_mut(task_rows * row_len)
+                .enumerate()
+                .for_each(|(task, data)| rows(task * task_rows, data));
+        }
+        Ok(())
+    }
+}
+
 /// Layer norm (with a bias, [`CustomOp3`]) or RMS norm (without, [`CustomOp2`]) over the last
 /// dimension.
 struct Norm {
@@ -937,6 +1012,35 @@ mod tests {
                 "gelu_new({x}) = {a}, want {want_tanh}"
             );
         }
+    }
+
+    #[test]
+    fn softmax_with_a_broadcast_bias_in_place_equals_candles_add_and_softmax() {
+        let dev = candle_core::Device::Cpu;
+        let values =
+            |n: usize, seed: f32| (0..n).map(|i| (i as f32 * 0.41 + seed).sin() * 4.0).collect::<Vec<f32>>();
+        let dims = (2, 3, 5, 7);
+        let scores = Tensor::from_vec(values(2 * 3 * 5 * 7, 0.3), dims, &dev).unwrap();
+        let mut padding = values(2 * 7, 1.1);
+        padding[9] = f32::NEG_INFINITY;
+        // Padding per source and key; a per-head, per-query position bias; both; a scalar.
+        let padding = Tensor::from_vec(padding, (2, 1, 1, 7), &dev).unwrap();
+        let positions = Tensor::from_vec(values(3 * 5 * 7, 2.0), (1, 3, 5, 7), &dev).unwrap();
+        let both = positions.broadcast_add(&padding).unwrap();
+        for bias in [padding, positions, both, Tensor::new(0.5f32, &dev).unwrap()] {
+            let want = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&bias).unwrap()).unwrap();
+            let got = softmax_with_bias(scores.copy().unwrap(), &bias).unwrap();
+            let difference =
+                (want - got).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(difference < 1e-6, "bias {:?}: {difference}", bias.dims());
+        }
+        // Large enough to be split across the pool: the rows keep their own bias rows.
+        let wide = Tensor::from_vec(values(4 * 64 * 300, 0.7), (1, 4, 64, 300), &dev).unwrap();
+        let bias = Tensor::from_vec(values(4 * 64 * 300, 1.9), (1, 4, 64, 300), &dev).unwrap();
+        let want = candle_nn::ops::softmax_last_dim(&(&wide + &bias).unwrap()).unwrap();
+        let got = softmax_with_bias(wide.copy().unwrap(), &bias).unwrap();
+        let difference = (want - got).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(difference < 1e-6, "{difference}");
     }
 
     #[test]

@@ -413,6 +413,14 @@ impl Linear {
         Ok(Linear { weight, bias, kernels: w.kernels() })
     }
 
+    /// The layer's input width.
+    pub fn d_in(&self) -> usize {
+        match &self.weight {
+            LinearWeight::Dense(rhs) => rhs.dim(0).unwrap_or(0),
+            LinearWeight::Quantized(q) => q.dims().map_or(0, |(_, d_in)| d_in),
+        }
+    }
+
     /// The dtype the layer computes in (its inputs are converted to it).
     pub fn dtype(&self) -> DType {
         match &self.weight {
@@ -635,14 +643,53 @@ pub struct FeedForward {
     pub kernels: Kernels,
 }
 
-impl Module for FeedForward {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+/// Inference runs a feed-forward over many positions (an encoder) this many intermediate
+/// elements at a time (256 KiB of f32), in chunks of at least [`FEED_FORWARD_MIN_ROWS`] rows, so
+/// its two or three `[rows, d_ff]` intermediates stay small whatever the input's length.
+pub const FEED_FORWARD_CHUNK_ELEMENTS: usize = 1 << 16;
+
+/// Chunks keep at least this many rows: a product of fewer rows gains nothing in memory worth
+/// the weight being read (or, in `gemm`, packed) once more per chunk.
+pub const FEED_FORWARD_MIN_ROWS: usize = 128;
+
+impl FeedForward {
+    /// Rows per chunk of an inference feed-forward; `usize::MAX` (one piece) in training.
+    pub fn chunk_rows(&self) -> usize {
+        match self.kernels {
+            Kernels::Differentiable => usize::MAX,
+            Kernels::Fused => {
+                (FEED_FORWARD_CHUNK_ELEMENTS / self.wo.d_in().max(1)).max(FEED_FORWARD_MIN_ROWS)
+            }
+        }
+    }
+
+    fn forward_rows(&self, x: &Tensor) -> Result<Tensor> {
         let mut inner = self.act.apply(&self.wi.forward(x)?, self.kernels)?;
         if let Some(gate) = &self.gate {
             inner = (inner * gate.forward(x)?)?;
         }
         // An f32 `wo` in an f16 model takes its input in f32 (`T5DenseGatedActDense`).
         self.wo.forward(&self.dropout.forward(&inner)?.to_dtype(self.wo.dtype())?)
+    }
+}
+
+impl Module for FeedForward {
+    /// Position-wise, so the rows may be taken in chunks ([`FeedForward::chunk_rows`]) with the
+    /// same result.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (rows, chunk) = (x.elem_count() / x.dim(D::Minus1)?.max(1), self.chunk_rows());
+        if rows <= chunk {
+            return self.forward_rows(x);
+        }
+        let mut dims = x.dims().to_vec();
+        let flat = x.reshape((rows, dims[dims.len() - 1]))?;
+        let mut parts = Vec::with_capacity(rows.div_ceil(chunk));
+        for start in (0..rows).step_by(chunk) {
+            parts.push(self.forward_rows(&flat.narrow(0, start, chunk.min(rows - start))?)?);
+        }
+        let out = Tensor::cat(&parts, 0)?;
+        *dims.last_mut().expect("a feed-forward input has a last dimension") = out.dim(1)?;
+        out.reshape(dims)
     }
 }
 
@@ -683,6 +730,35 @@ mod tests {
             let y = ln.forward(&x).unwrap().to_vec2::<f32>().unwrap();
             assert!((y[0][0] + 0.5).abs() < 1e-6 && (y[0][1] - 1.5).abs() < 1e-6, "{kernels:?}");
         }
+    }
+
+    #[test]
+    fn a_feed_forward_in_row_chunks_equals_it_in_one_piece() {
+        let dev = Device::Cpu;
+        let (d_model, d_ff, rows) = (4, 1024, 300);
+        let matrix = |out: usize, inp: usize, seed: f32| {
+            let values = (0..out * inp).map(|i| ((i as f32 * 0.13 + seed).sin()) * 0.3).collect();
+            Matrix::Dense(Tensor::from_vec(values, (out, inp), &dev).unwrap())
+        };
+        let w = Weights::new(VarBuilder::zeros(DType::F32, &dev), Kernels::Fused);
+        let ff = FeedForward {
+            wi: Linear::new(matrix(d_ff, d_model, 0.1), None, Kernels::Fused).unwrap(),
+            gate: Some(Linear::new(matrix(d_ff, d_model, 0.7), None, Kernels::Fused).unwrap()),
+            wo: Linear::new(matrix(d_model, d_ff, 1.3), None, Kernels::Fused).unwrap(),
+            act: Activation::GeluNew,
+            dropout: w.dropout(0.0),
+            kernels: Kernels::Fused,
+        };
+        assert_eq!(ff.chunk_rows(), FEED_FORWARD_MIN_ROWS);
+        let values = (0..rows * d_model).map(|i| (i as f32 * 0.29).cos()).collect();
+        let x = Tensor::from_vec(values, (1, rows, d_model), &dev).unwrap();
+        let chunked = ff.forward(&x).unwrap();
+        let whole = ff.forward_rows(&x).unwrap();
+        assert_eq!(chunked.dims(), &[1, rows, d_model]);
+        // The same products over fewer rows, up to the order of `gemm`'s sums.
+        let difference =
+            (chunked - whole).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(difference < 1e-5, "{difference}");
     }
 
     #[test]

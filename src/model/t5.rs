@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, Init};
 use serde::{Deserialize, Serialize};
 
-use super::attention::{Attention, AttentionShape};
+use super::attention::{Attention, AttentionShape, BiasRows, ScoreBias};
 use super::layers::{
     self, Activation, Dropout, FeedForward, Kernels, Linear, NormPlacement, RmsNorm, Rows, TokenEmbedding,
     TrainingSwitch, Weights,
@@ -358,39 +358,86 @@ impl T5Attention {
         table.forward(&buckets)?.permute((2, 0, 1))?.unsqueeze(0)?.to_dtype(DType::F32)
     }
 
-    /// The encoder's position bias plus its padding, `[batch, heads, len, len]` (f32), what every
-    /// encoder block adds to its scores. Inference writes it in one pass from the bucket table
-    /// (the bias depends only on `j - i`), so nothing quadratic is alive but the result; training
-    /// looks the buckets up through the table's embedding, which its gradient needs.
-    fn encoder_bias(&self, attention_mask: &Tensor) -> Result<Tensor> {
+    /// The encoder's position bias plus its padding, what every encoder block adds to its
+    /// scores. Training looks the buckets up through the table's embedding, which its gradient
+    /// needs, into one `[batch, heads, len, len]` tensor; inference keeps only the table's values
+    /// by relative position and the padding, and writes each query chunk's rows as they are needed
+    /// ([`RelativeRows`]), so nothing quadratic in the input is alive for the whole encoder.
+    fn encoder_bias(&self, attention_mask: &Tensor) -> Result<EncoderBias> {
         let (batch, len) = attention_mask.dims2()?;
         let device = attention_mask.device();
         let padding = layers::padding_bias(attention_mask)?;
         let table = match (&self.relative_attention_bias, self.attention.kernels) {
             (Some(table), Kernels::Fused) => table,
-            _ => return self.compute_bias(len, 0, device)?.broadcast_add(&padding),
+            _ => return Ok(EncoderBias::Whole(self.compute_bias(len, 0, device)?.broadcast_add(&padding)?)),
         };
         let table = table.embeddings().to_dtype(DType::F32)?.to_vec2::<f32>()?;
-        let padding = padding.flatten_all()?.to_vec1::<f32>()?;
-        // Row `len - 1 + j - i` holds the bias of key `j` seen from query `i`, for every head.
-        let by_offset: Vec<&[f32]> = (0..(2 * len).saturating_sub(1))
-            .map(|r| {
-                let relative = r as i64 - (len as i64 - 1);
-                table[relative_position_bucket(relative, true, self.num_buckets, self.max_distance) as usize]
-                    .as_slice()
-            })
-            .collect();
         let heads = self.attention.heads;
-        let mut bias = Vec::with_capacity(batch * heads * len * len);
-        for padding in padding.chunks(len) {
-            for head in 0..heads {
-                for i in 0..len {
-                    let offsets = &by_offset[len - 1 - i..][..len];
-                    bias.extend(offsets.iter().zip(padding).map(|(row, pad)| row[head] + pad));
+        let offsets = (2 * len).saturating_sub(1);
+        // Per head, entry `len - 1 + j - i` is the bias of key `j` seen from query `i`.
+        let mut by_offset = vec![0f32; heads * offsets];
+        for r in 0..offsets {
+            let relative = r as i64 - (len as i64 - 1);
+            let bucket =
+                relative_position_bucket(relative, true, self.num_buckets, self.max_distance) as usize;
+            for (head, &value) in table[bucket].iter().enumerate() {
+                by_offset[head * offsets + r] = value;
+            }
+        }
+        let padding = padding.flatten_all()?.to_vec1::<f32>()?;
+        Ok(EncoderBias::ByOffset(RelativeRows {
+            by_offset,
+            padding,
+            batch,
+            heads,
+            len,
+            device: device.clone(),
+        }))
+    }
+}
+
+/// T5's encoder bias: whole (training) or written by query rows (inference).
+enum EncoderBias {
+    Whole(Tensor),
+    ByOffset(RelativeRows),
+}
+
+impl EncoderBias {
+    fn score_bias(&self) -> ScoreBias<'_> {
+        match self {
+            EncoderBias::Whole(bias) => ScoreBias::Whole(bias),
+            EncoderBias::ByOffset(rows) => ScoreBias::Rows(rows),
+        }
+    }
+}
+
+/// The encoder's position bias depends only on `j - i`, so it is kept as one row of `2 len - 1`
+/// values per head plus each input's padding, and written out for a chunk of queries at a time.
+struct RelativeRows {
+    /// `[heads, 2 len - 1]`.
+    by_offset: Vec<f32>,
+    /// `[batch, len]`: 0 or the mask value.
+    padding: Vec<f32>,
+    batch: usize,
+    heads: usize,
+    len: usize,
+    device: Device,
+}
+
+impl BiasRows for RelativeRows {
+    /// `[batch, heads, count, len]` for the queries `start..start + count`.
+    fn rows(&self, start: usize, count: usize) -> Result<Tensor> {
+        let (len, offsets) = (self.len, (2 * self.len).saturating_sub(1));
+        let mut bias = Vec::with_capacity(self.batch * self.heads * count * len);
+        for padding in self.padding.chunks(len) {
+            for head in self.by_offset.chunks(offsets) {
+                for i in start..start + count {
+                    let row = &head[len - 1 - i..][..len];
+                    bias.extend(row.iter().zip(padding).map(|(b, pad)| b + pad));
                 }
             }
         }
-        Tensor::from_vec(bias, (batch, heads, len, len), device)
+        Tensor::from_vec(bias, (self.batch, self.heads, count, len), &self.device)
     }
 }
 
@@ -424,7 +471,7 @@ impl T5LayerSelfAttention {
     fn forward(
         &self,
         h: &Tensor,
-        position_bias: &Tensor,
+        position_bias: ScoreBias<'_>,
         cache: Option<&mut Option<(Cached, Cached)>>,
     ) -> Result<Tensor> {
         layers::residual(h, &self.layer_norm, NormPlacement::Pre, &self.dropout, |normed| {
@@ -489,7 +536,7 @@ impl T5Block {
     fn forward(
         &self,
         h: &Tensor,
-        position_bias: &Tensor,
+        position_bias: ScoreBias<'_>,
         encoder: Option<(&Tensor, &Tensor)>,
         cache: Option<&mut LayerKv>,
     ) -> Result<Tensor> {
@@ -526,7 +573,7 @@ impl T5Stack {
     }
 
     /// The encoder's position bias plus padding ([`T5Attention::encoder_bias`] of the first block).
-    fn encoder_bias(&self, attention_mask: &Tensor) -> Result<Tensor> {
+    fn encoder_bias(&self, attention_mask: &Tensor) -> Result<EncoderBias> {
         self.block[0].self_attention.self_attention.encoder_bias(attention_mask)
     }
 
@@ -539,12 +586,14 @@ impl T5Stack {
     /// padding bias (decoder only).
     fn forward(
         &self,
-        inputs_embeds: &Tensor,
-        self_bias: &Tensor,
+        inputs_embeds: Tensor,
+        self_bias: ScoreBias<'_>,
         encoder: Option<(&Tensor, &Tensor)>,
         mut cache: Option<&mut KvCache>,
     ) -> Result<Tensor> {
-        let mut h = self.dropout.forward(inputs_embeds)?;
+        // Taken by value so the embeddings are freed once the first block has read them.
+        let mut h = self.dropout.forward(&inputs_embeds)?;
+        drop(inputs_embeds);
         for (i, block) in self.block.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             h = block.forward(&h, self_bias, encoder, slot)?;
@@ -681,7 +730,12 @@ impl T5 {
             .broadcast_add(&layers::decoder_self_bias(new, past, decoder_mask, device)?)?;
         let enc_bias = layers::padding_bias(encoder_mask)?;
         let h = self.shared.forward(ids)?;
-        let h = self.decoder.forward(&h, &self_bias, Some((encoder_hidden, &enc_bias)), cache)?;
+        let h = self.decoder.forward(
+            h,
+            ScoreBias::Whole(&self_bias),
+            Some((encoder_hidden, &enc_bias)),
+            cache,
+        )?;
         let h =
             if self.cfg.scales_decoder_outputs() { (h * (self.cfg.d_model as f64).powf(-0.5))? } else { h };
         self.lm_head.forward(&h)?.to_dtype(DType::F32)
@@ -695,7 +749,7 @@ impl Seq2Seq for T5 {
 
     fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         let bias = self.encoder.encoder_bias(attention_mask)?;
-        self.encoder.forward(&self.shared.forward(input_ids)?, &bias, None, None)
+        self.encoder.forward(self.shared.forward(input_ids)?, bias.score_bias(), None, None)
     }
 
     fn decode_step(
@@ -792,8 +846,22 @@ mod tests {
         let inference = T5::with_kernels(&cfg, vb, Kernels::Fused).unwrap();
         let padded: Vec<u8> = (0..40).map(|i| u8::from(i < 33)).collect();
         let mask = Tensor::from_vec(padded, (2, 20), &device).unwrap();
-        let bias = |model: &T5| model.encoder.encoder_bias(&mask).unwrap().flatten_all().unwrap();
-        assert_eq!(inference.encoder.encoder_bias(&mask).unwrap().dims(), &[2, 3, 20, 20]);
-        assert_eq!(bias(&training).to_vec1::<f32>().unwrap(), bias(&inference).to_vec1::<f32>().unwrap());
+        let EncoderBias::Whole(whole) = training.encoder.encoder_bias(&mask).unwrap() else {
+            panic!("training looks the bias up whole");
+        };
+        let EncoderBias::ByOffset(rows) = inference.encoder.encoder_bias(&mask).unwrap() else {
+            panic!("inference writes the bias by rows");
+        };
+        assert_eq!(whole.dims(), &[2, 3, 20, 20]);
+        for (start, count) in [(0, 20), (0, 7), (7, 7), (14, 6), (19, 1)] {
+            let chunk = rows.rows(start, count).unwrap();
+            let expected = whole.narrow(2, start, count).unwrap();
+            assert_eq!(
+                chunk.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                expected.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                "rows {start}..{}",
+                start + count
+            );
+        }
     }
 }
