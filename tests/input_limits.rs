@@ -71,9 +71,22 @@ fn a_generation_over_the_memory_budget_is_refused_before_it_runs() {
     let prompt = long_prompt().repeat(2);
     let oracle = model("oracle");
     let dir = oracle.to_str().unwrap();
-    // 30,270 input tokens would need a T5 position bias of 14.7 GB: more than the address
-    // space left under the limit, and more than an explicit budget.
-    let wide = ["generate", "--model", dir, "--prompt", &prompt, "--max-input-tokens", "40000"];
+    // 32,244 input tokens and 5 beams of up to 100,000 new tokens would need key/value caches of
+    // 7.9 GiB: more than the address space left under the limit, and more than an explicit
+    // budget. (The encoder alone no longer would: it is linear in its input, 0.4 GB here.)
+    let wide = [
+        "generate",
+        "--model",
+        dir,
+        "--prompt",
+        &prompt,
+        "--max-input-tokens",
+        "40000",
+        "--beams",
+        "5",
+        "--max-new-tokens",
+        "100000",
+    ];
     let out = prism_limited(&wide, home.path());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);

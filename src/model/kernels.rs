@@ -1,6 +1,7 @@
-//! Vectorisable CPU kernels for inference: `exp`, softmax over the last dimension, log-softmax,
-//! both GELUs, layer and RMS norms and the matrix product of a decoder step, as candle custom ops
-//! (no backward pass, like [`Kernels::Fused`]).
+//! Vectorisable CPU kernels for inference: `exp`, softmax over the last dimension (also with an
+//! additive bias, in place), log-softmax, both GELUs, layer and RMS norms, the matrix product of a
+//! decoder step and one head's attention over cached f32 or 8-bit keys and values, as candle custom
+//! ops or functions on slices (no backward pass, like [`Kernels::Fused`]).
 //!
 //! candle's CPU softmax and GELUs, and a plain `f32::exp` loop, call libm's scalar `expf`, `erff`
 //! and `tanhf` one element at a time: 18% of a Prism beam-search explanation's instructions.

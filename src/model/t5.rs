@@ -5,6 +5,10 @@
 //! embeddings as Hugging Face does, and keeps its KV cache outside the model.
 //!
 //! Weight keys are exactly the checkpoint's (`shared.weight`, `encoder.block.0.layer.0.SelfAttention.q.weight`, …).
+//!
+//! Why it is long: it is `modeling_t5` module for module (config, buckets, the encoder's position
+//! bias by relative offset, each `T5Layer*`, `T5Block`, `T5Stack`, the model), so a reader can hold
+//! it against transformers; split up, each piece would only be read beside the others.
 
 use std::collections::BTreeMap;
 
