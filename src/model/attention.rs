@@ -246,9 +246,14 @@ impl Attention {
                 self.attend_chunks(queries_of, k, v, queries, chunk, |start, len| rows_of.rows(start, len))?
             }
         };
-        // Back to `[rows, t, heads * head_dim]` in one copy, the heads' outputs dropped with it.
-        let out = out.reshape((sources, heads, group, t, head_dim))?.permute((0, 2, 3, 1, 4))?;
-        self.o.forward(&out.reshape((rows, t, heads * head_dim))?)
+        // Back to `[rows, t, heads * head_dim]` in one copy; the heads' outputs are dropped before
+        // the output projection allocates its result.
+        let merged = out
+            .reshape((sources, heads, group, t, head_dim))?
+            .permute((0, 2, 3, 1, 4))?
+            .reshape((rows, t, heads * head_dim))?;
+        drop(out);
+        self.o.forward(&merged)
     }
 
     /// The `queries` queries `chunk` at a time, each chunk's queries `queries_of(start, len)`

@@ -57,7 +57,6 @@ impl Int8Heads {
             }
             scales.push(scale);
         }
-        drop(storage);
         let device = x.device();
         Ok(Int8Heads {
             values: Tensor::from_vec(bytes, (rows, heads, seq, head_dim), device)?,
