@@ -434,7 +434,7 @@ impl BiasRows for RelativeRows {
         let (len, offsets) = (self.len, (2 * self.len).saturating_sub(1));
         let mut bias = Vec::with_capacity(self.batch * self.heads * count * len);
         for padding in self.padding.chunks(len) {
-            for head in self.by_offset.chunks(offsets) {
+            for head in self.by_offset.chunks(offsets.max(1)) {
                 for i in start..start + count {
                     let row = &head[len - 1 - i..][..len];
                     bias.extend(row.iter().zip(padding).map(|(b, pad)| b + pad));
