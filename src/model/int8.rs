@@ -184,6 +184,25 @@ struct QuantizedRows {
     len: usize,
 }
 
+/// Symmetric 8-bit quantization of `values` (scale = max |x| / 127) into `out`, each value
+/// written as its rounded multiple of the scale plus `offset` (128 for the unsigned bytes
+/// `vpdpbusd` multiplies, 0 for `i8` bit patterns); returns the scale.
+#[inline(always)]
+pub fn quantize_symmetric(values: &[f32], out: &mut [u8], offset: i32) -> f32 {
+    let amax = values.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let scale = amax / 127.0;
+    let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+    // Clamped: a subnormal block's inverse scale overflows to infinity. Rounded half away from
+    // zero by a truncating conversion the compiler vectorises (a call to `roundf` per value was
+    // 4% of a q8 encoder); unlike `roundf`, the largest value below a half rounds up, since
+    // adding 0.5 to it rounds to the next whole number.
+    for (x, o) in values.iter().zip(out.iter_mut()) {
+        let v = (x * inverse).clamp(-127.0, 127.0);
+        *o = ((v + 0.5f32.copysign(v)) as i32 + offset) as u8;
+    }
+    scale
+}
+
 impl QuantizedRows {
     /// Symmetric 8-bit quantization of each block of 32 (scale = max |x| / 127), as `Q8_0` does
     /// for the input of candle's own product, with the scale kept in f32.
@@ -191,18 +210,7 @@ impl QuantizedRows {
         let mut offset = vec![128u8; lhs.len()];
         let mut scales = Vec::with_capacity(lhs.len() / BLOCK_LEN);
         for (block, out) in lhs.chunks_exact(BLOCK_LEN).zip(offset.chunks_exact_mut(BLOCK_LEN)) {
-            let amax = block.iter().fold(0f32, |m, x| m.max(x.abs()));
-            let scale = amax / 127.0;
-            let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-            // Clamped: a subnormal block's inverse scale overflows to infinity. Rounded half away
-            // from zero by a truncating conversion the compiler vectorises (a call to `roundf`
-            // per value was 4% of a q8 encoder); unlike `roundf`, the largest value below a half
-            // rounds up, since adding 0.5 to it rounds to the next whole number.
-            for (x, o) in block.iter().zip(out.iter_mut()) {
-                let v = (x * inverse).clamp(-127.0, 127.0);
-                *o = ((v + 0.5f32.copysign(v)) as i32 + 128) as u8;
-            }
-            scales.push(scale);
+            scales.push(quantize_symmetric(block, out, 128));
         }
         QuantizedRows { offset, scales, len }
     }

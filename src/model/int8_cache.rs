@@ -11,6 +11,7 @@
 
 use candle_core::{DType, Device, Result, Tensor};
 
+use super::int8::quantize_symmetric;
 use super::kernels::contiguous_slice;
 use super::quant::WeightDtype;
 
@@ -46,16 +47,8 @@ impl Int8Heads {
         let data = contiguous_slice::<f32>(&storage, layout)?;
         let width = head_dim.max(1);
         for (vector, out) in data.chunks_exact(width).zip(bytes.chunks_exact_mut(width)) {
-            let amax = vector.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let scale = amax / 127.0;
-            // Clamped, as a subnormal vector's inverse scale overflows; rounded half away from
-            // zero by a truncating conversion, as `int8`'s input rows are.
-            let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-            for (v, o) in vector.iter().zip(out.iter_mut()) {
-                let q = (v * inverse).clamp(-127.0, 127.0);
-                *o = (q + 0.5f32.copysign(q)) as i8 as u8;
-            }
-            scales.push(scale);
+            // As `int8` quantizes its input rows, as two's complement bytes.
+            scales.push(quantize_symmetric(vector, out, 0));
         }
         let device = x.device();
         Ok(Int8Heads {

@@ -582,10 +582,10 @@ fn gelu_tanh_body(xs: &mut [f32]) {
 /// The elements of a contiguous CPU tensor of `T`, from its storage and layout
 /// (`Tensor::storage_and_layout`), for kernels called outside candle's custom ops.
 pub fn contiguous_slice<'a, T: WithDType>(storage: &'a Storage, layout: &Layout) -> Result<&'a [T]> {
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("a {:?} tensor is not contiguous", layout.dims());
-    };
-    Ok(&storage_slice::<T>(storage)?[start..end])
+    match storage {
+        Storage::Cpu(cpu) => contiguous_cpu::<T>(cpu, layout, "contiguous_slice"),
+        _ => candle_core::bail!("this kernel runs on the CPU only"),
+    }
 }
 
 /// All the storage of a CPU tensor of `T`, whatever its layout.
@@ -719,7 +719,7 @@ impl CustomOp2 for FewRowsMatmul {
         rhs: &CpuStorage,
         rhs_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(x, x_layout, self.name())?;
+        let x = contiguous_cpu::<f32>(x, x_layout, self.name())?;
         let (rows, inner) = x_layout.shape().dims2()?;
         let (rhs_inner, width) = rhs_layout.shape().dims2()?;
         if rhs_inner != inner {
@@ -766,13 +766,13 @@ impl CustomOp2 for FewRowsMatmul {
     }
 }
 
-/// The f32 elements of a contiguous CPU tensor.
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("{op}: expects f32, got {:?}", storage.dtype())
-    };
+/// The elements of a contiguous CPU tensor of `T`; errors name `op`.
+fn contiguous_cpu<'a, T: WithDType>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [T]> {
+    if storage.dtype() != T::DTYPE {
+        candle_core::bail!("{op}: expects {:?}, got {:?}", T::DTYPE, storage.dtype())
+    }
     match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
+        Some((start, end)) => Ok(&T::cpu_storage_as_slice(storage)?[start..end]),
         None => candle_core::bail!("{op}: expects a contiguous tensor"),
     }
 }
@@ -797,7 +797,7 @@ impl CustomOp1 for SoftmaxLastDim {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let mut out = contiguous_f32(storage, layout, self.name())?.to_vec();
+        let mut out = contiguous_cpu::<f32>(storage, layout, self.name())?.to_vec();
         let row_len = layout.dims().last().copied().unwrap_or(1).max(1);
         in_row_tasks(&mut out, row_len, |rows| softmax_rows_in_place(rows, row_len));
         Ok((CpuStorage::F32(out), layout.shape().clone()))
@@ -904,10 +904,10 @@ impl CustomOp3 for Norm {
     ) -> Result<(CpuStorage, Shape)> {
         let name = CustomOp3::name(self);
         self.run(
-            contiguous_f32(x, x_layout, name)?,
+            contiguous_cpu::<f32>(x, x_layout, name)?,
             x_layout.shape(),
-            contiguous_f32(weight, weight_layout, name)?,
-            Some(contiguous_f32(bias, bias_layout, name)?),
+            contiguous_cpu::<f32>(weight, weight_layout, name)?,
+            Some(contiguous_cpu::<f32>(bias, bias_layout, name)?),
         )
     }
 }
@@ -926,9 +926,9 @@ impl CustomOp2 for Norm {
     ) -> Result<(CpuStorage, Shape)> {
         let name = CustomOp2::name(self);
         self.run(
-            contiguous_f32(x, x_layout, name)?,
+            contiguous_cpu::<f32>(x, x_layout, name)?,
             x_layout.shape(),
-            contiguous_f32(weight, weight_layout, name)?,
+            contiguous_cpu::<f32>(weight, weight_layout, name)?,
             None,
         )
     }
@@ -948,7 +948,7 @@ impl CustomOp1 for Gelu {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let mut out = contiguous_f32(storage, layout, self.name())?.to_vec();
+        let mut out = contiguous_cpu::<f32>(storage, layout, self.name())?.to_vec();
         let kernel = match self {
             Gelu::Erf => gelu_erf_in_place,
             Gelu::Tanh => gelu_tanh_in_place,
