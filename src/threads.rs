@@ -10,6 +10,11 @@
 //!   once do not fight over the same workers.
 //! - [`quiet_candle_pool`]: candle's own pool of element-wise workers stops spinning on the cores
 //!   rayon's workers need.
+//! - [`on_this_thread`]: work whose splittable ops are too few to keep a second worker awake (a
+//!   small model's decoder step) keeps them on the calling thread; the kernels ask
+//!   [`split_threads`] how far they may split.
+
+use std::cell::Cell;
 
 use anyhow::{Context, Result};
 
@@ -64,6 +69,37 @@ pub fn own_pool(threads: usize, on_start: fn()) -> Result<rayon::ThreadPool> {
         .context("cannot start a thread pool")
 }
 
+thread_local! {
+    /// Set inside [`on_this_thread`].
+    static KEPT_HERE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `work` with the tensor ops it starts on this thread kept on it ([`split_threads`] is 1).
+/// A worker that has gone to sleep between two split ops takes longer to wake than half of a
+/// small op: the Prism's beam-5 decoder step has three products worth splitting, and split they
+/// made it slower at 2 threads than at 1, while the Oracle's, with 37 back to back, gains 1.6×
+/// from them (docs/BENCHMARKS.md).
+pub fn on_this_thread<R>(work: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            KEPT_HERE.with(|kept| kept.set(self.0));
+        }
+    }
+    let _restore = Restore(KEPT_HERE.with(|kept| kept.replace(true)));
+    work()
+}
+
+/// How many threads an op started on this thread may split across: 1 inside
+/// [`on_this_thread`], else the size of the rayon pool it runs in.
+pub fn split_threads() -> usize {
+    if KEPT_HERE.with(Cell::get) {
+        1
+    } else {
+        rayon::current_num_threads()
+    }
+}
+
 /// The threads each of `workers` equal consumers gets out of `total`: an equal share, at least one.
 pub fn share(total: usize, workers: usize) -> usize {
     (total / workers.max(1)).max(1)
@@ -80,6 +116,22 @@ mod tests {
         assert_eq!(share(2, 2), 1);
         assert_eq!(share(2, 3), 1);
         assert_eq!(share(5, 0), 5);
+    }
+
+    #[test]
+    fn ops_kept_on_this_thread_do_not_split_and_the_setting_is_restored() {
+        std::thread::spawn(|| {
+            let _pool = own_pool(2, || {}).unwrap();
+            assert_eq!(split_threads(), 2);
+            let inner = on_this_thread(|| (split_threads(), on_this_thread(split_threads), split_threads()));
+            assert_eq!(inner, (1, 1, 1));
+            assert_eq!(split_threads(), 2);
+            let panicked = std::panic::catch_unwind(|| on_this_thread(|| panic!("inside")));
+            assert!(panicked.is_err());
+            assert_eq!(split_threads(), 2, "restored after a panic");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl InterleavedQ8 {
         }
         let kernel = Kernel::detect();
         let groups = n.div_ceil(GROUP);
-        let threads = if m * k * n < POOLED_MIN_MACS { 1 } else { rayon::current_num_threads() };
+        let threads = if m * k * n < POOLED_MIN_MACS { 1 } else { crate::threads::split_threads() };
         if threads > 1 && m >= threads * ROWS_PER_TASK_MIN {
             let rows_per_task = m.div_ceil(threads);
             lhs.par_chunks(rows_per_task * k).zip(dst.par_chunks_mut(rows_per_task * n)).for_each(

@@ -1,6 +1,6 @@
 //! Vectorisable CPU kernels for inference: `exp`, softmax over the last dimension (also with an
 //! additive bias, in place), log-softmax, both GELUs, layer and RMS norms, the matrix product of a
-//! decoder step and one head's attention over cached f32 or 8-bit keys and values, as candle custom
+//! decoder step and one head's attention over cached 8-bit keys and values, as candle custom
 //! ops or functions on slices (no backward pass, like [`Kernels::Fused`]).
 //!
 //! candle's CPU softmax and GELUs, and a plain `f32::exp` loop, call libm's scalar `expf`, `erff`
@@ -8,7 +8,8 @@
 //! Here every function is a branch-free polynomial over lanes that the compiler turns into SIMD
 //! (AVX2 + FMA when the CPU has them, chosen at run time; SSE2 otherwise), within a few ulp of
 //! libm. A decoder step multiplies one row per beam by each weight, which `gemm` repacks in full
-//! on every call; [`matmul`] reads the weight where it lies instead, a register tile at a time.
+//! on every call; [`matmul`] reads the weight where it lies instead, a register tile at a time
+//! (sixteen-lane tiles where the CPU has AVX-512, [`super::avx512`]).
 //! Small inputs stay on the calling thread: candle's fused norms hand every call to the thread
 //! pool, and waking a worker and waiting for it was a third of a Prism explanation's time.
 //!
@@ -28,6 +29,9 @@ use rayon::prelude::*;
 /// Work below this many elements stays on the calling thread: handing a decoder step's few
 /// hundred scores to the thread pool costs more than computing them.
 const PARALLEL_MIN_ELEMENTS: usize = 16 * 1024;
+
+/// The width of the vectorised loops' accumulators: one AVX2 register of f32.
+const LANES: usize = 8;
 
 /// Generates `pub fn $name` that runs `$body` compiled for AVX2 + FMA when the CPU has them and
 /// for the build's baseline otherwise. `$body` must be `#[inline(always)]` so each copy is
@@ -134,10 +138,21 @@ dispatch!(
     few_rows_times_columns(x: &[f32], rhs: &[f32], width: usize, columns: std::ops::Range<usize>, out: &mut [f32]) => times_columns_body::<MultiplyAdd>
 );
 
+/// `out[i, o] = x[i, :] · weight[o, :]` for the rows `outputs` of an `[out, in]` row-major
+/// `weight` (`out` holds just those outputs, `[rows, outputs.len()]`), in AVX-512 registers where
+/// the CPU has them ([`super::avx512`]).
+pub fn few_rows_times_rows(x: &[f32], weight: &[f32], outputs: std::ops::Range<usize>, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports the feature `few_rows_times_rows` was compiled for.
+        return unsafe { super::avx512::few_rows_times_rows(x, weight, outputs, out) };
+    }
+    eight_lane_few_rows_times_rows(x, weight, outputs, out)
+}
+
 dispatch!(
-    /// `out[i, o] = x[i, :] · weight[o, :]` for the rows `outputs` of an `[out, in]` row-major
-    /// `weight` (`out` holds just those outputs, `[rows, outputs.len()]`).
-    few_rows_times_rows(x: &[f32], weight: &[f32], outputs: std::ops::Range<usize>, out: &mut [f32]) => times_rows_body::<MultiplyAdd>
+    /// [`few_rows_times_rows`] in eight-lane (AVX2) or baseline vectors.
+    eight_lane_few_rows_times_rows(x: &[f32], weight: &[f32], outputs: std::ops::Range<usize>, out: &mut [f32]) => times_rows_body::<MultiplyAdd>
 );
 
 dispatch!(
@@ -149,10 +164,6 @@ dispatch!(
     int8_head_attention(head_dim: usize, q: &[f32], keys: (&[u8], &[f32]), values: (&[u8], &[f32]), scores: &mut [f32], out: &mut [f32]) => int8_head_attention_body::<MultiplyAdd>
 );
 
-dispatch!(
-    /// [`int8_head_attention`] over f32 keys and values.
-    f32_head_attention(head_dim: usize, q: &[f32], keys: &[f32], values: &[f32], scores: &mut [f32], out: &mut [f32]) => f32_head_attention_body::<MultiplyAdd>
-);
 
 /// `exp(x)`, Cephes' `expf` polynomial: relative error below 2 ulp on [-87.3, 88]; 0 below that
 /// range (including `-inf`), `e^88` above it.
@@ -247,30 +258,10 @@ fn softmax_rows_body(rows: &mut [f32], row_len: usize) {
     }
 }
 
-/// A cached key or value element as f32.
-trait Widen: Copy {
-    fn widen(self) -> f32;
-}
-
-impl Widen for f32 {
-    #[inline(always)]
-    fn widen(self) -> f32 {
-        self
-    }
-}
-
-/// A signed byte held as `u8`.
-impl Widen for u8 {
-    #[inline(always)]
-    fn widen(self) -> f32 {
-        f32::from(self as i8)
-    }
-}
-
-/// One head's cached keys or values: `[positions, head_dim]` elements and each position's scale.
-struct HeadRows<'a, E, S> {
-    elements: &'a [E],
-    scale: S,
+/// A signed byte held as `u8`, as f32.
+#[inline(always)]
+fn widen(byte: u8) -> f32 {
+    f32::from(byte as i8)
 }
 
 #[inline(always)]
@@ -282,36 +273,8 @@ fn int8_head_attention_body<A: MultiplyAdd>(
     scores: &mut [f32],
     out: &mut [f32],
 ) {
-    let keys = HeadRows { elements: keys, scale: |key: usize| key_scales[key] };
-    let values = HeadRows { elements: values, scale: |key: usize| value_scales[key] };
-    head_attention::<A, u8, _, _>(head_dim, q, keys, values, scores, out)
-}
-
-#[inline(always)]
-fn f32_head_attention_body<A: MultiplyAdd>(
-    head_dim: usize,
-    q: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    scores: &mut [f32],
-    out: &mut [f32],
-) {
-    let (keys, values) =
-        (HeadRows { elements: keys, scale: |_| 1.0 }, HeadRows { elements: values, scale: |_| 1.0 });
-    head_attention::<A, f32, _, _>(head_dim, q, keys, values, scores, out)
-}
-
-#[inline(always)]
-fn head_attention<A: MultiplyAdd, E: Widen, K: Fn(usize) -> f32, V: Fn(usize) -> f32>(
-    head_dim: usize,
-    q: &[f32],
-    keys: HeadRows<'_, E, K>,
-    values: HeadRows<'_, E, V>,
-    scores: &mut [f32],
-    out: &mut [f32],
-) {
     let head_dim = head_dim.max(1);
-    let key_count = keys.elements.len() / head_dim;
+    let key_count = keys.len() / head_dim;
     if key_count == 0 {
         out.fill(0.0);
         return;
@@ -319,28 +282,27 @@ fn head_attention<A: MultiplyAdd, E: Widen, K: Fn(usize) -> f32, V: Fn(usize) ->
     let rows =
         q.chunks_exact(head_dim).zip(scores.chunks_exact_mut(key_count)).zip(out.chunks_exact_mut(head_dim));
     for ((query, row), out_row) in rows {
-        for (key_index, (score, key)) in row.iter_mut().zip(keys.elements.chunks_exact(head_dim)).enumerate()
-        {
-            let mut lanes = [0f32; 8];
-            let (query_chunks, key_chunks) = (query.chunks_exact(8), key.chunks_exact(8));
+        for ((score, key), &scale) in row.iter_mut().zip(keys.chunks_exact(head_dim)).zip(key_scales) {
+            let mut lanes = [0f32; LANES];
+            let (query_chunks, key_chunks) = (query.chunks_exact(LANES), key.chunks_exact(LANES));
             let tail = query_chunks
                 .remainder()
                 .iter()
                 .zip(key_chunks.remainder())
-                .fold(0.0, |sum, (&a, &b)| A::multiply_add(a, b.widen(), sum));
-            for (q8, k8) in query_chunks.zip(key_chunks) {
-                for ((lane, &a), &b) in lanes.iter_mut().zip(q8).zip(k8) {
-                    *lane = A::multiply_add(a, b.widen(), *lane);
+                .fold(0.0, |sum, (&a, &b)| A::multiply_add(a, widen(b), sum));
+            for (query_lanes, key_lanes) in query_chunks.zip(key_chunks) {
+                for ((lane, &a), &b) in lanes.iter_mut().zip(query_lanes).zip(key_lanes) {
+                    *lane = A::multiply_add(a, widen(b), *lane);
                 }
             }
-            *score = A::multiply_add(lanes.iter().sum::<f32>() + tail, (keys.scale)(key_index), *score);
+            *score = A::multiply_add(halving_sum(&mut lanes) + tail, scale, *score);
         }
         softmax_rows_body(row, key_count);
         out_row.fill(0.0);
-        for (key_index, (&p, value)) in row.iter().zip(values.elements.chunks_exact(head_dim)).enumerate() {
-            let weight = p * (values.scale)(key_index);
+        for ((&p, value), &scale) in row.iter().zip(values.chunks_exact(head_dim)).zip(value_scales) {
+            let weight = p * scale;
             for (o, &v) in out_row.iter_mut().zip(value) {
-                *o = A::multiply_add(weight, v.widen(), *o);
+                *o = A::multiply_add(weight, widen(v), *o);
             }
         }
     }
@@ -516,6 +478,7 @@ fn dot_tile<A: MultiplyAdd, const R: usize, const O: usize>(
 ) {
     let count = outputs.len();
     let inner = x.len() / R;
+    let whole = inner / LANES * LANES;
     let x_rows: [&[f32]; R] = std::array::from_fn(|r| &x[r * inner..(r + 1) * inner]);
     let mut j = 0;
     while j < count {
@@ -525,29 +488,44 @@ fn dot_tile<A: MultiplyAdd, const R: usize, const O: usize>(
             let row = first + o.min(tile - 1);
             &weight[row * inner..(row + 1) * inner]
         });
-        let mut lanes = [[[0f32; 8]; O]; R];
-        for chunk in (0..inner / 8 * 8).step_by(8) {
+        let mut lanes = [[[0f32; LANES]; O]; R];
+        for chunk in (0..whole).step_by(LANES) {
             for (row_lanes, x_row) in lanes.iter_mut().zip(&x_rows) {
-                let x8 = &x_row[chunk..chunk + 8];
+                let x_lanes = &x_row[chunk..chunk + LANES];
                 for (output_lanes, weight_row) in row_lanes.iter_mut().zip(&weight_rows) {
-                    let w8 = &weight_row[chunk..chunk + 8];
-                    for ((lane, &a), &b) in output_lanes.iter_mut().zip(x8).zip(w8) {
+                    let w_lanes = &weight_row[chunk..chunk + LANES];
+                    for ((lane, &a), &b) in output_lanes.iter_mut().zip(x_lanes).zip(w_lanes) {
                         *lane = A::multiply_add(a, b, *lane);
                     }
                 }
             }
         }
-        for (r, row_lanes) in lanes.iter().enumerate() {
-            for (o, output_lanes) in row_lanes.iter().enumerate().take(tile) {
-                let tail = x_rows[r][inner / 8 * 8..]
+        for (r, row_lanes) in lanes.iter_mut().enumerate() {
+            for (o, output_lanes) in row_lanes.iter_mut().enumerate().take(tile) {
+                let tail = x_rows[r][whole..]
                     .iter()
-                    .zip(&weight_rows[o][inner / 8 * 8..])
+                    .zip(&weight_rows[o][whole..])
                     .fold(0.0, |sum, (&a, &b)| A::multiply_add(a, b, sum));
-                out[r * count + j + o] = output_lanes.iter().sum::<f32>() + tail;
+                out[r * count + j + o] = halving_sum(output_lanes) + tail;
             }
         }
         j += tile;
     }
+}
+
+/// The sum of `lanes` by halves (lane `i` plus lane `i + 4`, and so on), which the compiler
+/// keeps in vector registers: summed one after the other they would be seven dependent adds.
+#[inline(always)]
+fn halving_sum(lanes: &mut [f32; LANES]) -> f32 {
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        let (low, high) = lanes.split_at_mut(width);
+        for (a, &b) in low.iter_mut().zip(&high[..width]) {
+            *a += b;
+        }
+    }
+    lanes[0]
 }
 
 /// `erfc(z)` for `z ≥ 0`, Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7).
@@ -739,7 +717,7 @@ impl CustomOp2 for FewRowsMatmul {
             RhsLayout::Rows => few_rows_times_rows(x, rhs, columns, out),
         };
         let tasks =
-            if rows * inner * width < PARALLEL_MIN_PRODUCTS { 1 } else { rayon::current_num_threads() };
+            if rows * inner * width < PARALLEL_MIN_PRODUCTS { 1 } else { crate::threads::split_threads() };
         let mut out = vec![0f32; rows * width];
         if tasks <= 1 {
             product(0..width, &mut out);
@@ -778,11 +756,11 @@ fn contiguous_cpu<'a, T: WithDType>(storage: &'a CpuStorage, layout: &Layout, op
 }
 
 /// Runs `kernel` over `data` in tasks of whole `row_len`-long rows: on the calling thread when
-/// the data is small or the pool has one thread (handing work to the pool wakes a thread and
-/// waits for it), split across the pool otherwise.
+/// the data is small or there is no thread to split across ([`crate::threads::split_threads`];
+/// handing work to the pool wakes a thread and waits for it), split across the pool otherwise.
 fn in_row_tasks(data: &mut [f32], row_len: usize, kernel: impl Fn(&mut [f32]) + Sync) {
     let task_len = PARALLEL_MIN_ELEMENTS.div_ceil(row_len.max(1)) * row_len.max(1);
-    if data.len() <= task_len || rayon::current_num_threads() == 1 {
+    if data.len() <= task_len || crate::threads::split_threads() == 1 {
         kernel(data);
     } else {
         data.par_chunks_mut(task_len).for_each(&kernel);
@@ -849,7 +827,7 @@ impl InplaceOp2 for SoftmaxWithBias {
         };
         let data = &mut scores[start..end];
         let task_rows = PARALLEL_MIN_ELEMENTS.div_ceil(row_len);
-        if data.len() <= task_rows * row_len || rayon::current_num_threads() == 1 {
+        if data.len() <= task_rows * row_len || crate::threads::split_threads() == 1 {
             rows(0, data);
         } else {
             data.par_chunks_mut(task_rows * row_len)
@@ -1086,9 +1064,28 @@ mod tests {
     }
 
     #[test]
+    fn eight_lane_dot_tiles_match_a_plain_product() {
+        // The product dispatches to AVX-512 on a CPU that has it; this keeps the other path tested.
+        for (rows, inner, outputs) in [(1, 7, 3), (5, 40, 11), (6, 256, 7), (3, 33, 5), (13, 16, 9)] {
+            let x: Vec<f32> = (0..rows * inner).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
+            let weight: Vec<f32> = (0..outputs * inner).map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0).collect();
+            let mut got = vec![f32::NAN; rows * outputs];
+            eight_lane_few_rows_times_rows(&x, &weight, 0..outputs, &mut got);
+            for (at, got) in got.iter().enumerate() {
+                let (r, o) = (at / outputs, at % outputs);
+                let want: f32 = (0..inner).map(|k| x[r * inner + k] * weight[o * inner + k]).sum();
+                assert!(
+                    (want - got).abs() < 1e-4,
+                    "[{rows}, {inner}] row {r} output {o}: {got}, want {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn few_rows_products_match_gemm_for_both_weight_layouts_and_any_thread_split() -> Result<()> {
         let device = candle_core::Device::Cpu;
-        for (rows, inner, width) in [(1, 7, 3), (5, 128, 512), (16, 256, 3001), (17, 9, 9)] {
+        for (rows, inner, width) in [(1, 7, 3), (5, 128, 512), (16, 256, 3001), (17, 9, 9), (5, 40, 11)] {
             let x = Tensor::randn(0f32, 1.0, (rows, inner), &device)?;
             let columns = Tensor::randn(0f32, 1.0, (inner, width), &device)?;
             let rows_view = columns.t()?.contiguous()?.t()?;

@@ -3,6 +3,8 @@
 //! instrumentation ([`GenStats`]). Knows nothing of recommendation, datasets or the terminal.
 
 pub mod attention;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
 pub mod bart;
 pub mod bert;
 pub mod cache;

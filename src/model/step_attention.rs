@@ -1,6 +1,8 @@
 //! Attention of a decoder step's few queries over cached keys and values, one (row, head) pair
-//! at a time with the scores, the bias, the softmax and the weighted sum of the values in one pass
-//! (`kernels::f32_head_attention`, `kernels::int8_head_attention`).
+//! at a time. Over f32 keys, the scores are the register-tiled product of the decoder step's
+//! weights (`kernels::few_rows_times_rows`, each key read once for all of a row's queries, many
+//! sums in flight) and the values are summed by its column twin; over 8-bit keys, scores, bias,
+//! softmax and the weighted sum of the values are one pass (`kernels::int8_head_attention`).
 //!
 //! candle's path for the same step is a batched `gemm` for the scores, a broadcast add, a
 //! softmax, a second `gemm` and the copies between them: at the embedded models' sizes
@@ -11,7 +13,10 @@ use candle_core::{DType, Device, Result, Tensor};
 use rayon::prelude::*;
 
 use super::cache::Cached;
-use super::kernels::{contiguous_slice, f32_head_attention, int8_head_attention, storage_slice};
+use super::kernels::{
+    contiguous_slice, few_rows_times_columns, few_rows_times_rows, int8_head_attention,
+    softmax_rows_in_place, storage_slice,
+};
 
 /// Fused attention takes at most this many queries per key/value row (a decoder step: one per
 /// beam); more go through matrix products.
@@ -91,16 +96,16 @@ pub fn attend(q: &Tensor, k: &Cached, v: &Cached, bias: &Tensor) -> Result<Tenso
             let (v_storage, v_layout) = v.storage_and_layout();
             let k = contiguous_slice::<f32>(&k_storage, k_layout)?;
             let v = contiguous_slice::<f32>(&v_storage, v_layout)?;
-            by_head(sources * heads, queries, keys, head_dim, |pair, scores, out| {
-                bias_rows(pair, scores);
-                f32_head_attention(
-                    head_dim,
-                    queries_of(pair),
-                    &k[elements(pair)],
-                    &v[elements(pair)],
-                    scores,
-                    out,
-                );
+            by_head(sources * heads, queries, keys, head_dim, |pair, scratch, out| {
+                bias_rows(pair, scratch);
+                scratch.resize(2 * queries * keys, 0.0);
+                let (bias, scores) = scratch.split_at_mut(queries * keys);
+                few_rows_times_rows(queries_of(pair), &k[elements(pair)], 0..keys, scores);
+                for (score, &bias) in scores.iter_mut().zip(&*bias) {
+                    *score += bias;
+                }
+                softmax_rows_in_place(scores, keys);
+                few_rows_times_columns(scores, &v[elements(pair)], head_dim, 0..head_dim, out);
             })
         }
         _ => candle_core::bail!("attention: keys and values are held in different precisions"),
@@ -109,7 +114,9 @@ pub fn attend(q: &Tensor, k: &Cached, v: &Cached, bias: &Tensor) -> Result<Tenso
 }
 
 /// Runs `head(pair, scores, out)` for every (row, head) pair, each writing its `[queries,
-/// head_dim]` of the output; on the rayon pool when the work is large enough to pay for it.
+/// head_dim]` of the output; on the rayon pool when the work is large enough to pay for it and
+/// there is a second thread to split across ([`crate::threads::split_threads`]: a thread outside a
+/// one-thread pool would hand it all over).
 fn by_head(
     pairs: usize,
     queries: usize,
@@ -119,14 +126,14 @@ fn by_head(
 ) -> Vec<f32> {
     let per_head = (queries * head_dim).max(1);
     let mut out = vec![0f32; pairs * queries * head_dim];
-    if 2 * pairs * queries * keys * head_dim < POOLED_MIN_MACS {
-        let mut scores = Vec::with_capacity(queries * keys);
+    if 2 * pairs * queries * keys * head_dim < POOLED_MIN_MACS || crate::threads::split_threads() == 1 {
+        let mut scores = Vec::with_capacity(2 * queries * keys);
         for (pair, out) in out.chunks_exact_mut(per_head).enumerate() {
             head(pair, &mut scores, out);
         }
     } else {
         out.par_chunks_exact_mut(per_head).enumerate().for_each_init(
-            || Vec::with_capacity(queries * keys),
+            || Vec::with_capacity(2 * queries * keys),
             |scores, (pair, out)| head(pair, scores, out),
         );
     }
@@ -153,8 +160,8 @@ mod tests {
         let dev = Device::Cpu;
         // Two rows of keys, three queries each (a cross-attention's beams), a padding bias with a
         // masked key on one row and a per-query bias on the other, head widths with and without
-        // an 8-lane tail.
-        for head_dim in [16, 12] {
+        // a tail past whole 8- or 16-lane chunks.
+        for head_dim in [16, 12, 20] {
             let (sources, heads, queries, keys) = (2, 3, 3, 9);
             let shape = (sources, heads, keys, head_dim);
             let k = Tensor::from_vec(values(sources * heads * keys * head_dim, 0.1), shape, &dev).unwrap();

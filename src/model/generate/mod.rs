@@ -61,6 +61,12 @@ impl Hooks<'_> {
     }
 }
 
+/// A decoder step with fewer multiply-adds than this (about half the model's weights, once per
+/// row) keeps its ops on the generating thread ([`crate::threads::on_this_thread`]): the embedded
+/// Prism's beam-5 step (2M) was slower split across 2 threads than on one, the Oracle's (17M)
+/// 1.6× faster.
+const SHARED_STEP_MIN_MACS: usize = 1 << 22;
+
 /// The result of one call: one sequence per input.
 #[derive(Clone, Debug)]
 pub struct Generation {
@@ -167,9 +173,9 @@ impl Run<'_, '_> {
         cache: &mut KvCache,
     ) -> Result<(Vec<f32>, usize)> {
         let ids = Tensor::from_vec(last_tokens.to_vec(), (last_tokens.len(), 1), self.device)?;
-        let logits = self
-            .model
-            .decode_step(&ids, encoder_hidden, encoder_mask, cache)
+        let small = last_tokens.len() * self.model.info().param_count / 2 < SHARED_STEP_MIN_MACS;
+        let mut decode = || self.model.decode_step(&ids, encoder_hidden, encoder_mask, cache);
+        let logits = if small { crate::threads::on_this_thread(decode) } else { decode() }
             .with_context(|| format!("decoder step {} failed", self.stats.steps + 1))?;
         let (rows, positions, vocab) = logits.dims3()?;
         let last = logits.narrow(1, positions - 1, 1)?.to_dtype(DType::F32)?;
