@@ -61,11 +61,12 @@ impl Hooks<'_> {
     }
 }
 
-/// A decoder step with fewer multiply-adds than this (about half the model's weights, once per
-/// row) keeps its ops on the generating thread ([`crate::threads::on_this_thread`]): the embedded
-/// Prism's beam-5 step (2M) was slower split across 2 threads than on one, the Oracle's (17M)
-/// 1.6× faster.
-const SHARED_STEP_MIN_MACS: usize = 1 << 22;
+/// A decoder step that reads fewer weights than this (about half the model's) keeps its ops on
+/// the generating thread ([`crate::threads::on_this_thread`]): it has too few products worth
+/// splitting to keep a second worker awake. Split, the embedded Prism's steps (0.4M weights) were
+/// slower at 2 threads than at one; the embedded Oracle's (3.3M) were 1.6× faster at beam 5 and
+/// 1.1–1.2× greedy.
+const SHARED_STEP_MIN_WEIGHTS: usize = 1 << 20;
 
 /// The result of one call: one sequence per input.
 #[derive(Clone, Debug)]
@@ -173,7 +174,7 @@ impl Run<'_, '_> {
         cache: &mut KvCache,
     ) -> Result<(Vec<f32>, usize)> {
         let ids = Tensor::from_vec(last_tokens.to_vec(), (last_tokens.len(), 1), self.device)?;
-        let small = last_tokens.len() * self.model.info().param_count / 2 < SHARED_STEP_MIN_MACS;
+        let small = self.model.info().param_count / 2 < SHARED_STEP_MIN_WEIGHTS;
         let mut decode = || self.model.decode_step(&ids, encoder_hidden, encoder_mask, cache);
         let logits = if small { crate::threads::on_this_thread(decode) } else { decode() }
             .with_context(|| format!("decoder step {} failed", self.stats.steps + 1))?;

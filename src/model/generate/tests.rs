@@ -494,9 +494,11 @@ fn non_finite_logits_stop_generation_naming_the_step() {
 fn a_small_models_steps_keep_their_ops_on_the_generating_thread() {
     std::thread::spawn(|| {
         let _pool = crate::threads::own_pool(2, || {}).unwrap();
-        // A step multiplies about half the weights once per row.
-        let min = super::SHARED_STEP_MIN_MACS;
-        for (param_count, beams, split) in [(1_000, 5, 1), (min, 1, 1), (2 * min, 1, 2), (min, 5, 2)] {
+        // A step reads about half the weights.
+        let min = super::SHARED_STEP_MIN_WEIGHTS;
+        for (param_count, beams, split) in
+            [(1_000, 1, 1), (2 * min - 2, 5, 1), (2 * min, 1, 2), (2 * min, 5, 2)]
+        {
             let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let record = seen.clone();
             let mut model = ScriptedModel::new(4, move |_, _| {
