@@ -1,6 +1,6 @@
 //! Vectorisable CPU kernels for inference: `exp`, softmax over the last dimension (also with an
-//! additive bias, in place), log-softmax, both GELUs, layer and RMS norms, the matrix product of a
-//! decoder step and one head's attention over cached 8-bit keys and values, as candle custom
+//! additive bias, in place), log-softmax, both GELUs, layer and RMS norms, and the matrix product
+//! of a decoder step (over f32 weights, or over the 8-bit cache's signed bytes), as candle custom
 //! ops or functions on slices (no backward pass, like [`Kernels::Fused`]).
 //!
 //! candle's CPU softmax and GELUs, and a plain `f32::exp` loop, call libm's scalar `expf`, `erff`
@@ -156,12 +156,15 @@ dispatch!(
 );
 
 dispatch!(
-    /// One head's attention over keys and values stored in 8 bits (`int8_cache`), each as its
-    /// bytes (signed, `i8` bit patterns) and one scale per position: each of `scores`' rows
-    /// (`[queries, keys]`, holding the additive bias) gains `q · k` times the key's scale and
-    /// becomes its softmax, and `out` (`[queries, head_dim]`) the sum of the values weighted by it
-    /// and by their scales.
-    int8_head_attention(head_dim: usize, q: &[f32], keys: (&[u8], &[f32]), values: (&[u8], &[f32]), scores: &mut [f32], out: &mut [f32]) => int8_head_attention_body::<MultiplyAdd>
+    /// [`few_rows_times_rows`] over a weight of signed bytes (`i8` bit patterns in `u8`): the
+    /// scores of a decoder step's queries against 8-bit cached keys, before the keys' scales.
+    few_rows_times_byte_rows(x: &[f32], weight: &[u8], outputs: std::ops::Range<usize>, out: &mut [f32]) => times_rows_body::<MultiplyAdd>
+);
+
+dispatch!(
+    /// [`few_rows_times_columns`] over a right-hand side of signed bytes: a decoder step's
+    /// attention weights times 8-bit cached values, before the values' scales.
+    few_rows_times_byte_columns(x: &[f32], rhs: &[u8], width: usize, columns: std::ops::Range<usize>, out: &mut [f32]) => times_columns_body::<MultiplyAdd>
 );
 
 /// `exp(x)`, Cephes' `expf` polynomial: relative error below 2 ulp on [-87.3, 88]; 0 below that
@@ -257,53 +260,23 @@ fn softmax_rows_body(rows: &mut [f32], row_len: usize) {
     }
 }
 
-/// A signed byte held as `u8`, as f32.
-#[inline(always)]
-fn widen(byte: u8) -> f32 {
-    f32::from(byte as i8)
+/// An element of a product's stored right-hand side, as f32: an f32, or a signed byte held as
+/// `u8` (the 8-bit cache).
+trait Widen: Copy {
+    fn widen(self) -> f32;
 }
 
-#[inline(always)]
-fn int8_head_attention_body<A: MultiplyAdd>(
-    head_dim: usize,
-    q: &[f32],
-    (keys, key_scales): (&[u8], &[f32]),
-    (values, value_scales): (&[u8], &[f32]),
-    scores: &mut [f32],
-    out: &mut [f32],
-) {
-    let head_dim = head_dim.max(1);
-    let key_count = keys.len() / head_dim;
-    if key_count == 0 {
-        out.fill(0.0);
-        return;
+impl Widen for f32 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
     }
-    let rows =
-        q.chunks_exact(head_dim).zip(scores.chunks_exact_mut(key_count)).zip(out.chunks_exact_mut(head_dim));
-    for ((query, row), out_row) in rows {
-        for ((score, key), &scale) in row.iter_mut().zip(keys.chunks_exact(head_dim)).zip(key_scales) {
-            let mut lanes = [0f32; LANES];
-            let (query_chunks, key_chunks) = (query.chunks_exact(LANES), key.chunks_exact(LANES));
-            let tail = query_chunks
-                .remainder()
-                .iter()
-                .zip(key_chunks.remainder())
-                .fold(0.0, |sum, (&a, &b)| A::multiply_add(a, widen(b), sum));
-            for (query_lanes, key_lanes) in query_chunks.zip(key_chunks) {
-                for ((lane, &a), &b) in lanes.iter_mut().zip(query_lanes).zip(key_lanes) {
-                    *lane = A::multiply_add(a, widen(b), *lane);
-                }
-            }
-            *score = A::multiply_add(halving_sum(&mut lanes) + tail, scale, *score);
-        }
-        softmax_rows_body(row, key_count);
-        out_row.fill(0.0);
-        for ((&p, value), &scale) in row.iter().zip(values.chunks_exact(head_dim)).zip(value_scales) {
-            let weight = p * scale;
-            for (o, &v) in out_row.iter_mut().zip(value) {
-                *o = A::multiply_add(weight, widen(v), *o);
-            }
-        }
+}
+
+impl Widen for u8 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        f32::from(self as i8)
     }
 }
 
@@ -357,7 +330,7 @@ const DEPTH_BLOCK: usize = 16;
 #[inline(always)]
 fn times_columns_body<A: MultiplyAdd>(
     x: &[f32],
-    rhs: &[f32],
+    rhs: &[impl Widen],
     width: usize,
     columns: std::ops::Range<usize>,
     out: &mut [f32],
@@ -372,12 +345,12 @@ fn times_columns_body<A: MultiplyAdd>(
         let out_rows = &mut out[done * count..(done + tile) * count];
         let columns = columns.clone();
         match tile {
-            6 => row_tile::<A, 6>(x_rows, rhs, width, columns, out_rows),
-            5 => row_tile::<A, 5>(x_rows, rhs, width, columns, out_rows),
-            4 => row_tile::<A, 4>(x_rows, rhs, width, columns, out_rows),
-            3 => row_tile::<A, 3>(x_rows, rhs, width, columns, out_rows),
-            2 => row_tile::<A, 2>(x_rows, rhs, width, columns, out_rows),
-            _ => row_tile::<A, 1>(x_rows, rhs, width, columns, out_rows),
+            6 => row_tile::<A, _, 6>(x_rows, rhs, width, columns, out_rows),
+            5 => row_tile::<A, _, 5>(x_rows, rhs, width, columns, out_rows),
+            4 => row_tile::<A, _, 4>(x_rows, rhs, width, columns, out_rows),
+            3 => row_tile::<A, _, 3>(x_rows, rhs, width, columns, out_rows),
+            2 => row_tile::<A, _, 2>(x_rows, rhs, width, columns, out_rows),
+            _ => row_tile::<A, _, 1>(x_rows, rhs, width, columns, out_rows),
         }
         done += tile;
     }
@@ -386,9 +359,9 @@ fn times_columns_body<A: MultiplyAdd>(
 /// `R` rows of `out`: for every [`DEPTH_BLOCK`] rows of `rhs`, each [`COLUMN_TILE`]-column tile's
 /// partial sums are held in registers and then added to `out`.
 #[inline(always)]
-fn row_tile<A: MultiplyAdd, const R: usize>(
+fn row_tile<A: MultiplyAdd, E: Widen, const R: usize>(
     x: &[f32],
-    rhs: &[f32],
+    rhs: &[E],
     width: usize,
     columns: std::ops::Range<usize>,
     out: &mut [f32],
@@ -406,12 +379,12 @@ fn row_tile<A: MultiplyAdd, const R: usize>(
             let first = columns.start + tile;
             let mut sums = [[0f32; COLUMN_TILE]; R];
             for (k, rhs_row) in rhs_rows.chunks_exact(width).enumerate() {
-                let line: &[f32; COLUMN_TILE] =
+                let line: &[E; COLUMN_TILE] =
                     rhs_row[first..first + COLUMN_TILE].try_into().expect("a whole tile");
                 for (row_sums, row_scales) in sums.iter_mut().zip(&scales) {
                     let scale = row_scales[k];
                     for (sum, &value) in row_sums.iter_mut().zip(line) {
-                        *sum = A::multiply_add(scale, value, *sum);
+                        *sum = A::multiply_add(scale, value.widen(), *sum);
                     }
                 }
             }
@@ -430,7 +403,7 @@ fn row_tile<A: MultiplyAdd, const R: usize>(
             out[r * count + column] = x_row
                 .iter()
                 .zip(rhs.chunks_exact(width))
-                .fold(0.0, |sum, (&a, rhs_row)| A::multiply_add(a, rhs_row[source], sum));
+                .fold(0.0, |sum, (&a, rhs_row)| A::multiply_add(a, rhs_row[source].widen(), sum));
         }
     }
 }
@@ -441,7 +414,7 @@ fn row_tile<A: MultiplyAdd, const R: usize>(
 #[inline(always)]
 fn times_rows_body<A: MultiplyAdd>(
     x: &[f32],
-    weight: &[f32],
+    weight: &[impl Widen],
     outputs: std::ops::Range<usize>,
     out: &mut [f32],
 ) {
@@ -455,12 +428,12 @@ fn times_rows_body<A: MultiplyAdd>(
         let out_rows = &mut out[done * count..(done + tile) * count];
         let outputs = outputs.clone();
         match tile {
-            6 => dot_tile::<A, 6, 2>(x_rows, weight, outputs, out_rows),
-            5 => dot_tile::<A, 5, 2>(x_rows, weight, outputs, out_rows),
-            4 => dot_tile::<A, 4, 2>(x_rows, weight, outputs, out_rows),
-            3 => dot_tile::<A, 3, 3>(x_rows, weight, outputs, out_rows),
-            2 => dot_tile::<A, 2, 4>(x_rows, weight, outputs, out_rows),
-            _ => dot_tile::<A, 1, 6>(x_rows, weight, outputs, out_rows),
+            6 => dot_tile::<A, _, 6, 2>(x_rows, weight, outputs, out_rows),
+            5 => dot_tile::<A, _, 5, 2>(x_rows, weight, outputs, out_rows),
+            4 => dot_tile::<A, _, 4, 2>(x_rows, weight, outputs, out_rows),
+            3 => dot_tile::<A, _, 3, 3>(x_rows, weight, outputs, out_rows),
+            2 => dot_tile::<A, _, 2, 4>(x_rows, weight, outputs, out_rows),
+            _ => dot_tile::<A, _, 1, 6>(x_rows, weight, outputs, out_rows),
         }
         done += tile;
     }
@@ -469,9 +442,9 @@ fn times_rows_body<A: MultiplyAdd>(
 /// The dot products of `R` rows of `x` with `O` rows of `weight` at a time: `R · O` independent
 /// eight-lane sums, so consecutive multiply-adds do not wait for each other.
 #[inline(always)]
-fn dot_tile<A: MultiplyAdd, const R: usize, const O: usize>(
+fn dot_tile<A: MultiplyAdd, E: Widen, const R: usize, const O: usize>(
     x: &[f32],
-    weight: &[f32],
+    weight: &[E],
     outputs: std::ops::Range<usize>,
     out: &mut [f32],
 ) {
@@ -483,7 +456,7 @@ fn dot_tile<A: MultiplyAdd, const R: usize, const O: usize>(
     while j < count {
         let tile = (count - j).min(O);
         let first = outputs.start + j;
-        let weight_rows: [&[f32]; O] = std::array::from_fn(|o| {
+        let weight_rows: [&[E]; O] = std::array::from_fn(|o| {
             let row = first + o.min(tile - 1);
             &weight[row * inner..(row + 1) * inner]
         });
@@ -494,7 +467,7 @@ fn dot_tile<A: MultiplyAdd, const R: usize, const O: usize>(
                 for (output_lanes, weight_row) in row_lanes.iter_mut().zip(&weight_rows) {
                     let w_lanes = &weight_row[chunk..chunk + LANES];
                     for ((lane, &a), &b) in output_lanes.iter_mut().zip(x_lanes).zip(w_lanes) {
-                        *lane = A::multiply_add(a, b, *lane);
+                        *lane = A::multiply_add(a, b.widen(), *lane);
                     }
                 }
             }
@@ -504,7 +477,7 @@ fn dot_tile<A: MultiplyAdd, const R: usize, const O: usize>(
                 let tail = x_rows[r][whole..]
                     .iter()
                     .zip(&weight_rows[o][whole..])
-                    .fold(0.0, |sum, (&a, &b)| A::multiply_add(a, b, sum));
+                    .fold(0.0, |sum, (&a, &b)| A::multiply_add(a, b.widen(), sum));
                 out[r * count + j + o] = halving_sum(output_lanes) + tail;
             }
         }
@@ -1061,6 +1034,36 @@ mod tests {
         let rms = 12.5f32.sqrt();
         for (got, want) in rows.iter().zip([1.0 / rms, 2.0 / rms, 3.0 / rms, 12.0 / rms]) {
             assert!((got - want).abs() < 1e-6, "{rows:?}");
+        }
+    }
+
+    #[test]
+    fn products_over_signed_bytes_match_a_plain_product() {
+        for (rows, inner, width) in [(1, 7, 3), (5, 40, 11), (6, 64, 19), (3, 33, 40)] {
+            let x: Vec<f32> = (0..rows * inner).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
+            // Bytes over the whole signed range, as the 8-bit cache stores them.
+            let bytes: Vec<u8> = (0..inner * width).map(|i| (i * 37 % 256) as u8).collect();
+            let value = |i: usize| f32::from(bytes[i] as i8);
+            let mut by_rows = vec![f32::NAN; rows * width];
+            few_rows_times_byte_rows(&x, &bytes, 0..width, &mut by_rows);
+            let mut by_columns = vec![f32::NAN; rows * width];
+            few_rows_times_byte_columns(&x, &bytes, width, 0..width, &mut by_columns);
+            for r in 0..rows {
+                for o in 0..width {
+                    // `bytes` as `[width, inner]` rows, and as `[inner, width]` columns.
+                    let want_rows: f32 = (0..inner).map(|k| x[r * inner + k] * value(o * inner + k)).sum();
+                    let want_columns: f32 = (0..inner).map(|k| x[r * inner + k] * value(k * width + o)).sum();
+                    let (got_rows, got_columns) = (by_rows[r * width + o], by_columns[r * width + o]);
+                    assert!(
+                        (want_rows - got_rows).abs() < 1e-3,
+                        "rows [{rows}, {inner}] {got_rows} {want_rows}"
+                    );
+                    assert!(
+                        (want_columns - got_columns).abs() < 1e-3,
+                        "columns [{rows}, {inner}] {got_columns} {want_columns}"
+                    );
+                }
+            }
         }
     }
 

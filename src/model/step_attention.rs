@@ -1,8 +1,10 @@
 //! Attention of a decoder step's few queries over cached keys and values, one (row, head) pair
-//! at a time. Over f32 keys, the scores are the register-tiled product of the decoder step's
-//! weights (`kernels::few_rows_times_rows`, each key read once for all of a row's queries, many
-//! sums in flight) and the values are summed by its column twin; over 8-bit keys, scores, bias,
-//! softmax and the weighted sum of the values are one pass (`kernels::int8_head_attention`).
+//! at a time: the scores are the register-tiled product of the decoder step's weights
+//! (`kernels::few_rows_times_rows`, the cached keys standing for a weight's rows: each key read
+//! once for all of a row's queries, many sums in flight), then the bias and the softmax, and the
+//! values are summed by its column twin. 8-bit keys and values are read as they lie
+//! (`kernels::few_rows_times_byte_rows` and `…_byte_columns`), their scales applied to each score
+//! and folded into each value's weight.
 //!
 //! candle's path for the same step is a batched `gemm` for the scores, a broadcast add, a
 //! softmax, a second `gemm` and the copies between them: at the embedded models' sizes
@@ -14,8 +16,8 @@ use rayon::prelude::*;
 
 use super::cache::Cached;
 use super::kernels::{
-    contiguous_slice, few_rows_times_columns, few_rows_times_rows, int8_head_attention,
-    softmax_rows_in_place, storage_slice,
+    contiguous_slice, few_rows_times_byte_columns, few_rows_times_byte_rows, few_rows_times_columns,
+    few_rows_times_rows, softmax_rows_in_place, storage_slice,
 };
 
 /// Fused attention takes at most this many queries per key/value row (a decoder step: one per
@@ -78,16 +80,25 @@ pub fn attend(q: &Tensor, k: &Cached, v: &Cached, bias: &Tensor) -> Result<Tenso
             let k_scales = contiguous_slice::<f32>(&k_scale_storage, k_scale_layout)?;
             let v_bytes = contiguous_slice::<u8>(&v_storage, v_layout)?;
             let v_scales = contiguous_slice::<f32>(&v_scale_storage, v_scale_layout)?;
-            by_head(sources * heads, queries, keys, head_dim, |pair, scores, out| {
-                bias_rows(pair, scores);
-                int8_head_attention(
-                    head_dim,
-                    queries_of(pair),
-                    (&k_bytes[elements(pair)], &k_scales[vectors(pair)]),
-                    (&v_bytes[elements(pair)], &v_scales[vectors(pair)]),
-                    scores,
-                    out,
-                );
+            by_head(sources * heads, queries, keys, head_dim, |pair, scratch, out| {
+                bias_rows(pair, scratch);
+                scratch.resize(2 * queries * keys, 0.0);
+                let (bias, scores) = scratch.split_at_mut(queries * keys);
+                let (key_scales, value_scales) = (&k_scales[vectors(pair)], &v_scales[vectors(pair)]);
+                few_rows_times_byte_rows(queries_of(pair), &k_bytes[elements(pair)], 0..keys, scores);
+                for (row, bias) in scores.chunks_exact_mut(keys).zip(bias.chunks_exact(keys)) {
+                    for ((score, &bias), &scale) in row.iter_mut().zip(bias).zip(key_scales) {
+                        *score = *score * scale + bias;
+                    }
+                }
+                softmax_rows_in_place(scores, keys);
+                // Each value's scale goes into its weight, so the product reads the bytes as they lie.
+                for row in scores.chunks_exact_mut(keys) {
+                    for (weight, &scale) in row.iter_mut().zip(value_scales) {
+                        *weight *= scale;
+                    }
+                }
+                few_rows_times_byte_columns(scores, &v_bytes[elements(pair)], head_dim, 0..head_dim, out);
             })
         }
         (Cached::Float(k), Cached::Float(v)) => {
