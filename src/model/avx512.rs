@@ -1,6 +1,7 @@
-//! AVX-512 versions of the decoder step's matrix product (`kernels::few_rows_times_rows`), in
-//! intrinsics: the compiler keeps the portable kernel's eight-lane tiles in registers, but not
-//! sixteen-lane ones (their accumulators went to the stack and the product ran 5× slower).
+//! The AVX-512 tile of the decoder step's matrix product (`kernels::few_rows_times_rows`, which
+//! splits the rows into tiles), in intrinsics: the compiler keeps the portable kernel's eight-lane
+//! tiles in registers, but not sixteen-lane ones (their accumulators went to the stack and the
+//! product ran 5× slower).
 
 use std::arch::x86_64::{
     __m512, __mmask16, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_reduce_add_ps,
@@ -11,35 +12,36 @@ use std::ops::Range;
 /// f32 lanes in one AVX-512 register.
 const LANES: usize = 16;
 
-/// Rows of `x` a tile takes at once: a 5-beam step in one tile.
-const ROW_TILE: usize = 6;
-
-/// `out[i, o] = x[i, :] · weight[o, :]` for the rows `outputs` of an `[out, in]` row-major
-/// `weight` (`out` holds just those outputs, `[rows, outputs.len()]`).
+/// `out[i, o] = x[i, :] · weight[o, :]` for one tile of `rows` (at most 6: a 5-beam step in one
+/// tile) of `x` and the rows `outputs` of an `[out, in]` row-major `weight` (`out` holds just
+/// those outputs, `[rows, outputs.len()]`).
 ///
 /// # Safety
 /// The CPU must support `avx512f`.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn few_rows_times_rows(x: &[f32], weight: &[f32], outputs: Range<usize>, out: &mut [f32]) {
-    let count = outputs.len();
-    let rows = out.len() / count.max(1);
+pub unsafe fn tile_times_rows(
+    rows: usize,
+    x: &[f32],
+    weight: &[f32],
+    outputs: Range<usize>,
+    out: &mut [f32],
+) {
     let inner = x.len() / rows.max(1);
-    assert!(x.len() == rows * inner && outputs.end * inner <= weight.len(), "few_rows_times_rows: shapes");
-    let mut done = 0;
-    while done < rows {
-        let tile = (rows - done).min(ROW_TILE);
-        let x_rows = &x[done * inner..(done + tile) * inner];
-        let out_rows = &mut out[done * count..(done + tile) * count];
-        let outputs = outputs.clone();
-        match tile {
-            6 => dot_tile::<6, 4>(x_rows, weight, outputs, out_rows),
-            5 => dot_tile::<5, 4>(x_rows, weight, outputs, out_rows),
-            4 => dot_tile::<4, 5>(x_rows, weight, outputs, out_rows),
-            3 => dot_tile::<3, 6>(x_rows, weight, outputs, out_rows),
-            2 => dot_tile::<2, 8>(x_rows, weight, outputs, out_rows),
-            _ => dot_tile::<1, 6>(x_rows, weight, outputs, out_rows),
-        }
-        done += tile;
+    assert!(
+        rows <= 6
+            && x.len() == rows * inner
+            && out.len() == rows * outputs.len()
+            && outputs.end * inner <= weight.len(),
+        "tile_times_rows: shapes"
+    );
+    match rows {
+        6 => dot_tile::<6, 4>(x, weight, outputs, out),
+        5 => dot_tile::<5, 4>(x, weight, outputs, out),
+        4 => dot_tile::<4, 5>(x, weight, outputs, out),
+        3 => dot_tile::<3, 6>(x, weight, outputs, out),
+        2 => dot_tile::<2, 8>(x, weight, outputs, out),
+        1 => dot_tile::<1, 6>(x, weight, outputs, out),
+        _ => {}
     }
 }
 
@@ -111,19 +113,22 @@ mod tests {
         if !std::is_x86_feature_detected!("avx512f") {
             return;
         }
-        for (rows, inner, outputs) in [(1, 7, 3), (5, 40, 11), (6, 256, 7), (3, 33, 5), (13, 16, 9)] {
-            let x: Vec<f32> = (0..rows * inner).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
-            let weight: Vec<f32> = (0..outputs * inner).map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0).collect();
-            let mut got = vec![f32::NAN; rows * (outputs - 1)];
-            // SAFETY: checked above.
-            unsafe { few_rows_times_rows(&x, &weight, 1..outputs, &mut got) };
-            for (at, got) in got.iter().enumerate() {
-                let (r, o) = (at / (outputs - 1), 1 + at % (outputs - 1));
-                let want: f32 = (0..inner).map(|k| x[r * inner + k] * weight[o * inner + k]).sum();
-                assert!(
-                    (want - got).abs() < 1e-4,
-                    "[{rows}, {inner}] row {r} output {o}: {got}, want {want}"
-                );
+        for (inner, outputs) in [(7, 3), (40, 11), (256, 7), (33, 5), (16, 9)] {
+            for rows in 1..=6 {
+                let x: Vec<f32> = (0..rows * inner).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
+                let weight: Vec<f32> =
+                    (0..outputs * inner).map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0).collect();
+                let mut got = vec![f32::NAN; rows * (outputs - 1)];
+                // SAFETY: checked above.
+                unsafe { tile_times_rows(rows, &x, &weight, 1..outputs, &mut got) };
+                for (at, got) in got.iter().enumerate() {
+                    let (r, o) = (at / (outputs - 1), 1 + at % (outputs - 1));
+                    let want: f32 = (0..inner).map(|k| x[r * inner + k] * weight[o * inner + k]).sum();
+                    assert!(
+                        (want - got).abs() < 1e-4,
+                        "[{rows}, {inner}] row {r} output {o}: {got}, want {want}"
+                    );
+                }
             }
         }
     }

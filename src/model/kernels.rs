@@ -144,8 +144,11 @@ dispatch!(
 pub fn few_rows_times_rows(x: &[f32], weight: &[f32], outputs: std::ops::Range<usize>, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU supports the feature `few_rows_times_rows` was compiled for.
-        return unsafe { super::avx512::few_rows_times_rows(x, weight, outputs, out) };
+        for (tile, x_rows, out_rows) in row_tiles(x, out, outputs.len()) {
+            // SAFETY: the CPU supports the feature `tile_times_rows` was compiled for.
+            unsafe { super::avx512::tile_times_rows(tile, x_rows, weight, outputs.clone(), out_rows) };
+        }
+        return;
     }
     eight_lane_few_rows_times_rows(x, weight, outputs, out)
 }
@@ -327,6 +330,24 @@ const ROW_TILE: usize = 6;
 /// neighbouring tiles and the prefetcher follows every row's stream.
 const DEPTH_BLOCK: usize = 16;
 
+/// `out`'s rows (`count` long) in tiles of at most [`ROW_TILE`], each as its row count, its rows
+/// of `x` and its rows of `out`. An iterator, not a function taking the tile's product as a
+/// closure: called through a closure, the products lose the `target_feature` of the function
+/// they are inlined into and `mul_add` becomes a libm call per element (measured 5–12× slower).
+#[inline(always)]
+fn row_tiles<'a>(
+    x: &'a [f32],
+    out: &'a mut [f32],
+    count: usize,
+) -> impl Iterator<Item = (usize, &'a [f32], &'a mut [f32])> {
+    let rows = out.len() / count.max(1);
+    let inner = x.len() / rows.max(1);
+    out.chunks_mut(ROW_TILE * count.max(1)).enumerate().map(move |(i, out_rows)| {
+        let (first, tile) = (i * ROW_TILE, out_rows.len() / count.max(1));
+        (tile, &x[first * inner..(first + tile) * inner], out_rows)
+    })
+}
+
 #[inline(always)]
 fn times_columns_body<A: MultiplyAdd>(
     x: &[f32],
@@ -335,14 +356,7 @@ fn times_columns_body<A: MultiplyAdd>(
     columns: std::ops::Range<usize>,
     out: &mut [f32],
 ) {
-    let count = columns.len();
-    let rows = out.len() / count.max(1);
-    let inner = x.len() / rows.max(1);
-    let mut done = 0;
-    while done < rows {
-        let tile = (rows - done).min(ROW_TILE);
-        let x_rows = &x[done * inner..(done + tile) * inner];
-        let out_rows = &mut out[done * count..(done + tile) * count];
+    for (tile, x_rows, out_rows) in row_tiles(x, out, columns.len()) {
         let columns = columns.clone();
         match tile {
             6 => row_tile::<A, _, 6>(x_rows, rhs, width, columns, out_rows),
@@ -352,7 +366,6 @@ fn times_columns_body<A: MultiplyAdd>(
             2 => row_tile::<A, _, 2>(x_rows, rhs, width, columns, out_rows),
             _ => row_tile::<A, _, 1>(x_rows, rhs, width, columns, out_rows),
         }
-        done += tile;
     }
 }
 
@@ -408,9 +421,6 @@ fn row_tile<A: MultiplyAdd, E: Widen, const R: usize>(
     }
 }
 
-// The loop over row tiles is written out here as in `times_columns_body`: shared through a
-// closure, the tile calls lose the `target_feature` of the function they are inlined into and
-// `mul_add` becomes a libm call per element (measured 5–12× slower).
 #[inline(always)]
 fn times_rows_body<A: MultiplyAdd>(
     x: &[f32],
@@ -418,14 +428,7 @@ fn times_rows_body<A: MultiplyAdd>(
     outputs: std::ops::Range<usize>,
     out: &mut [f32],
 ) {
-    let count = outputs.len();
-    let rows = out.len() / count.max(1);
-    let inner = x.len() / rows.max(1);
-    let mut done = 0;
-    while done < rows {
-        let tile = (rows - done).min(ROW_TILE);
-        let x_rows = &x[done * inner..(done + tile) * inner];
-        let out_rows = &mut out[done * count..(done + tile) * count];
+    for (tile, x_rows, out_rows) in row_tiles(x, out, outputs.len()) {
         let outputs = outputs.clone();
         match tile {
             6 => dot_tile::<A, _, 6, 2>(x_rows, weight, outputs, out_rows),
@@ -435,7 +438,6 @@ fn times_rows_body<A: MultiplyAdd>(
             2 => dot_tile::<A, _, 2, 4>(x_rows, weight, outputs, out_rows),
             _ => dot_tile::<A, _, 1, 6>(x_rows, weight, outputs, out_rows),
         }
-        done += tile;
     }
 }
 
